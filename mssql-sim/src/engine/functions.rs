@@ -1,0 +1,186 @@
+//! SQLite user functions and the collation that give SQLite SQL Server's
+//! behaviour where the translated SQL needs it.
+//!
+//! - collation `SQLSRV`: SQL_Latin1_General_CP1_CI_AS as far as ordering and
+//!   equality go: case-insensitive, accent-sensitive, trailing spaces ignored.
+//! - `__sim_conv(v, type, table, column)`: convert a value for storage in a
+//!   column, raising SQL Server's error on failure.
+//! - `__sim_cast(v, type)`: CAST/CONVERT.
+//! - the clock and NEWID.
+//!
+//! Errors leave these functions encoded (see `SqlError::encode`) so that the
+//! statement fails with the right SQL Server number.
+
+use crate::error::SqlError;
+use crate::types::{convert, from_sqlite_untyped, to_storage, SqlType, Target, Value};
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::Value as SqliteValue;
+use rusqlite::Connection;
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+/// Compares two strings as SQL Server's default collation does.
+pub fn collate(a: &str, b: &str) -> Ordering {
+    let a = a.trim_end_matches(' ');
+    let b = b.trim_end_matches(' ');
+    let mut ai = a.chars().flat_map(char::to_lowercase);
+    let mut bi = b.chars().flat_map(char::to_lowercase);
+    loop {
+        match (ai.next(), bi.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => match x.cmp(&y) {
+                Ordering::Equal => continue,
+                o => return o,
+            },
+        }
+    }
+}
+
+fn user_err(e: SqlError) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(e.encode().into())
+}
+
+fn type_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<SqlType> {
+    let t: String = ctx.get(i)?;
+    SqlType::parse(&t).map_err(user_err)
+}
+
+/// The simulator's clock: real time plus an offset that tests may move
+/// (see `SimClock`).
+#[derive(Clone, Default)]
+pub struct SimClock {
+    offset_seconds: Arc<AtomicI64>,
+}
+
+impl SimClock {
+    pub fn now_utc(&self) -> chrono::NaiveDateTime {
+        chrono::Utc::now().naive_utc() + chrono::Duration::seconds(self.offset_seconds.load(AtomicOrdering::Relaxed))
+    }
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds.fetch_add(seconds, AtomicOrdering::Relaxed);
+    }
+    pub fn offset(&self) -> i64 {
+        self.offset_seconds.load(AtomicOrdering::Relaxed)
+    }
+}
+
+/// Registers the collation and functions on a new connection.
+pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
+    conn.create_collation("SQLSRV", collate)?;
+    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("__sim_conv", 4, det, |ctx| {
+        let ty = type_arg(ctx, 1)?;
+        let table: String = ctx.get(2)?;
+        let column: String = ctx.get(3)?;
+        let v = from_sqlite_untyped(ctx.get_raw(0));
+        let target = Target { table: &table, column: &column };
+        let c = convert(&v, &ty, Some(&target)).map_err(user_err)?;
+        Ok(to_storage(&c, &ty))
+    })?;
+    conn.create_scalar_function("__sim_cast", 2, det, |ctx| {
+        let ty = type_arg(ctx, 1)?;
+        let v = from_sqlite_untyped(ctx.get_raw(0));
+        let c = convert(&v, &ty, None).map_err(user_err)?;
+        Ok(to_storage(&c, &ty))
+    })?;
+    // LEN: characters, trailing spaces excluded.
+    conn.create_scalar_function("__sim_len", 1, det, |ctx| {
+        Ok(match from_sqlite_untyped(ctx.get_raw(0)) {
+            Value::Null => SqliteValue::Null,
+            Value::Str(s) => SqliteValue::Integer(s.trim_end_matches(' ').chars().count() as i64),
+            Value::Bytes(b) => SqliteValue::Integer(b.len() as i64),
+            Value::Int(i) => SqliteValue::Integer(i.to_string().len() as i64),
+            Value::Float(f) => SqliteValue::Integer(f.to_string().len() as i64),
+            other => SqliteValue::Integer(format!("{other:?}").len() as i64),
+        })
+    })?;
+    let nondet = FunctionFlags::SQLITE_UTF8;
+    let c1 = clock.clone();
+    conn.create_scalar_function("__sim_sysutcdatetime", 0, nondet, move |_| {
+        let v = Value::DateTime(c1.now_utc());
+        Ok(to_storage(&v, &SqlType::DateTime2(7)))
+    })?;
+    let c2 = clock.clone();
+    conn.create_scalar_function("__sim_sysdatetime", 0, nondet, move |_| {
+        // The simulator's local time zone is UTC.
+        let v = Value::DateTime(c2.now_utc());
+        Ok(to_storage(&v, &SqlType::DateTime2(7)))
+    })?;
+    let c3 = clock.clone();
+    conn.create_scalar_function("__sim_getdate", 0, nondet, move |_| {
+        let v = convert(&Value::DateTime(c3.now_utc()), &SqlType::DateTime, None).map_err(user_err)?;
+        Ok(to_storage(&v, &SqlType::DateTime))
+    })?;
+    let c4 = clock;
+    conn.create_scalar_function("__sim_sysdatetimeoffset", 0, nondet, move |_| {
+        let v = Value::DateTimeOffset(c4.now_utc(), 0);
+        Ok(to_storage(&v, &SqlType::DateTimeOffset(7)))
+    })?;
+    conn.create_scalar_function("__sim_newid", 0, nondet, |_| {
+        let v = Value::Guid(uuid::Uuid::new_v4());
+        Ok(to_storage(&v, &SqlType::UniqueIdentifier))
+    })?;
+    // T-SQL CHARINDEX(needle, haystack): 1-based, 0 when absent, case-insensitive.
+    conn.create_scalar_function("__sim_charindex", 2, det, |ctx| {
+        let n = from_sqlite_untyped(ctx.get_raw(0));
+        let h = from_sqlite_untyped(ctx.get_raw(1));
+        Ok(match (n, h) {
+            (Value::Str(n), Value::Str(h)) => {
+                let hl: Vec<char> = h.chars().flat_map(char::to_lowercase).collect();
+                let nl: Vec<char> = n.chars().flat_map(char::to_lowercase).collect();
+                if nl.is_empty() {
+                    SqliteValue::Integer(0)
+                } else {
+                    let pos = hl.windows(nl.len()).position(|w| w == nl.as_slice());
+                    SqliteValue::Integer(pos.map(|p| p as i64 + 1).unwrap_or(0))
+                }
+            }
+            _ => SqliteValue::Null,
+        })
+    })?;
+    conn.create_scalar_function("__sim_floor", 1, det, |ctx| {
+        Ok(match from_sqlite_untyped(ctx.get_raw(0)) {
+            Value::Int(i) => SqliteValue::Integer(i),
+            Value::Float(f) => SqliteValue::Real(f.floor()),
+            Value::Null => SqliteValue::Null,
+            _ => return Err(user_err(SqlError::new(8117, 16, "Operand data type is invalid for floor function."))),
+        })
+    })?;
+    conn.create_scalar_function("__sim_ceiling", 1, det, |ctx| {
+        Ok(match from_sqlite_untyped(ctx.get_raw(0)) {
+            Value::Int(i) => SqliteValue::Integer(i),
+            Value::Float(f) => SqliteValue::Real(f.ceil()),
+            Value::Null => SqliteValue::Null,
+            _ => return Err(user_err(SqlError::new(8117, 16, "Operand data type is invalid for ceiling function."))),
+        })
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collation_is_case_insensitive_and_ignores_trailing_spaces() {
+        assert_eq!(collate("abc", "ABC "), Ordering::Equal);
+        assert_eq!(collate("a", "B"), Ordering::Less);
+        assert_ne!(collate("å", "a"), Ordering::Equal);
+    }
+
+    #[test]
+    fn conv_raises_sql_errors() {
+        let c = Connection::open_in_memory().unwrap();
+        register(&c, SimClock::default()).unwrap();
+        let e = c.query_row("SELECT __sim_conv('abcdef', 'nvarchar(3)', 'dbo.t', 'c')", [], |r| r.get::<_, String>(0)).unwrap_err();
+        let se = SqlError::decode(&e.to_string()).unwrap();
+        assert_eq!(se.number, 2628);
+        let v: String = c.query_row("SELECT __sim_cast('2024-01-02', 'datetime2(0)')", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, "2024-01-02 00:00:00.0000000");
+        let n: i64 = c.query_row("SELECT 'ABC' = 'abc  ' COLLATE SQLSRV", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! Splits a T-SQL batch into statements.
+//!
+//! sqlparser's `MsSqlDialect` parses most of what clients send. The
+//! statements it cannot parse, or parses into something too generic
+//! (transactions with names, SAVE TRAN, SET options, DECLARE, ALTER DATABASE),
+//! are recognised here first, on the same token stream, so that a batch is
+//! parsed in one pass and a syntax error anywhere fails the whole batch
+//! before any statement runs, as in SQL Server.
+
+use crate::error::SqlError;
+use crate::types::SqlType;
+use sqlparser::ast::{Expr, ObjectName, Statement};
+use sqlparser::dialect::MsSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError, ParserOptions};
+use sqlparser::tokenizer::{Token, Word};
+
+/// One statement of a batch.
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    Sql(Box<Statement>),
+    BeginTran(Option<String>),
+    CommitTran(Option<String>),
+    RollbackTran(Option<String>),
+    SaveTran(String),
+    /// `SET <option>[, <option>...] <value>` for session options.
+    SetOption { names: Vec<String>, value: String },
+    SetIsolation(String),
+    SetIdentityInsert { table: ObjectName, on: bool },
+    SetVariable { name: String, value: Expr },
+    Declare(Vec<(String, SqlType, Option<Expr>)>),
+    AlterDatabase { database: Option<String>, words: Vec<String> },
+}
+
+fn word_is(t: &Token, kw: &str) -> bool {
+    matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(kw))
+}
+
+fn word_value(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) => Some(w.value.clone()),
+        _ => None,
+    }
+}
+
+/// Converts a parser error into SQL Server's syntax error.
+pub fn syntax_error(e: &ParserError) -> SqlError {
+    let msg = e.to_string();
+    // "... found: X at Line: 1, Column: 5"
+    let near = msg
+        .split("found: ")
+        .nth(1)
+        .map(|s| s.split(" at Line").next().unwrap_or(s).trim().to_string())
+        .unwrap_or_default();
+    if near.is_empty() || near == "EOF" {
+        return SqlError::new(102, 15, "Incorrect syntax near the end of the batch.".to_string());
+    }
+    let bare = near.trim_matches(|c| c == '\'' || c == '"');
+    let is_keyword = sqlparser::keywords::ALL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(bare)) && bare.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+    if is_keyword {
+        SqlError::new(156, 15, format!("Incorrect syntax near the keyword '{}'.", bare.to_ascii_uppercase()))
+    } else {
+        SqlError::new(102, 15, format!("Incorrect syntax near '{bare}'."))
+    }
+}
+
+/// A `@name` token: MsSqlDialect reads it as a word, others as a placeholder.
+fn variable_name(t: &Token) -> Option<String> {
+    match t {
+        Token::Placeholder(s) if s.starts_with('@') => Some(s.clone()),
+        Token::Word(w) if w.value.starts_with('@') && w.quote_style.is_none() => Some(w.value.clone()),
+        _ => None,
+    }
+}
+
+fn tran_name(p: &mut Parser<'_>) -> Option<String> {
+    match p.peek_token().token {
+        Token::Word(w) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some() => {
+            p.next_token();
+            Some(w.value)
+        }
+        Token::Placeholder(s) => {
+            p.next_token();
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+fn is_tran_word(t: &Token) -> bool {
+    word_is(t, "TRAN") || word_is(t, "TRANSACTION")
+}
+
+/// Parses a whole batch.
+pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
+    let dialect = MsSqlDialect {};
+    let options = ParserOptions::new().with_unescape(true);
+    let options = ParserOptions { require_semicolon_stmt_delimiter: false, ..options };
+    let mut p = Parser::new(&dialect).with_options(options).try_with_sql(sql).map_err(|e| syntax_error(&e))?;
+    let mut out = Vec::new();
+    loop {
+        while p.peek_token().token == Token::SemiColon {
+            p.next_token();
+        }
+        let t0 = p.peek_token().token;
+        if t0 == Token::EOF {
+            break;
+        }
+        let t1 = p.peek_nth_token(1).token;
+        let stmt = if word_is(&t0, "BEGIN") && (is_tran_word(&t1) || word_is(&t1, "DISTRIBUTED")) {
+            if word_is(&t1, "DISTRIBUTED") {
+                return Err(SqlError::unsupported("distributed transactions"));
+            }
+            p.next_token();
+            p.next_token();
+            Stmt::BeginTran(tran_name(&mut p))
+        } else if word_is(&t0, "COMMIT") || word_is(&t0, "ROLLBACK") {
+            let commit = word_is(&t0, "COMMIT");
+            p.next_token();
+            let mut name = None;
+            if is_tran_word(&t1) {
+                p.next_token();
+                name = tran_name(&mut p);
+            } else if word_is(&t1, "WORK") {
+                p.next_token();
+            }
+            if commit {
+                Stmt::CommitTran(name)
+            } else {
+                Stmt::RollbackTran(name)
+            }
+        } else if word_is(&t0, "SAVE") && is_tran_word(&t1) {
+            p.next_token();
+            p.next_token();
+            match tran_name(&mut p) {
+                Some(n) => Stmt::SaveTran(n),
+                None => return Err(syntax_error(&ParserError::ParserError(format!("found: {} at Line", p.peek_token().token)))),
+            }
+        } else if word_is(&t0, "SET") {
+            p.next_token();
+            parse_set(&mut p)?
+        } else if word_is(&t0, "DECLARE") {
+            p.next_token();
+            parse_declare(&mut p)?
+        } else if word_is(&t0, "ALTER") && word_is(&t1, "DATABASE") {
+            p.next_token();
+            p.next_token();
+            let db = p.next_token().token;
+            let database = if word_is(&db, "CURRENT") { None } else { Some(word_value(&db).ok_or_else(|| syntax_error(&ParserError::ParserError(format!("found: {db} at Line"))))?) };
+            let mut words = Vec::new();
+            loop {
+                let t = p.peek_token().token;
+                if t == Token::EOF || t == Token::SemiColon {
+                    break;
+                }
+                // Stop at the start of the next statement when there is no semicolon.
+                if !words.is_empty() && starts_statement(&t) && !prev_is_set_context(&words) {
+                    break;
+                }
+                p.next_token();
+                words.push(t.to_string());
+            }
+            Stmt::AlterDatabase { database, words }
+        } else {
+            Stmt::Sql(Box::new(p.parse_statement().map_err(|e| syntax_error(&e))?))
+        };
+        out.push(stmt);
+    }
+    Ok(out)
+}
+
+fn starts_statement(t: &Token) -> bool {
+    ["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "BEGIN", "COMMIT", "ROLLBACK", "USE", "DECLARE", "EXEC", "EXECUTE"]
+        .iter()
+        .any(|k| word_is(t, k))
+}
+
+fn prev_is_set_context(words: &[String]) -> bool {
+    words.last().map(|w| w == "=" || w == "(" || w == ",").unwrap_or(false)
+}
+
+fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
+    let t = p.peek_token().token;
+    // SET @var = expr
+    if let Some(name) = variable_name(&t) {
+        p.next_token();
+        p.expect_token(&Token::Eq).map_err(|e| syntax_error(&e))?;
+        let value = p.parse_expr().map_err(|e| syntax_error(&e))?;
+        return Ok(Stmt::SetVariable { name, value });
+    }
+    if word_is(&t, "TRANSACTION") {
+        p.next_token();
+        for kw in ["ISOLATION", "LEVEL"] {
+            let t = p.next_token().token;
+            if !word_is(&t, kw) {
+                return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line"))));
+            }
+        }
+        let mut level = Vec::new();
+        while let Some(w) = word_value(&p.peek_token().token) {
+            if starts_statement(&p.peek_token().token) || word_is(&p.peek_token().token, "SET") {
+                break;
+            }
+            p.next_token();
+            level.push(w.to_ascii_uppercase());
+        }
+        return Ok(Stmt::SetIsolation(level.join(" ")));
+    }
+    if word_is(&t, "IDENTITY_INSERT") {
+        p.next_token();
+        let table = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+        let v = p.next_token().token;
+        let on = word_is(&v, "ON");
+        if !on && !word_is(&v, "OFF") {
+            return Err(syntax_error(&ParserError::ParserError(format!("found: {v} at Line"))));
+        }
+        return Ok(Stmt::SetIdentityInsert { table, on });
+    }
+    let mut names = Vec::new();
+    loop {
+        let t = p.next_token().token;
+        match word_value(&t) {
+            Some(w) => names.push(w.to_ascii_uppercase()),
+            None => return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line")))),
+        }
+        if p.peek_token().token == Token::Comma {
+            p.next_token();
+            continue;
+        }
+        break;
+    }
+    let v = p.next_token().token;
+    let value = match &v {
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        Token::Number(n, _) => n.clone(),
+        Token::Minus => match p.next_token().token {
+            Token::Number(n, _) => format!("-{n}"),
+            other => return Err(syntax_error(&ParserError::ParserError(format!("found: {other} at Line")))),
+        },
+        Token::SingleQuotedString(s) | Token::NationalStringLiteral(s) => s.clone(),
+        other => return Err(syntax_error(&ParserError::ParserError(format!("found: {other} at Line")))),
+    };
+    Ok(Stmt::SetOption { names, value })
+}
+
+fn parse_declare(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
+    let mut vars = Vec::new();
+    loop {
+        let t = p.next_token().token;
+        let Some(name) = variable_name(&t) else {
+            return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line"))));
+        };
+        if word_is(&p.peek_token().token, "AS") {
+            p.next_token();
+        }
+        if word_is(&p.peek_token().token, "TABLE") || word_is(&p.peek_token().token, "CURSOR") {
+            return Err(SqlError::unsupported("table and cursor variables"));
+        }
+        let dt = p.parse_data_type().map_err(|e| syntax_error(&e))?;
+        let ty = SqlType::parse(&dt.to_string())?;
+        let init = if p.peek_token().token == Token::Eq {
+            p.next_token();
+            Some(p.parse_expr().map_err(|e| syntax_error(&e))?)
+        } else {
+            None
+        };
+        vars.push((name, ty, init));
+        if p.peek_token().token == Token::Comma {
+            p.next_token();
+            continue;
+        }
+        break;
+    }
+    Ok(Stmt::Declare(vars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_recognises() {
+        let b = parse_batch("BEGIN TRAN t1; SAVE TRANSACTION s; INSERT INTO t VALUES (1)\nROLLBACK TRAN s; COMMIT").unwrap();
+        assert!(matches!(&b[0], Stmt::BeginTran(Some(n)) if n == "t1"));
+        assert!(matches!(&b[1], Stmt::SaveTran(n) if n == "s"));
+        assert!(matches!(&b[2], Stmt::Sql(_)));
+        assert!(matches!(&b[3], Stmt::RollbackTran(Some(n)) if n == "s"));
+        assert!(matches!(&b[4], Stmt::CommitTran(None)));
+    }
+
+    #[test]
+    fn tedious_set_batch_without_semicolons() {
+        let b = parse_batch("set textsize 2147483647\nset quoted_identifier on\nset transaction isolation level read committed\nset xact_abort off").unwrap();
+        assert_eq!(b.len(), 4);
+        assert!(matches!(&b[2], Stmt::SetIsolation(l) if l == "READ COMMITTED"));
+    }
+
+    #[test]
+    fn declare_and_set_variable() {
+        let b = parse_batch("DECLARE @x int = 5, @y nvarchar(10); SET @y = N'a'; SELECT @x").unwrap();
+        assert!(matches!(&b[0], Stmt::Declare(v) if v.len() == 2));
+        assert!(matches!(&b[1], Stmt::SetVariable { name, .. } if name == "@y"));
+    }
+
+    #[test]
+    fn syntax_errors_are_102_or_156() {
+        assert_eq!(parse_batch("SELEC 1").unwrap_err().number, 102);
+        assert_eq!(parse_batch("SELECT * FROM WHERE").unwrap_err().number, 156);
+    }
+}

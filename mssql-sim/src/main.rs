@@ -1,0 +1,122 @@
+//! `mssql-sim --listen 127.0.0.1:PORT --data DIR --password PASSWORD`
+//!
+//! Prints exactly one line, `mssql-sim listening on 127.0.0.1:PORT`, when it
+//! accepts connections; SIGTERM or SIGINT shut it down cleanly.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+const HELP: &str = "mssql-sim: a SQL Server simulator (TDS 7.4 over SQLite) for tests
+
+USAGE:
+    mssql-sim --listen 127.0.0.1:PORT --data DIR --password PASSWORD [--password-env VAR]
+
+OPTIONS:
+    --listen ADDR         address to listen on (default 127.0.0.1:0; port 0 picks a free port)
+    --data DIR            folder for the databases, one SQLite file each (created if missing)
+    --password PASSWORD   password of the 'sa' login
+    --password-env VAR    read the 'sa' password from environment variable VAR instead
+    --lock-timeout SECS   how long a writer waits for another's lock before error 1222 (default 30)
+    -h, --help            this text
+    -V, --version         the version
+
+When ready, prints one line on stdout: 'mssql-sim listening on ADDR'.
+SIGTERM or SIGINT stop the server; data in DIR persists across restarts.
+Connect with TLS off (tiberius: encrypt=DANGER_PLAINTEXT; FreeTDS: encryption = off;
+python-tds: no cafile; tedious: encrypt: false). Login 'sa'.";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut data: Option<String> = None;
+    let mut password: Option<String> = None;
+    let mut lock_timeout = 30u64;
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| -> Result<String, ExitCode> {
+            args.next().ok_or_else(|| {
+                eprintln!("mssql-sim: {name} needs a value; see --help");
+                ExitCode::from(2)
+            })
+        };
+        let r = match a.as_str() {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            "-V" | "--version" => {
+                println!("mssql-sim {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            "--listen" => value("--listen").map(|v| listen = v),
+            "--data" => value("--data").map(|v| data = Some(v)),
+            "--password" => value("--password").map(|v| password = Some(v)),
+            "--password-env" => value("--password-env").and_then(|v| match std::env::var(&v) {
+                Ok(p) => {
+                    password = Some(p);
+                    Ok(())
+                }
+                Err(_) => {
+                    eprintln!("mssql-sim: environment variable {v} is not set");
+                    Err(ExitCode::from(2))
+                }
+            }),
+            "--lock-timeout" => value("--lock-timeout").and_then(|v| match v.parse() {
+                Ok(n) => {
+                    lock_timeout = n;
+                    Ok(())
+                }
+                Err(_) => {
+                    eprintln!("mssql-sim: --lock-timeout takes a number of seconds, not '{v}'");
+                    Err(ExitCode::from(2))
+                }
+            }),
+            other => {
+                eprintln!("mssql-sim: unknown argument '{other}'; see --help");
+                Err(ExitCode::from(2))
+            }
+        };
+        if let Err(code) = r {
+            return code;
+        }
+    }
+    let Some(data) = data else {
+        eprintln!("mssql-sim: --data DIR is required; see --help");
+        return ExitCode::from(2);
+    };
+    let Some(password) = password else {
+        eprintln!("mssql-sim: --password (or --password-env) is required; see --help");
+        return ExitCode::from(2);
+    };
+    let listen = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("mssql-sim: --listen wants HOST:PORT such as 127.0.0.1:1433, not '{listen}'");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = mssql_sim::Config::new(data, password);
+    config.listen = listen;
+    config.lock_timeout = Duration::from_secs(lock_timeout);
+    let term = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
+            eprintln!("mssql-sim: cannot install signal handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let server = match mssql_sim::Server::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mssql-sim: cannot start on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("mssql-sim listening on {}", server.addr());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    while !term.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.shutdown();
+    ExitCode::SUCCESS
+}

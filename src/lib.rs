@@ -1,0 +1,7 @@
+//! ctferry: moves a SQL Server database's changes, split per caregiver, to each
+//! caregiver's own copy as signed and encrypted packages.
+//!
+//! The library is built up issue by issue; see `../shared/DESIGN.md` for the map.
+
+/// The version of this build, as printed by `ctferry --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
