@@ -145,6 +145,15 @@ enum Event {
 }
 
 fn handle_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
+    // The server keeps a clone of every stream (to close it at shutdown), so
+    // dropping ours does not close the socket: shut it down explicitly.
+    let closer = stream.try_clone()?;
+    let r = serve_connection(stream, shared);
+    let _ = closer.shutdown(Shutdown::Both);
+    r
+}
+
+fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = stream.try_clone()?;
     let mut writer = stream;
