@@ -147,10 +147,14 @@ enum Event {
 fn handle_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
     // The server keeps a clone of every stream (to close it at shutdown), so
     // dropping ours does not close the socket: shut it down explicitly.
-    let closer = stream.try_clone()?;
-    let r = serve_connection(stream, shared);
-    let _ = closer.shutdown(Shutdown::Both);
-    r
+    struct Closer(TcpStream);
+    impl Drop for Closer {
+        fn drop(&mut self) {
+            let _ = self.0.shutdown(Shutdown::Both);
+        }
+    }
+    let _closer = Closer(stream.try_clone()?);
+    serve_connection(stream, shared)
 }
 
 fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {

@@ -7,7 +7,9 @@
 //! - bit and integers: INTEGER; float and real: REAL;
 //! - decimal/numeric/money with precision ≤ 15: REAL (15 significant digits
 //!   survive a double exactly, and the value is re-rounded to its scale when
-//!   read); precision > 15: TEXT holding the exact digits;
+//!   read); precision > 15 and money: TEXT in an order-preserving encoding
+//!   (`\x01`, sign, 39 digits, scale) so that `=`, `<` and ORDER BY between
+//!   values of one column type stay exact;
 //! - char/varchar/nchar/nvarchar: TEXT; binary/varbinary: BLOB;
 //! - uniqueidentifier: TEXT, upper case with dashes;
 //! - date `YYYY-MM-DD`, time `hh:mm:ss.fffffff`, datetime/datetime2
@@ -308,7 +310,7 @@ impl SqlType {
             SqlType::Bit | SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => "INTEGER",
             SqlType::Float | SqlType::Real => "REAL",
             SqlType::Decimal { p, .. } | SqlType::Numeric { p, .. } if *p <= 15 => "REAL",
-            SqlType::Money | SqlType::SmallMoney => "REAL",
+            SqlType::SmallMoney => "REAL",
             SqlType::Decimal { .. } | SqlType::Numeric { .. } => "BLOB",
             SqlType::Binary(_) | SqlType::VarBinary(_) => "BLOB",
             _ => "TEXT",
@@ -687,12 +689,43 @@ pub fn convert_for_storage(v: ValueRef<'_>, to: &SqlType, target: Option<&Target
     Ok(to_storage(&converted, to))
 }
 
+const DEC_MARK: char = '\u{1}';
+
+/// The order-preserving text form of an exact decimal (see the module docs).
+pub fn encode_sortable_decimal(d: &Dec) -> String {
+    let limit: i128 = 10i128.pow(38);
+    let m = d.mantissa.clamp(-(limit - 1), limit - 1);
+    if m >= 0 {
+        format!("{DEC_MARK}1{:039}{:02}", m, d.scale)
+    } else {
+        format!("{DEC_MARK}0{:039}{:02}", limit as u128 - m.unsigned_abs(), d.scale)
+    }
+}
+
+pub fn decode_sortable_decimal(s: &str) -> Option<Dec> {
+    let body = s.strip_prefix(DEC_MARK)?;
+    if body.len() != 42 || !body.is_ascii() {
+        return None;
+    }
+    let digits: i128 = body[1..40].parse().ok()?;
+    let scale: u8 = body[40..].parse().ok()?;
+    let m = if &body[..1] == "1" { digits } else { -(10i128.pow(38) - digits) };
+    Some(Dec { mantissa: m, scale })
+}
+
 /// A SQLite value read without knowing its SQL type.
 pub fn from_sqlite_untyped(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) if t.first() == Some(&1) => {
+            let s = String::from_utf8_lossy(t);
+            match decode_sortable_decimal(&s) {
+                Some(d) => Value::Dec(d),
+                None => Value::Str(s.into_owned()),
+            }
+        }
         ValueRef::Text(t) => Value::Str(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
     }
@@ -1005,7 +1038,8 @@ pub fn to_storage(v: &Value, ty: &SqlType) -> SqliteValue {
             if ty.sqlite_affinity() == "REAL" {
                 SqliteValue::Real(d.to_f64())
             } else {
-                SqliteValue::Text(d.to_string())
+                let d = ty.decimal_parts().and_then(|(_, s)| d.rescale(s)).unwrap_or(*d);
+                SqliteValue::Text(encode_sortable_decimal(&d))
             }
         }
         Value::Str(s) => SqliteValue::Text(s.clone()),
@@ -1117,6 +1151,26 @@ mod tests {
     }
 
     #[test]
+    fn sortable_decimals_keep_order() {
+        let vals = ["-99999999999999999999.5", "-1", "-0.5", "0", "0.25", "3", "12345678901234567890.12"];
+        let t = SqlType::Decimal { p: 38, s: 2 };
+        let enc: Vec<String> = vals
+            .iter()
+            .map(|v| match to_storage(&convert(&Value::Str(v.to_string()), &t, None).unwrap(), &t) {
+                SqliteValue::Text(s) => s,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut sorted = enc.clone();
+        sorted.sort();
+        assert_eq!(sorted, enc);
+        for (e, v) in enc.iter().zip(vals) {
+            let d = decode_sortable_decimal(e).unwrap();
+            assert_eq!(d, Dec::parse(v).unwrap().rescale(2).unwrap());
+        }
+    }
+
+    #[test]
     fn guids() {
         let g = convert(&Value::Str("{00112233-4455-6677-8899-aabbccddeeff}".into()), &SqlType::UniqueIdentifier, None).unwrap();
         assert_eq!(to_storage(&g, &SqlType::UniqueIdentifier), SqliteValue::Text("00112233-4455-6677-8899-AABBCCDDEEFF".into()));
@@ -1132,7 +1186,8 @@ mod tests {
         let cases: Vec<(SqlType, &str)> = vec![
             (SqlType::Decimal { p: 38, s: 10 }, "-1234567890123456789012345678.0123456789"),
             (SqlType::Decimal { p: 9, s: 2 }, "1234567.89"),
-            (SqlType::Money, "92233720368.4775"),
+            (SqlType::Money, "922337203685477.5807"),
+            (SqlType::Money, "-922337203685477.5808"),
             (SqlType::DateTimeOffset(3), "2001-02-03 04:05:06.789 -05:30"),
         ];
         for (t, s) in cases {

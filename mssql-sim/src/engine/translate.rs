@@ -400,6 +400,13 @@ impl<'a> Rewriter<'a> {
         let need = |k: usize| if n == k { Ok(()) } else { Err(wrong_args(&name, k)) };
         let e = match name.as_str() {
             "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" => {
+                if name == "SUM" || name == "AVG" {
+                    if let Some(t) = args.first().and_then(|a| self.column_type(a)) {
+                        if t.decimal_parts().is_some() && t.sqlite_affinity() != "REAL" {
+                            return Err(SqlError::unsupported(format!("{name} over {t} columns (precision above 15 and money are stored exactly, not as numbers)")));
+                        }
+                    }
+                }
                 if name == "AVG" {
                     // SQL Server's AVG of an integer column is an integer.
                     if let Some(t) = args.first().and_then(|a| self.expr_type(a)) {
@@ -625,7 +632,8 @@ impl<'a> Rewriter<'a> {
 
     fn coerce_against(&self, column: &Expr, other: &mut Expr) {
         let Some(t) = self.column_type(column) else { return };
-        let needs = matches!(
+        let text_decimal = t.decimal_parts().is_some() && t.sqlite_affinity() != "REAL";
+        let needs = text_decimal || matches!(
             t,
             SqlType::Date
                 | SqlType::Time(_)

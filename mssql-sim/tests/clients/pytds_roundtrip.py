@@ -1,0 +1,131 @@
+"""Cross-client check of mssql-sim with python-tds, a TDS client nobody here wrote.
+
+Run by mssql-sim/tests/python_tds.rs against a fresh simulator:
+    python3 pytds_roundtrip.py HOST PORT PASSWORD
+
+Checks: login, a typed round trip of every supported type through
+parameters and back, an error with SQL Server's number, and a transaction
+(python-tds opens one with a TM request right after login and commits with
+TM commit).  Prints "OK" and exits 0 when everything matched.
+"""
+import datetime
+import decimal
+import sys
+import uuid
+
+import pytds
+import pytds.tz
+
+host, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+
+def connect(db):
+    return pytds.connect(server=host, port=port, database=db, user="sa", password=password, autocommit=False, timeout=30, login_timeout=30)
+
+
+def check(what, got, want):
+    if got != want:
+        print(f"MISMATCH {what}: got {got!r}, want {want!r}")
+        sys.exit(1)
+
+
+with connect("master") as c:
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("CREATE DATABASE PyDb")
+    c.autocommit = False
+
+with connect("PyDb") as c:
+    cur = c.cursor()
+    cur.execute(
+        """CREATE TABLE dbo.AllTypes (
+            id int NOT NULL PRIMARY KEY,
+            b bit, ti tinyint, si smallint, bi bigint,
+            d decimal(38, 10), n numeric(9, 2), m money,
+            f float, r real,
+            vc varchar(20), nvc nvarchar(20), nvmax nvarchar(max), ch char(4), nch nchar(3),
+            vb varbinary(10), vbmax varbinary(max),
+            g uniqueidentifier,
+            dt date, tm time(7), dtm datetime, dt2 datetime2(7), dto datetimeoffset(7)
+        )"""
+    )
+    c.commit()
+    g = uuid.UUID("00112233-4455-6677-8899-aabbccddeeff")
+    row = (
+        1,
+        True, 255, -32768, 9223372036854775807,
+        decimal.Decimal("-1234567890123456789012345678.0123456789"), decimal.Decimal("1234567.89"), decimal.Decimal("922337203685477.5807"),
+        1.5e300, 0.5,
+        "abc", "åäö€", "x" * 10000, "ab", "z",
+        pytds.Binary(b"\x00\x01\xff"), pytds.Binary(b"\x07" * 70000),
+        g,
+        datetime.date(2024, 2, 29), datetime.time(23, 59, 59, 999999), datetime.datetime(2024, 1, 1, 10, 0, 0, 3000),
+        datetime.datetime(1999, 12, 31, 23, 59, 59, 123456),
+        datetime.datetime(2024, 6, 30, 1, 30, 0, 123456, tzinfo=pytds.tz.FixedOffsetTimezone(345)),
+    )
+    cur.execute("INSERT INTO dbo.AllTypes VALUES (" + ", ".join(["%s"] * len(row)) + ")", row)
+    cur.execute("INSERT INTO dbo.AllTypes (id) VALUES (2)")
+    c.commit()
+    cur.execute("SELECT * FROM dbo.AllTypes ORDER BY id")
+    rows = cur.fetchall()
+    check("row count", len(rows), 2)
+    got = rows[0]
+    want = list(row)
+    want[13] = "ab  "  # char(4) is blank-padded
+    want[14] = "z  "  # nchar(3) too
+    want[4 + 0] = 9223372036854775807
+    for i, (a, b) in enumerate(zip(got, want)):
+        if isinstance(b, float) and isinstance(a, float):
+            ok = abs(a - b) <= abs(b) * 1e-7
+        elif isinstance(b, datetime.datetime) and i == 20:
+            ok = a == datetime.datetime(2024, 1, 1, 10, 0, 0, 3000)  # datetime keeps 1/300 s
+        else:
+            ok = a == b
+        if not ok:
+            print(f"MISMATCH column {i} ({cur.description[i][0]}): got {a!r}, want {b!r}")
+            sys.exit(1)
+    check("NULL row", [v for v in rows[1][1:]], [None] * (len(row) - 1))
+
+    # An error with SQL Server's number and python-tds's exception class for it.
+    try:
+        cur.execute("INSERT INTO dbo.AllTypes (id) VALUES (1)")
+        print("MISMATCH: duplicate key accepted")
+        sys.exit(1)
+    except pytds.IntegrityError as e:
+        check("duplicate key error number", e.msg_no if hasattr(e, "msg_no") else e.number, 2627)
+    c.rollback()
+    try:
+        cur.execute("SELECT * FROM dbo.Nope")
+        print("MISMATCH: missing table accepted")
+        sys.exit(1)
+    except pytds.ProgrammingError as e:
+        check("invalid object error number", e.number, 208)
+    c.rollback()
+
+    # A transaction: rolled back work is gone, committed work stays.
+    cur.execute("INSERT INTO dbo.AllTypes (id) VALUES (3)")
+    cur.execute("SELECT @@TRANCOUNT")
+    check("trancount inside the transaction", cur.fetchone()[0], 1)
+    c.rollback()
+    cur.execute("SELECT count(*) FROM dbo.AllTypes WHERE id = 3")
+    check("rolled back row", cur.fetchone()[0], 0)
+    cur.execute("INSERT INTO dbo.AllTypes (id) VALUES (4)")
+    c.commit()
+
+with connect("PyDb") as c2:
+    cur = c2.cursor()
+    cur.execute("SELECT count(*) FROM dbo.AllTypes WHERE id IN (3, 4)")
+    check("committed row visible to a new connection", cur.fetchone()[0], 1)
+    # The catalog as SQL Server exposes it.
+    cur.execute(
+        "SELECT c.name, t.name, c.max_length, c.precision, c.scale, c.is_nullable FROM sys.columns c "
+        "JOIN sys.types t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID('dbo.AllTypes') ORDER BY c.column_id"
+    )
+    cols = cur.fetchall()
+    check("catalog column count", len(cols), 23)
+    check("catalog id column", tuple(cols[0]), ("id", "int", 4, 10, 0, False))
+    check("catalog nvarchar(20)", tuple(cols[11]), ("nvc", "nvarchar", 40, 0, 0, True))
+    check("catalog nvarchar(max)", tuple(cols[12]), ("nvmax", "nvarchar", -1, 0, 0, True))
+    check("catalog decimal", tuple(cols[5]), ("d", "decimal", 17, 38, 10, True))
+
+print("OK")
