@@ -162,6 +162,9 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
          INSERT INTO temp.__sim_types VALUES {types};
          CREATE TEMP VIEW IF NOT EXISTS \"sys.types\" AS SELECT name, system_type_id, user_type_id, schema_id, max_length, precision, scale,
              is_nullable, is_user_defined FROM temp.__sim_types;
+         CREATE TEMP VIEW IF NOT EXISTS __sim_schema_names(__k, __v) AS SELECT schema_id, name FROM __sim_schemas;
+         CREATE TEMP VIEW IF NOT EXISTS __sim_object_names(__k, __v) AS SELECT object_id, name FROM __sim_objects;
+         CREATE TEMP VIEW IF NOT EXISTS __sim_object_schemas(__k, __v) AS SELECT o.object_id, s.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.schemas\" AS SELECT name, schema_id, 1 AS principal_id FROM __sim_schemas;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.objects\" AS SELECT name, object_id, NULL AS principal_id, schema_id, parent_object_id, type,
              CASE type WHEN 'U ' THEN 'USER_TABLE' WHEN 'PK' THEN 'PRIMARY_KEY_CONSTRAINT' WHEN 'F ' THEN 'FOREIGN_KEY_CONSTRAINT'

@@ -213,6 +213,8 @@ pub struct Rewriter<'a> {
     pub scope: HashMap<String, TableDef>,
     pub err: Option<SqlError>,
     pass: Pass,
+    /// Names of common table expressions seen in the statement.
+    ctes: Vec<String>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -223,7 +225,7 @@ enum Pass {
 
 impl<'a> Rewriter<'a> {
     pub fn new(res: &'a Resolver<'a>, session: &'a SessionView) -> Self {
-        Rewriter { res, session, scope: HashMap::new(), err: None, pass: Pass::Tables }
+        Rewriter { res, session, scope: HashMap::new(), err: None, pass: Pass::Tables, ctes: Vec::new() }
     }
 
     /// Rewrites anything visitable (a statement, a query, an expression).
@@ -551,26 +553,23 @@ impl<'a> Rewriter<'a> {
                 if n == 0 {
                     string_lit("dbo")
                 } else {
-                    Expr::Subquery(Box::new(parse_query(&format!("SELECT name FROM __sim_schemas WHERE schema_id = ({})", args[0]))?))
+                    Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_schema_names WHERE __k = ({})", args[0]))?))
                 }
             }
             "SCHEMA_ID" => {
                 if n == 0 {
                     number_lit(1)
                 } else {
-                    Expr::Subquery(Box::new(parse_query(&format!("SELECT schema_id FROM __sim_schemas WHERE name = ({})", args[0]))?))
+                    Expr::Subquery(Box::new(parse_query(&format!("SELECT __k FROM __sim_schema_names WHERE __v = ({})", args[0]))?))
                 }
             }
             "OBJECT_NAME" => {
                 need(1)?;
-                Expr::Subquery(Box::new(parse_query(&format!("SELECT name FROM __sim_objects WHERE object_id = ({})", args[0]))?))
+                Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_object_names WHERE __k = ({})", args[0]))?))
             }
             "OBJECT_SCHEMA_NAME" => {
                 need(1)?;
-                Expr::Subquery(Box::new(parse_query(&format!(
-                    "SELECT s.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE o.object_id = ({})",
-                    args[0]
-                ))?))
+                Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_object_schemas WHERE __k = ({})", args[0]))?))
             }
             "OBJECT_ID" => {
                 if n == 0 || n > 2 {
@@ -681,15 +680,19 @@ impl<'a> VisitorMut for Rewriter<'a> {
             if version.is_some() {
                 return self.fail(SqlError::unsupported("FOR SYSTEM_TIME"));
             }
-            // A CTE name is not a table: leave it alone when it is not in the catalog.
+            // A CTE name is not a table.
+            if name.0.len() == 1 {
+                if let Some(ObjectNamePart::Identifier(i)) = name.0.first() {
+                    if self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&i.value)) {
+                        if let Some(a) = alias {
+                            self.scope.remove(&a.name.value.to_lowercase());
+                        }
+                        return ControlFlow::Continue(());
+                    }
+                }
+            }
             let resolved = match self.res.resolve(name) {
                 Ok(r) => r,
-                Err(e) if e.number == 208 && name.0.len() == 1 => {
-                    if let Some(a) = alias {
-                        self.scope.remove(&a.name.value.to_lowercase());
-                    }
-                    return ControlFlow::Continue(());
-                }
                 Err(e) => return self.fail(e),
             };
             let last = match name.0.last() {
@@ -703,6 +706,15 @@ impl<'a> VisitorMut for Rewriter<'a> {
             with_hints.clear();
             if let Resolved::Table(t) = resolved {
                 self.scope.insert(a.name.value.to_lowercase(), t);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.ctes.push(cte.alias.name.value.clone());
             }
         }
         ControlFlow::Continue(())
@@ -754,6 +766,20 @@ impl<'a> VisitorMut for Rewriter<'a> {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // Fold a minus into a numeric literal so that the most negative bigint stays an integer.
+        if self.pass == Pass::Expressions {
+            if let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } = e {
+                if let Expr::Value(ValueWithSpan { value: Value::Number(n, long), span }) = expr.as_ref() {
+                    if !n.starts_with('-') {
+                        *e = Expr::Value(ValueWithSpan { value: Value::Number(format!("-{n}"), *long), span: *span });
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         if self.pass != Pass::Expressions {
             return ControlFlow::Continue(());
@@ -769,7 +795,20 @@ impl<'a> VisitorMut for Rewriter<'a> {
             },
             Expr::Value(v) => match &v.value {
                 Value::NationalStringLiteral(s) => v.value = Value::SingleQuotedString(s.clone()),
-                Value::HexStringLiteral(_) => {}
+                Value::Number(n, _) => {
+                    // SQLite would read a literal of more than 15 significant
+                    // digits as a double and lose digits; keep it exact.
+                    let digits = n.chars().filter(|c| c.is_ascii_digit()).count();
+                    let is_int = !n.contains(['.', 'e', 'E']);
+                    let fits_i64 = is_int && n.parse::<i64>().is_ok();
+                    if digits > 15 && !fits_i64 && !n.contains(['e', 'E']) {
+                        if let Some(d) = crate::types::Dec::parse(n) {
+                            let p = (d.mantissa.unsigned_abs().to_string().len() as u8).max(d.scale).clamp(1, 38);
+                            let ty = SqlType::Numeric { p, s: d.scale };
+                            *e = call("__sim_cast", vec![string_lit(n), string_lit(&ty.to_string())]);
+                        }
+                    }
+                }
                 _ => {}
             },
             Expr::Cast { kind, expr, data_type, format } => {
