@@ -15,7 +15,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(other) => {
-            eprintln!("ctferry: unknown command '{other}'; run 'ctferry --help' for the list of commands");
+            eprintln!(
+                "ctferry: unknown command '{other}'; run 'ctferry --help' for the list of commands"
+            );
             ExitCode::from(2)
         }
     }

@@ -21,7 +21,13 @@ const MARK: &str = "\u{1}MSSQLSIM:";
 
 impl SqlError {
     pub fn new(number: i32, class: u8, message: impl Into<String>) -> SqlError {
-        SqlError { number, class, state: 1, message: message.into(), line: 1 }
+        SqlError {
+            number,
+            class,
+            state: 1,
+            message: message.into(),
+            line: 1,
+        }
     }
 
     pub fn with_state(mut self, state: u8) -> SqlError {
@@ -52,7 +58,10 @@ impl SqlError {
 
     /// The text form that survives a trip through SQLite's error message.
     pub fn encode(&self) -> String {
-        format!("{MARK}{}|{}|{}|{}", self.number, self.class, self.state, self.message)
+        format!(
+            "{MARK}{}|{}|{}|{}",
+            self.number, self.class, self.state, self.message
+        )
     }
 
     /// Recovers an error encoded by `encode` from anywhere in `text`.
@@ -63,13 +72,23 @@ impl SqlError {
         let class = parts.next()?.parse().ok()?;
         let state = parts.next()?.parse().ok()?;
         let message = parts.next()?.to_string();
-        Some(SqlError { number, class, state, message, line: 1 })
+        Some(SqlError {
+            number,
+            class,
+            state,
+            message,
+            line: 1,
+        })
     }
 }
 
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Msg {}, Level {}, State {}: {}", self.number, self.class, self.state, self.message)
+        write!(
+            f,
+            "Msg {}, Level {}, State {}: {}",
+            self.number, self.class, self.state, self.message
+        )
     }
 }
 
@@ -82,7 +101,10 @@ mod tests {
     #[test]
     fn encode_round_trip() {
         let e = SqlError::new(2628, 16, "a|b 'c'");
-        assert_eq!(SqlError::decode(&format!("prefix {}", e.encode())).unwrap(), e);
+        assert_eq!(
+            SqlError::decode(&format!("prefix {}", e.encode())).unwrap(),
+            e
+        );
         assert!(SqlError::decode("plain").is_none());
     }
 }

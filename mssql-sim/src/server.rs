@@ -58,8 +58,14 @@ impl Server {
     /// Binds, creates `master` if the data folder is new, and starts accepting.
     pub fn start(config: Config) -> io::Result<Server> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let shared = Arc::new(Shared::new(config.data_dir.clone(), config.password.clone(), config.lock_timeout));
-        shared.ensure_master().map_err(|e| io::Error::other(e.to_string()))?;
+        let shared = Arc::new(Shared::new(
+            config.data_dir.clone(),
+            config.password.clone(),
+            config.lock_timeout,
+        ));
+        shared
+            .ensure_master()
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -68,25 +74,35 @@ impl Server {
             let shared = shared.clone();
             let stop = stop.clone();
             let conns = conns.clone();
-            std::thread::Builder::new().name("mssql-sim-accept".into()).spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
+            std::thread::Builder::new()
+                .name("mssql-sim-accept".into())
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        if let Ok(c) = stream.try_clone() {
+                            let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
+                            list.retain(|s| s.peer_addr().is_ok());
+                            list.push(c);
+                        }
+                        let shared = shared.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("mssql-sim-conn".into())
+                            .spawn(move || {
+                                let _ = handle_connection(stream, shared);
+                            });
                     }
-                    let Ok(stream) = stream else { continue };
-                    if let Ok(c) = stream.try_clone() {
-                        let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
-                        list.retain(|s| s.peer_addr().is_ok());
-                        list.push(c);
-                    }
-                    let shared = shared.clone();
-                    let _ = std::thread::Builder::new().name("mssql-sim-conn".into()).spawn(move || {
-                        let _ = handle_connection(stream, shared);
-                    });
-                }
-            })?
+                })?
         };
-        Ok(Server { addr, shared, stop, accept: Some(accept), conns })
+        Ok(Server {
+            addr,
+            shared,
+            stop,
+            accept: Some(accept),
+            conns,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -123,7 +139,12 @@ impl Server {
         if let Some(h) = self.accept.take() {
             let _ = h.join();
         }
-        for c in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for c in self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             let _ = c.shutdown(Shutdown::Both);
         }
     }
@@ -162,33 +183,65 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
     let mut reader = stream.try_clone()?;
     let mut writer = stream;
     // PRELOGIN
-    let Some(msg) = read_message(&mut reader)? else { return Ok(()) };
+    let Some(msg) = read_message(&mut reader)? else {
+        return Ok(());
+    };
     if msg.packet_type != packet::PT_PRELOGIN {
         return Err(protocol_error("expected PRELOGIN"));
     }
     parse_prelogin(&msg.payload).map_err(|e| protocol_error(e.0))?;
-    write_message(&mut writer, packet::PT_RESPONSE, &prelogin_reply(), packet::DEFAULT_PACKET_SIZE, 0)?;
+    write_message(
+        &mut writer,
+        packet::PT_RESPONSE,
+        &prelogin_reply(),
+        packet::DEFAULT_PACKET_SIZE,
+        0,
+    )?;
     // LOGIN7
-    let Some(msg) = read_message(&mut reader)? else { return Ok(()) };
+    let Some(msg) = read_message(&mut reader)? else {
+        return Ok(());
+    };
     if msg.packet_type != packet::PT_LOGIN7 {
         // A client that wanted TLS sends a TLS handshake here.
-        return Err(protocol_error("expected LOGIN7 (this server does not support TLS)"));
+        return Err(protocol_error(
+            "expected LOGIN7 (this server does not support TLS)",
+        ));
     }
     let login = parse_login7(&msg.payload).map_err(|e| protocol_error(e.0))?;
     let mut resp = Response::new();
     if !(login.user.eq_ignore_ascii_case("sa") && login.password == shared.sa_password) {
-        resp.error(&SqlError::new(18456, 14, format!("Login failed for user '{}'.", login.user)));
+        resp.error(&SqlError::new(
+            18456,
+            14,
+            format!("Login failed for user '{}'.", login.user),
+        ));
         resp.done(DONE_ERROR, 0, 0);
-        write_message(&mut writer, packet::PT_RESPONSE, &resp.buf, packet::DEFAULT_PACKET_SIZE, 0)?;
+        write_message(
+            &mut writer,
+            packet::PT_RESPONSE,
+            &resp.buf,
+            packet::DEFAULT_PACKET_SIZE,
+            0,
+        )?;
         return Ok(());
     }
     let mut session = match Session::open(shared.clone(), &login.database) {
         Ok(s) => s,
         Err(e) => {
             resp.error(&e);
-            resp.error(&SqlError::new(18456, 14, format!("Login failed for user '{}'.", login.user)));
+            resp.error(&SqlError::new(
+                18456,
+                14,
+                format!("Login failed for user '{}'.", login.user),
+            ));
             resp.done(DONE_ERROR, 0, 0);
-            write_message(&mut writer, packet::PT_RESPONSE, &resp.buf, packet::DEFAULT_PACKET_SIZE, 0)?;
+            write_message(
+                &mut writer,
+                packet::PT_RESPONSE,
+                &resp.buf,
+                packet::DEFAULT_PACKET_SIZE,
+                0,
+            )?;
             return Ok(());
         }
     };
@@ -204,9 +257,16 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         _ => 0x7209_0002,
     };
     // The database name must equal what the client asked for, or pytds issues USE.
-    let db_name = if login.database.is_empty() { session.database.clone() } else { login.database.clone() };
+    let db_name = if login.database.is_empty() {
+        session.database.clone()
+    } else {
+        login.database.clone()
+    };
     resp.env_change_str(1, &db_name, "master");
-    resp.info(5701, &format!("Changed database context to '{}'.", session.database));
+    resp.info(
+        5701,
+        &format!("Changed database context to '{}'.", session.database),
+    );
     let mut coll = vec![];
     coll.extend_from_slice(&COLLATION);
     resp.env_change_bytes(7, &coll, &[]);
@@ -215,32 +275,40 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
     resp.login_ack(tds_version, PRODUCT_VERSION);
     resp.env_change_str(4, &packet_size.to_string(), "4096");
     resp.done(0, 0, 0);
-    write_message(&mut writer, packet::PT_RESPONSE, &resp.buf, packet::DEFAULT_PACKET_SIZE, spid)?;
+    write_message(
+        &mut writer,
+        packet::PT_RESPONSE,
+        &resp.buf,
+        packet::DEFAULT_PACKET_SIZE,
+        spid,
+    )?;
 
     // Reader thread: forwards messages; an ATTENTION interrupts at once.
     let (tx, rx) = mpsc::channel::<Event>();
     let attention = Arc::new(AtomicBool::new(false));
     let interrupt = session.interrupt.clone();
     let attn = attention.clone();
-    let reader_thread = std::thread::Builder::new().name("mssql-sim-read".into()).spawn(move || loop {
-        match read_message(&mut reader) {
-            Ok(Some(m)) if m.packet_type == packet::PT_ATTENTION => {
-                attn.store(true, Ordering::SeqCst);
-                if let Some(h) = interrupt.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                    h.interrupt();
+    let reader_thread = std::thread::Builder::new()
+        .name("mssql-sim-read".into())
+        .spawn(move || loop {
+            match read_message(&mut reader) {
+                Ok(Some(m)) if m.packet_type == packet::PT_ATTENTION => {
+                    attn.store(true, Ordering::SeqCst);
+                    if let Some(h) = interrupt.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        h.interrupt();
+                    }
+                    if tx.send(Event::Attention).is_err() {
+                        break;
+                    }
                 }
-                if tx.send(Event::Attention).is_err() {
-                    break;
+                Ok(Some(m)) => {
+                    if tx.send(Event::Message(m)).is_err() {
+                        break;
+                    }
                 }
+                _ => break,
             }
-            Ok(Some(m)) => {
-                if tx.send(Event::Message(m)).is_err() {
-                    break;
-                }
-            }
-            _ => break,
-        }
-    })?;
+        })?;
 
     let result = (|| -> io::Result<()> {
         while let Ok(ev) = rx.recv() {
@@ -357,20 +425,36 @@ fn handle_request(session: &mut Session, m: &Message) -> io::Result<Response> {
             let r = run_tm(session, req, &mut outs);
             if let Err(e) = r {
                 outs.push(Out::Error(e));
-                outs.push(Out::Done { cmd: 0, count: None, error: true });
+                outs.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: true,
+                });
             } else {
-                outs.push(Out::Done { cmd: 0, count: None, error: false });
+                outs.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             render(&outs, &mut resp, false);
         }
         packet::PT_BULK => {
             let outs = vec![
                 Out::Error(SqlError::unsupported("the bulk-load message (INSERT BULK)")),
-                Out::Done { cmd: 0, count: None, error: true },
+                Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: true,
+                },
             ];
             render(&outs, &mut resp, false);
         }
-        other => return Err(protocol_error(format!("unexpected packet type {other:#04x}"))),
+        other => {
+            return Err(protocol_error(format!(
+                "unexpected packet type {other:#04x}"
+            )))
+        }
     }
     Ok(resp)
 }
@@ -403,7 +487,9 @@ fn run_tm(session: &mut Session, req: TmRequest, outs: &mut Vec<Out>) -> Result<
             Ok(())
         }
         TmRequest::Save { name } => session.save(&name),
-        TmRequest::Other(k) => Err(SqlError::unsupported(format!("transaction manager request {k}"))),
+        TmRequest::Other(k) => Err(SqlError::unsupported(format!(
+            "transaction manager request {k}"
+        ))),
     }
 }
 
@@ -436,7 +522,12 @@ fn parse_declarations(decl: &str) -> Vec<(String, Option<SqlType>)> {
             let d = d.trim();
             let (name, rest) = d.split_once(char::is_whitespace).unwrap_or((d, ""));
             let rest = rest.trim();
-            let rest = rest.strip_suffix("OUTPUT").or_else(|| rest.strip_suffix("output")).or_else(|| rest.strip_suffix("OUT")).unwrap_or(rest).trim();
+            let rest = rest
+                .strip_suffix("OUTPUT")
+                .or_else(|| rest.strip_suffix("output"))
+                .or_else(|| rest.strip_suffix("OUT"))
+                .unwrap_or(rest)
+                .trim();
             (name.to_string(), SqlType::parse(rest).ok())
         })
         .collect()
@@ -444,22 +535,46 @@ fn parse_declarations(decl: &str) -> Vec<(String, Option<SqlType>)> {
 
 fn run_rpc(session: &mut Session, call: RpcCall) -> Vec<Out> {
     let name = call.proc_name.to_ascii_lowercase();
-    let name = name.trim_start_matches("sys.").trim_start_matches("[sys].").trim_matches(|c| c == '[' || c == ']').to_string();
-    let fail = |e: SqlError| vec![Out::Error(e), Out::Done { cmd: 0, count: None, error: true }];
+    let name = name
+        .trim_start_matches("sys.")
+        .trim_start_matches("[sys].")
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let fail = |e: SqlError| {
+        vec![
+            Out::Error(e),
+            Out::Done {
+                cmd: 0,
+                count: None,
+                error: true,
+            },
+        ]
+    };
     match name.as_str() {
         "sp_executesql" => {
             let mut params = call.params.into_iter();
-            let sql = match params.next().map(|p| p.value) {
-                Some(Value::Str(s)) => s,
-                _ => return fail(SqlError::new(214, 16, "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.")),
-            };
+            let sql =
+                match params.next().map(|p| p.value) {
+                    Some(Value::Str(s)) => s,
+                    _ => return fail(SqlError::new(
+                        214,
+                        16,
+                        "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.",
+                    )),
+                };
             let rest: Vec<_> = params.collect();
             let (decls, values) = match rest.first() {
-                Some(p) if p.name.is_empty() || p.name.eq_ignore_ascii_case("@params") => match &p.value {
-                    Value::Str(s) => (parse_declarations(s), rest[1..].to_vec()),
-                    Value::Null => (vec![], rest[1..].to_vec()),
-                    _ => return fail(SqlError::new(214, 16, "Procedure expects parameter '@params' of type 'ntext/nchar/nvarchar'.")),
-                },
+                Some(p) if p.name.is_empty() || p.name.eq_ignore_ascii_case("@params") => {
+                    match &p.value {
+                        Value::Str(s) => (parse_declarations(s), rest[1..].to_vec()),
+                        Value::Null => (vec![], rest[1..].to_vec()),
+                        _ => return fail(SqlError::new(
+                            214,
+                            16,
+                            "Procedure expects parameter '@params' of type 'ntext/nchar/nvarchar'.",
+                        )),
+                    }
+                }
                 _ => (vec![], rest),
             };
             let mut bound = Vec::new();
@@ -468,7 +583,13 @@ fn run_rpc(session: &mut Session, call: RpcCall) -> Vec<Out> {
                     return fail(SqlError::unsupported("OUTPUT parameters"));
                 }
                 let decl = decls.get(i).cloned();
-                let name = if p.name.is_empty() { decl.as_ref().map(|d| d.0.clone()).unwrap_or_else(|| format!("@P{}", i + 1)) } else { p.name.clone() };
+                let name = if p.name.is_empty() {
+                    decl.as_ref()
+                        .map(|d| d.0.clone())
+                        .unwrap_or_else(|| format!("@P{}", i + 1))
+                } else {
+                    p.name.clone()
+                };
                 let ty = decl.and_then(|d| d.1).unwrap_or_else(|| p.wire.sql_type());
                 let v = match convert(&p.value, &ty, None) {
                     Ok(v) => v,
@@ -478,11 +599,19 @@ fn run_rpc(session: &mut Session, call: RpcCall) -> Vec<Out> {
             }
             session.execute(&sql, bound)
         }
-        "sp_prepare" | "sp_execute" | "sp_prepexec" | "sp_unprepare" | "sp_cursoropen" | "sp_cursor" | "sp_cursorfetch" | "sp_cursorclose" => {
-            fail(SqlError::unsupported(format!("the procedure {name} (use sp_executesql)")))
-        }
-        "" => fail(SqlError::unsupported(format!("RPC procedure id {:?}", call.proc_id))),
-        _ => fail(SqlError::new(2812, 16, format!("Could not find stored procedure '{}'.", call.proc_name))),
+        "sp_prepare" | "sp_execute" | "sp_prepexec" | "sp_unprepare" | "sp_cursoropen"
+        | "sp_cursor" | "sp_cursorfetch" | "sp_cursorclose" => fail(SqlError::unsupported(
+            format!("the procedure {name} (use sp_executesql)"),
+        )),
+        "" => fail(SqlError::unsupported(format!(
+            "RPC procedure id {:?}",
+            call.proc_id
+        ))),
+        _ => fail(SqlError::new(
+            2812,
+            16,
+            format!("Could not find stored procedure '{}'.", call.proc_name),
+        )),
     }
 }
 

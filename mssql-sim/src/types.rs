@@ -99,7 +99,11 @@ impl fmt::Display for SqlType {
 }
 
 fn bad_type(name: &str) -> SqlError {
-    SqlError::new(2715, 16, format!("Column, parameter, or variable #1: Cannot find data type {name}."))
+    SqlError::new(
+        2715,
+        16,
+        format!("Column, parameter, or variable #1: Cannot find data type {name}."),
+    )
 }
 
 impl SqlType {
@@ -117,9 +121,13 @@ impl SqlType {
             }
             None => (t, None),
         };
-        let name = name.trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase();
+        let name = name
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_ascii_lowercase();
         let name = name.strip_prefix("sys.").unwrap_or(&name).to_string();
-        let nums: Vec<&str> = args.map(|a| a.split(',').map(str::trim).collect()).unwrap_or_default();
+        let nums: Vec<&str> = args
+            .map(|a| a.split(',').map(str::trim).collect())
+            .unwrap_or_default();
         let num = |i: usize| -> Result<Option<u32>, SqlError> {
             match nums.get(i) {
                 None => Ok(None),
@@ -153,7 +161,11 @@ impl SqlType {
             match num(0)? {
                 None => Ok(default),
                 Some(s) if s <= 7 => Ok(s as u8),
-                Some(s) => Err(SqlError::new(1002, 16, format!("Line 1: Specified scale {s} is invalid."))),
+                Some(s) => Err(SqlError::new(
+                    1002,
+                    16,
+                    format!("Line 1: Specified scale {s} is invalid."),
+                )),
             }
         };
         let ty = match name.as_str() {
@@ -169,12 +181,22 @@ impl SqlType {
                     return Err(SqlError::new(1002, 16, format!("Line 1: Specified column precision {p} is greater than the maximum precision of 38.")));
                 }
                 if s > p {
-                    return Err(SqlError::new(183, 15, format!("The scale ({s}) for column '' must be within the range 0 to {p}.")));
+                    return Err(SqlError::new(
+                        183,
+                        15,
+                        format!("The scale ({s}) for column '' must be within the range 0 to {p}."),
+                    ));
                 }
                 if name == "numeric" {
-                    SqlType::Numeric { p: p as u8, s: s as u8 }
+                    SqlType::Numeric {
+                        p: p as u8,
+                        s: s as u8,
+                    }
                 } else {
-                    SqlType::Decimal { p: p as u8, s: s as u8 }
+                    SqlType::Decimal {
+                        p: p as u8,
+                        s: s as u8,
+                    }
                 }
             }
             "money" => SqlType::Money,
@@ -199,8 +221,8 @@ impl SqlType {
             "smalldatetime" => SqlType::SmallDateTime,
             "datetime2" => SqlType::DateTime2(scale(7)?),
             "datetimeoffset" => SqlType::DateTimeOffset(scale(7)?),
-            "text" | "ntext" | "image" | "xml" | "sql_variant" | "hierarchyid" | "geography" | "geometry"
-            | "timestamp" | "rowversion" => {
+            "text" | "ntext" | "image" | "xml" | "sql_variant" | "hierarchyid" | "geography"
+            | "geometry" | "timestamp" | "rowversion" => {
                 return Err(SqlError::unsupported(format!("the data type '{name}'")));
             }
             _ => return Err(bad_type(&name)),
@@ -276,7 +298,9 @@ impl SqlType {
             SqlType::SmallInt => (2, 5, 0),
             SqlType::Int => (4, 10, 0),
             SqlType::BigInt => (8, 19, 0),
-            SqlType::Decimal { p, s } | SqlType::Numeric { p, s } => (decimal_bytes(p) as i32 + 1, p as i32, s as i32),
+            SqlType::Decimal { p, s } | SqlType::Numeric { p, s } => {
+                (decimal_bytes(p) as i32 + 1, p as i32, s as i32)
+            }
             SqlType::Money => (8, 19, 4),
             SqlType::SmallMoney => (4, 10, 4),
             SqlType::Float => (8, 53, 0),
@@ -285,19 +309,36 @@ impl SqlType {
             SqlType::NChar(n) => (2 * n as i32, 0, 0),
             SqlType::VarChar(Len::N(n)) | SqlType::VarBinary(Len::N(n)) => (n as i32, 0, 0),
             SqlType::NVarChar(Len::N(n)) => (2 * n as i32, 0, 0),
-            SqlType::VarChar(Len::Max) | SqlType::NVarChar(Len::Max) | SqlType::VarBinary(Len::Max) => (-1, 0, 0),
+            SqlType::VarChar(Len::Max)
+            | SqlType::NVarChar(Len::Max)
+            | SqlType::VarBinary(Len::Max) => (-1, 0, 0),
             SqlType::UniqueIdentifier => (16, 0, 0),
             SqlType::Date => (3, 10, 0),
-            SqlType::Time(s) => (time_bytes(s) as i32, 8 + if s > 0 { s as i32 + 1 } else { 0 }, s as i32),
+            SqlType::Time(s) => (
+                time_bytes(s) as i32,
+                8 + if s > 0 { s as i32 + 1 } else { 0 },
+                s as i32,
+            ),
             SqlType::DateTime => (8, 23, 3),
             SqlType::SmallDateTime => (4, 16, 0),
-            SqlType::DateTime2(s) => (time_bytes(s) as i32 + 3, 19 + if s > 0 { s as i32 + 1 } else { 0 }, s as i32),
-            SqlType::DateTimeOffset(s) => (time_bytes(s) as i32 + 5, 26 + if s > 0 { s as i32 + 1 } else { 0 }, s as i32),
+            SqlType::DateTime2(s) => (
+                time_bytes(s) as i32 + 3,
+                19 + if s > 0 { s as i32 + 1 } else { 0 },
+                s as i32,
+            ),
+            SqlType::DateTimeOffset(s) => (
+                time_bytes(s) as i32 + 5,
+                26 + if s > 0 { s as i32 + 1 } else { 0 },
+                s as i32,
+            ),
         }
     }
 
     pub fn is_string(&self) -> bool {
-        matches!(self, SqlType::Char(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::NVarChar(_))
+        matches!(
+            self,
+            SqlType::Char(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::NVarChar(_)
+        )
     }
 
     pub fn is_unicode(&self) -> bool {
@@ -307,7 +348,11 @@ impl SqlType {
     /// The SQLite column type that gives the storage form its affinity.
     pub fn sqlite_affinity(&self) -> &'static str {
         match self {
-            SqlType::Bit | SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => "INTEGER",
+            SqlType::Bit
+            | SqlType::TinyInt
+            | SqlType::SmallInt
+            | SqlType::Int
+            | SqlType::BigInt => "INTEGER",
             SqlType::Float | SqlType::Real => "REAL",
             SqlType::Decimal { p, .. } | SqlType::Numeric { p, .. } if *p <= 15 => "REAL",
             SqlType::SmallMoney => "REAL",
@@ -384,7 +429,11 @@ impl Dec {
         let digits = format!("{int}{frac}");
         let digits = digits.trim_start_matches('0');
         let mut scale = frac.len() as i32 - exp;
-        let mut m: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let mut m: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         if scale < 0 {
             m = m.checked_mul(10i128.checked_pow((-scale) as u32)?)?;
             scale = 0;
@@ -395,17 +444,26 @@ impl Dec {
             m = round_div(m, 10i128.checked_pow(drop)?);
             scale = 38;
         }
-        Some(Dec { mantissa: if neg { -m } else { m }, scale: scale as u8 })
+        Some(Dec {
+            mantissa: if neg { -m } else { m },
+            scale: scale as u8,
+        })
     }
 
     /// Re-scales, rounding half away from zero as SQL Server does.
     pub fn rescale(&self, scale: u8) -> Option<Dec> {
         if scale >= self.scale {
             let f = 10i128.checked_pow((scale - self.scale) as u32)?;
-            Some(Dec { mantissa: self.mantissa.checked_mul(f)?, scale })
+            Some(Dec {
+                mantissa: self.mantissa.checked_mul(f)?,
+                scale,
+            })
         } else {
             let f = 10i128.checked_pow((self.scale - scale) as u32)?;
-            Some(Dec { mantissa: round_div(self.mantissa, f), scale })
+            Some(Dec {
+                mantissa: round_div(self.mantissa, f),
+                scale,
+            })
         }
     }
 
@@ -425,7 +483,10 @@ impl Dec {
     }
 
     pub fn from_i64(v: i64) -> Dec {
-        Dec { mantissa: v as i128, scale: 0 }
+        Dec {
+            mantissa: v as i128,
+            scale: 0,
+        }
     }
 }
 
@@ -447,7 +508,11 @@ impl fmt::Display for Dec {
         let s = if scale == 0 {
             digits
         } else if digits.len() > scale {
-            format!("{}.{}", &digits[..digits.len() - scale], &digits[digits.len() - scale..])
+            format!(
+                "{}.{}",
+                &digits[..digits.len() - scale],
+                &digits[digits.len() - scale..]
+            )
         } else {
             format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
         };
@@ -513,7 +578,8 @@ fn round_ticks(ticks: u64, scale: u8) -> u64 {
 }
 
 fn time_ticks(t: &NaiveTime) -> u64 {
-    t.num_seconds_from_midnight() as u64 * TICKS_PER_SEC + (t.nanosecond() as u64 % 1_000_000_000) / 100
+    t.num_seconds_from_midnight() as u64 * TICKS_PER_SEC
+        + (t.nanosecond() as u64 % 1_000_000_000) / 100
 }
 
 fn ticks_time(ticks: u64) -> NaiveTime {
@@ -550,11 +616,23 @@ fn round_legacy_datetime(dt: NaiveDateTime) -> Option<NaiveDateTime> {
 
 fn fmt_time_ticks(ticks: u64) -> String {
     let secs = ticks / TICKS_PER_SEC;
-    format!("{:02}:{:02}:{:02}.{:07}", secs / 3600, secs / 60 % 60, secs % 60, ticks % TICKS_PER_SEC)
+    format!(
+        "{:02}:{:02}:{:02}.{:07}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ticks % TICKS_PER_SEC
+    )
 }
 
 fn fmt_datetime(dt: &NaiveDateTime) -> String {
-    format!("{:04}-{:02}-{:02} {}", dt.year(), dt.month(), dt.day(), fmt_time_ticks(time_ticks(&dt.time())))
+    format!(
+        "{:04}-{:02}-{:02} {}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        fmt_time_ticks(time_ticks(&dt.time()))
+    )
 }
 
 fn fmt_offset(min: i16) -> String {
@@ -574,13 +652,21 @@ pub fn parse_datetime_literal(s: &str) -> Option<(NaiveDateTime, Option<i16>, bo
         (&s[..end], s[end..].trim_start_matches(['T', ' ']))
     };
     let date = if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
-        NaiveDate::from_ymd_opt(date_part[..4].parse().ok()?, date_part[4..6].parse().ok()?, date_part[6..].parse().ok()?)?
+        NaiveDate::from_ymd_opt(
+            date_part[..4].parse().ok()?,
+            date_part[4..6].parse().ok()?,
+            date_part[6..].parse().ok()?,
+        )?
     } else {
         let parts: Vec<&str> = date_part.split(['-', '/', '.']).collect();
         if parts.len() != 3 || parts[0].len() != 4 {
             return None;
         }
-        NaiveDate::from_ymd_opt(parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?)?
+        NaiveDate::from_ymd_opt(
+            parts[0].parse().ok()?,
+            parts[1].parse().ok()?,
+            parts[2].parse().ok()?,
+        )?
     };
     if rest.is_empty() {
         return Some((date.and_time(NaiveTime::MIN), None, false));
@@ -589,7 +675,11 @@ pub fn parse_datetime_literal(s: &str) -> Option<(NaiveDateTime, Option<i16>, bo
     let ticks = parse_time_ticks(time_part)?;
     let day = 86_400 * TICKS_PER_SEC;
     if ticks >= day {
-        return Some((date.succ_opt()?.and_time(ticks_time(ticks - day)), off, true));
+        return Some((
+            date.succ_opt()?.and_time(ticks_time(ticks - day)),
+            off,
+            true,
+        ));
     }
     Some((date.and_time(ticks_time(ticks)), off, true))
 }
@@ -628,7 +718,11 @@ pub fn parse_time_ticks(s: &str) -> Option<u64> {
     }
     let h: u64 = parts[0].parse().ok()?;
     let m: u64 = parts[1].parse().ok()?;
-    let sec: u64 = if parts.len() == 3 { parts[2].parse().ok()? } else { 0 };
+    let sec: u64 = if parts.len() == 3 {
+        parts[2].parse().ok()?
+    } else {
+        0
+    };
     if h > 23 || m > 59 || sec > 59 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -650,26 +744,72 @@ pub fn parse_time_ticks(s: &str) -> Option<u64> {
 /// What a conversion failure reports: the source's SQL type name and value.
 fn conv_fail(from: &str, value: &str, to: &SqlType) -> SqlError {
     match to {
-        SqlType::Decimal { .. } | SqlType::Numeric { .. } | SqlType::Money | SqlType::SmallMoney => SqlError::new(
+        SqlType::Decimal { .. }
+        | SqlType::Numeric { .. }
+        | SqlType::Money
+        | SqlType::SmallMoney => SqlError::new(
             8114,
             16,
-            format!("Error converting data type {from} to {}.", if matches!(to, SqlType::Decimal { .. }) { "numeric" } else { to.base_name() }),
+            format!(
+                "Error converting data type {from} to {}.",
+                if matches!(to, SqlType::Decimal { .. }) {
+                    "numeric"
+                } else {
+                    to.base_name()
+                }
+            ),
         ),
-        SqlType::Float | SqlType::Real => SqlError::new(8114, 16, format!("Error converting data type {from} to {}.", to.base_name())),
-        SqlType::Date | SqlType::Time(_) | SqlType::DateTime | SqlType::SmallDateTime | SqlType::DateTime2(_) | SqlType::DateTimeOffset(_) => {
-            SqlError::new(241, 16, "Conversion failed when converting date and/or time from character string.")
-        }
-        SqlType::UniqueIdentifier => SqlError::new(8169, 16, "Conversion failed when converting from a character string to uniqueidentifier."),
-        _ => SqlError::new(245, 16, format!("Conversion failed when converting the {from} value '{value}' to data type {}.", to.base_name())),
+        SqlType::Float | SqlType::Real => SqlError::new(
+            8114,
+            16,
+            format!("Error converting data type {from} to {}.", to.base_name()),
+        ),
+        SqlType::Date
+        | SqlType::Time(_)
+        | SqlType::DateTime
+        | SqlType::SmallDateTime
+        | SqlType::DateTime2(_)
+        | SqlType::DateTimeOffset(_) => SqlError::new(
+            241,
+            16,
+            "Conversion failed when converting date and/or time from character string.",
+        ),
+        SqlType::UniqueIdentifier => SqlError::new(
+            8169,
+            16,
+            "Conversion failed when converting from a character string to uniqueidentifier.",
+        ),
+        _ => SqlError::new(
+            245,
+            16,
+            format!(
+                "Conversion failed when converting the {from} value '{value}' to data type {}.",
+                to.base_name()
+            ),
+        ),
     }
 }
 
 fn overflow(from: &str, to: &SqlType) -> SqlError {
-    SqlError::new(8115, 16, format!("Arithmetic overflow error converting {from} to data type {}.", to.base_name()))
+    SqlError::new(
+        8115,
+        16,
+        format!(
+            "Arithmetic overflow error converting {from} to data type {}.",
+            to.base_name()
+        ),
+    )
 }
 
 fn clash(from: &str, to: &SqlType) -> SqlError {
-    SqlError::new(206, 16, format!("Operand type clash: {from} is incompatible with {}", to.base_name()))
+    SqlError::new(
+        206,
+        16,
+        format!(
+            "Operand type clash: {from} is incompatible with {}",
+            to.base_name()
+        ),
+    )
 }
 
 /// Where a converted value goes, for the messages of truncation and NULL errors.
@@ -683,7 +823,11 @@ pub struct Target<'a> {
 /// SQL Server's implicit-conversion rules, and returns the storage form.
 /// `target` is set when the value is being stored in a column: then a too-long
 /// string is error 2628 rather than silent truncation.
-pub fn convert_for_storage(v: ValueRef<'_>, to: &SqlType, target: Option<&Target<'_>>) -> Result<SqliteValue, SqlError> {
+pub fn convert_for_storage(
+    v: ValueRef<'_>,
+    to: &SqlType,
+    target: Option<&Target<'_>>,
+) -> Result<SqliteValue, SqlError> {
     let value = from_sqlite_untyped(v);
     let converted = convert(&value, to, target)?;
     Ok(to_storage(&converted, to))
@@ -698,7 +842,11 @@ pub fn encode_sortable_decimal(d: &Dec) -> String {
     if m >= 0 {
         format!("{DEC_MARK}1{:039}{:02}", m, d.scale)
     } else {
-        format!("{DEC_MARK}0{:039}{:02}", limit as u128 - m.unsigned_abs(), d.scale)
+        format!(
+            "{DEC_MARK}0{:039}{:02}",
+            limit as u128 - m.unsigned_abs(),
+            d.scale
+        )
     }
 }
 
@@ -709,7 +857,11 @@ pub fn decode_sortable_decimal(s: &str) -> Option<Dec> {
     }
     let digits: i128 = body[1..40].parse().ok()?;
     let scale: u8 = body[40..].parse().ok()?;
-    let m = if &body[..1] == "1" { digits } else { -(10i128.pow(38) - digits) };
+    let m = if &body[..1] == "1" {
+        digits
+    } else {
+        -(10i128.pow(38) - digits)
+    };
     Some(Dec { mantissa: m, scale })
 }
 
@@ -746,7 +898,6 @@ fn source_name(v: &Value) -> &'static str {
         Value::DateTimeOffset(..) => "datetimeoffset",
     }
 }
-
 
 fn truncated(target: Option<&Target<'_>>, shown: &str) -> SqlError {
     let (table, column) = target.map(|t| (t.table, t.column)).unwrap_or(("", ""));
@@ -812,15 +963,35 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 _ => (i64::MIN as i128..=i64::MAX as i128).contains(&i),
             };
             if !ok {
-                return Err(if matches!(v, Value::Int(_)) && !matches!(to, SqlType::BigInt | SqlType::Int) {
-                    SqlError::new(220, 16, format!("Arithmetic overflow error for data type {}, value = {}.", to.base_name(), i))
-                } else {
-                    overflow(if matches!(v, Value::Int(_)) { "expression" } else { from }, to)
-                });
+                return Err(
+                    if matches!(v, Value::Int(_)) && !matches!(to, SqlType::BigInt | SqlType::Int) {
+                        SqlError::new(
+                            220,
+                            16,
+                            format!(
+                                "Arithmetic overflow error for data type {}, value = {}.",
+                                to.base_name(),
+                                i
+                            ),
+                        )
+                    } else {
+                        overflow(
+                            if matches!(v, Value::Int(_)) {
+                                "expression"
+                            } else {
+                                from
+                            },
+                            to,
+                        )
+                    },
+                );
             }
             Ok(Value::Int(i as i64))
         }
-        SqlType::Decimal { .. } | SqlType::Numeric { .. } | SqlType::Money | SqlType::SmallMoney => {
+        SqlType::Decimal { .. }
+        | SqlType::Numeric { .. }
+        | SqlType::Money
+        | SqlType::SmallMoney => {
             let (p, s) = to.decimal_parts().unwrap();
             let d = match v {
                 Value::Int(i) => Dec::from_i64(*i),
@@ -844,7 +1015,9 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 };
                 return Err(overflow(from_name, &SqlType::Numeric { p, s }));
             }
-            if *to == SqlType::SmallMoney && !(-214_748_3648i128..=214_748_3647i128).contains(&r.mantissa) {
+            if *to == SqlType::SmallMoney
+                && !(-214_748_3648i128..=214_748_3647i128).contains(&r.mantissa)
+            {
                 return Err(overflow(from, to));
             }
             Ok(Value::Dec(r))
@@ -854,10 +1027,17 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 Value::Int(i) => *i as f64,
                 Value::Float(f) => *f,
                 Value::Dec(d) => d.to_f64(),
-                Value::Str(s) => s.trim().parse::<f64>().map_err(|_| conv_fail(from, s, to))?,
+                Value::Str(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| conv_fail(from, s, to))?,
                 _ => return Err(clash(from, to)),
             };
-            Ok(Value::Float(if *to == SqlType::Real { f as f32 as f64 } else { f }))
+            Ok(Value::Float(if *to == SqlType::Real {
+                f as f32 as f64
+            } else {
+                f
+            }))
         }
         SqlType::Char(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::NVarChar(_) => {
             let s = match v {
@@ -867,7 +1047,10 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 Value::Dec(d) => d.to_string(),
                 Value::Bytes(b) => {
                     if to.is_unicode() {
-                        let units: Vec<u16> = b.chunks(2).map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+                        let units: Vec<u16> = b
+                            .chunks(2)
+                            .map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                            .collect();
                         String::from_utf16_lossy(&units)
                     } else {
                         let (s, _, _) = encoding_rs::WINDOWS_1252.decode(b);
@@ -878,18 +1061,26 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 Value::Date(d) => d.format("%Y-%m-%d").to_string(),
                 Value::Time(t) => fmt_time_ticks(*t),
                 Value::DateTime(dt) => fmt_datetime(dt),
-                Value::DateTimeOffset(dt, off) => format!("{} {}", fmt_datetime(dt), fmt_offset(*off)),
+                Value::DateTimeOffset(dt, off) => {
+                    format!("{} {}", fmt_datetime(dt), fmt_offset(*off))
+                }
                 Value::Null => unreachable!(),
             };
             let (max, fixed) = match to {
                 SqlType::Char(n) | SqlType::NChar(n) => (Some(*n as usize), true),
-                SqlType::VarChar(Len::N(n)) | SqlType::NVarChar(Len::N(n)) => (Some(*n as usize), false),
+                SqlType::VarChar(Len::N(n)) | SqlType::NVarChar(Len::N(n)) => {
+                    (Some(*n as usize), false)
+                }
                 _ => (None, false),
             };
             let mut s = s;
             if let Some(max) = max {
                 // varchar lengths count bytes in the code page; nvarchar counts UTF-16 units.
-                let units = if to.is_unicode() { s.encode_utf16().count() } else { s.chars().count() };
+                let units = if to.is_unicode() {
+                    s.encode_utf16().count()
+                } else {
+                    s.chars().count()
+                };
                 if units > max {
                     let kept: String = s.chars().take(max).collect();
                     if target.is_some() {
@@ -938,14 +1129,21 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                 if t.len() != 36 {
                     return Err(conv_fail(from, s, to));
                 }
-                uuid::Uuid::parse_str(t).map(Value::Guid).map_err(|_| conv_fail(from, s, to))
+                uuid::Uuid::parse_str(t)
+                    .map(Value::Guid)
+                    .map_err(|_| conv_fail(from, s, to))
             }
-            Value::Bytes(b) if b.len() == 16 => Ok(Value::Guid(guid_from_sql_bytes(b.as_slice().try_into().unwrap()))),
+            Value::Bytes(b) if b.len() == 16 => Ok(Value::Guid(guid_from_sql_bytes(
+                b.as_slice().try_into().unwrap(),
+            ))),
             _ => Err(clash(from, to)),
         },
-        SqlType::Date | SqlType::DateTime2(_) | SqlType::DateTime | SqlType::SmallDateTime | SqlType::DateTimeOffset(_) | SqlType::Time(_) => {
-            convert_temporal(v, to)
-        }
+        SqlType::Date
+        | SqlType::DateTime2(_)
+        | SqlType::DateTime
+        | SqlType::SmallDateTime
+        | SqlType::DateTimeOffset(_)
+        | SqlType::Time(_) => convert_temporal(v, to),
     }
 }
 
@@ -967,10 +1165,18 @@ fn convert_temporal(v: &Value, to: &SqlType) -> Result<Value, SqlError> {
         Value::Date(d) => (d.and_time(NaiveTime::MIN), None, None),
         Value::DateTime(dt) => (*dt, None, None),
         Value::DateTimeOffset(dt, off) => (*dt, Some(*off), None),
-        Value::Time(t) => (NaiveDate::from_ymd_opt(1900, 1, 1).unwrap().and_time(ticks_time(*t)), None, Some(*t)),
+        Value::Time(t) => (
+            NaiveDate::from_ymd_opt(1900, 1, 1)
+                .unwrap()
+                .and_time(ticks_time(*t)),
+            None,
+            Some(*t),
+        ),
         Value::Int(i) if matches!(to, SqlType::DateTime | SqlType::SmallDateTime) => {
             let base = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
-            let d = base.checked_add_signed(chrono::Duration::days(*i)).ok_or_else(|| overflow("expression", to))?;
+            let d = base
+                .checked_add_signed(chrono::Duration::days(*i))
+                .ok_or_else(|| overflow("expression", to))?;
             (d.and_time(NaiveTime::MIN), None, None)
         }
         _ => return Err(clash(from, to)),
@@ -994,19 +1200,28 @@ fn convert_temporal(v: &Value, to: &SqlType) -> Result<Value, SqlError> {
             if matches!(v, Value::Time(_)) {
                 return Err(clash(from, to));
             }
-            Ok(Value::DateTime(round_datetime(dt, *s).ok_or_else(|| overflow(from, to))?))
+            Ok(Value::DateTime(
+                round_datetime(dt, *s).ok_or_else(|| overflow(from, to))?,
+            ))
         }
         SqlType::DateTime => {
             if dt.year() < 1753 {
                 return Err(SqlError::new(242, 16, format!("The conversion of a {from} data type to a datetime data type resulted in an out-of-range value.")));
             }
-            Ok(Value::DateTime(round_legacy_datetime(dt).ok_or_else(|| overflow(from, to))?))
+            Ok(Value::DateTime(
+                round_legacy_datetime(dt).ok_or_else(|| overflow(from, to))?,
+            ))
         }
         SqlType::SmallDateTime => {
             let secs = dt.time().num_seconds_from_midnight() as i64;
             let rounded = (secs + 30) / 60 * 60;
             let d = dt.date().and_time(NaiveTime::MIN) + chrono::Duration::seconds(rounded);
-            if d.year() < 1900 || d > NaiveDate::from_ymd_opt(2079, 6, 6).unwrap().and_hms_opt(23, 59, 0).unwrap() {
+            if d.year() < 1900
+                || d > NaiveDate::from_ymd_opt(2079, 6, 6)
+                    .unwrap()
+                    .and_hms_opt(23, 59, 0)
+                    .unwrap()
+            {
                 return Err(SqlError::new(242, 16, format!("The conversion of a {from} data type to a smalldatetime data type resulted in an out-of-range value.")));
             }
             Ok(Value::DateTime(d))
@@ -1015,7 +1230,10 @@ fn convert_temporal(v: &Value, to: &SqlType) -> Result<Value, SqlError> {
             if matches!(v, Value::Time(_)) {
                 return Err(clash(from, to));
             }
-            Ok(Value::DateTimeOffset(round_datetime(dt, *s).ok_or_else(|| overflow(from, to))?, off.unwrap_or(0)))
+            Ok(Value::DateTimeOffset(
+                round_datetime(dt, *s).ok_or_else(|| overflow(from, to))?,
+                off.unwrap_or(0),
+            ))
         }
         _ => unreachable!(),
     }
@@ -1038,7 +1256,10 @@ pub fn to_storage(v: &Value, ty: &SqlType) -> SqliteValue {
             if ty.sqlite_affinity() == "REAL" {
                 SqliteValue::Real(d.to_f64())
             } else {
-                let d = ty.decimal_parts().and_then(|(_, s)| d.rescale(s)).unwrap_or(*d);
+                let d = ty
+                    .decimal_parts()
+                    .and_then(|(_, s)| d.rescale(s))
+                    .unwrap_or(*d);
                 SqliteValue::Text(encode_sortable_decimal(&d))
             }
         }
@@ -1048,7 +1269,9 @@ pub fn to_storage(v: &Value, ty: &SqlType) -> SqliteValue {
         Value::Date(d) => SqliteValue::Text(d.format("%Y-%m-%d").to_string()),
         Value::Time(t) => SqliteValue::Text(fmt_time_ticks(*t)),
         Value::DateTime(dt) => SqliteValue::Text(fmt_datetime(dt)),
-        Value::DateTimeOffset(dt, off) => SqliteValue::Text(format!("{} {}", fmt_datetime(dt), fmt_offset(*off))),
+        Value::DateTimeOffset(dt, off) => {
+            SqliteValue::Text(format!("{} {}", fmt_datetime(dt), fmt_offset(*off)))
+        }
     }
 }
 
@@ -1077,11 +1300,17 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
 /// SQL Server's byte order for a GUID: the first three groups little-endian.
 pub fn guid_to_sql_bytes(g: &uuid::Uuid) -> [u8; 16] {
     let b = g.as_bytes();
-    [b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]
+    [
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15],
+    ]
 }
 
 pub fn guid_from_sql_bytes(b: &[u8; 16]) -> uuid::Uuid {
-    uuid::Uuid::from_bytes([b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]])
+    uuid::Uuid::from_bytes([
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15],
+    ])
 }
 
 #[cfg(test)]
@@ -1090,10 +1319,22 @@ mod tests {
 
     #[test]
     fn parses_type_names() {
-        assert_eq!(SqlType::parse("NVARCHAR(50)").unwrap(), SqlType::NVarChar(Len::N(50)));
-        assert_eq!(SqlType::parse("varbinary(MAX)").unwrap(), SqlType::VarBinary(Len::Max));
-        assert_eq!(SqlType::parse("decimal(10, 2)").unwrap(), SqlType::Decimal { p: 10, s: 2 });
-        assert_eq!(SqlType::parse("decimal").unwrap(), SqlType::Decimal { p: 18, s: 0 });
+        assert_eq!(
+            SqlType::parse("NVARCHAR(50)").unwrap(),
+            SqlType::NVarChar(Len::N(50))
+        );
+        assert_eq!(
+            SqlType::parse("varbinary(MAX)").unwrap(),
+            SqlType::VarBinary(Len::Max)
+        );
+        assert_eq!(
+            SqlType::parse("decimal(10, 2)").unwrap(),
+            SqlType::Decimal { p: 10, s: 2 }
+        );
+        assert_eq!(
+            SqlType::parse("decimal").unwrap(),
+            SqlType::Decimal { p: 18, s: 0 }
+        );
         assert_eq!(SqlType::parse("datetime2").unwrap(), SqlType::DateTime2(7));
         assert_eq!(SqlType::parse("[int]").unwrap(), SqlType::Int);
         assert_eq!(SqlType::parse("float(24)").unwrap(), SqlType::Real);
@@ -1106,59 +1347,161 @@ mod tests {
         let d = Dec::parse("12345678901234567890.123456789012345678").unwrap();
         assert_eq!(d.to_string(), "12345678901234567890.123456789012345678");
         assert_eq!(Dec::parse("-0.5").unwrap().rescale(0).unwrap().mantissa, -1);
-        assert_eq!(Dec::parse("2.345").unwrap().rescale(2).unwrap().to_string(), "2.35");
+        assert_eq!(
+            Dec::parse("2.345").unwrap().rescale(2).unwrap().to_string(),
+            "2.35"
+        );
         assert_eq!(Dec::parse("1e3").unwrap().to_string(), "1000");
         assert!(Dec::parse("abc").is_none());
         let t = SqlType::Decimal { p: 5, s: 2 };
-        assert_eq!(convert(&Value::Str("999.994".into()), &t, None).unwrap(), Value::Dec(Dec { mantissa: 99999, scale: 2 }));
-        assert_eq!(convert(&Value::Str("999.995".into()), &t, None).unwrap_err().number, 8115);
-        assert_eq!(convert(&Value::Str("x".into()), &t, None).unwrap_err().number, 8114);
+        assert_eq!(
+            convert(&Value::Str("999.994".into()), &t, None).unwrap(),
+            Value::Dec(Dec {
+                mantissa: 99999,
+                scale: 2
+            })
+        );
+        assert_eq!(
+            convert(&Value::Str("999.995".into()), &t, None)
+                .unwrap_err()
+                .number,
+            8115
+        );
+        assert_eq!(
+            convert(&Value::Str("x".into()), &t, None)
+                .unwrap_err()
+                .number,
+            8114
+        );
     }
 
     #[test]
     fn integers_check_range() {
-        assert_eq!(convert(&Value::Int(300), &SqlType::TinyInt, None).unwrap_err().number, 220);
-        assert_eq!(convert(&Value::Str("abc".into()), &SqlType::Int, None).unwrap_err().number, 245);
-        assert_eq!(convert(&Value::Str(" 42 ".into()), &SqlType::Int, None).unwrap(), Value::Int(42));
-        assert_eq!(convert(&Value::Float(2.9), &SqlType::Int, None).unwrap(), Value::Int(2));
+        assert_eq!(
+            convert(&Value::Int(300), &SqlType::TinyInt, None)
+                .unwrap_err()
+                .number,
+            220
+        );
+        assert_eq!(
+            convert(&Value::Str("abc".into()), &SqlType::Int, None)
+                .unwrap_err()
+                .number,
+            245
+        );
+        assert_eq!(
+            convert(&Value::Str(" 42 ".into()), &SqlType::Int, None).unwrap(),
+            Value::Int(42)
+        );
+        assert_eq!(
+            convert(&Value::Float(2.9), &SqlType::Int, None).unwrap(),
+            Value::Int(2)
+        );
     }
 
     #[test]
     fn strings_truncate_only_when_stored() {
         let t = SqlType::NVarChar(Len::N(3));
-        let target = Target { table: "dbo.t", column: "c" };
-        assert_eq!(convert(&Value::Str("abcd".into()), &t, Some(&target)).unwrap_err().number, 2628);
-        assert_eq!(convert(&Value::Str("abc  ".into()), &t, Some(&target)).unwrap(), Value::Str("abc".into()));
-        assert_eq!(convert(&Value::Str("abcd".into()), &t, None).unwrap(), Value::Str("abc".into()));
-        assert_eq!(convert(&Value::Str("a".into()), &SqlType::NChar(3), None).unwrap(), Value::Str("a  ".into()));
+        let target = Target {
+            table: "dbo.t",
+            column: "c",
+        };
+        assert_eq!(
+            convert(&Value::Str("abcd".into()), &t, Some(&target))
+                .unwrap_err()
+                .number,
+            2628
+        );
+        assert_eq!(
+            convert(&Value::Str("abc  ".into()), &t, Some(&target)).unwrap(),
+            Value::Str("abc".into())
+        );
+        assert_eq!(
+            convert(&Value::Str("abcd".into()), &t, None).unwrap(),
+            Value::Str("abc".into())
+        );
+        assert_eq!(
+            convert(&Value::Str("a".into()), &SqlType::NChar(3), None).unwrap(),
+            Value::Str("a  ".into())
+        );
     }
 
     #[test]
     fn datetimes_round_to_scale() {
-        let v = convert(&Value::Str("2024-02-29 23:59:59.99999996".into()), &SqlType::DateTime2(7), None).unwrap();
-        assert_eq!(to_storage(&v, &SqlType::DateTime2(7)), SqliteValue::Text("2024-03-01 00:00:00.0000000".into()));
-        let v = convert(&Value::Str("2024-01-01T10:00:00.123456789".into()), &SqlType::DateTime2(3), None).unwrap();
-        assert_eq!(to_storage(&v, &SqlType::DateTime2(3)), SqliteValue::Text("2024-01-01 10:00:00.1230000".into()));
-        let v = convert(&Value::Str("2024-01-01 10:00:00.002".into()), &SqlType::DateTime, None).unwrap();
-        assert_eq!(to_storage(&v, &SqlType::DateTime), SqliteValue::Text("2024-01-01 10:00:00.0033333".into()));
-        let v = convert(&Value::Str("2024-06-01 10:00:00 +02:00".into()), &SqlType::DateTimeOffset(7), None).unwrap();
-        assert_eq!(to_storage(&v, &SqlType::DateTimeOffset(7)), SqliteValue::Text("2024-06-01 10:00:00.0000000 +02:00".into()));
-        assert_eq!(convert(&Value::Str("2024-13-01".into()), &SqlType::Date, None).unwrap_err().number, 241);
+        let v = convert(
+            &Value::Str("2024-02-29 23:59:59.99999996".into()),
+            &SqlType::DateTime2(7),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            to_storage(&v, &SqlType::DateTime2(7)),
+            SqliteValue::Text("2024-03-01 00:00:00.0000000".into())
+        );
+        let v = convert(
+            &Value::Str("2024-01-01T10:00:00.123456789".into()),
+            &SqlType::DateTime2(3),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            to_storage(&v, &SqlType::DateTime2(3)),
+            SqliteValue::Text("2024-01-01 10:00:00.1230000".into())
+        );
+        let v = convert(
+            &Value::Str("2024-01-01 10:00:00.002".into()),
+            &SqlType::DateTime,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            to_storage(&v, &SqlType::DateTime),
+            SqliteValue::Text("2024-01-01 10:00:00.0033333".into())
+        );
+        let v = convert(
+            &Value::Str("2024-06-01 10:00:00 +02:00".into()),
+            &SqlType::DateTimeOffset(7),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            to_storage(&v, &SqlType::DateTimeOffset(7)),
+            SqliteValue::Text("2024-06-01 10:00:00.0000000 +02:00".into())
+        );
+        assert_eq!(
+            convert(&Value::Str("2024-13-01".into()), &SqlType::Date, None)
+                .unwrap_err()
+                .number,
+            241
+        );
         let v = convert(&Value::Str("20240105".into()), &SqlType::Date, None).unwrap();
         assert_eq!(v, Value::Date(NaiveDate::from_ymd_opt(2024, 1, 5).unwrap()));
         let v = convert(&Value::Str("13:14:15.5".into()), &SqlType::Time(0), None).unwrap();
-        assert_eq!(to_storage(&v, &SqlType::Time(0)), SqliteValue::Text("13:14:16.0000000".into()));
+        assert_eq!(
+            to_storage(&v, &SqlType::Time(0)),
+            SqliteValue::Text("13:14:16.0000000".into())
+        );
     }
 
     #[test]
     fn sortable_decimals_keep_order() {
-        let vals = ["-99999999999999999999.5", "-1", "-0.5", "0", "0.25", "3", "12345678901234567890.12"];
+        let vals = [
+            "-99999999999999999999.5",
+            "-1",
+            "-0.5",
+            "0",
+            "0.25",
+            "3",
+            "12345678901234567890.12",
+        ];
         let t = SqlType::Decimal { p: 38, s: 2 };
         let enc: Vec<String> = vals
             .iter()
-            .map(|v| match to_storage(&convert(&Value::Str(v.to_string()), &t, None).unwrap(), &t) {
-                SqliteValue::Text(s) => s,
-                other => panic!("{other:?}"),
+            .map(|v| {
+                match to_storage(&convert(&Value::Str(v.to_string()), &t, None).unwrap(), &t) {
+                    SqliteValue::Text(s) => s,
+                    other => panic!("{other:?}"),
+                }
             })
             .collect();
         let mut sorted = enc.clone();
@@ -1172,19 +1515,35 @@ mod tests {
 
     #[test]
     fn guids() {
-        let g = convert(&Value::Str("{00112233-4455-6677-8899-aabbccddeeff}".into()), &SqlType::UniqueIdentifier, None).unwrap();
-        assert_eq!(to_storage(&g, &SqlType::UniqueIdentifier), SqliteValue::Text("00112233-4455-6677-8899-AABBCCDDEEFF".into()));
+        let g = convert(
+            &Value::Str("{00112233-4455-6677-8899-aabbccddeeff}".into()),
+            &SqlType::UniqueIdentifier,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            to_storage(&g, &SqlType::UniqueIdentifier),
+            SqliteValue::Text("00112233-4455-6677-8899-AABBCCDDEEFF".into())
+        );
         if let Value::Guid(u) = g {
             assert_eq!(guid_to_sql_bytes(&u)[..4], [0x33, 0x22, 0x11, 0x00]);
             assert_eq!(guid_from_sql_bytes(&guid_to_sql_bytes(&u)), u);
         }
-        assert_eq!(convert(&Value::Str("nope".into()), &SqlType::UniqueIdentifier, None).unwrap_err().number, 8169);
+        assert_eq!(
+            convert(&Value::Str("nope".into()), &SqlType::UniqueIdentifier, None)
+                .unwrap_err()
+                .number,
+            8169
+        );
     }
 
     #[test]
     fn storage_round_trip() {
         let cases: Vec<(SqlType, &str)> = vec![
-            (SqlType::Decimal { p: 38, s: 10 }, "-1234567890123456789012345678.0123456789"),
+            (
+                SqlType::Decimal { p: 38, s: 10 },
+                "-1234567890123456789012345678.0123456789",
+            ),
             (SqlType::Decimal { p: 9, s: 2 }, "1234567.89"),
             (SqlType::Money, "922337203685477.5807"),
             (SqlType::Money, "-922337203685477.5808"),

@@ -15,13 +15,22 @@ fn spawn(data: &std::path::Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("mssql-sim listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("mssql-sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
     (child, addr)
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap()
 }
 
@@ -30,35 +39,59 @@ async fn binary_serves_stops_on_sigterm_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn(dir.path());
     let (host, port) = addr.rsplit_once(':').unwrap();
-    let ado = |db: &str| format!("server=tcp:{host},{port};database={db};user id=sa;password={};encrypt=DANGER_PLAINTEXT", common::PASSWORD);
+    let ado = |db: &str| {
+        format!("server=tcp:{host},{port};database={db};user id=sa;password={};encrypt=DANGER_PLAINTEXT", common::PASSWORD)
+    };
     let mut c = common::try_connect(&ado("master")).await.unwrap();
     common::ok(&mut c, "CREATE DATABASE Keep").await;
-    common::ok(&mut c, "USE Keep; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)").await;
+    common::ok(
+        &mut c,
+        "USE Keep; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)",
+    )
+    .await;
     drop(c);
     let status = sigterm(&mut child);
-    assert!(status.success(), "mssql-sim exits 0 on SIGTERM, got {status}");
+    assert!(
+        status.success(),
+        "mssql-sim exits 0 on SIGTERM, got {status}"
+    );
 
     let (mut child, addr) = spawn(dir.path());
     let (host, port) = addr.rsplit_once(':').unwrap();
-    let ado = format!("server=tcp:{host},{port};database=Keep;user id=sa;password={};encrypt=DANGER_PLAINTEXT", common::PASSWORD);
+    let ado = format!(
+        "server=tcp:{host},{port};database=Keep;user id=sa;password={};encrypt=DANGER_PLAINTEXT",
+        common::PASSWORD
+    );
     let mut c = common::try_connect(&ado).await.unwrap();
-    assert_eq!(common::scalar_i64(&mut c, "SELECT count(*) FROM t").await, Some(2));
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT count(*) FROM t").await,
+        Some(2)
+    );
     drop(c);
     assert!(sigterm(&mut child).success());
 }
 
 #[test]
 fn help_documents_the_flags_and_bad_flags_fail() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in ["--listen", "--data", "--password"] {
         assert!(text.contains(flag), "--help mentions {flag}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim")).arg("--bogus").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
-    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim")).args(["--password", "x"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
+        .args(["--password", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data"));
 }

@@ -67,9 +67,14 @@ async fn live_server_survives_garbage() {
         let first_type = [0x12u8, 0x10, 0x01, 0x03, 0x0E, 0x07, 0x06][round % 7];
         tokio::task::spawn_blocking(move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
             // Half the rounds send framed garbage, half raw garbage.
-            let bytes = if round % 2 == 0 { frame(first_type, &junk) } else { junk };
+            let bytes = if round % 2 == 0 {
+                frame(first_type, &junk)
+            } else {
+                junk
+            };
             let _ = s.write_all(&bytes);
             // End our side so the server sees the end of input either way.
             let _ = s.shutdown(std::net::Shutdown::Write);

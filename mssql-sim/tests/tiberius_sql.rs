@@ -40,7 +40,10 @@ async fn every_type_round_trips_exactly() {
     assert_eq!(r.get::<i64, _>("bi"), Some(i64::MIN));
     let d38: Numeric = r.get("d38").unwrap();
     assert_eq!(d38.to_string(), "12345678901234567890123456.1234567891");
-    assert_eq!(r.get::<Numeric, _>("n9").unwrap().to_string(), "-1234567.89");
+    assert_eq!(
+        r.get::<Numeric, _>("n9").unwrap().to_string(),
+        "-1234567.89"
+    );
     assert_eq!(r.get::<f64, _>("m"), Some(-922337203685477.5808));
     assert_eq!(r.get::<f64, _>("f"), Some(1.5e300));
     assert_eq!(r.get::<f32, _>("r"), Some(0.5));
@@ -52,25 +55,77 @@ async fn every_type_round_trips_exactly() {
     assert_eq!(r.get::<&[u8], _>("bin"), Some(&[1u8, 2, 3][..]));
     assert_eq!(r.get::<&[u8], _>("vb"), Some(&[0xFFu8, 0][..]));
     assert_eq!(r.get::<&[u8], _>("vbm"), Some(&[0u8][..]));
-    assert_eq!(r.get::<uuid::Uuid, _>("g").unwrap().to_string(), "00112233-4455-6677-8899-aabbccddeeff");
-    assert_eq!(r.get::<chrono::NaiveDate, _>("dt"), chrono::NaiveDate::from_ymd_opt(1, 1, 1));
-    assert_eq!(r.get::<chrono::NaiveTime, _>("t7"), chrono::NaiveTime::from_hms_nano_opt(12, 34, 56, 123_456_700));
-    assert_eq!(r.get::<chrono::NaiveDateTime, _>("d2"), chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap().and_hms_nano_opt(23, 59, 59, 999_999_900));
-    assert_eq!(r.get::<chrono::NaiveDateTime, _>("d3"), chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_milli_opt(12, 0, 0, 124), "rounded to scale 3");
-    assert_eq!(r.get::<chrono::NaiveDateTime, _>("sdt"), chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap().and_hms_opt(10, 1, 0));
+    assert_eq!(
+        r.get::<uuid::Uuid, _>("g").unwrap().to_string(),
+        "00112233-4455-6677-8899-aabbccddeeff"
+    );
+    assert_eq!(
+        r.get::<chrono::NaiveDate, _>("dt"),
+        chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+    );
+    assert_eq!(
+        r.get::<chrono::NaiveTime, _>("t7"),
+        chrono::NaiveTime::from_hms_nano_opt(12, 34, 56, 123_456_700)
+    );
+    assert_eq!(
+        r.get::<chrono::NaiveDateTime, _>("d2"),
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 999_999_900)
+    );
+    assert_eq!(
+        r.get::<chrono::NaiveDateTime, _>("d3"),
+        chrono::NaiveDate::from_ymd_opt(2024, 2, 29)
+            .unwrap()
+            .and_hms_milli_opt(12, 0, 0, 124),
+        "rounded to scale 3"
+    );
+    assert_eq!(
+        r.get::<chrono::NaiveDateTime, _>("sdt"),
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(10, 1, 0)
+    );
     let dto: chrono::DateTime<chrono::FixedOffset> = r.get("dto").unwrap();
     assert_eq!(dto.to_rfc3339(), "2024-06-30T01:30:00.123456700+05:45");
     // The NULL row: every column NULL.
     let n = &rows[0][1];
     for (col, data) in n.cells().skip(1) {
-        assert!(format!("{data:?}").ends_with("(None)"), "{} is NULL, got {data:?}", col.name());
+        assert!(
+            format!("{data:?}").ends_with("(None)"),
+            "{} is NULL, got {data:?}",
+            col.name()
+        );
     }
     // Declared lengths, precision and NOT NULL are enforced.
-    assert_eq!(err_code(&mut c, "INSERT INTO dbo.T (id, nvc) VALUES (3, N'elevenchars')").await, 2628);
-    assert_eq!(err_code(&mut c, "INSERT INTO dbo.T (id, n9) VALUES (3, 12345678.5)").await, 8115);
-    assert_eq!(err_code(&mut c, "INSERT INTO dbo.T (id, ti) VALUES (3, 256)").await, 220);
-    assert_eq!(err_code(&mut c, "INSERT INTO dbo.T (id, dt) VALUES (3, 'not a date')").await, 241);
-    assert_eq!(err_code(&mut c, "INSERT INTO dbo.T (id, g) VALUES (3, 'not a guid')").await, 8169);
+    assert_eq!(
+        err_code(
+            &mut c,
+            "INSERT INTO dbo.T (id, nvc) VALUES (3, N'elevenchars')"
+        )
+        .await,
+        2628
+    );
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.T (id, n9) VALUES (3, 12345678.5)").await,
+        8115
+    );
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.T (id, ti) VALUES (3, 256)").await,
+        220
+    );
+    assert_eq!(
+        err_code(
+            &mut c,
+            "INSERT INTO dbo.T (id, dt) VALUES (3, 'not a date')"
+        )
+        .await,
+        241
+    );
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.T (id, g) VALUES (3, 'not a guid')").await,
+        8169
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,15 +151,35 @@ async fn ddl_dml_and_queries() {
     // T-SQL DELETE ... FROM ... JOIN and UPDATE ... FROM.
     ok(&mut c, "UPDATE b SET Datum = '2025-05-05' FROM vard.Besok b JOIN vard.Vardenhet v ON v.Id = b.VardenhetId WHERE v.HsaId = 'se-e001'").await;
     let r = ok(&mut c, "SELECT Datum FROM vard.Besok WHERE Id = 11").await;
-    assert_eq!(r[0][0].get::<chrono::NaiveDate, _>(0), chrono::NaiveDate::from_ymd_opt(2025, 5, 5));
+    assert_eq!(
+        r[0][0].get::<chrono::NaiveDate, _>(0),
+        chrono::NaiveDate::from_ymd_opt(2025, 5, 5)
+    );
     let res = c.execute("DELETE b FROM vard.Besok b JOIN vard.Vardenhet v ON v.Id = b.VardenhetId WHERE v.Namn = N'Syd'", &[]).await.unwrap();
     assert_eq!(res.total(), 1);
     // Foreign keys hold; ALTER TABLE ADD/DROP COLUMN; DROP TABLE order.
-    assert_eq!(err_code(&mut c, "DELETE FROM vard.Vardenhet WHERE Id = 1").await, 547);
-    ok(&mut c, "ALTER TABLE vard.Vardenhet ADD Aktiv bit NOT NULL DEFAULT 1").await;
-    assert_eq!(scalar_i64(&mut c, "SELECT COUNT(*) FROM vard.Vardenhet WHERE Aktiv = 1").await, Some(2));
+    assert_eq!(
+        err_code(&mut c, "DELETE FROM vard.Vardenhet WHERE Id = 1").await,
+        547
+    );
+    ok(
+        &mut c,
+        "ALTER TABLE vard.Vardenhet ADD Aktiv bit NOT NULL DEFAULT 1",
+    )
+    .await;
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM vard.Vardenhet WHERE Aktiv = 1"
+        )
+        .await,
+        Some(2)
+    );
     ok(&mut c, "ALTER TABLE vard.Vardenhet DROP COLUMN Namn").await;
-    assert_eq!(err_code(&mut c, "SELECT Namn FROM vard.Vardenhet").await, 207);
+    assert_eq!(
+        err_code(&mut c, "SELECT Namn FROM vard.Vardenhet").await,
+        207
+    );
     assert_eq!(err_code(&mut c, "DROP TABLE vard.Vardenhet").await, 3726);
     // Catalog views describe what exists, with SQL Server's column names.
     let r = ok(
@@ -112,8 +187,22 @@ async fn ddl_dml_and_queries() {
         "SELECT s.name, t.name FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id ORDER BY t.name",
     )
     .await;
-    let names: Vec<(String, String)> = r[0].iter().map(|row| (row.get::<&str, _>(0).unwrap().into(), row.get::<&str, _>(1).unwrap().into())).collect();
-    assert_eq!(names, vec![("vard".into(), "Besok".into()), ("vard".into(), "Vardenhet".into())]);
+    let names: Vec<(String, String)> = r[0]
+        .iter()
+        .map(|row| {
+            (
+                row.get::<&str, _>(0).unwrap().into(),
+                row.get::<&str, _>(1).unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("vard".into(), "Besok".into()),
+            ("vard".into(), "Vardenhet".into())
+        ]
+    );
     let r = ok(
         &mut c,
         "SELECT c.name, ty.name, c.max_length, ic.key_ordinal FROM sys.indexes i
@@ -136,17 +225,46 @@ async fn ddl_dml_and_queries() {
     .await;
     let row = &r[0][0];
     assert_eq!(
-        (row.get::<&str, _>(0), row.get::<&str, _>(1), row.get::<&str, _>(2), row.get::<&str, _>(3), row.get::<&str, _>(4)),
-        (Some("FK_Besok_Vardenhet"), Some("Besok"), Some("VardenhetId"), Some("Vardenhet"), Some("Id"))
+        (
+            row.get::<&str, _>(0),
+            row.get::<&str, _>(1),
+            row.get::<&str, _>(2),
+            row.get::<&str, _>(3),
+            row.get::<&str, _>(4)
+        ),
+        (
+            Some("FK_Besok_Vardenhet"),
+            Some("Besok"),
+            Some("VardenhetId"),
+            Some("Vardenhet"),
+            Some("Id")
+        )
     );
     let r = ok(&mut c, "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = 'vard' AND TABLE_NAME = 'Vardenhet' ORDER BY ORDINAL_POSITION").await;
-    let cols: Vec<String> = r[0].iter().map(|row| row.get::<&str, _>(0).unwrap().to_string()).collect();
+    let cols: Vec<String> = r[0]
+        .iter()
+        .map(|row| row.get::<&str, _>(0).unwrap().to_string())
+        .collect();
     assert_eq!(cols, vec!["Id", "HsaId", "Aktiv"]);
     assert_eq!(r[0][1].get::<i32, _>(2), Some(64));
     assert_eq!(r[0][1].get::<&str, _>(3), Some("NO"));
-    assert_eq!(scalar_i64(&mut c, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES").await, Some(2));
-    assert_eq!(scalar_i64(&mut c, "SELECT CASE WHEN OBJECT_ID('vard.Nope') IS NULL THEN 1 ELSE 0 END").await, Some(1));
-    let r = ok(&mut c, "SELECT SCHEMA_NAME(schema_id) FROM sys.tables WHERE name = 'besok'").await;
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES").await,
+        Some(2)
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT CASE WHEN OBJECT_ID('vard.Nope') IS NULL THEN 1 ELSE 0 END"
+        )
+        .await,
+        Some(1)
+    );
+    let r = ok(
+        &mut c,
+        "SELECT SCHEMA_NAME(schema_id) FROM sys.tables WHERE name = 'besok'",
+    )
+    .await;
     assert_eq!(r[0][0].get::<&str, _>(0), Some("vard"));
 }
 
@@ -156,10 +274,16 @@ async fn temp_tables_are_per_connection() {
     let mut a = fresh_db(&sim, "Db1").await;
     let mut b = connect_db(&sim, "Db1").await;
     ok(&mut a, "CREATE TABLE #stage (id int PRIMARY KEY, v nvarchar(5)); INSERT INTO #stage VALUES (1, N'a')").await;
-    assert_eq!(scalar_i64(&mut a, "SELECT COUNT(*) FROM #stage").await, Some(1));
+    assert_eq!(
+        scalar_i64(&mut a, "SELECT COUNT(*) FROM #stage").await,
+        Some(1)
+    );
     assert_eq!(err_code(&mut b, "SELECT * FROM #stage").await, 208);
     ok(&mut b, "CREATE TABLE #stage (other int)").await;
-    assert_eq!(err_code(&mut a, "INSERT INTO #stage VALUES (2, N'toolong')").await, 2628);
+    assert_eq!(
+        err_code(&mut a, "INSERT INTO #stage VALUES (2, N'toolong')").await,
+        2628
+    );
     ok(&mut a, "DROP TABLE #stage").await;
     assert_eq!(err_code(&mut a, "SELECT * FROM #stage").await, 208);
 }
@@ -168,11 +292,26 @@ async fn temp_tables_are_per_connection() {
 async fn identity_and_scope_identity() {
     let sim = start();
     let mut c = fresh_db(&sim, "Db1").await;
-    ok(&mut c, "CREATE TABLE t (id int IDENTITY(1,1) PRIMARY KEY, v int)").await;
-    ok(&mut c, "INSERT INTO t (v) VALUES (5); INSERT INTO t (v) VALUES (6)").await;
+    ok(
+        &mut c,
+        "CREATE TABLE t (id int IDENTITY(1,1) PRIMARY KEY, v int)",
+    )
+    .await;
+    ok(
+        &mut c,
+        "INSERT INTO t (v) VALUES (5); INSERT INTO t (v) VALUES (6)",
+    )
+    .await;
     assert_eq!(scalar_i64(&mut c, "SELECT SCOPE_IDENTITY()").await, Some(2));
-    assert_eq!(err_code(&mut c, "INSERT INTO t (id, v) VALUES (10, 1)").await, 544);
-    ok(&mut c, "SET IDENTITY_INSERT t ON; INSERT INTO t (id, v) VALUES (10, 1); SET IDENTITY_INSERT t OFF").await;
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO t (id, v) VALUES (10, 1)").await,
+        544
+    );
+    ok(
+        &mut c,
+        "SET IDENTITY_INSERT t ON; INSERT INTO t (id, v) VALUES (10, 1); SET IDENTITY_INSERT t OFF",
+    )
+    .await;
     assert_eq!(scalar_i64(&mut c, "SELECT MAX(id) FROM t").await, Some(10));
 }
 
@@ -197,7 +336,11 @@ async fn variables_and_functions() {
     assert_eq!(row.get::<&str, _>(7), Some("ef"));
     assert_eq!(row.get::<i32, _>(8), Some(3));
     assert_eq!(row.get::<&str, _>(9), Some("a1"));
-    let r = ok(&mut c, "SELECT CAST(SYSUTCDATETIME() AS date), CAST(NEWID() AS nvarchar(36))").await;
+    let r = ok(
+        &mut c,
+        "SELECT CAST(SYSUTCDATETIME() AS date), CAST(NEWID() AS nvarchar(36))",
+    )
+    .await;
     assert!(r[0][0].get::<chrono::NaiveDate, _>(0).is_some());
     assert_eq!(r[0][0].get::<&str, _>(1).map(str::len), Some(36));
 }
@@ -208,10 +351,18 @@ async fn cancel_stops_a_running_query_and_the_connection_stays_usable() {
     let mut c = fresh_db(&sim, "Db1").await;
     // A query that would run for hours.
     let endless = "WITH n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000000) SELECT COUNT(*) FROM n";
-    let finished = tokio::time::timeout(std::time::Duration::from_millis(500), c.simple_query(endless)).await.is_ok();
+    let finished = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        c.simple_query(endless),
+    )
+    .await
+    .is_ok();
     assert!(!finished, "the endless query cannot have finished");
     // ATTENTION: the server interrupts the statement and acknowledges; the
     // connection then answers again. Without a working cancel this hangs.
-    tokio::time::timeout(std::time::Duration::from_secs(60), c.cancel_query()).await.expect("attention acknowledged").unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), c.cancel_query())
+        .await
+        .expect("attention acknowledged")
+        .unwrap();
     assert_eq!(scalar_i64(&mut c, "SELECT 5").await, Some(5));
 }

@@ -67,7 +67,9 @@ impl TableDef {
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -111,9 +113,12 @@ pub fn internal_column_type(column: &str) -> SqlType {
         "max_length" => SqlType::SmallInt,
         "precision" | "scale" | "system_type_id" => SqlType::TinyInt,
         "default_sql" | "value" => SqlType::NVarChar(Len::Max),
-        "delete_referential_action" | "update_referential_action" | "retention_period_units" | "key_ordinal" | "index_column_id" | "type_id" => {
-            SqlType::TinyInt
-        }
+        "delete_referential_action"
+        | "update_referential_action"
+        | "retention_period_units"
+        | "key_ordinal"
+        | "index_column_id"
+        | "type_id" => SqlType::TinyInt,
         c if c.starts_with("is_") => SqlType::Bit,
         c if c.ends_with("_id") || c.ends_with("_version") => SqlType::Int,
         _ => SqlType::NVarChar(Len::N(128)),
@@ -232,16 +237,30 @@ pub fn view_column_type(view: &str, column: &str) -> Option<SqlType> {
 }
 
 pub fn schema_id(conn: &Connection, schema: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT schema_id FROM __sim_schemas WHERE name = ?1", [schema], |r| r.get(0)).optional()
+    conn.query_row(
+        "SELECT schema_id FROM __sim_schemas WHERE name = ?1",
+        [schema],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn schema_name(conn: &Connection, schema: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT name FROM __sim_schemas WHERE name = ?1", [schema], |r| r.get(0)).optional()
+    conn.query_row(
+        "SELECT name FROM __sim_schemas WHERE name = ?1",
+        [schema],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn create_schema(conn: &Connection, name: &str) -> Result<(), SqlError> {
     if schema_id(conn, name).map_err(sqlite_err)?.is_some() {
-        return Err(SqlError::new(2714, 16, format!("There is already an object named '{name}' in the database.")));
+        return Err(SqlError::new(
+            2714,
+            16,
+            format!("There is already an object named '{name}' in the database."),
+        ));
     }
     conn.execute("INSERT INTO __sim_schemas(schema_id, name) VALUES ((SELECT max(schema_id) + 1 FROM __sim_schemas WHERE schema_id < 16384), ?1)", [name])
         .map_err(sqlite_err)?;
@@ -256,12 +275,17 @@ pub fn sqlite_err(e: rusqlite::Error) -> SqlError {
 }
 
 fn next_object_id(conn: &Connection) -> rusqlite::Result<i64> {
-    let max: Option<i64> = conn.query_row("SELECT max(object_id) FROM __sim_objects", [], |r| r.get(0))?;
+    let max: Option<i64> =
+        conn.query_row("SELECT max(object_id) FROM __sim_objects", [], |r| r.get(0))?;
     Ok(max.map(|m| m + 16_001).unwrap_or(FIRST_OBJECT_ID))
 }
 
 /// Finds an object (any type) by schema and name; returns (object_id, type).
-pub fn find_object(conn: &Connection, schema: &str, name: &str) -> rusqlite::Result<Option<(i64, String)>> {
+pub fn find_object(
+    conn: &Connection,
+    schema: &str,
+    name: &str,
+) -> rusqlite::Result<Option<(i64, String)>> {
     conn.query_row(
         "SELECT o.object_id, o.type FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE s.name = ?1 AND o.name = ?2",
         [schema, name],
@@ -273,13 +297,21 @@ pub fn find_object(conn: &Connection, schema: &str, name: &str) -> rusqlite::Res
 /// Finds any object by name in any schema (constraint names are unique per schema).
 pub fn object_name_exists(conn: &Connection, schema_id: i64, name: &str) -> rusqlite::Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM __sim_objects WHERE schema_id = ?1 AND name = ?2", params![schema_id, name], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM __sim_objects WHERE schema_id = ?1 AND name = ?2",
+            params![schema_id, name],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
 
 /// Loads a user table's definition, resolving the names case-insensitively.
-pub fn load_table(conn: &Connection, schema: &str, name: &str) -> rusqlite::Result<Option<TableDef>> {
+pub fn load_table(
+    conn: &Connection,
+    schema: &str,
+    name: &str,
+) -> rusqlite::Result<Option<TableDef>> {
     let found: Option<(i64, String, String)> = conn
         .query_row(
             "SELECT o.object_id, s.name, o.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
@@ -288,11 +320,18 @@ pub fn load_table(conn: &Connection, schema: &str, name: &str) -> rusqlite::Resu
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((object_id, schema, name)) = found else { return Ok(None) };
+    let Some((object_id, schema, name)) = found else {
+        return Ok(None);
+    };
     load_table_by_id(conn, object_id, schema, name).map(Some)
 }
 
-fn load_table_by_id(conn: &Connection, object_id: i64, schema: String, name: String) -> rusqlite::Result<TableDef> {
+fn load_table_by_id(
+    conn: &Connection,
+    object_id: i64,
+    schema: String,
+    name: String,
+) -> rusqlite::Result<TableDef> {
     let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
     let columns = stmt
         .query_map([object_id], |r| {
@@ -306,21 +345,37 @@ fn load_table_by_id(conn: &Connection, object_id: i64, schema: String, name: Str
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let pk_name: Option<String> =
-        conn.query_row("SELECT name FROM __sim_indexes WHERE object_id = ?1 AND is_primary_key = 1", [object_id], |r| r.get(0)).optional()?;
+    let pk_name: Option<String> = conn
+        .query_row(
+            "SELECT name FROM __sim_indexes WHERE object_id = ?1 AND is_primary_key = 1",
+            [object_id],
+            |r| r.get(0),
+        )
+        .optional()?;
     let mut stmt = conn.prepare_cached(
         "SELECT c.name FROM __sim_index_columns ic JOIN __sim_indexes i ON i.object_id = ic.object_id AND i.index_id = ic.index_id
          JOIN __sim_columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
          WHERE i.object_id = ?1 AND i.is_primary_key = 1 ORDER BY ic.key_ordinal",
     )?;
-    let pk = stmt.query_map([object_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    let pk = stmt
+        .query_map([object_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
     let mut stmt = conn.prepare_cached(
         "SELECT f.object_id, o.name, rs.name, ro.name, f.delete_referential_action, f.update_referential_action FROM __sim_foreign_keys f
          JOIN __sim_objects o ON o.object_id = f.object_id JOIN __sim_objects ro ON ro.object_id = f.referenced_object_id
          JOIN __sim_schemas rs ON rs.schema_id = ro.schema_id WHERE f.parent_object_id = ?1 ORDER BY f.object_id",
     )?;
     let fk_heads = stmt
-        .query_map([object_id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .query_map([object_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<rusqlite::Result<Vec<(i64, String, String, String, i32, i32)>>>()?;
     let mut foreign_keys = Vec::new();
     for (fid, fname, rschema, rtable, on_delete, on_update) in fk_heads {
@@ -330,7 +385,11 @@ fn load_table_by_id(conn: &Connection, object_id: i64, schema: String, name: Str
              JOIN __sim_columns rc ON rc.object_id = k.referenced_object_id AND rc.column_id = k.referenced_column_id
              WHERE k.constraint_object_id = ?1 ORDER BY k.constraint_column_id",
         )?;
-        let pairs = stmt.query_map([fid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let pairs = stmt
+            .query_map([fid], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         foreign_keys.push(ForeignKeyDef {
             name: fname,
             columns: pairs.iter().map(|p| p.0.clone()).collect(),
@@ -341,7 +400,16 @@ fn load_table_by_id(conn: &Connection, object_id: i64, schema: String, name: Str
             on_update,
         });
     }
-    Ok(TableDef { object_id, schema, name, columns, pk_name, pk, foreign_keys, temp: false })
+    Ok(TableDef {
+        object_id,
+        schema,
+        name,
+        columns,
+        pk_name,
+        pk,
+        foreign_keys,
+        temp: false,
+    })
 }
 
 /// All user tables that have a foreign key referencing `object_id`.
@@ -355,7 +423,12 @@ pub fn referencing_tables(conn: &Connection, object_id: i64) -> rusqlite::Result
 }
 
 /// Records a new table (its columns, primary key and foreign keys) in the catalog.
-pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults: &[Option<String>]) -> Result<(), SqlError> {
+pub fn register_table(
+    conn: &Connection,
+    def: &mut TableDef,
+    now: &str,
+    defaults: &[Option<String>],
+) -> Result<(), SqlError> {
     let schema_id = schema_id(conn, &def.schema).map_err(sqlite_err)?.ok_or_else(|| {
         SqlError::new(2760, 16, format!("The specified schema name \"{}\" either does not exist or you do not have permission to use it.", def.schema))
     })?;
@@ -368,7 +441,11 @@ pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults
     .map_err(sqlite_err)?;
     for (i, c) in def.columns.iter().enumerate() {
         let (max_length, precision, scale) = c.ty.catalog_sizes();
-        let collation = if c.ty.is_string() { Some("SQL_Latin1_General_CP1_CI_AS") } else { None };
+        let collation = if c.ty.is_string() {
+            Some("SQL_Latin1_General_CP1_CI_AS")
+        } else {
+            None
+        };
         conn.execute(
             "INSERT INTO __sim_columns(object_id, column_id, name, type, system_type_id, max_length, precision, scale, is_nullable, is_identity,
                  collation_name, default_sql) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -390,9 +467,19 @@ pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults
         .map_err(sqlite_err)?;
     }
     if !def.pk.is_empty() {
-        let pk_name = def.pk_name.clone().unwrap_or_else(|| format!("PK__{}__{:016X}", truncate(&def.name, 8), object_id as u64 * 2654435761));
+        let pk_name = def.pk_name.clone().unwrap_or_else(|| {
+            format!(
+                "PK__{}__{:016X}",
+                truncate(&def.name, 8),
+                object_id as u64 * 2654435761
+            )
+        });
         if object_name_exists(conn, schema_id, &pk_name).map_err(sqlite_err)? {
-            return Err(SqlError::new(2714, 16, format!("There is already an object named '{pk_name}' in the database.")));
+            return Err(SqlError::new(
+                2714,
+                16,
+                format!("There is already an object named '{pk_name}' in the database."),
+            ));
         }
         def.pk_name = Some(pk_name.clone());
         let pk_id = next_object_id(conn).map_err(sqlite_err)?;
@@ -408,18 +495,41 @@ pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults
         .map_err(sqlite_err)?;
         for (k, col) in def.pk.iter().enumerate() {
             let cid = def.column(col).map(|c| c.column_id).unwrap_or(0);
-            conn.execute("INSERT INTO __sim_index_columns VALUES (?1, 1, ?2, ?3, ?2, 0, 0)", params![object_id, k as i64 + 1, cid])
-                .map_err(sqlite_err)?;
+            conn.execute(
+                "INSERT INTO __sim_index_columns VALUES (?1, 1, ?2, ?3, ?2, 0, 0)",
+                params![object_id, k as i64 + 1, cid],
+            )
+            .map_err(sqlite_err)?;
         }
     } else {
-        conn.execute("INSERT INTO __sim_indexes VALUES (?1, 0, NULL, 0, 'HEAP', 0, 0, 0, NULL)", params![object_id]).map_err(sqlite_err)?;
+        conn.execute(
+            "INSERT INTO __sim_indexes VALUES (?1, 0, NULL, 0, 'HEAP', 0, 0, 0, NULL)",
+            params![object_id],
+        )
+        .map_err(sqlite_err)?;
     }
     for fk in &def.foreign_keys {
-        let referenced = load_table(conn, &fk.ref_schema, &fk.ref_table).map_err(sqlite_err)?.ok_or_else(|| {
-            SqlError::new(1767, 16, format!("Foreign key '{}' references invalid table '{}.{}'.", fk.name, fk.ref_schema, fk.ref_table))
-        })?;
+        let referenced = load_table(conn, &fk.ref_schema, &fk.ref_table)
+            .map_err(sqlite_err)?
+            .ok_or_else(|| {
+                SqlError::new(
+                    1767,
+                    16,
+                    format!(
+                        "Foreign key '{}' references invalid table '{}.{}'.",
+                        fk.name, fk.ref_schema, fk.ref_table
+                    ),
+                )
+            })?;
         if object_name_exists(conn, schema_id, &fk.name).map_err(sqlite_err)? {
-            return Err(SqlError::new(2714, 16, format!("There is already an object named '{}' in the database.", fk.name)));
+            return Err(SqlError::new(
+                2714,
+                16,
+                format!(
+                    "There is already an object named '{}' in the database.",
+                    fk.name
+                ),
+            ));
         }
         let fk_id = next_object_id(conn).map_err(sqlite_err)?;
         conn.execute(
@@ -429,7 +539,13 @@ pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults
         .map_err(sqlite_err)?;
         conn.execute(
             "INSERT INTO __sim_foreign_keys VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![fk_id, object_id, referenced.object_id, fk.on_delete, fk.on_update],
+            params![
+                fk_id,
+                object_id,
+                referenced.object_id,
+                fk.on_delete,
+                fk.on_update
+            ],
         )
         .map_err(sqlite_err)?;
         for (k, (pc, rc)) in fk.columns.iter().zip(&fk.ref_columns).enumerate() {
@@ -437,7 +553,14 @@ pub fn register_table(conn: &Connection, def: &mut TableDef, now: &str, defaults
             let rcid = referenced.column(rc).map(|c| c.column_id).unwrap_or(0);
             conn.execute(
                 "INSERT INTO __sim_foreign_key_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![fk_id, k as i64 + 1, object_id, pcid, referenced.object_id, rcid],
+                params![
+                    fk_id,
+                    k as i64 + 1,
+                    object_id,
+                    pcid,
+                    referenced.object_id,
+                    rcid
+                ],
             )
             .map_err(sqlite_err)?;
         }
@@ -450,19 +573,45 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Adds a column to a table's catalog entry.
-pub fn add_column(conn: &Connection, object_id: i64, c: &ColumnDef, default_sql: Option<String>) -> Result<(), SqlError> {
+pub fn add_column(
+    conn: &Connection,
+    object_id: i64,
+    c: &ColumnDef,
+    default_sql: Option<String>,
+) -> Result<(), SqlError> {
     let (max_length, precision, scale) = c.ty.catalog_sizes();
-    let collation = if c.ty.is_string() { Some("SQL_Latin1_General_CP1_CI_AS") } else { None };
+    let collation = if c.ty.is_string() {
+        Some("SQL_Latin1_General_CP1_CI_AS")
+    } else {
+        None
+    };
     conn.execute(
         "INSERT INTO __sim_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![object_id, c.column_id, c.name, c.ty.to_string(), c.ty.system_type_id(), max_length, precision, scale, c.nullable, c.identity, collation, default_sql],
+        params![
+            object_id,
+            c.column_id,
+            c.name,
+            c.ty.to_string(),
+            c.ty.system_type_id(),
+            max_length,
+            precision,
+            scale,
+            c.nullable,
+            c.identity,
+            collation,
+            default_sql
+        ],
     )
     .map_err(sqlite_err)?;
     Ok(())
 }
 
 pub fn drop_column(conn: &Connection, object_id: i64, column_id: i32) -> Result<(), SqlError> {
-    conn.execute("DELETE FROM __sim_columns WHERE object_id = ?1 AND column_id = ?2", params![object_id, column_id]).map_err(sqlite_err)?;
+    conn.execute(
+        "DELETE FROM __sim_columns WHERE object_id = ?1 AND column_id = ?2",
+        params![object_id, column_id],
+    )
+    .map_err(sqlite_err)?;
     Ok(())
 }
 
@@ -480,9 +629,20 @@ pub fn drop_table(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
 }
 
 /// Records a CREATE INDEX.
-pub fn register_index(conn: &Connection, table: &TableDef, name: &str, unique: bool, columns: &[(String, bool)], sqlite_name: &str) -> Result<(), SqlError> {
+pub fn register_index(
+    conn: &Connection,
+    table: &TableDef,
+    name: &str,
+    unique: bool,
+    columns: &[(String, bool)],
+    sqlite_name: &str,
+) -> Result<(), SqlError> {
     let exists: Option<i64> = conn
-        .query_row("SELECT index_id FROM __sim_indexes WHERE object_id = ?1 AND name = ?2", params![table.object_id, name], |r| r.get(0))
+        .query_row(
+            "SELECT index_id FROM __sim_indexes WHERE object_id = ?1 AND name = ?2",
+            params![table.object_id, name],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(sqlite_err)?;
     if exists.is_some() {
@@ -493,7 +653,11 @@ pub fn register_index(conn: &Connection, table: &TableDef, name: &str, unique: b
         ));
     }
     let index_id: i64 = conn
-        .query_row("SELECT max(max(index_id) + 1, 2) FROM __sim_indexes WHERE object_id = ?1", [table.object_id], |r| r.get(0))
+        .query_row(
+            "SELECT max(max(index_id) + 1, 2) FROM __sim_indexes WHERE object_id = ?1",
+            [table.object_id],
+            |r| r.get(0),
+        )
         .map_err(sqlite_err)?;
     conn.execute(
         "INSERT INTO __sim_indexes VALUES (?1, ?2, ?3, 2, 'NONCLUSTERED', ?4, 0, 0, ?5)",
@@ -501,7 +665,10 @@ pub fn register_index(conn: &Connection, table: &TableDef, name: &str, unique: b
     )
     .map_err(sqlite_err)?;
     for (k, (col, desc)) in columns.iter().enumerate() {
-        let cid = table.column(col).map(|c| c.column_id).ok_or_else(|| SqlError::invalid_column(col))?;
+        let cid = table
+            .column(col)
+            .map(|c| c.column_id)
+            .ok_or_else(|| SqlError::invalid_column(col))?;
         conn.execute(
             "INSERT INTO __sim_index_columns VALUES (?1, ?2, ?3, ?4, ?3, ?5, 0)",
             params![table.object_id, index_id, k as i64 + 1, cid, desc],
@@ -512,7 +679,11 @@ pub fn register_index(conn: &Connection, table: &TableDef, name: &str, unique: b
 }
 
 /// (sqlite index name, is unique) of an index, for DROP INDEX.
-pub fn find_index(conn: &Connection, object_id: i64, name: &str) -> rusqlite::Result<Option<(i64, Option<String>)>> {
+pub fn find_index(
+    conn: &Connection,
+    object_id: i64,
+    name: &str,
+) -> rusqlite::Result<Option<(i64, Option<String>)>> {
     conn.query_row(
         "SELECT index_id, sqlite_name FROM __sim_indexes WHERE object_id = ?1 AND name = ?2",
         params![object_id, name],
@@ -530,7 +701,12 @@ pub fn drop_index(conn: &Connection, object_id: i64, index_id: i64) -> Result<()
 }
 
 pub fn get_option(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM __sim_options WHERE name = ?1", [name], |r| r.get(0)).optional()
+    conn.query_row(
+        "SELECT value FROM __sim_options WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn set_option(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {

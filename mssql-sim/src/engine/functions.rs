@@ -57,10 +57,12 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn now_utc(&self) -> chrono::NaiveDateTime {
-        chrono::Utc::now().naive_utc() + chrono::Duration::seconds(self.offset_seconds.load(AtomicOrdering::Relaxed))
+        chrono::Utc::now().naive_utc()
+            + chrono::Duration::seconds(self.offset_seconds.load(AtomicOrdering::Relaxed))
     }
     pub fn advance(&self, seconds: i64) {
-        self.offset_seconds.fetch_add(seconds, AtomicOrdering::Relaxed);
+        self.offset_seconds
+            .fetch_add(seconds, AtomicOrdering::Relaxed);
     }
     pub fn offset(&self) -> i64 {
         self.offset_seconds.load(AtomicOrdering::Relaxed)
@@ -76,7 +78,10 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
         let table: String = ctx.get(2)?;
         let column: String = ctx.get(3)?;
         let v = from_sqlite_untyped(ctx.get_raw(0));
-        let target = Target { table: &table, column: &column };
+        let target = Target {
+            table: &table,
+            column: &column,
+        };
         let c = convert(&v, &ty, Some(&target)).map_err(user_err)?;
         Ok(to_storage(&c, &ty))
     })?;
@@ -111,7 +116,8 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
     })?;
     let c3 = clock.clone();
     conn.create_scalar_function("__sim_getdate", 0, nondet, move |_| {
-        let v = convert(&Value::DateTime(c3.now_utc()), &SqlType::DateTime, None).map_err(user_err)?;
+        let v =
+            convert(&Value::DateTime(c3.now_utc()), &SqlType::DateTime, None).map_err(user_err)?;
         Ok(to_storage(&v, &SqlType::DateTime))
     })?;
     let c4 = clock;
@@ -146,7 +152,13 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
             Value::Int(i) => SqliteValue::Integer(i),
             Value::Float(f) => SqliteValue::Real(f.floor()),
             Value::Null => SqliteValue::Null,
-            _ => return Err(user_err(SqlError::new(8117, 16, "Operand data type is invalid for floor function."))),
+            _ => {
+                return Err(user_err(SqlError::new(
+                    8117,
+                    16,
+                    "Operand data type is invalid for floor function.",
+                )))
+            }
         })
     })?;
     conn.create_scalar_function("__sim_ceiling", 1, det, |ctx| {
@@ -154,7 +166,13 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
             Value::Int(i) => SqliteValue::Integer(i),
             Value::Float(f) => SqliteValue::Real(f.ceil()),
             Value::Null => SqliteValue::Null,
-            _ => return Err(user_err(SqlError::new(8117, 16, "Operand data type is invalid for ceiling function."))),
+            _ => {
+                return Err(user_err(SqlError::new(
+                    8117,
+                    16,
+                    "Operand data type is invalid for ceiling function.",
+                )))
+            }
         })
     })?;
     Ok(())
@@ -175,12 +193,24 @@ mod tests {
     fn conv_raises_sql_errors() {
         let c = Connection::open_in_memory().unwrap();
         register(&c, SimClock::default()).unwrap();
-        let e = c.query_row("SELECT __sim_conv('abcdef', 'nvarchar(3)', 'dbo.t', 'c')", [], |r| r.get::<_, String>(0)).unwrap_err();
+        let e = c
+            .query_row(
+                "SELECT __sim_conv('abcdef', 'nvarchar(3)', 'dbo.t', 'c')",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .unwrap_err();
         let se = SqlError::decode(&e.to_string()).unwrap();
         assert_eq!(se.number, 2628);
-        let v: String = c.query_row("SELECT __sim_cast('2024-01-02', 'datetime2(0)')", [], |r| r.get(0)).unwrap();
+        let v: String = c
+            .query_row("SELECT __sim_cast('2024-01-02', 'datetime2(0)')", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(v, "2024-01-02 00:00:00.0000000");
-        let n: i64 = c.query_row("SELECT 'ABC' = 'abc  ' COLLATE SQLSRV", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT 'ABC' = 'abc  ' COLLATE SQLSRV", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 1);
     }
 }

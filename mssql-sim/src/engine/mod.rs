@@ -30,8 +30,9 @@ use parse::Stmt;
 use rusqlite::types::{Value as SqliteValue, ValueRef};
 use rusqlite::{Connection, InterruptHandle};
 use sqlparser::ast::{
-    AssignmentTarget, ColumnOption, Expr, FromTable, IdentityPropertyFormatKind, IdentityPropertyKind, JoinConstraint, JoinOperator,
-    ObjectName, ObjectNamePart, ObjectType, Query, ReferentialAction, SchemaName, SetExpr, Statement, TableConstraint, TableFactor,
+    AssignmentTarget, ColumnOption, Expr, FromTable, IdentityPropertyFormatKind,
+    IdentityPropertyKind, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, ObjectType,
+    Query, ReferentialAction, SchemaName, SetExpr, Statement, TableConstraint, TableFactor,
     TableObject, UpdateTableFromKind, Use,
 };
 use std::collections::HashMap;
@@ -105,19 +106,32 @@ impl Shared {
     }
 
     pub fn create_database(&self, name: &str) -> Result<(), SqlError> {
-        if name.is_empty() || name.len() > 123 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(SqlError::unsupported(format!("the database name '{name}' (use letters, digits, '_' and '-')")));
+        if name.is_empty()
+            || name.len() > 123
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(SqlError::unsupported(format!(
+                "the database name '{name}' (use letters, digits, '_' and '-')"
+            )));
         }
         let _g = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.find_database(name).is_some() {
-            return Err(SqlError::new(1801, 16, format!("Database '{name}' already exists. Choose a different database name.")));
+            return Err(SqlError::new(
+                1801,
+                16,
+                format!("Database '{name}' already exists. Choose a different database name."),
+            ));
         }
         let path = self.data_dir.join(format!("{name}.sqlite"));
         let conn = Connection::open(&path).map_err(catalog::sqlite_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(catalog::sqlite_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(catalog::sqlite_err)?;
         functions::register(&conn, self.clock.clone()).map_err(catalog::sqlite_err)?;
         catalog::init(&conn).map_err(catalog::sqlite_err)?;
-        catalog::set_option(&conn, "database_id", &database_id(name).to_string()).map_err(catalog::sqlite_err)?;
+        catalog::set_option(&conn, "database_id", &database_id(name).to_string())
+            .map_err(catalog::sqlite_err)?;
         Ok(())
     }
 }
@@ -129,19 +143,34 @@ pub fn database_id(name: &str) -> i64 {
         "tempdb" => 2,
         "model" => 3,
         "msdb" => 4,
-        other => 5 + (other.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 30000) as i64,
+        other => {
+            5 + (other
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+                % 30000) as i64
+        }
     }
 }
 
 /// What a request produced, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
-    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>> },
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<Vec<Value>>,
+    },
     /// The end of one statement; `count` is None for statements without a row count.
-    Done { cmd: u16, count: Option<u64>, error: bool },
+    Done {
+        cmd: u16,
+        count: Option<u64>,
+        error: bool,
+    },
     Error(SqlError),
     Info(i32, String),
-    EnvDatabase { new: String, old: String },
+    EnvDatabase {
+        new: String,
+        old: String,
+    },
     BeginTran(u64),
     CommitTran(u64),
     RollbackTran(u64),
@@ -191,8 +220,11 @@ enum Abort {
 
 fn abort_kind(e: &SqlError) -> Abort {
     match e.number {
-        245 | 8114 | 241 | 8169 | 206 | 1205 | 3960 | 1222 | 8115 | 220 => Abort::BatchAndTransaction,
-        208 | 207 | 4104 | 102 | 156 | 195 | 2715 | 213 | 109 | 110 | 137 | 911 | 40000 | 174 | 189 => Abort::Batch,
+        245 | 8114 | 241 | 8169 | 206 | 1205 | 3960 | 1222 | 8115 | 220 => {
+            Abort::BatchAndTransaction
+        }
+        208 | 207 | 4104 | 102 | 156 | 195 | 2715 | 213 | 109 | 110 | 137 | 911 | 40000 | 174
+        | 189 => Abort::Batch,
         _ => Abort::Statement,
     }
 }
@@ -217,12 +249,20 @@ pub struct Session {
     vars: HashMap<String, (SqlType, Value)>,
 }
 
-fn open_connection(shared: &Shared, path: &std::path::Path, name: &str) -> Result<Connection, SqlError> {
+fn open_connection(
+    shared: &Shared,
+    path: &std::path::Path,
+    name: &str,
+) -> Result<Connection, SqlError> {
     let conn = Connection::open(path).map_err(catalog::sqlite_err)?;
-    conn.busy_timeout(shared.lock_timeout).map_err(catalog::sqlite_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(catalog::sqlite_err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(catalog::sqlite_err)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(catalog::sqlite_err)?;
+    conn.busy_timeout(shared.lock_timeout)
+        .map_err(catalog::sqlite_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(catalog::sqlite_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(catalog::sqlite_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(catalog::sqlite_err)?;
     functions::register(&conn, shared.clock.clone()).map_err(catalog::sqlite_err)?;
     catalog::init(&conn).map_err(catalog::sqlite_err)?;
     catalog::create_views(&conn, name).map_err(catalog::sqlite_err)?;
@@ -237,7 +277,9 @@ fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: &str
     let msg = e.to_string();
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         match f.code {
-            rusqlite::ErrorCode::OperationInterrupted => return SqlError::new(3617, 25, "The query was cancelled.").with_state(1),
+            rusqlite::ErrorCode::OperationInterrupted => {
+                return SqlError::new(3617, 25, "The query was cancelled.").with_state(1)
+            }
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                 if f.extended_code == 517 {
                     // SQLITE_BUSY_SNAPSHOT
@@ -260,8 +302,16 @@ fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: &str
     }
     if msg.starts_with("UNIQUE constraint failed") {
         if let Some(t) = table {
-            let cols: Vec<String> = msg.trim_start_matches("UNIQUE constraint failed: ").split(", ").map(|c| c.rsplit('.').next().unwrap_or(c).to_string()).collect();
-            let is_pk = !t.pk.is_empty() && cols.len() == t.pk.len() && cols.iter().all(|c| t.pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
+            let cols: Vec<String> = msg
+                .trim_start_matches("UNIQUE constraint failed: ")
+                .split(", ")
+                .map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
+                .collect();
+            let is_pk = !t.pk.is_empty()
+                && cols.len() == t.pk.len()
+                && cols
+                    .iter()
+                    .all(|c| t.pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
             if is_pk {
                 return SqlError::new(
                     2627,
@@ -273,13 +323,28 @@ fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: &str
                     ),
                 );
             }
-            return SqlError::new(2601, 14, format!("Cannot insert duplicate key row in object '{}' with unique index.", t.display_name()));
+            return SqlError::new(
+                2601,
+                14,
+                format!(
+                    "Cannot insert duplicate key row in object '{}' with unique index.",
+                    t.display_name()
+                ),
+            );
         }
-        return SqlError::new(2627, 14, "Violation of PRIMARY KEY constraint. Cannot insert duplicate key.");
+        return SqlError::new(
+            2627,
+            14,
+            "Violation of PRIMARY KEY constraint. Cannot insert duplicate key.",
+        );
     }
     if msg.contains("FOREIGN KEY constraint failed") {
         let (fk, other) = table
-            .and_then(|t| t.foreign_keys.first().map(|f| (f.name.clone(), format!("{}.{}", f.ref_schema, f.ref_table))))
+            .and_then(|t| {
+                t.foreign_keys
+                    .first()
+                    .map(|f| (f.name.clone(), format!("{}.{}", f.ref_schema, f.ref_table)))
+            })
             .unwrap_or_default();
         return SqlError::new(
             547,
@@ -296,18 +361,33 @@ fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: &str
     }
     if msg.starts_with("ambiguous column name: ") {
         let col = msg.trim_start_matches("ambiguous column name: ");
-        return SqlError::new(209, 16, format!("Ambiguous column name '{}'.", col.rsplit('.').next().unwrap_or(col)));
+        return SqlError::new(
+            209,
+            16,
+            format!(
+                "Ambiguous column name '{}'.",
+                col.rsplit('.').next().unwrap_or(col)
+            ),
+        );
     }
     if let Some(rest) = msg.strip_prefix("no such table: ") {
         return SqlError::invalid_object(rest);
     }
     if msg.contains("integer overflow") {
-        return SqlError::new(8115, 16, "Arithmetic overflow error converting expression to data type bigint.");
+        return SqlError::new(
+            8115,
+            16,
+            "Arithmetic overflow error converting expression to data type bigint.",
+        );
     }
     if msg.contains("values for") && msg.contains("columns") {
         return SqlError::new(120, 15, "The select list for the INSERT statement contains fewer items than the insert list. The number of SELECT values must match the number of INSERT columns.");
     }
-    SqlError::new(40000, 16, format!("mssql-sim cannot run this statement: {msg}"))
+    SqlError::new(
+        40000,
+        16,
+        format!("mssql-sim cannot run this statement: {msg}"),
+    )
 }
 
 fn column_name_of(name: &ObjectName) -> String {
@@ -350,8 +430,12 @@ fn infer_from_values(values: &[&SqliteValue]) -> SqlType {
             (None, t) => t,
             (Some(SqlType::Int), SqlType::BigInt) => SqlType::BigInt,
             (Some(SqlType::Int | SqlType::BigInt), SqlType::Float) => SqlType::Float,
-            (Some(SqlType::NVarChar(_)), SqlType::NVarChar(Len::Max)) => SqlType::NVarChar(Len::Max),
-            (Some(SqlType::VarBinary(_)), SqlType::VarBinary(Len::Max)) => SqlType::VarBinary(Len::Max),
+            (Some(SqlType::NVarChar(_)), SqlType::NVarChar(Len::Max)) => {
+                SqlType::NVarChar(Len::Max)
+            }
+            (Some(SqlType::VarBinary(_)), SqlType::VarBinary(Len::Max)) => {
+                SqlType::VarBinary(Len::Max)
+            }
             (Some(prev), _) => prev,
         });
     }
@@ -361,9 +445,19 @@ fn infer_from_values(values: &[&SqliteValue]) -> SqlType {
 impl Session {
     /// Opens a session on `database` (master when empty).
     pub fn open(shared: Arc<Shared>, database: &str) -> Result<Session, SqlError> {
-        let want = if database.is_empty() { "master" } else { database };
+        let want = if database.is_empty() {
+            "master"
+        } else {
+            database
+        };
         let Some((name, path)) = shared.find_database(want) else {
-            return Err(SqlError::new(4060, 11, format!("Cannot open database \"{want}\" requested by the login. The login failed.")));
+            return Err(SqlError::new(
+                4060,
+                11,
+                format!(
+                    "Cannot open database \"{want}\" requested by the login. The login failed."
+                ),
+            ));
         };
         let conn = open_connection(&shared, &path, &name)?;
         let spid = shared.next_spid();
@@ -406,7 +500,10 @@ impl Session {
             self.rollback_all(out);
         }
         for t in std::mem::take(&mut self.temp).values() {
-            let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.{}", q(&t.sqlite_name())));
+            let _ = self.conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS temp.{}",
+                q(&t.sqlite_name())
+            ));
         }
         self.isolation = Isolation::ReadCommitted;
         self.nocount = false;
@@ -429,7 +526,8 @@ impl Session {
     pub fn begin(&mut self, out: &mut Vec<Out>) -> Result<(), SqlError> {
         if self.tran.count == 0 {
             if self.isolation == Isolation::Snapshot {
-                let allowed = catalog::get_option(&self.conn, "allow_snapshot_isolation").map_err(catalog::sqlite_err)?;
+                let allowed = catalog::get_option(&self.conn, "allow_snapshot_isolation")
+                    .map_err(catalog::sqlite_err)?;
                 if allowed.as_deref() != Some("ON") {
                     return Err(SqlError::new(
                         3952,
@@ -437,7 +535,9 @@ impl Session {
                         format!("Snapshot isolation transaction failed accessing database '{}' because snapshot isolation is not allowed in this database. Use ALTER DATABASE to allow snapshot isolation.", self.database),
                     ));
                 }
-                self.conn.execute_batch("BEGIN DEFERRED").map_err(catalog::sqlite_err)?;
+                self.conn
+                    .execute_batch("BEGIN DEFERRED")
+                    .map_err(catalog::sqlite_err)?;
                 self.tran.open = true;
                 self.tran.snapshot = true;
             } else {
@@ -457,10 +557,14 @@ impl Session {
     /// Makes sure SQLite has a write transaction when a statement is about to write.
     fn before_write(&mut self) -> Result<(), SqlError> {
         if self.tran.count > 0 && !self.tran.open {
-            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
             self.tran.open = true;
             for (name, made) in self.tran.savepoints.iter_mut() {
-                self.conn.execute_batch(&format!("SAVEPOINT {}", q(name))).map_err(catalog::sqlite_err)?;
+                self.conn
+                    .execute_batch(&format!("SAVEPOINT {}", q(name)))
+                    .map_err(catalog::sqlite_err)?;
                 *made = true;
             }
         }
@@ -469,7 +573,11 @@ impl Session {
 
     pub fn commit(&mut self, out: &mut Vec<Out>) -> Result<(), SqlError> {
         if self.tran.count == 0 {
-            return Err(SqlError::new(3902, 16, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION."));
+            return Err(SqlError::new(
+                3902,
+                16,
+                "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+            ));
         }
         self.tran.count -= 1;
         if self.tran.count == 0 {
@@ -500,13 +608,19 @@ impl Session {
 
     pub fn rollback(&mut self, name: Option<&str>, out: &mut Vec<Out>) -> Result<(), SqlError> {
         if self.tran.count == 0 {
-            return Err(SqlError::new(3903, 16, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION."));
+            return Err(SqlError::new(
+                3903,
+                16,
+                "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+            ));
         }
         if let Some(n) = name {
             if let Some(pos) = self.tran.savepoints.iter().rposition(|(s, _)| s == n) {
                 let (_, made) = self.tran.savepoints[pos].clone();
                 if made {
-                    self.conn.execute_batch(&format!("ROLLBACK TO {}", q(n))).map_err(catalog::sqlite_err)?;
+                    self.conn
+                        .execute_batch(&format!("ROLLBACK TO {}", q(n)))
+                        .map_err(catalog::sqlite_err)?;
                 }
                 self.tran.savepoints.truncate(pos + 1);
                 return Ok(());
@@ -520,10 +634,16 @@ impl Session {
 
     pub fn save(&mut self, name: &str) -> Result<(), SqlError> {
         if self.tran.count == 0 {
-            return Err(SqlError::new(628, 16, "Cannot issue SAVE TRANSACTION when there is no active transaction."));
+            return Err(SqlError::new(
+                628,
+                16,
+                "Cannot issue SAVE TRANSACTION when there is no active transaction.",
+            ));
         }
         let made = if self.tran.open {
-            self.conn.execute_batch(&format!("SAVEPOINT {}", q(name))).map_err(catalog::sqlite_err)?;
+            self.conn
+                .execute_batch(&format!("SAVEPOINT {}", q(name)))
+                .map_err(catalog::sqlite_err)?;
             true
         } else {
             false
@@ -541,12 +661,19 @@ impl Session {
     /// Runs a batch. `params` are bound by name (`@P1`, ...), as from sp_executesql.
     pub fn execute(&mut self, sql: &str, params: Vec<(String, SqlType, Value)>) -> Vec<Out> {
         let mut out = Vec::new();
-        self.vars = params.into_iter().map(|(n, t, v)| (n.to_lowercase(), (t, v))).collect();
+        self.vars = params
+            .into_iter()
+            .map(|(n, t, v)| (n.to_lowercase(), (t, v)))
+            .collect();
         let stmts = match parse::parse_batch(sql) {
             Ok(s) => s,
             Err(e) => {
                 out.push(Out::Error(e));
-                out.push(Out::Done { cmd: 0, count: None, error: true });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: true,
+                });
                 return out;
             }
         };
@@ -558,9 +685,22 @@ impl Session {
                     let kind = abort_kind(&e);
                     let cancelled = e.number == 3617;
                     if !cancelled {
-                        out.truncate(before.max(out.iter().rposition(|o| matches!(o, Out::Done { .. })).map(|p| p + 1).unwrap_or(0)).min(out.len()));
+                        out.truncate(
+                            before
+                                .max(
+                                    out.iter()
+                                        .rposition(|o| matches!(o, Out::Done { .. }))
+                                        .map(|p| p + 1)
+                                        .unwrap_or(0),
+                                )
+                                .min(out.len()),
+                        );
                         out.push(Out::Error(e.clone()));
-                        out.push(Out::Done { cmd: 0, count: None, error: true });
+                        out.push(Out::Done {
+                            cmd: 0,
+                            count: None,
+                            error: true,
+                        });
                     }
                     let in_tran = self.tran.count > 0;
                     if in_tran && (kind == Abort::BatchAndTransaction || self.xact_abort) {
@@ -577,32 +717,56 @@ impl Session {
     }
 
     fn done_count(&self, cmd: u16, n: u64, out: &mut Vec<Out>) {
-        out.push(Out::Done { cmd, count: if self.nocount { None } else { Some(n) }, error: false });
+        out.push(Out::Done {
+            cmd,
+            count: if self.nocount { None } else { Some(n) },
+            error: false,
+        });
     }
 
     fn execute_stmt(&mut self, stmt: Stmt, out: &mut Vec<Out>) -> Result<(), SqlError> {
         match stmt {
             Stmt::BeginTran(_) => {
                 self.begin(out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::CommitTran(_) => {
                 self.commit(out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::RollbackTran(name) => {
                 self.rollback(name.as_deref(), out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::SaveTran(name) => {
                 self.save(&name)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::SetOption { names, value } => {
                 for n in &names {
                     self.set_option(n, &value)?;
                 }
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::SetIsolation(level) => {
                 let iso = match level.as_str() {
@@ -614,18 +778,30 @@ impl Session {
                     other => return Err(SqlError::syntax_near(other)),
                 };
                 self.isolation = iso;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::SetIdentityInsert { table, on } => {
                 let t = {
-                    let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+                    let res = Resolver {
+                        conn: &self.conn,
+                        temp: &self.temp,
+                        database: &self.database,
+                    };
                     res.resolve_table(&table)?
                 };
                 if !t.columns.iter().any(|c| c.identity) {
                     return Err(SqlError::new(8106, 16, format!("Table '{}' does not have the identity property. Cannot perform SET operation.", t.display_name())));
                 }
                 self.identity_insert = if on { Some(t.object_id) } else { None };
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::Declare(vars) => {
                 for (name, ty, init) in vars {
@@ -638,21 +814,37 @@ impl Session {
                     };
                     self.vars.insert(name.to_lowercase(), (ty, v));
                 }
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::SetVariable { name, value } => {
                 let key = name.to_lowercase();
                 let Some((ty, _)) = self.vars.get(&key).cloned() else {
-                    return Err(SqlError::new(137, 15, format!("Must declare the scalar variable \"{name}\".")));
+                    return Err(SqlError::new(
+                        137,
+                        15,
+                        format!("Must declare the scalar variable \"{name}\"."),
+                    ));
                 };
                 let raw = self.eval_scalar(value)?;
                 let v = crate::types::convert(&raw, &ty, None)?;
                 self.vars.insert(key, (ty, v));
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::AlterDatabase { database, words } => {
                 self.alter_database(database, &words)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Stmt::Sql(s) => self.execute_sql(*s, out)?,
         }
@@ -664,53 +856,119 @@ impl Session {
         match name {
             "NOCOUNT" => self.nocount = on,
             "XACT_ABORT" => self.xact_abort = on,
-            "IMPLICIT_TRANSACTIONS" if on => return Err(SqlError::unsupported("SET IMPLICIT_TRANSACTIONS ON")),
-            "ANSI_NULLS" | "ANSI_PADDING" | "ANSI_WARNINGS" | "CONCAT_NULL_YIELDS_NULL" | "QUOTED_IDENTIFIER" | "ARITHABORT" if !on => {
+            "IMPLICIT_TRANSACTIONS" if on => {
+                return Err(SqlError::unsupported("SET IMPLICIT_TRANSACTIONS ON"))
+            }
+            "ANSI_NULLS"
+            | "ANSI_PADDING"
+            | "ANSI_WARNINGS"
+            | "CONCAT_NULL_YIELDS_NULL"
+            | "QUOTED_IDENTIFIER"
+            | "ARITHABORT"
+                if !on =>
+            {
                 return Err(SqlError::unsupported(format!("SET {name} OFF")));
             }
-            "ANSI_NULLS" | "ANSI_PADDING" | "ANSI_WARNINGS" | "CONCAT_NULL_YIELDS_NULL" | "QUOTED_IDENTIFIER" | "ARITHABORT" | "ANSI_NULL_DFLT_ON"
-            | "ANSI_DEFAULTS" | "CURSOR_CLOSE_ON_COMMIT" | "IMPLICIT_TRANSACTIONS" | "NUMERIC_ROUNDABORT" | "TEXTSIZE" | "LANGUAGE" | "DATEFORMAT"
-            | "DATEFIRST" | "LOCK_TIMEOUT" | "DEADLOCK_PRIORITY" | "ROWCOUNT" | "STATISTICS" | "FMTONLY" | "NOEXEC" | "ARITHIGNORE"
-            | "ANSI_NULL_DFLT_OFF" | "CONTEXT_INFO" | "QUERY_GOVERNOR_COST_LIMIT" | "PARSEONLY" | "SHOWPLAN_ALL" | "SHOWPLAN_XML" | "XML"
+            "ANSI_NULLS"
+            | "ANSI_PADDING"
+            | "ANSI_WARNINGS"
+            | "CONCAT_NULL_YIELDS_NULL"
+            | "QUOTED_IDENTIFIER"
+            | "ARITHABORT"
+            | "ANSI_NULL_DFLT_ON"
+            | "ANSI_DEFAULTS"
+            | "CURSOR_CLOSE_ON_COMMIT"
+            | "IMPLICIT_TRANSACTIONS"
+            | "NUMERIC_ROUNDABORT"
+            | "TEXTSIZE"
+            | "LANGUAGE"
+            | "DATEFORMAT"
+            | "DATEFIRST"
+            | "LOCK_TIMEOUT"
+            | "DEADLOCK_PRIORITY"
+            | "ROWCOUNT"
+            | "STATISTICS"
+            | "FMTONLY"
+            | "NOEXEC"
+            | "ARITHIGNORE"
+            | "ANSI_NULL_DFLT_OFF"
+            | "CONTEXT_INFO"
+            | "QUERY_GOVERNOR_COST_LIMIT"
+            | "PARSEONLY"
+            | "SHOWPLAN_ALL"
+            | "SHOWPLAN_XML"
+            | "XML"
             | "NUMERIC_ROUNDABORT_OFF" => {
                 if name == "ROWCOUNT" && value != "0" {
                     return Err(SqlError::unsupported("SET ROWCOUNT other than 0"));
                 }
-                if (name == "FMTONLY" || name == "NOEXEC" || name == "PARSEONLY" || name.starts_with("SHOWPLAN")) && on {
+                if (name == "FMTONLY"
+                    || name == "NOEXEC"
+                    || name == "PARSEONLY"
+                    || name.starts_with("SHOWPLAN"))
+                    && on
+                {
                     return Err(SqlError::unsupported(format!("SET {name} ON")));
                 }
                 if name == "DATEFORMAT" && value != "MDY" && value != "YMD" {
                     return Err(SqlError::unsupported(format!("SET DATEFORMAT {value}")));
                 }
             }
-            other => return Err(SqlError::new(195, 15, format!("'{other}' is not a recognized SET option."))),
+            other => {
+                return Err(SqlError::new(
+                    195,
+                    15,
+                    format!("'{other}' is not a recognized SET option."),
+                ))
+            }
         }
         Ok(())
     }
 
-    fn alter_database(&mut self, database: Option<String>, words: &[String]) -> Result<(), SqlError> {
+    fn alter_database(
+        &mut self,
+        database: Option<String>,
+        words: &[String],
+    ) -> Result<(), SqlError> {
         if let Some(db) = &database {
             if !db.eq_ignore_ascii_case(&self.database) {
                 if self.shared.find_database(db).is_none() {
                     return Err(SqlError::new(5011, 14, format!("User does not have permission to alter database '{db}', the database does not exist, or the database is not in a state that allows access checks.")));
                 }
-                return Err(SqlError::unsupported("ALTER DATABASE on a database other than the current one"));
+                return Err(SqlError::unsupported(
+                    "ALTER DATABASE on a database other than the current one",
+                ));
             }
         }
         let up: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
         if up.first().map(String::as_str) != Some("SET") {
-            return Err(SqlError::unsupported(format!("ALTER DATABASE {}", words.join(" "))));
+            return Err(SqlError::unsupported(format!(
+                "ALTER DATABASE {}",
+                words.join(" ")
+            )));
         }
         let rest = &up[1..];
         match rest {
             [opt, v] if opt == "ALLOW_SNAPSHOT_ISOLATION" && (v == "ON" || v == "OFF") => {
-                catalog::set_option(&self.conn, "allow_snapshot_isolation", v).map_err(catalog::sqlite_err)?;
+                catalog::set_option(&self.conn, "allow_snapshot_isolation", v)
+                    .map_err(catalog::sqlite_err)?;
             }
             [opt, v, ..] if opt == "READ_COMMITTED_SNAPSHOT" && (v == "ON" || v == "OFF") => {
-                catalog::set_option(&self.conn, "read_committed_snapshot", v).map_err(catalog::sqlite_err)?;
+                catalog::set_option(&self.conn, "read_committed_snapshot", v)
+                    .map_err(catalog::sqlite_err)?;
             }
-            [opt, ..] if opt == "RECOVERY" || opt == "COMPATIBILITY_LEVEL" || opt == "PAGE_VERIFY" || opt == "AUTO_CLOSE" || opt == "AUTO_SHRINK" => {}
-            _ => return Err(SqlError::unsupported(format!("ALTER DATABASE ... {}", words.join(" ")))),
+            [opt, ..]
+                if opt == "RECOVERY"
+                    || opt == "COMPATIBILITY_LEVEL"
+                    || opt == "PAGE_VERIFY"
+                    || opt == "AUTO_CLOSE"
+                    || opt == "AUTO_SHRINK" => {}
+            _ => {
+                return Err(SqlError::unsupported(format!(
+                    "ALTER DATABASE ... {}",
+                    words.join(" ")
+                )))
+            }
         }
         Ok(())
     }
@@ -719,13 +977,21 @@ impl Session {
     fn eval_scalar(&mut self, mut e: Expr) -> Result<Value, SqlError> {
         let view = self.view();
         {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             let mut rw = Rewriter::new(&res, &view);
             rw.rewrite(&mut e)?;
         }
         let sql = format!("SELECT {e}");
         let (_, rows) = self.select(&sql, &[None], None)?;
-        Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or(Value::Null))
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or(Value::Null))
     }
 
     fn execute_sql(&mut self, stmt: Statement, out: &mut Vec<Out>) -> Result<(), SqlError> {
@@ -759,14 +1025,26 @@ impl Session {
                     other => return Err(SqlError::syntax_near(&other.to_string())),
                 };
                 self.use_database(&name, out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::CreateDatabase { db_name, .. } => {
                 if self.tran.count > 0 {
-                    return Err(SqlError::new(226, 16, "CREATE DATABASE statement not allowed within multi-statement transaction."));
+                    return Err(SqlError::new(
+                        226,
+                        16,
+                        "CREATE DATABASE statement not allowed within multi-statement transaction.",
+                    ));
                 }
                 self.shared.create_database(&column_name_of(&db_name))?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::CreateSchema { schema_name, .. } => {
                 self.before_write()?;
@@ -777,46 +1055,88 @@ impl Session {
                     }
                 };
                 catalog::create_schema(&self.conn, &name)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::CreateTable(ct) => {
                 self.before_write()?;
                 self.create_table(ct)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::CreateIndex(ci) => {
                 self.before_write()?;
                 self.create_index(ci)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::AlterTable(at) => {
                 self.before_write()?;
                 self.alter_table(at)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
-            Statement::Drop { object_type, if_exists, names, table, .. } => {
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                table,
+                ..
+            } => {
                 self.before_write()?;
                 self.drop(object_type, if_exists, names, table)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::Truncate(t) => {
                 self.before_write()?;
                 for target in &t.table_names {
                     self.truncate(&target.name)?;
                 }
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::StartTransaction { .. } => {
                 self.begin(out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::Commit { .. } => {
                 self.commit(out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::Rollback { savepoint, .. } => {
                 self.rollback(savepoint.as_ref().map(|s| s.value.as_str()), out)?;
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             Statement::Print(p) => {
                 let v = self.eval_scalar(p.message.as_ref().clone())?;
@@ -826,11 +1146,19 @@ impl Session {
                     other => format!("{:?}", other),
                 };
                 out.push(Out::Info(0, text));
-                out.push(Out::Done { cmd: 0, count: None, error: false });
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
             }
             other => {
                 let text = other.to_string();
-                let head: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+                let head: String = text
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 return Err(SqlError::unsupported(format!("the statement '{head} ...'")));
             }
         }
@@ -842,14 +1170,20 @@ impl Session {
             return Err(SqlError::new(911, 16, format!("Database '{name}' does not exist. Make sure that the name is entered correctly.")));
         };
         if real == self.database {
-            out.push(Out::EnvDatabase { new: real.clone(), old: real });
+            out.push(Out::EnvDatabase {
+                new: real.clone(),
+                old: real,
+            });
             return Ok(());
         }
         if self.tran.open {
-            return Err(SqlError::unsupported("USE inside a transaction that has written data"));
+            return Err(SqlError::unsupported(
+                "USE inside a transaction that has written data",
+            ));
         }
         let conn = open_connection(&self.shared, &path, &real)?;
-        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.get_interrupt_handle());
+        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(conn.get_interrupt_handle());
         self.conn = conn;
         self.temp.clear();
         let old = std::mem::replace(&mut self.database, real.clone());
@@ -862,10 +1196,18 @@ impl Session {
     fn run_query(&mut self, mut q: Query, out: &mut Vec<Out>) -> Result<u64, SqlError> {
         let view = self.view();
         let (sql, hints, info_views) = {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             let mut rw = Rewriter::new(&res, &view);
             rw.rewrite(&mut q)?;
-            let hints = if translate::projection_is_explicit(&q) { translate::projection_hints(&rw, &q) } else { vec![] };
+            let hints = if translate::projection_is_explicit(&q) {
+                translate::projection_hints(&rw, &q)
+            } else {
+                vec![]
+            };
             let info = q.to_string().contains("\"INFORMATION_SCHEMA.");
             (q.to_string(), hints, info)
         };
@@ -874,7 +1216,15 @@ impl Session {
                 return Err(SqlError::unsupported("SELECT ... INTO"));
             }
         }
-        let (columns, rows) = self.select(&sql, &hints, if info_views { Some("information_schema.") } else { None })?;
+        let (columns, rows) = self.select(
+            &sql,
+            &hints,
+            if info_views {
+                Some("information_schema.")
+            } else {
+                None
+            },
+        )?;
         let n = rows.len() as u64;
         out.push(Out::Rows { columns, rows });
         Ok(n)
@@ -886,18 +1236,31 @@ impl Session {
                 return Err(SqlError::unsupported("positional '?' parameters"));
             };
             let Some((ty, v)) = self.vars.get(&name.to_lowercase()) else {
-                return Err(SqlError::new(137, 15, format!("Must declare the scalar variable \"{name}\".")));
+                return Err(SqlError::new(
+                    137,
+                    15,
+                    format!("Must declare the scalar variable \"{name}\"."),
+                ));
             };
             let sv = to_storage(v, ty);
-            stmt.raw_bind_parameter(i, sv).map_err(catalog::sqlite_err)?;
+            stmt.raw_bind_parameter(i, sv)
+                .map_err(catalog::sqlite_err)?;
         }
         Ok(())
     }
 
     /// Runs a SELECT and types its columns: from the catalog column it comes
     /// from, else from the rewriter's hint, else from the values.
-    fn select(&self, sql: &str, hints: &[Option<SqlType>], view_prefix: Option<&str>) -> Result<(Vec<Column>, Vec<Vec<Value>>), SqlError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| map_sqlite(e, None, &self.database, "SELECT"))?;
+    fn select(
+        &self,
+        sql: &str,
+        hints: &[Option<SqlType>],
+        view_prefix: Option<&str>,
+    ) -> Result<(Vec<Column>, Vec<Vec<Value>>), SqlError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| map_sqlite(e, None, &self.database, "SELECT"))?;
         self.bind_params(&mut stmt)?;
         let ncols = stmt.column_count();
         let mut columns: Vec<(String, Option<SqlType>, bool, bool)> = Vec::with_capacity(ncols);
@@ -909,7 +1272,9 @@ impl Session {
                 let mut ty = None;
                 let mut nullable = true;
                 let mut identity = false;
-                if let (Some(db), Some(table), Some(origin)) = (m.database_name(), m.table_name(), m.origin_name()) {
+                if let (Some(db), Some(table), Some(origin)) =
+                    (m.database_name(), m.table_name(), m.origin_name())
+                {
                     if table.starts_with("__sim_") {
                         ty = Some(catalog::internal_column_type(origin));
                         nullable = false;
@@ -918,7 +1283,10 @@ impl Session {
                             .entry(format!("{db}/{table}"))
                             .or_insert_with(|| {
                                 if db == "temp" {
-                                    self.temp.values().find(|t| t.sqlite_name() == table).cloned()
+                                    self.temp
+                                        .values()
+                                        .find(|t| t.sqlite_name() == table)
+                                        .cloned()
                                 } else {
                                     let (s, n) = table.split_once('.').unwrap_or(("dbo", table));
                                     catalog::load_table(&self.conn, s, n).ok().flatten()
@@ -962,7 +1330,9 @@ impl Session {
                                 ValueRef::Null => SqliteValue::Null,
                                 ValueRef::Integer(i) => SqliteValue::Integer(i),
                                 ValueRef::Real(f) => SqliteValue::Real(f),
-                                ValueRef::Text(t) => SqliteValue::Text(String::from_utf8_lossy(t).into_owned()),
+                                ValueRef::Text(t) => {
+                                    SqliteValue::Text(String::from_utf8_lossy(t).into_owned())
+                                }
                                 ValueRef::Blob(b) => SqliteValue::Blob(b.to_vec()),
                             });
                         }
@@ -981,7 +1351,12 @@ impl Session {
                     let vals: Vec<&SqliteValue> = raw_rows.iter().map(|r| &r[i]).collect();
                     infer_from_values(&vals)
                 });
-                Column { name, ty, nullable, identity }
+                Column {
+                    name,
+                    ty,
+                    nullable,
+                    identity,
+                }
             })
             .collect();
         let mut rows = Vec::with_capacity(raw_rows.len());
@@ -998,21 +1373,32 @@ impl Session {
     /// Executes a write statement built by this module, in a savepoint so it
     /// is atomic, and returns the rows it changed.
     fn write(&self, sql: &str, table: Option<&TableDef>, verb: &str) -> Result<u64, SqlError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| map_sqlite(e, table, &self.database, verb))?;
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
         self.bind_params(&mut stmt)?;
-        let n = stmt.raw_execute().map_err(|e| map_sqlite(e, table, &self.database, verb))?;
+        let n = stmt
+            .raw_execute()
+            .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
         Ok(n as u64)
     }
 
     fn atomic<T>(&self, f: impl FnOnce(&Session) -> Result<T, SqlError>) -> Result<T, SqlError> {
-        self.conn.execute_batch("SAVEPOINT __sim_stmt").map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
+        self.conn
+            .execute_batch("SAVEPOINT __sim_stmt")
+            .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
         match f(self) {
             Ok(v) => {
-                self.conn.execute_batch("RELEASE __sim_stmt").map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))?;
+                self.conn
+                    .execute_batch("RELEASE __sim_stmt")
+                    .map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))?;
                 Ok(v)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK TO __sim_stmt; RELEASE __sim_stmt");
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO __sim_stmt; RELEASE __sim_stmt");
                 Err(e)
             }
         }
@@ -1039,10 +1425,18 @@ impl Session {
         };
         let view = self.view();
         let (def, source_sql, target_cols) = {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             let def = res.resolve_table(&name)?;
             let target_cols: Vec<ColumnDef> = if ins.columns.is_empty() {
-                def.columns.iter().filter(|c| !c.identity || self.identity_insert == Some(def.object_id)).cloned().collect()
+                def.columns
+                    .iter()
+                    .filter(|c| !c.identity || self.identity_insert == Some(def.object_id))
+                    .cloned()
+                    .collect()
             } else {
                 let mut v = Vec::new();
                 for c in &ins.columns {
@@ -1089,8 +1483,14 @@ impl Session {
         let sql = match source_sql {
             None => format!("INSERT INTO {table} DEFAULT VALUES"),
             Some(src) => {
-                let src_cols: Vec<String> = (1..=target_cols.len()).map(|i| format!("\"__c{i}\"")).collect();
-                let convs: Vec<String> = target_cols.iter().zip(&src_cols).map(|(c, s)| Self::conv_expr(&def, c, s)).collect();
+                let src_cols: Vec<String> = (1..=target_cols.len())
+                    .map(|i| format!("\"__c{i}\""))
+                    .collect();
+                let convs: Vec<String> = target_cols
+                    .iter()
+                    .zip(&src_cols)
+                    .map(|(c, s)| Self::conv_expr(&def, c, s))
+                    .collect();
                 let names: Vec<String> = target_cols.iter().map(|c| q(&c.name)).collect();
                 format!(
                     "WITH \"__src\"({}) AS ({src}) INSERT INTO {table} ({}) SELECT {} FROM \"__src\"",
@@ -1115,9 +1515,18 @@ impl Session {
             return Err(SqlError::syntax_near("JOIN"));
         }
         let view = self.view();
-        let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
         let mut rw = Rewriter::new(&res, &view);
-        let TableFactor::Table { name: target_name, alias: target_alias, .. } = &upd.table.relation else {
+        let TableFactor::Table {
+            name: target_name,
+            alias: target_alias,
+            ..
+        } = &upd.table.relation
+        else {
             return Err(SqlError::unsupported("UPDATE of a derived table"));
         };
         let target_ref = column_name_of(target_name);
@@ -1130,7 +1539,10 @@ impl Session {
         let mut extra_where: Vec<Expr> = vec![];
         let (def, alias) = if from.is_empty() {
             let def = res.resolve_table(target_name)?;
-            let alias = target_alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+            let alias = target_alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| def.name.clone());
             (def, alias)
         } else {
             let mut from = from;
@@ -1138,21 +1550,32 @@ impl Session {
             let first = &from[0].relation;
             let matches = match first {
                 TableFactor::Table { name, alias, .. } => {
-                    alias.as_ref().map(|a| a.name.value.eq_ignore_ascii_case(&target_ref)).unwrap_or(false) || column_name_of(name).eq_ignore_ascii_case(&target_ref)
+                    alias
+                        .as_ref()
+                        .map(|a| a.name.value.eq_ignore_ascii_case(&target_ref))
+                        .unwrap_or(false)
+                        || column_name_of(name).eq_ignore_ascii_case(&target_ref)
                 }
                 _ => false,
             };
             if !matches || target_name.0.len() > 1 && from.len() > 0 && !matches {
-                return Err(SqlError::unsupported("UPDATE ... FROM where the target is not the first table of FROM"));
+                return Err(SqlError::unsupported(
+                    "UPDATE ... FROM where the target is not the first table of FROM",
+                ));
             }
-            let TableFactor::Table { name, alias, .. } = first.clone() else { unreachable!() };
+            let TableFactor::Table { name, alias, .. } = first.clone() else {
+                unreachable!()
+            };
             let def = res.resolve_table(&name)?;
-            let alias = alias.map(|a| a.name.value).unwrap_or_else(|| def.name.clone());
+            let alias = alias
+                .map(|a| a.name.value)
+                .unwrap_or_else(|| def.name.clone());
             let twj = from.remove(0);
             let mut rest_rel = Vec::new();
             for j in twj.joins {
                 match j.join_operator {
-                    JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) => {
+                    JoinOperator::Join(JoinConstraint::On(on))
+                    | JoinOperator::Inner(JoinConstraint::On(on)) => {
                         rest_rel.push(j.relation);
                         extra_where.push(on);
                     }
@@ -1176,13 +1599,24 @@ impl Session {
                 AssignmentTarget::ColumnName(n) => column_name_of(n),
                 AssignmentTarget::Tuple(_) => return Err(SqlError::syntax_near("(")),
             };
-            let col = def.column(&col_name).ok_or_else(|| SqlError::invalid_column(&col_name))?.clone();
+            let col = def
+                .column(&col_name)
+                .ok_or_else(|| SqlError::invalid_column(&col_name))?
+                .clone();
             if col.identity {
-                return Err(SqlError::new(8102, 16, format!("Cannot update identity column '{}'.", col.name)));
+                return Err(SqlError::new(
+                    8102,
+                    16,
+                    format!("Cannot update identity column '{}'.", col.name),
+                ));
             }
             let mut v = a.value;
             rw.rewrite(&mut v)?;
-            sets.push(format!("{} = {}", q(&col.name), Self::conv_expr(&def, &col, &v.to_string())));
+            sets.push(format!(
+                "{} = {}",
+                q(&col.name),
+                Self::conv_expr(&def, &col, &v.to_string())
+            ));
         }
         let mut conds = Vec::new();
         for mut e in extra_where {
@@ -1193,7 +1627,12 @@ impl Session {
             rw.rewrite(&mut w)?;
             conds.push(format!("({w})"));
         }
-        let mut sql = format!("UPDATE {} AS {} SET {}", q(&def.sqlite_name()), q(&alias), sets.join(", "));
+        let mut sql = format!(
+            "UPDATE {} AS {} SET {}",
+            q(&def.sqlite_name()),
+            q(&alias),
+            sets.join(", ")
+        );
         if !extra_from.is_empty() {
             sql.push_str(&format!(" FROM {}", extra_from.join(", ")));
         }
@@ -1212,7 +1651,11 @@ impl Session {
             return Err(SqlError::unsupported("DELETE TOP / ORDER BY / USING"));
         }
         let view = self.view();
-        let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
         let mut rw = Rewriter::new(&res, &view);
         let from = match del.from {
             FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
@@ -1225,7 +1668,10 @@ impl Session {
                 return Err(SqlError::unsupported("DELETE from a derived table"));
             };
             let def = res.resolve_table(name)?;
-            let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+            let alias = alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| def.name.clone());
             rw.scope.insert(alias.to_lowercase(), def.clone());
             let mut sql = format!("DELETE FROM {} AS {}", q(&def.sqlite_name()), q(&alias));
             if let Some(mut w) = del.selection {
@@ -1242,10 +1688,14 @@ impl Session {
             let mut found: Option<(TableDef, String)> = None;
             let mut from = from;
             for twj in from.iter() {
-                let rels = std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
+                let rels =
+                    std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
                 for r in rels {
                     if let TableFactor::Table { name, alias, .. } = r {
-                        let a = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| column_name_of(name));
+                        let a = alias
+                            .as_ref()
+                            .map(|a| a.name.value.clone())
+                            .unwrap_or_else(|| column_name_of(name));
                         if a.eq_ignore_ascii_case(&target) {
                             found = Some((res.resolve_table(name)?, a));
                         }
@@ -1264,7 +1714,10 @@ impl Session {
                 rw.rewrite(&mut w)?;
                 inner.push_str(&format!(" WHERE {w}"));
             }
-            let sql = format!("DELETE FROM {} WHERE rowid IN ({inner})", q(&def.sqlite_name()));
+            let sql = format!(
+                "DELETE FROM {} WHERE rowid IN ({inner})",
+                q(&def.sqlite_name())
+            );
             (def, sql)
         };
         drop(rw);
@@ -1273,11 +1726,16 @@ impl Session {
 
     fn truncate(&mut self, name: &ObjectName) -> Result<(), SqlError> {
         let def = {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             res.resolve_table(name)?
         };
         if !def.temp {
-            let refs = catalog::referencing_tables(&self.conn, def.object_id).map_err(catalog::sqlite_err)?;
+            let refs = catalog::referencing_tables(&self.conn, def.object_id)
+                .map_err(catalog::sqlite_err)?;
             if !refs.is_empty() {
                 return Err(SqlError::new(
                     4712,
@@ -1287,8 +1745,15 @@ impl Session {
             }
         }
         self.atomic(|s| {
-            s.write(&format!("DELETE FROM {}", q(&def.sqlite_name())), Some(&def), "TRUNCATE")?;
-            let _ = s.conn.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [def.sqlite_name()]);
+            s.write(
+                &format!("DELETE FROM {}", q(&def.sqlite_name())),
+                Some(&def),
+                "TRUNCATE",
+            )?;
+            let _ = s.conn.execute(
+                "DELETE FROM sqlite_sequence WHERE name = ?1",
+                [def.sqlite_name()],
+            );
             Ok(())
         })
     }
@@ -1306,16 +1771,34 @@ impl Session {
         }
         let schema = schema.unwrap_or_else(|| "dbo".into());
         if !temp {
-            if catalog::schema_name(&self.conn, &schema).map_err(catalog::sqlite_err)?.is_none() {
+            if catalog::schema_name(&self.conn, &schema)
+                .map_err(catalog::sqlite_err)?
+                .is_none()
+            {
                 return Err(SqlError::new(2760, 16, format!("The specified schema name \"{schema}\" either does not exist or you do not have permission to use it.")));
             }
-            if catalog::find_object(&self.conn, &schema, &name).map_err(catalog::sqlite_err)?.is_some() {
-                return Err(SqlError::new(2714, 16, format!("There is already an object named '{name}' in the database.")));
+            if catalog::find_object(&self.conn, &schema, &name)
+                .map_err(catalog::sqlite_err)?
+                .is_some()
+            {
+                return Err(SqlError::new(
+                    2714,
+                    16,
+                    format!("There is already an object named '{name}' in the database."),
+                ));
             }
         } else if self.temp.contains_key(&name.to_lowercase()) {
-            return Err(SqlError::new(2714, 16, format!("There is already an object named '{name}' in the database.")));
+            return Err(SqlError::new(
+                2714,
+                16,
+                format!("There is already an object named '{name}' in the database."),
+            ));
         }
-        let display = if temp { name.clone() } else { format!("{schema}.{name}") };
+        let display = if temp {
+            name.clone()
+        } else {
+            format!("{schema}.{name}")
+        };
         let mut columns: Vec<ColumnDef> = Vec::new();
         let mut defaults: Vec<Option<String>> = Vec::new();
         let mut default_sql: Vec<Option<String>> = Vec::new();
@@ -1324,7 +1807,11 @@ impl Session {
         let mut fks: Vec<ForeignKeyDef> = Vec::new();
         let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
         let view = self.view();
-        let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
         let action = |a: &Option<ReferentialAction>| match a {
             Some(ReferentialAction::Cascade) => Ok(1),
             Some(ReferentialAction::SetNull) => Ok(2),
@@ -1337,7 +1824,10 @@ impl Session {
             Ok((s.unwrap_or_else(|| "dbo".into()), n))
         };
         for (i, c) in ct.columns.iter().enumerate() {
-            if columns.iter().any(|x| x.name.eq_ignore_ascii_case(&c.name.value)) {
+            if columns
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
+            {
                 return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{display}' is specified more than once.", c.name.value)));
             }
             let ty = SqlType::parse(&c.data_type.to_string())?;
@@ -1362,12 +1852,26 @@ impl Session {
                         pk_name = p.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone());
                         nullable = false;
                     }
-                    ColumnOption::Unique(u) => uniques.push((u.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone()), vec![c.name.value.clone()])),
+                    ColumnOption::Unique(u) => uniques.push((
+                        u.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone()),
+                        vec![c.name.value.clone()],
+                    )),
                     ColumnOption::ForeignKey(f) => {
                         let (rs, rt) = fk_target(&f.foreign_table)?;
-                        let ref_cols = if f.referred_columns.is_empty() { vec![] } else { f.referred_columns.iter().map(|i| i.value.clone()).collect() };
+                        let ref_cols = if f.referred_columns.is_empty() {
+                            vec![]
+                        } else {
+                            f.referred_columns.iter().map(|i| i.value.clone()).collect()
+                        };
                         fks.push(ForeignKeyDef {
-                            name: f.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone()).unwrap_or_else(|| format!("FK__{}__{}__{:08X}", name, c.name.value, i)),
+                            name: f
+                                .name
+                                .as_ref()
+                                .or(o.name.as_ref())
+                                .map(|n| n.value.clone())
+                                .unwrap_or_else(|| {
+                                    format!("FK__{}__{}__{:08X}", name, c.name.value, i)
+                                }),
                             columns: vec![c.name.value.clone()],
                             ref_schema: rs,
                             ref_table: rt,
@@ -1377,14 +1881,22 @@ impl Session {
                         });
                     }
                     ColumnOption::Identity(kind) => {
-                        let (IdentityPropertyKind::Identity(p) | IdentityPropertyKind::Autoincrement(p)) = kind;
-                        if let Some(IdentityPropertyFormatKind::FunctionCall(params)) = &p.parameters {
-                            if params.seed.to_string() != "1" || params.increment.to_string() != "1" {
-                                return Err(SqlError::unsupported("IDENTITY with a seed or increment other than (1,1)"));
+                        let (IdentityPropertyKind::Identity(p)
+                        | IdentityPropertyKind::Autoincrement(p)) = kind;
+                        if let Some(IdentityPropertyFormatKind::FunctionCall(params)) =
+                            &p.parameters
+                        {
+                            if params.seed.to_string() != "1" || params.increment.to_string() != "1"
+                            {
+                                return Err(SqlError::unsupported(
+                                    "IDENTITY with a seed or increment other than (1,1)",
+                                ));
                             }
                         }
                         if !matches!(ty, SqlType::Int | SqlType::BigInt) {
-                            return Err(SqlError::unsupported("IDENTITY on a type other than int or bigint"));
+                            return Err(SqlError::unsupported(
+                                "IDENTITY on a type other than int or bigint",
+                            ));
                         }
                         identity = true;
                         nullable = false;
@@ -1395,8 +1907,12 @@ impl Session {
                             return Err(SqlError::unsupported(format!("the collation {s}")));
                         }
                     }
-                    ColumnOption::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
-                    other => return Err(SqlError::unsupported(format!("the column option {other}"))),
+                    ColumnOption::Check(_) => {
+                        return Err(SqlError::unsupported("CHECK constraints"))
+                    }
+                    other => {
+                        return Err(SqlError::unsupported(format!("the column option {other}")))
+                    }
                 }
             }
             if let Some(d) = &default {
@@ -1405,25 +1921,60 @@ impl Session {
                 default_sql.push(None);
             }
             defaults.push(default);
-            columns.push(ColumnDef { column_id: i as i32 + 1, name: c.name.value.clone(), ty, nullable, identity });
+            columns.push(ColumnDef {
+                column_id: i as i32 + 1,
+                name: c.name.value.clone(),
+                ty,
+                nullable,
+                identity,
+            });
         }
         for tc in &ct.constraints {
             match tc {
                 TableConstraint::PrimaryKey(p) => {
                     if !pk.is_empty() {
-                        return Err(SqlError::new(8110, 16, format!("Cannot add multiple PRIMARY KEY constraints to table '{display}'.")));
+                        return Err(SqlError::new(
+                            8110,
+                            16,
+                            format!(
+                                "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
+                            ),
+                        ));
                     }
-                    pk = p.columns.iter().map(|ic| ic.column.expr.to_string().trim_matches(|c| c == '[' || c == ']' || c == '"').to_string()).collect();
+                    pk = p
+                        .columns
+                        .iter()
+                        .map(|ic| {
+                            ic.column
+                                .expr
+                                .to_string()
+                                .trim_matches(|c| c == '[' || c == ']' || c == '"')
+                                .to_string()
+                        })
+                        .collect();
                     pk_name = p.name.as_ref().map(|n| n.value.clone());
                 }
                 TableConstraint::Unique(u) => uniques.push((
                     u.name.as_ref().map(|n| n.value.clone()),
-                    u.columns.iter().map(|ic| ic.column.expr.to_string().trim_matches(|c| c == '[' || c == ']' || c == '"').to_string()).collect(),
+                    u.columns
+                        .iter()
+                        .map(|ic| {
+                            ic.column
+                                .expr
+                                .to_string()
+                                .trim_matches(|c| c == '[' || c == ']' || c == '"')
+                                .to_string()
+                        })
+                        .collect(),
                 )),
                 TableConstraint::ForeignKey(f) => {
                     let (rs, rt) = fk_target(&f.foreign_table)?;
                     fks.push(ForeignKeyDef {
-                        name: f.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("FK__{}__{:08X}", name, fks.len())),
+                        name: f
+                            .name
+                            .as_ref()
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| format!("FK__{}__{:08X}", name, fks.len())),
                         columns: f.columns.iter().map(|c| c.value.clone()).collect(),
                         ref_schema: rs,
                         ref_table: rt,
@@ -1432,40 +1983,73 @@ impl Session {
                         on_update: action(&f.on_update)?,
                     });
                 }
-                TableConstraint::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
+                TableConstraint::Check(_) => {
+                    return Err(SqlError::unsupported("CHECK constraints"))
+                }
                 other => return Err(SqlError::unsupported(format!("the constraint {other}"))),
             }
         }
         for p in &pk {
             match columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(p)) {
                 Some(c) => {
-                    if c.nullable && ct.columns.iter().any(|cd| cd.name.value.eq_ignore_ascii_case(p) && cd.options.iter().any(|o| matches!(o.option, ColumnOption::Null))) {
+                    if c.nullable
+                        && ct.columns.iter().any(|cd| {
+                            cd.name.value.eq_ignore_ascii_case(p)
+                                && cd
+                                    .options
+                                    .iter()
+                                    .any(|o| matches!(o.option, ColumnOption::Null))
+                        })
+                    {
                         return Err(SqlError::new(8111, 16, format!("Cannot define PRIMARY KEY constraint on nullable column in table '{display}'.")));
                     }
                     c.nullable = false;
                 }
-                None => return Err(SqlError::new(1911, 16, format!("Column name '{p}' does not exist in the target table or view."))),
+                None => {
+                    return Err(SqlError::new(
+                        1911,
+                        16,
+                        format!("Column name '{p}' does not exist in the target table or view."),
+                    ))
+                }
             }
             if let Some(c) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(p)) {
-                if matches!(c.ty, SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)) {
+                if matches!(
+                    c.ty,
+                    SqlType::NVarChar(Len::Max)
+                        | SqlType::VarChar(Len::Max)
+                        | SqlType::VarBinary(Len::Max)
+                ) {
                     return Err(SqlError::new(1919, 16, format!("Column '{}' in table '{display}' is of a type that is invalid for use as a key column in an index.", c.name)));
                 }
             }
         }
         if let Some(idc) = columns.iter().find(|c| c.identity) {
             if !(pk.len() == 1 && pk[0].eq_ignore_ascii_case(&idc.name)) {
-                return Err(SqlError::unsupported("an IDENTITY column that is not the table's single-column primary key"));
+                return Err(SqlError::unsupported(
+                    "an IDENTITY column that is not the table's single-column primary key",
+                ));
             }
         }
         // Resolve referenced columns (default: the referenced table's primary key).
         for fk in fks.iter_mut() {
-            let self_ref = fk.ref_table.eq_ignore_ascii_case(&name) && fk.ref_schema.eq_ignore_ascii_case(&schema);
+            let self_ref = fk.ref_table.eq_ignore_ascii_case(&name)
+                && fk.ref_schema.eq_ignore_ascii_case(&schema);
             let (ref_pk, ref_cols): (Vec<String>, Vec<ColumnDef>) = if self_ref {
                 (pk.clone(), columns.clone())
             } else {
-                let r = catalog::load_table(&self.conn, &fk.ref_schema, &fk.ref_table).map_err(catalog::sqlite_err)?.ok_or_else(|| {
-                    SqlError::new(1767, 16, format!("Foreign key '{}' references invalid table '{}.{}'.", fk.name, fk.ref_schema, fk.ref_table))
-                })?;
+                let r = catalog::load_table(&self.conn, &fk.ref_schema, &fk.ref_table)
+                    .map_err(catalog::sqlite_err)?
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            1767,
+                            16,
+                            format!(
+                                "Foreign key '{}' references invalid table '{}.{}'.",
+                                fk.name, fk.ref_schema, fk.ref_table
+                            ),
+                        )
+                    })?;
                 fk.ref_table = r.name.clone();
                 fk.ref_schema = r.schema.clone();
                 (r.pk.clone(), r.columns.clone())
@@ -1478,7 +2062,11 @@ impl Session {
                     return Err(SqlError::new(1770, 16, format!("Foreign key '{}' references invalid column '{rc}' in referenced table '{}.{}'.", fk.name, fk.ref_schema, fk.ref_table)));
                 }
             }
-            let keyed = fk.ref_columns.len() == ref_pk.len() && fk.ref_columns.iter().all(|c| ref_pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
+            let keyed = fk.ref_columns.len() == ref_pk.len()
+                && fk
+                    .ref_columns
+                    .iter()
+                    .all(|c| ref_pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
             if !keyed {
                 return Err(SqlError::new(1776, 16, format!("There are no primary or candidate keys in the referenced table '{}.{}' that match the referencing column list in the foreign key '{}'.", fk.ref_schema, fk.ref_table, fk.name)));
             }
@@ -1503,16 +2091,38 @@ impl Session {
                 s.push_str(" COLLATE SQLSRV");
             }
             if let Some(d) = d {
-                s.push_str(&format!(" DEFAULT ({})", Self::conv_expr(&TableDef { object_id: 0, schema: schema.clone(), name: name.clone(), columns: vec![], pk_name: None, pk: vec![], foreign_keys: vec![], temp }, c, d)));
+                s.push_str(&format!(
+                    " DEFAULT ({})",
+                    Self::conv_expr(
+                        &TableDef {
+                            object_id: 0,
+                            schema: schema.clone(),
+                            name: name.clone(),
+                            columns: vec![],
+                            pk_name: None,
+                            pk: vec![],
+                            foreign_keys: vec![],
+                            temp
+                        },
+                        c,
+                        d
+                    )
+                ));
             }
             parts.push(s);
         }
         let identity_pk = columns.iter().any(|c| c.identity);
         if !pk.is_empty() && !identity_pk {
-            parts.push(format!("PRIMARY KEY ({})", pk.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "PRIMARY KEY ({})",
+                pk.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
         }
         for (_, cols) in &uniques {
-            parts.push(format!("UNIQUE ({})", cols.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "UNIQUE ({})",
+                cols.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
         }
         let act = |a: i32| match a {
             1 => "CASCADE",
@@ -1521,26 +2131,58 @@ impl Session {
             _ => "NO ACTION",
         };
         for fk in &fks {
-            let rname = if fk.ref_table.eq_ignore_ascii_case(&name) && temp { fk.ref_table.clone() } else { format!("{}.{}", fk.ref_schema, fk.ref_table) };
+            let rname = if fk.ref_table.eq_ignore_ascii_case(&name) && temp {
+                fk.ref_table.clone()
+            } else {
+                format!("{}.{}", fk.ref_schema, fk.ref_table)
+            };
             parts.push(format!(
                 "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
-                fk.columns.iter().map(|p| q(p)).collect::<Vec<_>>().join(", "),
+                fk.columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 q(&rname),
-                fk.ref_columns.iter().map(|p| q(p)).collect::<Vec<_>>().join(", "),
+                fk.ref_columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 act(fk.on_delete),
                 act(fk.on_update)
             ));
         }
-        let mut def = TableDef { object_id: 0, schema: schema.clone(), name: name.clone(), columns, pk_name, pk, foreign_keys: fks, temp };
-        let now = self.shared.clock.now_utc().format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+        let mut def = TableDef {
+            object_id: 0,
+            schema: schema.clone(),
+            name: name.clone(),
+            columns,
+            pk_name,
+            pk,
+            foreign_keys: fks,
+            temp,
+        };
+        let now = self
+            .shared
+            .clock
+            .now_utc()
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
         if temp {
             if !def.foreign_keys.is_empty() {
                 // SQL Server ignores FOREIGN KEY constraints on temporary tables (with a warning).
                 def.foreign_keys.clear();
                 parts.retain(|p| !p.starts_with("FOREIGN KEY"));
             }
-            let sql = format!("CREATE TEMP TABLE {} ({})", q(&def.sqlite_name()), parts.join(", "));
-            self.conn.execute_batch(&sql).map_err(|e| map_sqlite(e, None, &self.database, "CREATE TABLE"))?;
+            let sql = format!(
+                "CREATE TEMP TABLE {} ({})",
+                q(&def.sqlite_name()),
+                parts.join(", ")
+            );
+            self.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, None, &self.database, "CREATE TABLE"))?;
             self.temp_ids -= 1;
             def.object_id = self.temp_ids;
             if def.pk_name.is_none() && !def.pk.is_empty() {
@@ -1549,12 +2191,20 @@ impl Session {
             self.temp.insert(name.to_lowercase(), def);
             return Ok(());
         }
-        let sql = format!("CREATE TABLE {} ({})", q(&def.sqlite_name()), parts.join(", "));
+        let sql = format!(
+            "CREATE TABLE {} ({})",
+            q(&def.sqlite_name()),
+            parts.join(", ")
+        );
         self.atomic(|s| {
-            s.conn.execute_batch(&sql).map_err(|e| map_sqlite(e, None, &s.database, "CREATE TABLE"))?;
+            s.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, None, &s.database, "CREATE TABLE"))?;
             catalog::register_table(&s.conn, &mut def, &now, &default_sql)?;
             for (i, (uname, cols)) in uniques.iter().enumerate() {
-                let n = uname.clone().unwrap_or_else(|| format!("UQ__{}__{}", name, i));
+                let n = uname
+                    .clone()
+                    .unwrap_or_else(|| format!("UQ__{}__{}", name, i));
                 let c: Vec<(String, bool)> = cols.iter().map(|c| (c.clone(), false)).collect();
                 catalog::register_index(&s.conn, &def, &n, true, &c, "")?;
             }
@@ -1564,7 +2214,11 @@ impl Session {
 
     fn create_index(&mut self, ci: sqlparser::ast::CreateIndex) -> Result<(), SqlError> {
         let def = {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             res.resolve_table(&ci.table_name)?
         };
         let Some(name) = ci.name.as_ref().map(column_name_of) else {
@@ -1575,11 +2229,22 @@ impl Session {
         }
         let mut cols = Vec::new();
         for c in &ci.columns {
-            let n = c.column.expr.to_string().trim_matches(|c| c == '[' || c == ']' || c == '"').to_string();
+            let n = c
+                .column
+                .expr
+                .to_string()
+                .trim_matches(|c| c == '[' || c == ']' || c == '"')
+                .to_string();
             if def.column(&n).is_none() {
                 return Err(SqlError::invalid_column(&n));
             }
-            cols.push((n, matches!(c.column.options.sort, Some(sqlparser::ast::OrderBySort::Desc))));
+            cols.push((
+                n,
+                matches!(
+                    c.column.options.sort,
+                    Some(sqlparser::ast::OrderBySort::Desc)
+                ),
+            ));
         }
         let sqlite_name = format!("{}.{}", def.sqlite_name(), name);
         let sql = format!(
@@ -1587,10 +2252,15 @@ impl Session {
             if ci.unique { "UNIQUE " } else { "" },
             q(&sqlite_name),
             q(&def.sqlite_name()),
-            cols.iter().map(|(c, d)| format!("{}{}", q(c), if *d { " DESC" } else { "" })).collect::<Vec<_>>().join(", ")
+            cols.iter()
+                .map(|(c, d)| format!("{}{}", q(c), if *d { " DESC" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if def.temp {
-            self.conn.execute_batch(&sql).map_err(|e| map_sqlite(e, Some(&def), &self.database, "CREATE INDEX"))?;
+            self.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, Some(&def), &self.database, "CREATE INDEX"))?;
             return Ok(());
         }
         self.atomic(|s| {
@@ -1609,7 +2279,11 @@ impl Session {
     fn alter_table(&mut self, at: sqlparser::ast::AlterTable) -> Result<(), SqlError> {
         use sqlparser::ast::AlterTableOperation as Op;
         let def = {
-            let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
             res.resolve_table(&at.name)?
         };
         if def.temp {
@@ -1617,7 +2291,11 @@ impl Session {
         }
         for op in at.operations {
             let def = {
-                let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+                let res = Resolver {
+                    conn: &self.conn,
+                    temp: &self.temp,
+                    database: &self.database,
+                };
                 res.resolve_table(&at.name)?
             };
             match op {
@@ -1634,17 +2312,29 @@ impl Session {
                             ColumnOption::NotNull => nullable = false,
                             ColumnOption::Default(e) => {
                                 let view = self.view();
-                                let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+                                let res = Resolver {
+                                    conn: &self.conn,
+                                    temp: &self.temp,
+                                    database: &self.database,
+                                };
                                 let mut e = e.clone();
                                 Rewriter::new(&res, &view).rewrite(&mut e)?;
                                 default = Some(e.to_string());
                             }
-                            other => return Err(SqlError::unsupported(format!("ALTER TABLE ADD with the option {other}"))),
+                            other => {
+                                return Err(SqlError::unsupported(format!(
+                                    "ALTER TABLE ADD with the option {other}"
+                                )))
+                            }
                         }
                     }
                     let count: i64 = self
                         .conn
-                        .query_row(&format!("SELECT count(*) FROM {}", q(&def.sqlite_name())), [], |r| r.get(0))
+                        .query_row(
+                            &format!("SELECT count(*) FROM {}", q(&def.sqlite_name())),
+                            [],
+                            |r| r.get(0),
+                        )
                         .map_err(catalog::sqlite_err)?;
                     if !nullable && default.is_none() && count > 0 {
                         return Err(SqlError::new(4901, 16, format!("ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table must be empty to allow addition of this column. Column '{}' cannot be added to non-empty table '{}' because it does not satisfy these conditions.", column_def.name.value, def.name)));
@@ -1656,26 +2346,45 @@ impl Session {
                         nullable,
                         identity: false,
                     };
-                    let mut s = format!("ALTER TABLE {} ADD COLUMN {} {}", q(&def.sqlite_name()), q(&col.name), ty.sqlite_affinity());
+                    let mut s = format!(
+                        "ALTER TABLE {} ADD COLUMN {} {}",
+                        q(&def.sqlite_name()),
+                        q(&col.name),
+                        ty.sqlite_affinity()
+                    );
                     if ty.uses_collation() {
                         s.push_str(" COLLATE SQLSRV");
                     }
                     if let Some(d) = &default {
                         // SQLite needs a constant default for ADD COLUMN: evaluate it now.
-                        let v = self.eval_scalar(translate::parse_query(&format!("SELECT {d}")).ok().and_then(|q| match *q.body {
-                            SetExpr::Select(s) => s.projection.first().and_then(|p| match p {
-                                sqlparser::ast::SelectItem::UnnamedExpr(e) => Some(e.clone()),
-                                _ => None,
-                            }),
-                            _ => None,
-                        }).ok_or_else(|| SqlError::unsupported("this DEFAULT in ALTER TABLE ADD"))?)?;
+                        let v = self.eval_scalar(
+                            translate::parse_query(&format!("SELECT {d}"))
+                                .ok()
+                                .and_then(|q| match *q.body {
+                                    SetExpr::Select(s) => {
+                                        s.projection.first().and_then(|p| match p {
+                                            sqlparser::ast::SelectItem::UnnamedExpr(e) => {
+                                                Some(e.clone())
+                                            }
+                                            _ => None,
+                                        })
+                                    }
+                                    _ => None,
+                                })
+                                .ok_or_else(|| {
+                                    SqlError::unsupported("this DEFAULT in ALTER TABLE ADD")
+                                })?,
+                        )?;
                         let stored = to_storage(&crate::types::convert(&v, &ty, None)?, &ty);
                         let lit = match stored {
                             SqliteValue::Null => "NULL".to_string(),
                             SqliteValue::Integer(i) => i.to_string(),
                             SqliteValue::Real(f) => format!("{f:?}"),
                             SqliteValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
-                            SqliteValue::Blob(b) => format!("X'{}'", b.iter().map(|x| format!("{x:02X}")).collect::<String>()),
+                            SqliteValue::Blob(b) => format!(
+                                "X'{}'",
+                                b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+                            ),
                         };
                         s.push_str(&format!(" DEFAULT {lit}"));
                     }
@@ -1683,16 +2392,29 @@ impl Session {
                         if default.is_none() {
                             // Only reachable for empty tables; SQLite still wants a default.
                             s.push_str(" NOT NULL DEFAULT NULL");
-                            return Err(SqlError::unsupported("adding a NOT NULL column without DEFAULT (recreate the table)"));
+                            return Err(SqlError::unsupported(
+                                "adding a NOT NULL column without DEFAULT (recreate the table)",
+                            ));
                         }
                         s.push_str(" NOT NULL");
                     }
                     self.atomic(|se| {
-                        se.conn.execute_batch(&s).map_err(|e| map_sqlite(e, Some(&def), &se.database, "ALTER TABLE"))?;
-                        catalog::add_column(&se.conn, def.object_id, &col, default.as_ref().map(|d| format!("({d})")))
+                        se.conn
+                            .execute_batch(&s)
+                            .map_err(|e| map_sqlite(e, Some(&def), &se.database, "ALTER TABLE"))?;
+                        catalog::add_column(
+                            &se.conn,
+                            def.object_id,
+                            &col,
+                            default.as_ref().map(|d| format!("({d})")),
+                        )
                     })?;
                 }
-                Op::DropColumn { column_names, if_exists, .. } => {
+                Op::DropColumn {
+                    column_names,
+                    if_exists,
+                    ..
+                } => {
                     for cn in column_names {
                         let Some(c) = def.column(&cn.value).cloned() else {
                             if if_exists {
@@ -1701,11 +2423,25 @@ impl Session {
                             return Err(SqlError::new(4924, 16, format!("ALTER TABLE DROP COLUMN failed because column '{}' does not exist in table '{}'.", cn.value, def.name)));
                         };
                         if def.pk.iter().any(|p| p.eq_ignore_ascii_case(&c.name)) {
-                            return Err(SqlError::new(5074, 16, format!("The object '{}' is dependent on column '{}'.", def.pk_name.clone().unwrap_or_default(), c.name)));
+                            return Err(SqlError::new(
+                                5074,
+                                16,
+                                format!(
+                                    "The object '{}' is dependent on column '{}'.",
+                                    def.pk_name.clone().unwrap_or_default(),
+                                    c.name
+                                ),
+                            ));
                         }
-                        let sql = format!("ALTER TABLE {} DROP COLUMN {}", q(&def.sqlite_name()), q(&c.name));
+                        let sql = format!(
+                            "ALTER TABLE {} DROP COLUMN {}",
+                            q(&def.sqlite_name()),
+                            q(&c.name)
+                        );
                         self.atomic(|se| {
-                            se.conn.execute_batch(&sql).map_err(|e| map_sqlite(e, Some(&def), &se.database, "ALTER TABLE"))?;
+                            se.conn.execute_batch(&sql).map_err(|e| {
+                                map_sqlite(e, Some(&def), &se.database, "ALTER TABLE")
+                            })?;
                             catalog::drop_column(&se.conn, def.object_id, c.column_id)
                         })?;
                     }
@@ -1716,12 +2452,22 @@ impl Session {
         Ok(())
     }
 
-    fn drop(&mut self, object_type: ObjectType, if_exists: bool, names: Vec<ObjectName>, table: Option<ObjectName>) -> Result<(), SqlError> {
+    fn drop(
+        &mut self,
+        object_type: ObjectType,
+        if_exists: bool,
+        names: Vec<ObjectName>,
+        table: Option<ObjectName>,
+    ) -> Result<(), SqlError> {
         match object_type {
             ObjectType::Table => {
                 for n in names {
                     let def = {
-                        let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+                        let res = Resolver {
+                            conn: &self.conn,
+                            temp: &self.temp,
+                            database: &self.database,
+                        };
                         match res.resolve_table(&n) {
                             Ok(d) => d,
                             Err(e) if e.number == 208 => {
@@ -1734,16 +2480,21 @@ impl Session {
                         }
                     };
                     if def.temp {
-                        self.conn.execute_batch(&format!("DROP TABLE temp.{}", q(&def.sqlite_name()))).map_err(catalog::sqlite_err)?;
+                        self.conn
+                            .execute_batch(&format!("DROP TABLE temp.{}", q(&def.sqlite_name())))
+                            .map_err(catalog::sqlite_err)?;
                         self.temp.remove(&def.name.to_lowercase());
                         continue;
                     }
-                    let refs = catalog::referencing_tables(&self.conn, def.object_id).map_err(catalog::sqlite_err)?;
+                    let refs = catalog::referencing_tables(&self.conn, def.object_id)
+                        .map_err(catalog::sqlite_err)?;
                     if let Some(r) = refs.first() {
                         return Err(SqlError::new(3726, 16, format!("Could not drop object '{}' because it is referenced by a FOREIGN KEY constraint '{r}'.", def.display_name())));
                     }
                     self.atomic(|s| {
-                        s.conn.execute_batch(&format!("DROP TABLE {}", q(&def.sqlite_name()))).map_err(|e| map_sqlite(e, Some(&def), &s.database, "DROP TABLE"))?;
+                        s.conn
+                            .execute_batch(&format!("DROP TABLE {}", q(&def.sqlite_name())))
+                            .map_err(|e| map_sqlite(e, Some(&def), &s.database, "DROP TABLE"))?;
                         catalog::drop_table(&s.conn, def.object_id)
                     })?;
                 }
@@ -1765,7 +2516,11 @@ impl Session {
                         }
                     };
                     let def = {
-                        let res = Resolver { conn: &self.conn, temp: &self.temp, database: &self.database };
+                        let res = Resolver {
+                            conn: &self.conn,
+                            temp: &self.temp,
+                            database: &self.database,
+                        };
                         res.resolve_table(&tname)?
                     };
                     match catalog::find_index(&self.conn, def.object_id, &iname).map_err(catalog::sqlite_err)? {

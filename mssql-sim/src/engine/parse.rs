@@ -24,12 +24,24 @@ pub enum Stmt {
     RollbackTran(Option<String>),
     SaveTran(String),
     /// `SET <option>[, <option>...] <value>` for session options.
-    SetOption { names: Vec<String>, value: String },
+    SetOption {
+        names: Vec<String>,
+        value: String,
+    },
     SetIsolation(String),
-    SetIdentityInsert { table: ObjectName, on: bool },
-    SetVariable { name: String, value: Expr },
+    SetIdentityInsert {
+        table: ObjectName,
+        on: bool,
+    },
+    SetVariable {
+        name: String,
+        value: Expr,
+    },
     Declare(Vec<(String, SqlType, Option<Expr>)>),
-    AlterDatabase { database: Option<String>, words: Vec<String> },
+    AlterDatabase {
+        database: Option<String>,
+        words: Vec<String>,
+    },
 }
 
 fn word_is(t: &Token, kw: &str) -> bool {
@@ -53,12 +65,26 @@ pub fn syntax_error(e: &ParserError) -> SqlError {
         .map(|s| s.split(" at Line").next().unwrap_or(s).trim().to_string())
         .unwrap_or_default();
     if near.is_empty() || near == "EOF" {
-        return SqlError::new(102, 15, "Incorrect syntax near the end of the batch.".to_string());
+        return SqlError::new(
+            102,
+            15,
+            "Incorrect syntax near the end of the batch.".to_string(),
+        );
     }
     let bare = near.trim_matches(|c| c == '\'' || c == '"');
-    let is_keyword = sqlparser::keywords::ALL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(bare)) && bare.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+    let is_keyword = sqlparser::keywords::ALL_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(bare))
+        && bare.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
     if is_keyword {
-        SqlError::new(156, 15, format!("Incorrect syntax near the keyword '{}'.", bare.to_ascii_uppercase()))
+        SqlError::new(
+            156,
+            15,
+            format!(
+                "Incorrect syntax near the keyword '{}'.",
+                bare.to_ascii_uppercase()
+            ),
+        )
     } else {
         SqlError::new(102, 15, format!("Incorrect syntax near '{bare}'."))
     }
@@ -68,7 +94,9 @@ pub fn syntax_error(e: &ParserError) -> SqlError {
 fn variable_name(t: &Token) -> Option<String> {
     match t {
         Token::Placeholder(s) if s.starts_with('@') => Some(s.clone()),
-        Token::Word(w) if w.value.starts_with('@') && w.quote_style.is_none() => Some(w.value.clone()),
+        Token::Word(w) if w.value.starts_with('@') && w.quote_style.is_none() => {
+            Some(w.value.clone())
+        }
         _ => None,
     }
 }
@@ -95,8 +123,14 @@ fn is_tran_word(t: &Token) -> bool {
 pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
     let dialect = MsSqlDialect {};
     let options = ParserOptions::new().with_unescape(true);
-    let options = ParserOptions { require_semicolon_stmt_delimiter: false, ..options };
-    let mut p = Parser::new(&dialect).with_options(options).try_with_sql(sql).map_err(|e| syntax_error(&e))?;
+    let options = ParserOptions {
+        require_semicolon_stmt_delimiter: false,
+        ..options
+    };
+    let mut p = Parser::new(&dialect)
+        .with_options(options)
+        .try_with_sql(sql)
+        .map_err(|e| syntax_error(&e))?;
     let mut out = Vec::new();
     loop {
         while p.peek_token().token == Token::SemiColon {
@@ -134,7 +168,12 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
             p.next_token();
             match tran_name(&mut p) {
                 Some(n) => Stmt::SaveTran(n),
-                None => return Err(syntax_error(&ParserError::ParserError(format!("found: {} at Line", p.peek_token().token)))),
+                None => {
+                    return Err(syntax_error(&ParserError::ParserError(format!(
+                        "found: {} at Line",
+                        p.peek_token().token
+                    ))))
+                }
             }
         } else if word_is(&t0, "SET") {
             p.next_token();
@@ -146,7 +185,13 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
             p.next_token();
             p.next_token();
             let db = p.next_token().token;
-            let database = if word_is(&db, "CURRENT") { None } else { Some(word_value(&db).ok_or_else(|| syntax_error(&ParserError::ParserError(format!("found: {db} at Line"))))?) };
+            let database = if word_is(&db, "CURRENT") {
+                None
+            } else {
+                Some(word_value(&db).ok_or_else(|| {
+                    syntax_error(&ParserError::ParserError(format!("found: {db} at Line")))
+                })?)
+            };
             let mut words = Vec::new();
             loop {
                 let t = p.peek_token().token;
@@ -170,13 +215,19 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
 }
 
 fn starts_statement(t: &Token) -> bool {
-    ["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "BEGIN", "COMMIT", "ROLLBACK", "USE", "DECLARE", "EXEC", "EXECUTE"]
-        .iter()
-        .any(|k| word_is(t, k))
+    [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "BEGIN", "COMMIT",
+        "ROLLBACK", "USE", "DECLARE", "EXEC", "EXECUTE",
+    ]
+    .iter()
+    .any(|k| word_is(t, k))
 }
 
 fn prev_is_set_context(words: &[String]) -> bool {
-    words.last().map(|w| w == "=" || w == "(" || w == ",").unwrap_or(false)
+    words
+        .last()
+        .map(|w| w == "=" || w == "(" || w == ",")
+        .unwrap_or(false)
 }
 
 fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
@@ -193,7 +244,9 @@ fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
         for kw in ["ISOLATION", "LEVEL"] {
             let t = p.next_token().token;
             if !word_is(&t, kw) {
-                return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line"))));
+                return Err(syntax_error(&ParserError::ParserError(format!(
+                    "found: {t} at Line"
+                ))));
             }
         }
         let mut level = Vec::new();
@@ -212,7 +265,9 @@ fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
         let v = p.next_token().token;
         let on = word_is(&v, "ON");
         if !on && !word_is(&v, "OFF") {
-            return Err(syntax_error(&ParserError::ParserError(format!("found: {v} at Line"))));
+            return Err(syntax_error(&ParserError::ParserError(format!(
+                "found: {v} at Line"
+            ))));
         }
         return Ok(Stmt::SetIdentityInsert { table, on });
     }
@@ -221,7 +276,11 @@ fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
         let t = p.next_token().token;
         match word_value(&t) {
             Some(w) => names.push(w.to_ascii_uppercase()),
-            None => return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line")))),
+            None => {
+                return Err(syntax_error(&ParserError::ParserError(format!(
+                    "found: {t} at Line"
+                ))))
+            }
         }
         if p.peek_token().token == Token::Comma {
             p.next_token();
@@ -235,10 +294,18 @@ fn parse_set(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
         Token::Number(n, _) => n.clone(),
         Token::Minus => match p.next_token().token {
             Token::Number(n, _) => format!("-{n}"),
-            other => return Err(syntax_error(&ParserError::ParserError(format!("found: {other} at Line")))),
+            other => {
+                return Err(syntax_error(&ParserError::ParserError(format!(
+                    "found: {other} at Line"
+                ))))
+            }
         },
         Token::SingleQuotedString(s) | Token::NationalStringLiteral(s) => s.clone(),
-        other => return Err(syntax_error(&ParserError::ParserError(format!("found: {other} at Line")))),
+        other => {
+            return Err(syntax_error(&ParserError::ParserError(format!(
+                "found: {other} at Line"
+            ))))
+        }
     };
     Ok(Stmt::SetOption { names, value })
 }
@@ -248,7 +315,9 @@ fn parse_declare(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
     loop {
         let t = p.next_token().token;
         let Some(name) = variable_name(&t) else {
-            return Err(syntax_error(&ParserError::ParserError(format!("found: {t} at Line"))));
+            return Err(syntax_error(&ParserError::ParserError(format!(
+                "found: {t} at Line"
+            ))));
         };
         if word_is(&p.peek_token().token, "AS") {
             p.next_token();
@@ -280,7 +349,10 @@ mod tests {
 
     #[test]
     fn splits_and_recognises() {
-        let b = parse_batch("BEGIN TRAN t1; SAVE TRANSACTION s; INSERT INTO t VALUES (1)\nROLLBACK TRAN s; COMMIT").unwrap();
+        let b = parse_batch(
+            "BEGIN TRAN t1; SAVE TRANSACTION s; INSERT INTO t VALUES (1)\nROLLBACK TRAN s; COMMIT",
+        )
+        .unwrap();
         assert!(matches!(&b[0], Stmt::BeginTran(Some(n)) if n == "t1"));
         assert!(matches!(&b[1], Stmt::SaveTran(n) if n == "s"));
         assert!(matches!(&b[2], Stmt::Sql(_)));
@@ -297,7 +369,8 @@ mod tests {
 
     #[test]
     fn declare_and_set_variable() {
-        let b = parse_batch("DECLARE @x int = 5, @y nvarchar(10); SET @y = N'a'; SELECT @x").unwrap();
+        let b =
+            parse_batch("DECLARE @x int = 5, @y nvarchar(10); SET @y = N'a'; SELECT @x").unwrap();
         assert!(matches!(&b[0], Stmt::Declare(v) if v.len() == 2));
         assert!(matches!(&b[1], Stmt::SetVariable { name, .. } if name == "@y"));
     }

@@ -19,11 +19,12 @@
 use super::catalog::{self, TableDef};
 use crate::error::SqlError;
 use crate::types::{Len, SqlType};
-use sqlparser::ast::{
-    BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, LimitClause,
-    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TableAlias, TableFactor, TopQuantity, Value, ValueWithSpan, VisitMut, VisitorMut,
-};
 use rusqlite::Connection;
+use sqlparser::ast::{
+    BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, LimitClause, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr,
+    TableAlias, TableFactor, TopQuantity, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
@@ -89,8 +90,18 @@ pub fn name_parts(name: &ObjectName) -> Result<(Option<String>, Option<String>, 
     match parts.len() {
         1 => Ok((None, None, parts[0].clone())),
         2 => Ok((None, Some(parts[0].clone()), parts[1].clone())),
-        3 => Ok((Some(parts[0].clone()), if parts[1].is_empty() { None } else { Some(parts[1].clone()) }, parts[2].clone())),
-        4 => Err(SqlError::unsupported(format!("four-part (linked server) names such as {name}"))),
+        3 => Ok((
+            Some(parts[0].clone()),
+            if parts[1].is_empty() {
+                None
+            } else {
+                Some(parts[1].clone())
+            },
+            parts[2].clone(),
+        )),
+        4 => Err(SqlError::unsupported(format!(
+            "four-part (linked server) names such as {name}"
+        ))),
         _ => Err(SqlError::syntax_near(&name.to_string())),
     }
 }
@@ -101,7 +112,9 @@ impl<'a> Resolver<'a> {
         let (db, schema, object) = name_parts(name)?;
         if let Some(db) = &db {
             if !db.eq_ignore_ascii_case(self.database) && !db.eq_ignore_ascii_case("tempdb") {
-                return Err(SqlError::unsupported(format!("cross-database references ({name})")));
+                return Err(SqlError::unsupported(format!(
+                    "cross-database references ({name})"
+                )));
             }
         }
         if object.starts_with('#') {
@@ -129,7 +142,9 @@ impl<'a> Resolver<'a> {
         }
         match catalog::load_table(self.conn, &schema, &object).map_err(catalog::sqlite_err)? {
             Some(t) => Ok(Resolved::Table(t)),
-            None => Err(SqlError::invalid_object(&name.to_string().replace(['[', ']'], ""))),
+            None => Err(SqlError::invalid_object(
+                &name.to_string().replace(['[', ']'], ""),
+            )),
         }
     }
 
@@ -150,15 +165,24 @@ pub fn sqlite_object_name(s: &str) -> ObjectName {
 }
 
 pub fn string_lit(s: &str) -> Expr {
-    Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s.to_string()), span: sqlparser::tokenizer::Span::empty() })
+    Expr::Value(ValueWithSpan {
+        value: Value::SingleQuotedString(s.to_string()),
+        span: sqlparser::tokenizer::Span::empty(),
+    })
 }
 
 pub fn number_lit(n: impl ToString) -> Expr {
-    Expr::Value(ValueWithSpan { value: Value::Number(n.to_string(), false), span: sqlparser::tokenizer::Span::empty() })
+    Expr::Value(ValueWithSpan {
+        value: Value::Number(n.to_string(), false),
+        span: sqlparser::tokenizer::Span::empty(),
+    })
 }
 
 pub fn null_lit() -> Expr {
-    Expr::Value(ValueWithSpan { value: Value::Null, span: sqlparser::tokenizer::Span::empty() })
+    Expr::Value(ValueWithSpan {
+        value: Value::Null,
+        span: sqlparser::tokenizer::Span::empty(),
+    })
 }
 
 pub fn call(name: &str, args: Vec<Expr>) -> Expr {
@@ -168,7 +192,10 @@ pub fn call(name: &str, args: Vec<Expr>) -> Expr {
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
-            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
             clauses: vec![],
         }),
         within_group: vec![],
@@ -186,23 +213,37 @@ fn function_args(f: &Function) -> Result<Vec<Expr>, SqlError> {
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e.clone()),
-                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok(Expr::Wildcard(sqlparser::ast::helpers::attached_token::AttachedToken::empty())),
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok(Expr::Wildcard(
+                    sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                )),
                 _ => Err(SqlError::unsupported(format!("the function call {f}"))),
             })
             .collect(),
-        FunctionArguments::Subquery(_) => Err(SqlError::unsupported(format!("the function call {f}"))),
+        FunctionArguments::Subquery(_) => {
+            Err(SqlError::unsupported(format!("the function call {f}")))
+        }
     }
 }
 
 fn literal_string(e: &Expr) -> Option<String> {
     match e {
-        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s) | Value::NationalStringLiteral(s), .. }) => Some(s.clone()),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s) | Value::NationalStringLiteral(s),
+            ..
+        }) => Some(s.clone()),
         _ => None,
     }
 }
 
 fn wrong_args(name: &str, n: usize) -> SqlError {
-    SqlError::new(174, 15, format!("The {} function requires {n} argument(s).", name.to_lowercase()))
+    SqlError::new(
+        174,
+        15,
+        format!(
+            "The {} function requires {n} argument(s).",
+            name.to_lowercase()
+        ),
+    )
 }
 
 /// The statement-wide rewriter; see the module docs.
@@ -225,7 +266,14 @@ enum Pass {
 
 impl<'a> Rewriter<'a> {
     pub fn new(res: &'a Resolver<'a>, session: &'a SessionView) -> Self {
-        Rewriter { res, session, scope: HashMap::new(), err: None, pass: Pass::Tables, ctes: Vec::new() }
+        Rewriter {
+            res,
+            session,
+            scope: HashMap::new(),
+            err: None,
+            pass: Pass::Tables,
+            ctes: Vec::new(),
+        }
     }
 
     /// Rewrites anything visitable (a statement, a query, an expression).
@@ -267,7 +315,10 @@ impl<'a> Rewriter<'a> {
             }
             Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
                 let alias = parts[parts.len() - 2].value.to_lowercase();
-                self.scope.get(&alias).and_then(|t| t.column(&parts[parts.len() - 1].value)).map(|c| c.ty)
+                self.scope
+                    .get(&alias)
+                    .and_then(|t| t.column(&parts[parts.len() - 1].value))
+                    .map(|c| c.ty)
             }
             Expr::Nested(inner) => self.column_type(inner),
             _ => None,
@@ -282,28 +333,44 @@ impl<'a> Rewriter<'a> {
         }
         match e {
             Expr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s) => Some(SqlType::VarChar(Len::N(s.len().clamp(1, 8000) as u16))),
-                Value::NationalStringLiteral(s) => Some(SqlType::NVarChar(Len::N(s.encode_utf16().count().clamp(1, 4000) as u16))),
+                Value::SingleQuotedString(s) => {
+                    Some(SqlType::VarChar(Len::N(s.len().clamp(1, 8000) as u16)))
+                }
+                Value::NationalStringLiteral(s) => Some(SqlType::NVarChar(Len::N(
+                    s.encode_utf16().count().clamp(1, 4000) as u16,
+                ))),
                 Value::Number(n, _) => {
                     if n.contains(['.', 'e', 'E']) {
                         let d = crate::types::Dec::parse(n)?;
                         let digits = d.mantissa.unsigned_abs().to_string().len() as u8;
-                        Some(SqlType::Numeric { p: digits.max(d.scale).clamp(1, 38), s: d.scale })
+                        Some(SqlType::Numeric {
+                            p: digits.max(d.scale).clamp(1, 38),
+                            s: d.scale,
+                        })
                     } else if n.parse::<i32>().is_ok() {
                         Some(SqlType::Int)
                     } else if n.parse::<i64>().is_ok() {
                         Some(SqlType::BigInt)
                     } else {
-                        Some(SqlType::Numeric { p: n.len().clamp(1, 38) as u8, s: 0 })
+                        Some(SqlType::Numeric {
+                            p: n.len().clamp(1, 38) as u8,
+                            s: 0,
+                        })
                     }
                 }
                 _ => None,
             },
             Expr::Nested(inner) => self.expr_type(inner),
-            Expr::BinaryOp { op: BinaryOperator::StringConcat, left, right } => {
+            Expr::BinaryOp {
+                op: BinaryOperator::StringConcat,
+                left,
+                right,
+            } => {
                 let l = self.expr_type(left);
                 let r = self.expr_type(right);
-                if l.map(|t| t.is_unicode()).unwrap_or(false) || r.map(|t| t.is_unicode()).unwrap_or(false) {
+                if l.map(|t| t.is_unicode()).unwrap_or(false)
+                    || r.map(|t| t.is_unicode()).unwrap_or(false)
+                {
                     Some(SqlType::NVarChar(Len::N(4000)))
                 } else {
                     Some(SqlType::VarChar(Len::N(8000)))
@@ -343,9 +410,13 @@ impl<'a> Rewriter<'a> {
                     "sum" => {
                         let args = function_args(f).ok()?;
                         match self.expr_type(args.first()?)? {
-                            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int => Some(SqlType::Int),
+                            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int => {
+                                Some(SqlType::Int)
+                            }
                             SqlType::BigInt => Some(SqlType::BigInt),
-                            SqlType::Decimal { s, .. } | SqlType::Numeric { s, .. } => Some(SqlType::Decimal { p: 38, s }),
+                            SqlType::Decimal { s, .. } | SqlType::Numeric { s, .. } => {
+                                Some(SqlType::Decimal { p: 38, s })
+                            }
                             SqlType::Money | SqlType::SmallMoney => Some(SqlType::Money),
                             _ => Some(SqlType::Float),
                         }
@@ -389,17 +460,28 @@ impl<'a> Rewriter<'a> {
     fn function(&mut self, f: &Function) -> Result<Expr, SqlError> {
         if f.over.is_some() {
             let name = f.name.to_string().to_ascii_uppercase();
-            if matches!(name.as_str(), "ROW_NUMBER" | "RANK" | "DENSE_RANK" | "COUNT" | "SUM" | "MIN" | "MAX") {
+            if matches!(
+                name.as_str(),
+                "ROW_NUMBER" | "RANK" | "DENSE_RANK" | "COUNT" | "SUM" | "MIN" | "MAX"
+            ) {
                 return Ok(Expr::Function(f.clone()));
             }
             return Err(SqlError::unsupported(format!("the window function {name}")));
         }
         let raw = f.name.to_string();
-        let name = raw.trim_matches(|c| c == '[' || c == ']').to_ascii_uppercase();
+        let name = raw
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_ascii_uppercase();
         let name = name.strip_prefix("SYS.").unwrap_or(&name).to_string();
         let args = function_args(f)?;
         let n = args.len();
-        let need = |k: usize| if n == k { Ok(()) } else { Err(wrong_args(&name, k)) };
+        let need = |k: usize| {
+            if n == k {
+                Ok(())
+            } else {
+                Err(wrong_args(&name, k))
+            }
+        };
         let e = match name.as_str() {
             "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" => {
                 if name == "SUM" || name == "AVG" {
@@ -412,10 +494,17 @@ impl<'a> Rewriter<'a> {
                 if name == "AVG" {
                     // SQL Server's AVG of an integer column is an integer.
                     if let Some(t) = args.first().and_then(|a| self.expr_type(a)) {
-                        if matches!(t, SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt) {
+                        if matches!(
+                            t,
+                            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt
+                        ) {
                             let mut g = f.clone();
-                            g.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("AVG"))]);
-                            return Ok(call("__sim_cast", vec![Expr::Function(g), string_lit(&t.to_string())]));
+                            g.name =
+                                ObjectName(vec![ObjectNamePart::Identifier(Ident::new("AVG"))]);
+                            return Ok(call(
+                                "__sim_cast",
+                                vec![Expr::Function(g), string_lit(&t.to_string())],
+                            ));
                         }
                     }
                 }
@@ -454,7 +543,10 @@ impl<'a> Rewriter<'a> {
             }
             "LEFT" => {
                 need(2)?;
-                call("substr", vec![args[0].clone(), number_lit(1), args[1].clone()])
+                call(
+                    "substr",
+                    vec![args[0].clone(), number_lit(1), args[1].clone()],
+                )
             }
             "RIGHT" => {
                 need(2)?;
@@ -482,12 +574,23 @@ impl<'a> Rewriter<'a> {
             }
             "CONCAT" => {
                 if n < 2 {
-                    return Err(SqlError::new(189, 15, "The concat function requires 2 to 254 arguments."));
+                    return Err(SqlError::new(
+                        189,
+                        15,
+                        "The concat function requires 2 to 254 arguments.",
+                    ));
                 }
-                let parts: Vec<Expr> = args.into_iter().map(|a| call("ifnull", vec![a, string_lit("")])).collect();
+                let parts: Vec<Expr> = args
+                    .into_iter()
+                    .map(|a| call("ifnull", vec![a, string_lit("")]))
+                    .collect();
                 let mut it = parts.into_iter();
                 let first = it.next().unwrap();
-                it.fold(first, |acc, e| Expr::BinaryOp { left: Box::new(acc), op: BinaryOperator::StringConcat, right: Box::new(e) })
+                it.fold(first, |acc, e| Expr::BinaryOp {
+                    left: Box::new(acc),
+                    op: BinaryOperator::StringConcat,
+                    right: Box::new(e),
+                })
             }
             "FLOOR" => {
                 need(1)?;
@@ -504,8 +607,12 @@ impl<'a> Rewriter<'a> {
                 let t = self.expr_type(&args[0]);
                 let r = call("round", args);
                 match t {
-                    Some(t @ (SqlType::Decimal { .. } | SqlType::Numeric { .. } | SqlType::Money)) => call("__sim_cast", vec![r, string_lit(&t.to_string())]),
-                    Some(SqlType::Int | SqlType::BigInt | SqlType::SmallInt | SqlType::TinyInt) => call("__sim_cast", vec![r, string_lit("bigint")]),
+                    Some(
+                        t @ (SqlType::Decimal { .. } | SqlType::Numeric { .. } | SqlType::Money),
+                    ) => call("__sim_cast", vec![r, string_lit(&t.to_string())]),
+                    Some(SqlType::Int | SqlType::BigInt | SqlType::SmallInt | SqlType::TinyInt) => {
+                        call("__sim_cast", vec![r, string_lit("bigint")])
+                    }
                     _ => r,
                 }
             }
@@ -515,7 +622,10 @@ impl<'a> Rewriter<'a> {
             }
             "GETUTCDATE" => {
                 need(0)?;
-                call("__sim_cast", vec![call("__sim_sysutcdatetime", vec![]), string_lit("datetime")])
+                call(
+                    "__sim_cast",
+                    vec![call("__sim_sysutcdatetime", vec![]), string_lit("datetime")],
+                )
             }
             "SYSDATETIME" => {
                 need(0)?;
@@ -535,7 +645,10 @@ impl<'a> Rewriter<'a> {
             }
             "SCOPE_IDENTITY" => {
                 need(0)?;
-                self.session.identity.map(number_lit).unwrap_or_else(null_lit)
+                self.session
+                    .identity
+                    .map(number_lit)
+                    .unwrap_or_else(null_lit)
             }
             "DB_NAME" => {
                 if n > 0 {
@@ -553,30 +666,44 @@ impl<'a> Rewriter<'a> {
                 if n == 0 {
                     string_lit("dbo")
                 } else {
-                    Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_schema_names WHERE __k = ({})", args[0]))?))
+                    Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT __v FROM __sim_schema_names WHERE __k = ({})",
+                        args[0]
+                    ))?))
                 }
             }
             "SCHEMA_ID" => {
                 if n == 0 {
                     number_lit(1)
                 } else {
-                    Expr::Subquery(Box::new(parse_query(&format!("SELECT __k FROM __sim_schema_names WHERE __v = ({})", args[0]))?))
+                    Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT __k FROM __sim_schema_names WHERE __v = ({})",
+                        args[0]
+                    ))?))
                 }
             }
             "OBJECT_NAME" => {
                 need(1)?;
-                Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_object_names WHERE __k = ({})", args[0]))?))
+                Expr::Subquery(Box::new(parse_query(&format!(
+                    "SELECT __v FROM __sim_object_names WHERE __k = ({})",
+                    args[0]
+                ))?))
             }
             "OBJECT_SCHEMA_NAME" => {
                 need(1)?;
-                Expr::Subquery(Box::new(parse_query(&format!("SELECT __v FROM __sim_object_schemas WHERE __k = ({})", args[0]))?))
+                Expr::Subquery(Box::new(parse_query(&format!(
+                    "SELECT __v FROM __sim_object_schemas WHERE __k = ({})",
+                    args[0]
+                ))?))
             }
             "OBJECT_ID" => {
                 if n == 0 || n > 2 {
                     return Err(wrong_args(&name, 1));
                 }
                 let Some(text) = literal_string(&args[0]) else {
-                    return Err(SqlError::unsupported("OBJECT_ID with an argument that is not a string literal"));
+                    return Err(SqlError::unsupported(
+                        "OBJECT_ID with an argument that is not a string literal",
+                    ));
                 };
                 match self.object_id(&text)? {
                     Some(id) => number_lit(id),
@@ -585,7 +712,11 @@ impl<'a> Rewriter<'a> {
             }
             "SERVERPROPERTY" => {
                 need(1)?;
-                let Some(p) = literal_string(&args[0]) else { return Err(SqlError::unsupported("SERVERPROPERTY with a non-literal argument")) };
+                let Some(p) = literal_string(&args[0]) else {
+                    return Err(SqlError::unsupported(
+                        "SERVERPROPERTY with a non-literal argument",
+                    ));
+                };
                 match p.to_ascii_lowercase().as_str() {
                     "productversion" => string_lit(crate::tds::login::PRODUCT_VERSION_STRING),
                     "productlevel" => string_lit("RTM"),
@@ -604,15 +735,26 @@ impl<'a> Rewriter<'a> {
                     case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
                     end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
                     operand: None,
-                    conditions: vec![sqlparser::ast::CaseWhen { condition: args[0].clone(), result: args[1].clone() }],
+                    conditions: vec![sqlparser::ast::CaseWhen {
+                        condition: args[0].clone(),
+                        result: args[1].clone(),
+                    }],
                     else_result: Some(Box::new(args[2].clone())),
                 }
             }
             _ => {
                 if name.starts_with("__SIM_") {
-                    return Err(SqlError::new(195, 15, format!("'{raw}' is not a recognized built-in function name.")));
+                    return Err(SqlError::new(
+                        195,
+                        15,
+                        format!("'{raw}' is not a recognized built-in function name."),
+                    ));
                 }
-                return Err(SqlError::new(195, 15, format!("'{raw}' is not a recognized built-in function name.")));
+                return Err(SqlError::new(
+                    195,
+                    15,
+                    format!("'{raw}' is not a recognized built-in function name."),
+                ));
             }
         };
         Ok(e)
@@ -623,29 +765,39 @@ impl<'a> Rewriter<'a> {
         let name = parse_object_name(text)?;
         let (_, schema, object) = name_parts(&name)?;
         if object.starts_with('#') {
-            return Ok(self.res.temp.get(&object.to_lowercase()).map(|t| t.object_id));
+            return Ok(self
+                .res
+                .temp
+                .get(&object.to_lowercase())
+                .map(|t| t.object_id));
         }
         let schema = schema.unwrap_or_else(|| "dbo".into());
-        Ok(catalog::find_object(self.res.conn, &schema, &object).map_err(catalog::sqlite_err)?.map(|(id, _)| id))
+        Ok(catalog::find_object(self.res.conn, &schema, &object)
+            .map_err(catalog::sqlite_err)?
+            .map(|(id, _)| id))
     }
 
     fn coerce_against(&self, column: &Expr, other: &mut Expr) {
-        let Some(t) = self.column_type(column) else { return };
+        let Some(t) = self.column_type(column) else {
+            return;
+        };
         let text_decimal = t.decimal_parts().is_some() && t.sqlite_affinity() != "REAL";
-        let needs = text_decimal || matches!(
-            t,
-            SqlType::Date
-                | SqlType::Time(_)
-                | SqlType::DateTime
-                | SqlType::SmallDateTime
-                | SqlType::DateTime2(_)
-                | SqlType::DateTimeOffset(_)
-                | SqlType::UniqueIdentifier
-        );
+        let needs = text_decimal
+            || matches!(
+                t,
+                SqlType::Date
+                    | SqlType::Time(_)
+                    | SqlType::DateTime
+                    | SqlType::SmallDateTime
+                    | SqlType::DateTime2(_)
+                    | SqlType::DateTimeOffset(_)
+                    | SqlType::UniqueIdentifier
+            );
         if !needs {
             return;
         }
-        let is_literal_or_param = matches!(other, Expr::Value(_)) || matches!(other, Expr::Identifier(i) if i.value.starts_with('@'));
+        let is_literal_or_param = matches!(other, Expr::Value(_))
+            || matches!(other, Expr::Identifier(i) if i.value.starts_with('@'));
         if is_literal_or_param {
             let inner = std::mem::replace(other, null_lit());
             *other = call("__sim_cast", vec![inner, string_lit(&t.to_string())]);
@@ -656,14 +808,21 @@ impl<'a> Rewriter<'a> {
 /// Parses a SQL fragment the rewriter builds itself.
 pub fn parse_query(sql: &str) -> Result<Query, SqlError> {
     let dialect = sqlparser::dialect::MsSqlDialect {};
-    let mut p = sqlparser::parser::Parser::new(&dialect).try_with_sql(sql).map_err(|e| super::parse::syntax_error(&e))?;
-    p.parse_query().map(|q| *q).map_err(|e| super::parse::syntax_error(&e))
+    let mut p = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| super::parse::syntax_error(&e))?;
+    p.parse_query()
+        .map(|q| *q)
+        .map_err(|e| super::parse::syntax_error(&e))
 }
 
 pub fn parse_object_name(text: &str) -> Result<ObjectName, SqlError> {
     let dialect = sqlparser::dialect::MsSqlDialect {};
-    let mut p = sqlparser::parser::Parser::new(&dialect).try_with_sql(text).map_err(|e| super::parse::syntax_error(&e))?;
-    p.parse_object_name(false).map_err(|e| super::parse::syntax_error(&e))
+    let mut p = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| super::parse::syntax_error(&e))?;
+    p.parse_object_name(false)
+        .map_err(|e| super::parse::syntax_error(&e))
 }
 
 impl<'a> VisitorMut for Rewriter<'a> {
@@ -673,9 +832,19 @@ impl<'a> VisitorMut for Rewriter<'a> {
         if self.pass != Pass::Tables {
             return ControlFlow::Continue(());
         }
-        if let TableFactor::Table { name, alias, with_hints, args, version, .. } = tf {
+        if let TableFactor::Table {
+            name,
+            alias,
+            with_hints,
+            args,
+            version,
+            ..
+        } = tf
+        {
             if args.is_some() {
-                return self.fail(SqlError::unsupported(format!("the table-valued function {name}")));
+                return self.fail(SqlError::unsupported(format!(
+                    "the table-valued function {name}"
+                )));
             }
             if version.is_some() {
                 return self.fail(SqlError::unsupported("FOR SYSTEM_TIME"));
@@ -700,7 +869,12 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 _ => String::new(),
             };
             *name = sqlite_object_name(&resolved.sqlite_name());
-            let a = alias.get_or_insert_with(|| TableAlias { explicit: true, name: ident(&last), columns: vec![], at: None });
+            let a = alias.get_or_insert_with(|| TableAlias {
+                explicit: true,
+                name: ident(&last),
+                columns: vec![],
+                at: None,
+            });
             a.name.quote_style = Some('"');
             a.explicit = true;
             with_hints.clear();
@@ -737,7 +911,11 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 if q.limit_clause.is_some() || q.fetch.is_some() {
                     return self.fail(SqlError::new(1060, 15, "The number of rows provided for a TOP or FETCH clauses row count parameter must be an integer."));
                 }
-                q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(n), offset: None, limit_by: vec![] });
+                q.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(n),
+                    offset: None,
+                    limit_by: vec![],
+                });
             }
         }
         // OFFSET n ROWS FETCH NEXT m ROWS ONLY → LIMIT m OFFSET n
@@ -746,18 +924,35 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 return self.fail(SqlError::unsupported("FETCH ... PERCENT / WITH TIES"));
             }
             let offset = match q.limit_clause.take() {
-                Some(LimitClause::LimitOffset { limit: None, offset, .. }) => offset,
+                Some(LimitClause::LimitOffset {
+                    limit: None,
+                    offset,
+                    ..
+                }) => offset,
                 None => None,
                 Some(other) => {
                     q.limit_clause = Some(other);
                     return self.fail(SqlError::syntax_near("FETCH"));
                 }
             };
-            q.limit_clause = Some(LimitClause::LimitOffset { limit: fetch.quantity, offset, limit_by: vec![] });
-        } else if let Some(LimitClause::LimitOffset { limit: None, offset: Some(_), .. }) = &q.limit_clause {
+            q.limit_clause = Some(LimitClause::LimitOffset {
+                limit: fetch.quantity,
+                offset,
+                limit_by: vec![],
+            });
+        } else if let Some(LimitClause::LimitOffset {
+            limit: None,
+            offset: Some(_),
+            ..
+        }) = &q.limit_clause
+        {
             // OFFSET without FETCH: SQLite needs a LIMIT.
             if let Some(LimitClause::LimitOffset { offset, .. }) = q.limit_clause.take() {
-                q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(number_lit(-1)), offset, limit_by: vec![] });
+                q.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(number_lit(-1)),
+                    offset,
+                    limit_by: vec![],
+                });
             }
         }
         if q.for_clause.is_some() {
@@ -769,10 +964,21 @@ impl<'a> VisitorMut for Rewriter<'a> {
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         // Fold a minus into a numeric literal so that the most negative bigint stays an integer.
         if self.pass == Pass::Expressions {
-            if let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } = e {
-                if let Expr::Value(ValueWithSpan { value: Value::Number(n, long), span }) = expr.as_ref() {
+            if let Expr::UnaryOp {
+                op: sqlparser::ast::UnaryOperator::Minus,
+                expr,
+            } = e
+            {
+                if let Expr::Value(ValueWithSpan {
+                    value: Value::Number(n, long),
+                    span,
+                }) = expr.as_ref()
+                {
                     if !n.starts_with('-') {
-                        *e = Expr::Value(ValueWithSpan { value: Value::Number(format!("-{n}"), *long), span: *span });
+                        *e = Expr::Value(ValueWithSpan {
+                            value: Value::Number(format!("-{n}"), *long),
+                            span: *span,
+                        });
                     }
                 }
             }
@@ -789,10 +995,17 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 let keep = parts.split_off(parts.len() - 2);
                 *parts = keep;
             }
-            Expr::Identifier(i) if i.value.starts_with("@@") => match self.session_variable(&i.value) {
-                Some(v) => *e = v,
-                None => return self.fail(SqlError::unsupported(format!("the system function {}", i.value))),
-            },
+            Expr::Identifier(i) if i.value.starts_with("@@") => {
+                match self.session_variable(&i.value) {
+                    Some(v) => *e = v,
+                    None => {
+                        return self.fail(SqlError::unsupported(format!(
+                            "the system function {}",
+                            i.value
+                        )))
+                    }
+                }
+            }
             Expr::Value(v) => match &v.value {
                 Value::NationalStringLiteral(s) => v.value = Value::SingleQuotedString(s.clone()),
                 Value::Number(n, _) => {
@@ -803,15 +1016,25 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     let fits_i64 = is_int && n.parse::<i64>().is_ok();
                     if digits > 15 && !fits_i64 && !n.contains(['e', 'E']) {
                         if let Some(d) = crate::types::Dec::parse(n) {
-                            let p = (d.mantissa.unsigned_abs().to_string().len() as u8).max(d.scale).clamp(1, 38);
+                            let p = (d.mantissa.unsigned_abs().to_string().len() as u8)
+                                .max(d.scale)
+                                .clamp(1, 38);
                             let ty = SqlType::Numeric { p, s: d.scale };
-                            *e = call("__sim_cast", vec![string_lit(n), string_lit(&ty.to_string())]);
+                            *e = call(
+                                "__sim_cast",
+                                vec![string_lit(n), string_lit(&ty.to_string())],
+                            );
                         }
                     }
                 }
                 _ => {}
             },
-            Expr::Cast { kind, expr, data_type, format } => {
+            Expr::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => {
                 if format.is_some() {
                     return self.fail(SqlError::unsupported("CAST ... FORMAT"));
                 }
@@ -822,13 +1045,24 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };
-                *e = call("__sim_cast", vec![(**expr).clone(), string_lit(&ty.to_string())]);
+                *e = call(
+                    "__sim_cast",
+                    vec![(**expr).clone(), string_lit(&ty.to_string())],
+                );
             }
-            Expr::Convert { is_try, expr, data_type, styles, .. } => {
+            Expr::Convert {
+                is_try,
+                expr,
+                data_type,
+                styles,
+                ..
+            } => {
                 if *is_try {
                     return self.fail(SqlError::unsupported("TRY_CONVERT"));
                 }
-                let Some(dt) = data_type else { return self.fail(SqlError::unsupported("CONVERT ... USING")) };
+                let Some(dt) = data_type else {
+                    return self.fail(SqlError::unsupported("CONVERT ... USING"));
+                };
                 let ty = match SqlType::parse(&dt.to_string()) {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
@@ -837,12 +1071,16 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 if let Some(Expr::Value(v)) = styles.first() {
                     let ok = matches!(&v.value, Value::Number(n, _) if ["0", "20", "120", "21", "121", "126", "127", "23", "112", "1", "2"].contains(&n.as_str()));
                     if !ok {
-                        return self.fail(SqlError::unsupported(format!("CONVERT style {}", v.value)));
+                        return self
+                            .fail(SqlError::unsupported(format!("CONVERT style {}", v.value)));
                     }
                 } else if !styles.is_empty() {
                     return self.fail(SqlError::unsupported("CONVERT with a non-literal style"));
                 }
-                *e = call("__sim_cast", vec![(**expr).clone(), string_lit(&ty.to_string())]);
+                *e = call(
+                    "__sim_cast",
+                    vec![(**expr).clone(), string_lit(&ty.to_string())],
+                );
             }
             Expr::Function(f) => {
                 let lower = f.name.to_string().to_ascii_lowercase();
@@ -856,36 +1094,69 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 }
             }
             Expr::BinaryOp { left, op, right } => {
-                if *op == BinaryOperator::Plus && (self.is_stringy(left) || self.is_stringy(right)) {
+                if *op == BinaryOperator::Plus && (self.is_stringy(left) || self.is_stringy(right))
+                {
                     *op = BinaryOperator::StringConcat;
                 }
-                if matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq) {
+                if matches!(
+                    op,
+                    BinaryOperator::Eq
+                        | BinaryOperator::NotEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                        | BinaryOperator::Gt
+                        | BinaryOperator::GtEq
+                ) {
                     let l = (**left).clone();
                     let r = (**right).clone();
                     self.coerce_against(&l, right);
                     self.coerce_against(&r, left);
                 }
             }
-            Expr::In { expr, target: sqlparser::ast::InTarget::List(list), .. } => {
+            Expr::In {
+                expr,
+                target: sqlparser::ast::InTarget::List(list),
+                ..
+            } => {
                 let col = (**expr).clone();
                 for item in list.iter_mut() {
                     self.coerce_against(&col, item);
                 }
             }
             Expr::Floor { field, .. } | Expr::Ceil { field, .. } => {
-                if !matches!(field, sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime)) {
-                    return self.fail(SqlError::new(174, 15, "The floor/ceiling function requires 1 argument(s)."));
+                if !matches!(
+                    field,
+                    sqlparser::ast::CeilFloorKind::DateTimeField(
+                        sqlparser::ast::DateTimeField::NoDateTime
+                    )
+                ) {
+                    return self.fail(SqlError::new(
+                        174,
+                        15,
+                        "The floor/ceiling function requires 1 argument(s).",
+                    ));
                 }
-                let f = if matches!(e, Expr::Floor { .. }) { "__sim_floor" } else { "__sim_ceiling" };
-                let inner = match e { Expr::Floor { expr, .. } | Expr::Ceil { expr, .. } => (**expr).clone(), _ => unreachable!() };
+                let f = if matches!(e, Expr::Floor { .. }) {
+                    "__sim_floor"
+                } else {
+                    "__sim_ceiling"
+                };
+                let inner = match e {
+                    Expr::Floor { expr, .. } | Expr::Ceil { expr, .. } => (**expr).clone(),
+                    _ => unreachable!(),
+                };
                 *e = call(f, vec![inner]);
             }
-            Expr::Between { expr, low, high, .. } => {
+            Expr::Between {
+                expr, low, high, ..
+            } => {
                 let col = (**expr).clone();
                 self.coerce_against(&col, low);
                 self.coerce_against(&col, high);
             }
-            Expr::Collate { .. } => return self.fail(SqlError::unsupported("COLLATE in expressions")),
+            Expr::Collate { .. } => {
+                return self.fail(SqlError::unsupported("COLLATE in expressions"))
+            }
             Expr::AtTimeZone { .. } => return self.fail(SqlError::unsupported("AT TIME ZONE")),
             _ => {}
         }
@@ -901,7 +1172,9 @@ pub fn projection_hints(rw: &Rewriter<'_>, q: &Query) -> Vec<Option<SqlType>> {
             .projection
             .iter()
             .flat_map(|item| match item {
-                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => vec![rw.expr_type(e)],
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    vec![rw.expr_type(e)]
+                }
                 _ => vec![None; 0],
             })
             .collect(),
@@ -912,7 +1185,12 @@ pub fn projection_hints(rw: &Rewriter<'_>, q: &Query) -> Vec<Option<SqlType>> {
 /// Whether the projection is free of `*`, so hints line up with columns.
 pub fn projection_is_explicit(q: &Query) -> bool {
     match q.body.as_ref() {
-        SetExpr::Select(sel) => sel.projection.iter().all(|i| matches!(i, SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. })),
+        SetExpr::Select(sel) => sel.projection.iter().all(|i| {
+            matches!(
+                i,
+                SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
+            )
+        }),
         _ => false,
     }
 }

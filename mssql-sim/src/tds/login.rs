@@ -15,7 +15,13 @@ pub fn prelogin_reply() -> Vec<u8> {
         let b = PRODUCT_VERSION.2.to_be_bytes();
         [PRODUCT_VERSION.0, PRODUCT_VERSION.1, b[0], b[1], 0, 6]
     };
-    let options: [(u8, &[u8]); 5] = [(0, &version), (1, &[0x02]), (2, &[0x00]), (3, &[]), (4, &[0x00])];
+    let options: [(u8, &[u8]); 5] = [
+        (0, &version),
+        (1, &[0x02]),
+        (2, &[0x00]),
+        (3, &[]),
+        (4, &[0x00]),
+    ];
     let header_len = options.len() * 5 + 1;
     let mut head = Vec::new();
     let mut data = Vec::new();
@@ -68,7 +74,10 @@ pub struct Login {
 
 fn decode_password(b: &[u8]) -> String {
     let decoded: Vec<u8> = b.iter().map(|x| (x ^ 0xA5).rotate_left(4)).collect();
-    let units: Vec<u16> = decoded.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = decoded
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     String::from_utf16_lossy(&units)
 }
 
@@ -78,7 +87,10 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login> {
     let mut r = Reader::new(payload);
     let length = r.u32()? as usize;
     if length > payload.len() || length < 94 {
-        return Err(ProtocolError(format!("LOGIN7 length {length} with {} bytes", payload.len())));
+        return Err(ProtocolError(format!(
+            "LOGIN7 length {length} with {} bytes",
+            payload.len()
+        )));
     }
     let tds_version = r.u32()?;
     let packet_size = r.u32()?;
@@ -94,7 +106,10 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login> {
         Ok(if password {
             decode_password(bytes)
         } else {
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
             String::from_utf16_lossy(&units)
         })
     };
@@ -107,7 +122,17 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login> {
     let _client_interface = field(&mut r, false)?;
     let language = field(&mut r, false)?;
     let database = field(&mut r, false)?;
-    Ok(Login { tds_version, packet_size, host, user, password, app, server, database, language })
+    Ok(Login {
+        tds_version,
+        packet_size,
+        host,
+        user,
+        password,
+        app,
+        server,
+        database,
+        language,
+    })
 }
 
 #[cfg(test)]
@@ -126,7 +151,10 @@ mod tests {
     #[test]
     fn password_obfuscation() {
         // "a" = 0x61 0x00 encoded: swap nibbles then xor 0xA5.
-        let enc: Vec<u8> = [0x61u8, 0x00].iter().map(|b| b.rotate_left(4) ^ 0xA5).collect();
+        let enc: Vec<u8> = [0x61u8, 0x00]
+            .iter()
+            .map(|b| b.rotate_left(4) ^ 0xA5)
+            .collect();
         assert_eq!(decode_password(&enc), "a");
     }
 

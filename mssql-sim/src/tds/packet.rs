@@ -66,7 +66,10 @@ pub fn read_message<R: Read>(r: &mut R) -> io::Result<Option<Message>> {
                     if got == 0 {
                         return Ok(None);
                     }
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a packet header"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed inside a packet header",
+                    ));
                 }
                 got += n;
             }
@@ -82,7 +85,9 @@ pub fn read_message<R: Read>(r: &mut R) -> io::Result<Option<Message>> {
         match first {
             None => first = Some((ptype, status)),
             Some((t, _)) if t != ptype => {
-                return Err(invalid(format!("packet type changed from {t:#04x} to {ptype:#04x} inside a message")))
+                return Err(invalid(format!(
+                    "packet type changed from {t:#04x} to {ptype:#04x} inside a message"
+                )))
             }
             _ => {}
         }
@@ -94,7 +99,11 @@ pub fn read_message<R: Read>(r: &mut R) -> io::Result<Option<Message>> {
         r.read_exact(&mut payload[start..])?;
         if status & ST_EOM != 0 {
             let (packet_type, status) = first.expect("set above");
-            return Ok(Some(Message { packet_type, status, payload }));
+            return Ok(Some(Message {
+                packet_type,
+                status,
+                payload,
+            }));
         }
     }
 }

@@ -35,7 +35,10 @@ pub fn parse_batch(payload: &[u8]) -> PResult<String> {
     if rest.len() % 2 != 0 {
         return Err(ProtocolError("odd batch length".into()));
     }
-    let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = rest
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     Ok(String::from_utf16_lossy(&units))
 }
 
@@ -99,9 +102,18 @@ pub fn parse_rpc(payload: &[u8]) -> PResult<Vec<RpcCall>> {
             let status = r.u8()?;
             let wire = decode_type_info(&mut r)?;
             let value = decode_value(&mut r, &wire)?;
-            params.push(Param { name, output: status & 1 != 0, wire, value });
+            params.push(Param {
+                name,
+                output: status & 1 != 0,
+                wire,
+                value,
+            });
         }
-        calls.push(RpcCall { proc_id, proc_name, params });
+        calls.push(RpcCall {
+            proc_id,
+            proc_name,
+            params,
+        });
         if r.is_empty() {
             break;
         }
@@ -116,10 +128,21 @@ pub fn parse_rpc(payload: &[u8]) -> PResult<Vec<RpcCall>> {
 /// A transaction-manager request (packet type 0x0E).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TmRequest {
-    Begin { isolation: u8, name: String },
-    Commit { name: String, begin_new: Option<(u8, String)> },
-    Rollback { name: String, begin_new: Option<(u8, String)> },
-    Save { name: String },
+    Begin {
+        isolation: u8,
+        name: String,
+    },
+    Commit {
+        name: String,
+        begin_new: Option<(u8, String)>,
+    },
+    Rollback {
+        name: String,
+        begin_new: Option<(u8, String)>,
+    },
+    Save {
+        name: String,
+    },
     /// Requests we do not support (DTC enlistment and the like).
     Other(u16),
 }
@@ -166,7 +189,9 @@ pub fn parse_tm(payload: &[u8]) -> PResult<TmRequest> {
                 TmRequest::Rollback { name, begin_new }
             }
         }
-        9 => TmRequest::Save { name: b_name(&mut r)? },
+        9 => TmRequest::Save {
+            name: b_name(&mut r)?,
+        },
         other => TmRequest::Other(other),
     })
 }
@@ -202,7 +227,13 @@ mod tests {
         p.extend_from_slice(&5u16.to_le_bytes());
         p.push(5);
         p.push(0);
-        assert_eq!(parse_tm(&p).unwrap(), TmRequest::Begin { isolation: 5, name: String::new() });
+        assert_eq!(
+            parse_tm(&p).unwrap(),
+            TmRequest::Begin {
+                isolation: 5,
+                name: String::new()
+            }
+        );
     }
 
     #[test]
@@ -215,7 +246,10 @@ mod tests {
         p.push(0);
         p.push(0);
         p.extend_from_slice(&[0xE7, 0x40, 0x1F, 0x09, 0x04, 0xD0, 0x00, 0x34]);
-        let sql: Vec<u8> = "SELECT @P1".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let sql: Vec<u8> = "SELECT @P1"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         p.extend_from_slice(&(sql.len() as u16).to_le_bytes());
         p.extend_from_slice(&sql);
         // @P1 int = 5 (INTN)

@@ -61,7 +61,9 @@ fn us_varchar(buf: &mut Vec<u8>, s: &str) {
 
 impl Response {
     pub fn new() -> Response {
-        Response { buf: Vec::with_capacity(256) }
+        Response {
+            buf: Vec::with_capacity(256),
+        }
     }
 
     fn with_len(&mut self, token: u8, body: impl FnOnce(&mut Vec<u8>)) {
@@ -165,7 +167,8 @@ impl Response {
     /// bit as SQL Server sends it, 0x10 identity; never 0x04/0x40/0x100/0x200.
     pub fn col_metadata(&mut self, columns: &[Column]) {
         self.buf.push(0x81);
-        self.buf.extend_from_slice(&(columns.len() as u16).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(columns.len() as u16).to_le_bytes());
         for c in columns {
             self.buf.extend_from_slice(&0u32.to_le_bytes());
             let mut flags: u16 = 0x08;

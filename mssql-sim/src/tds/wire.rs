@@ -7,7 +7,9 @@
 //! `Reader`, which returns a protocol error when the input is short.
 
 use super::token::COLLATION;
-use crate::types::{decimal_bytes, guid_from_sql_bytes, guid_to_sql_bytes, time_bytes, Dec, Len, SqlType, Value};
+use crate::types::{
+    decimal_bytes, guid_from_sql_bytes, guid_to_sql_bytes, time_bytes, Dec, Len, SqlType, Value,
+};
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 /// A malformed message: the connection that sent it is closed.
@@ -46,7 +48,11 @@ impl<'a> Reader<'a> {
     }
     pub fn bytes(&mut self, n: usize) -> PResult<&'a [u8]> {
         if self.remaining() < n {
-            return perr(format!("need {n} bytes at offset {}, have {}", self.pos, self.remaining()));
+            return perr(format!(
+                "need {n} bytes at offset {}, have {}",
+                self.pos,
+                self.remaining()
+            ));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -65,12 +71,18 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
     }
     pub fn peek_u8(&self) -> PResult<u8> {
-        self.buf.get(self.pos).copied().ok_or_else(|| ProtocolError("unexpected end of message".into()))
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| ProtocolError("unexpected end of message".into()))
     }
     /// UTF-16LE string of `chars` code units.
     pub fn utf16(&mut self, chars: usize) -> PResult<String> {
         let b = self.bytes(chars * 2)?;
-        let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         Ok(String::from_utf16_lossy(&units))
     }
     pub fn b_varchar(&mut self) -> PResult<String> {
@@ -103,8 +115,12 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
         SqlType::BigInt => buf.extend_from_slice(&[0x26, 8]),
         SqlType::Float => buf.extend_from_slice(&[0x6D, 8]),
         SqlType::Real => buf.extend_from_slice(&[0x6D, 4]),
-        SqlType::Decimal { p, s } => buf.extend_from_slice(&[0x6A, decimal_bytes(p) as u8 + 1, p, s]),
-        SqlType::Numeric { p, s } => buf.extend_from_slice(&[0x6C, decimal_bytes(p) as u8 + 1, p, s]),
+        SqlType::Decimal { p, s } => {
+            buf.extend_from_slice(&[0x6A, decimal_bytes(p) as u8 + 1, p, s])
+        }
+        SqlType::Numeric { p, s } => {
+            buf.extend_from_slice(&[0x6C, decimal_bytes(p) as u8 + 1, p, s])
+        }
         SqlType::Money => buf.extend_from_slice(&[0x6E, 8]),
         SqlType::SmallMoney => buf.extend_from_slice(&[0x6E, 4]),
         SqlType::DateTime => buf.extend_from_slice(&[0x6F, 8]),
@@ -155,7 +171,8 @@ fn date_bytes(buf: &mut Vec<u8>, d: NaiveDate) {
 }
 
 fn time_units(t: NaiveTime, scale: u8) -> u64 {
-    let ticks = t.num_seconds_from_midnight() as u64 * 10_000_000 + (t.nanosecond() as u64 % 1_000_000_000) / 100;
+    let ticks = t.num_seconds_from_midnight() as u64 * 10_000_000
+        + (t.nanosecond() as u64 % 1_000_000_000) / 100;
     ticks / 10u64.pow(7 - scale as u32)
 }
 
@@ -190,13 +207,21 @@ fn cp1252_bytes(s: &str) -> Vec<u8> {
 /// Appends the value `v` of a column of type `ty`. The caller guarantees
 /// that `v` was produced for `ty` (see `types::from_storage`).
 pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) {
-    let is_max = matches!(ty, SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max));
+    let is_max = matches!(
+        ty,
+        SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)
+    );
     if matches!(v, Value::Null) {
         if is_max {
             buf.extend_from_slice(&u64::MAX.to_le_bytes());
         } else if matches!(
             ty,
-            SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::VarChar(_) | SqlType::Char(_) | SqlType::VarBinary(_) | SqlType::Binary(_)
+            SqlType::NVarChar(_)
+                | SqlType::NChar(_)
+                | SqlType::VarChar(_)
+                | SqlType::Char(_)
+                | SqlType::VarBinary(_)
+                | SqlType::Binary(_)
         ) {
             buf.extend_from_slice(&0xFFFFu16.to_le_bytes());
         } else {
@@ -246,7 +271,8 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) {
         }
         (SqlType::DateTime, Value::DateTime(dt)) => {
             let days = days_since(NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), dt.date()) as i32;
-            let ticks = dt.time().num_seconds_from_midnight() as u64 * 10_000_000 + (dt.time().nanosecond() as u64) / 100;
+            let ticks = dt.time().num_seconds_from_midnight() as u64 * 10_000_000
+                + (dt.time().nanosecond() as u64) / 100;
             let t300 = ((ticks * 300 + 5_000_000) / 10_000_000) as u32;
             buf.push(8);
             buf.extend_from_slice(&days.to_le_bytes());
@@ -338,7 +364,12 @@ impl WireType {
 /// that the caller turns into a SQL Server-style error.
 pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
     let token = r.u8()?;
-    let w = |ty, len, plp| WireType { ty, token, len, plp };
+    let w = |ty, len, plp| WireType {
+        ty,
+        token,
+        len,
+        plp,
+    };
     Ok(match token {
         0x1F => w(SqlType::Int, 0, false), // NULLTYPE: the value is always NULL
         0x30 => w(SqlType::TinyInt, 1, false),
@@ -369,15 +400,39 @@ pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
         }
         0x6D => {
             let n = r.u8()?;
-            w(if n == 4 { SqlType::Real } else { SqlType::Float }, n as u32, false)
+            w(
+                if n == 4 {
+                    SqlType::Real
+                } else {
+                    SqlType::Float
+                },
+                n as u32,
+                false,
+            )
         }
         0x6E => {
             let n = r.u8()?;
-            w(if n == 4 { SqlType::SmallMoney } else { SqlType::Money }, n as u32, false)
+            w(
+                if n == 4 {
+                    SqlType::SmallMoney
+                } else {
+                    SqlType::Money
+                },
+                n as u32,
+                false,
+            )
         }
         0x6F => {
             let n = r.u8()?;
-            w(if n == 4 { SqlType::SmallDateTime } else { SqlType::DateTime }, n as u32, false)
+            w(
+                if n == 4 {
+                    SqlType::SmallDateTime
+                } else {
+                    SqlType::DateTime
+                },
+                n as u32,
+                false,
+            )
         }
         0x24 => {
             let n = r.u8()?;
@@ -390,7 +445,11 @@ pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
             if p == 0 || p > 38 || s > p {
                 return perr(format!("decimal precision {p} scale {s}"));
             }
-            let ty = if token == 0x6C || token == 0x3F { SqlType::Numeric { p, s } } else { SqlType::Decimal { p, s } };
+            let ty = if token == 0x6C || token == 0x3F {
+                SqlType::Numeric { p, s }
+            } else {
+                SqlType::Decimal { p, s }
+            };
             w(ty, n as u32, false)
         }
         0x28 => w(SqlType::Date, 3, false),
@@ -412,7 +471,13 @@ pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
                 r.bytes(5)?; // collation
             }
             let plp = n == 0xFFFF;
-            let len = |unit: u16| if plp { Len::Max } else { Len::N((n / unit).max(1)) };
+            let len = |unit: u16| {
+                if plp {
+                    Len::Max
+                } else {
+                    Len::N((n / unit).max(1))
+                }
+            };
             let ty = match token {
                 0xE7 => SqlType::NVarChar(len(2)),
                 0xEF => SqlType::NChar((n / 2).max(1)),
@@ -466,7 +531,10 @@ fn decode_str(ty: &SqlType, b: &[u8]) -> PResult<Value> {
             if b.len() % 2 != 0 {
                 return perr("odd UTF-16 byte count");
             }
-            let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = b
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
             Value::Str(String::from_utf16_lossy(&units))
         }
         SqlType::VarChar(_) | SqlType::Char(_) => {
@@ -489,7 +557,9 @@ fn read_time_units(b: &[u8], scale: u8) -> PResult<u64> {
     let mut x = [0u8; 8];
     x[..b.len()].copy_from_slice(b);
     let units = u64::from_le_bytes(x);
-    let ticks = units.checked_mul(10u64.pow(7 - scale as u32)).ok_or_else(|| ProtocolError("time".into()))?;
+    let ticks = units
+        .checked_mul(10u64.pow(7 - scale as u32))
+        .ok_or_else(|| ProtocolError("time".into()))?;
     if ticks >= 864_000_000_000 {
         return perr("time of day out of range");
     }
@@ -497,7 +567,11 @@ fn read_time_units(b: &[u8], scale: u8) -> PResult<u64> {
 }
 
 fn ticks_to_time(ticks: u64) -> NaiveTime {
-    NaiveTime::from_num_seconds_from_midnight_opt((ticks / 10_000_000) as u32, ((ticks % 10_000_000) * 100) as u32).unwrap_or(NaiveTime::MIN)
+    NaiveTime::from_num_seconds_from_midnight_opt(
+        (ticks / 10_000_000) as u32,
+        ((ticks % 10_000_000) * 100) as u32,
+    )
+    .unwrap_or(NaiveTime::MIN)
 }
 
 /// Decodes one value of a column or parameter of wire type `w`.
@@ -509,7 +583,10 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
         });
     }
     // Fixed-length tokens carry no length byte.
-    let fixed = matches!(w.token, 0x30 | 0x32 | 0x34 | 0x38 | 0x7F | 0x3B | 0x3E | 0x3C | 0x7A | 0x3D | 0x3A);
+    let fixed = matches!(
+        w.token,
+        0x30 | 0x32 | 0x34 | 0x38 | 0x7F | 0x3B | 0x3E | 0x3C | 0x7A | 0x3D | 0x3A
+    );
     if w.token == 0x1F {
         return Ok(Value::Null);
     }
@@ -536,13 +613,21 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
         }
         _ => {}
     }
-    let n = if fixed { w.len as usize } else { r.u8()? as usize };
+    let n = if fixed {
+        w.len as usize
+    } else {
+        r.u8()? as usize
+    };
     if n == 0 {
         return Ok(Value::Null);
     }
     let b = r.bytes(n)?;
     Ok(match w.ty {
-        SqlType::Bit | SqlType::TinyInt => Value::Int(if w.ty == SqlType::Bit { (b[0] != 0) as i64 } else { b[0] as i64 }),
+        SqlType::Bit | SqlType::TinyInt => Value::Int(if w.ty == SqlType::Bit {
+            (b[0] != 0) as i64
+        } else {
+            b[0] as i64
+        }),
         SqlType::SmallInt | SqlType::Int | SqlType::BigInt => match n {
             1 => Value::Int(b[0] as i64),
             2 => Value::Int(i16::from_le_bytes([b[0], b[1]]) as i64),
@@ -565,7 +650,10 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
                 }
                 _ => return perr(format!("money of {n} bytes")),
             };
-            Value::Dec(Dec { mantissa: m as i128, scale: 4 })
+            Value::Dec(Dec {
+                mantissa: m as i128,
+                scale: 4,
+            })
         }
         SqlType::Decimal { s, .. } | SqlType::Numeric { s, .. } => {
             if n < 2 || n > 17 {
@@ -578,7 +666,10 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
                 return perr("decimal magnitude above 38 digits");
             }
             let m = m as i128;
-            Value::Dec(Dec { mantissa: if b[0] == 0 { -m } else { m }, scale: s })
+            Value::Dec(Dec {
+                mantissa: if b[0] == 0 { -m } else { m },
+                scale: s,
+            })
         }
         SqlType::DateTime | SqlType::SmallDateTime => {
             let base = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
@@ -586,7 +677,9 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
                 8 => {
                     let days = i32::from_le_bytes(b[..4].try_into().unwrap());
                     let t300 = u32::from_le_bytes(b[4..].try_into().unwrap()) as u64;
-                    let d = base.checked_add_signed(Duration::days(days as i64)).ok_or_else(|| ProtocolError("datetime".into()))?;
+                    let d = base
+                        .checked_add_signed(Duration::days(days as i64))
+                        .ok_or_else(|| ProtocolError("datetime".into()))?;
                     let ticks = (t300 * 10_000_000 + 150) / 300;
                     if ticks >= 864_000_000_000 {
                         return perr("datetime time out of range");
@@ -596,11 +689,16 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
                 4 => {
                     let days = u16::from_le_bytes([b[0], b[1]]);
                     let mins = u16::from_le_bytes([b[2], b[3]]);
-                    let d = base.checked_add_signed(Duration::days(days as i64)).ok_or_else(|| ProtocolError("smalldatetime".into()))?;
+                    let d = base
+                        .checked_add_signed(Duration::days(days as i64))
+                        .ok_or_else(|| ProtocolError("smalldatetime".into()))?;
                     if mins >= 1440 {
                         return perr("smalldatetime minutes out of range");
                     }
-                    Value::DateTime(NaiveDateTime::new(d, ticks_to_time(mins as u64 * 600_000_000)))
+                    Value::DateTime(NaiveDateTime::new(
+                        d,
+                        ticks_to_time(mins as u64 * 600_000_000),
+                    ))
                 }
                 _ => return perr(format!("datetime of {n} bytes")),
             }
@@ -629,7 +727,10 @@ pub fn decode_value(r: &mut Reader<'_>, w: &WireType) -> PResult<Value> {
                 return perr(format!("datetime2({s}) of {n} bytes"));
             }
             let ticks = read_time_units(&b[..t], s)?;
-            Value::DateTime(NaiveDateTime::new(read_date(&b[t..])?, ticks_to_time(ticks)))
+            Value::DateTime(NaiveDateTime::new(
+                read_date(&b[t..])?,
+                ticks_to_time(ticks),
+            ))
         }
         SqlType::DateTimeOffset(s) => {
             let t = time_bytes(s);
@@ -676,7 +777,10 @@ mod tests {
             s(SqlType::SmallInt, "-32768"),
             s(SqlType::Int, "-2147483648"),
             s(SqlType::BigInt, "9223372036854775807"),
-            s(SqlType::Decimal { p: 38, s: 6 }, "-12345678901234567890123456789012.123456"),
+            s(
+                SqlType::Decimal { p: 38, s: 6 },
+                "-12345678901234567890123456789012.123456",
+            ),
             s(SqlType::Numeric { p: 5, s: 2 }, "123.45"),
             s(SqlType::Money, "-922337203685477.5808"),
             s(SqlType::SmallMoney, "214748.3647"),
@@ -687,7 +791,10 @@ mod tests {
             s(SqlType::VarChar(Len::N(10)), "abc€"),
             s(SqlType::Char(5), "ab"),
             s(SqlType::NChar(3), "z"),
-            s(SqlType::UniqueIdentifier, "00112233-4455-6677-8899-AABBCCDDEEFF"),
+            s(
+                SqlType::UniqueIdentifier,
+                "00112233-4455-6677-8899-AABBCCDDEEFF",
+            ),
             s(SqlType::Date, "0001-01-01"),
             s(SqlType::Date, "9999-12-31"),
             s(SqlType::Time(7), "23:59:59.9999999"),
@@ -696,9 +803,15 @@ mod tests {
             s(SqlType::SmallDateTime, "2024-01-01 10:01:00"),
             s(SqlType::DateTime2(7), "2024-02-29 23:59:59.1234567"),
             s(SqlType::DateTime2(2), "1999-12-31 23:59:59.12"),
-            s(SqlType::DateTimeOffset(7), "2024-06-30 01:30:00.1234567 +05:45"),
+            s(
+                SqlType::DateTimeOffset(7),
+                "2024-06-30 01:30:00.1234567 +05:45",
+            ),
             s(SqlType::DateTimeOffset(0), "2024-01-01 00:30:00 -08:00"),
-            (SqlType::VarBinary(Len::N(4)), Value::Bytes(vec![0, 1, 2, 255])),
+            (
+                SqlType::VarBinary(Len::N(4)),
+                Value::Bytes(vec![0, 1, 2, 255]),
+            ),
             (SqlType::VarBinary(Len::Max), Value::Bytes(vec![7; 70_000])),
             (SqlType::Binary(2), Value::Bytes(vec![9, 9])),
             (SqlType::NVarChar(Len::N(5)), Value::Str(String::new())),
@@ -712,7 +825,12 @@ mod tests {
 
     #[test]
     fn short_input_is_an_error_not_a_panic() {
-        let w = WireType { ty: SqlType::NVarChar(Len::N(10)), token: 0xE7, len: 20, plp: false };
+        let w = WireType {
+            ty: SqlType::NVarChar(Len::N(10)),
+            token: 0xE7,
+            len: 20,
+            plp: false,
+        };
         assert!(decode_value(&mut Reader::new(&[10, 0, 1]), &w).is_err());
         assert!(decode_type_info(&mut Reader::new(&[0x6A, 17, 40, 2])).is_err());
     }

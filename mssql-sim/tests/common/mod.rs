@@ -37,13 +37,21 @@ pub async fn try_connect(ado: &str) -> tiberius::Result<Conn> {
 /// Connects to master, creates database `db`, and connects to it.
 pub async fn fresh_db(sim: &Sim, db: &str) -> Conn {
     let mut c = connect_db(sim, "master").await;
-    c.simple_query(format!("CREATE DATABASE {db}")).await.unwrap().into_results().await.unwrap();
+    c.simple_query(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap()
+        .into_results()
+        .await
+        .unwrap();
     drop(c);
     connect_db(sim, db).await
 }
 
 /// Runs a batch, returning the server error if there was one.
-pub async fn exec(c: &mut Conn, sql: &str) -> Result<Vec<Vec<tiberius::Row>>, tiberius::error::TokenError> {
+pub async fn exec(
+    c: &mut Conn,
+    sql: &str,
+) -> Result<Vec<Vec<tiberius::Row>>, tiberius::error::TokenError> {
     match c.simple_query(sql).await {
         Ok(s) => match s.into_results().await {
             Ok(r) => Ok(r),
