@@ -392,3 +392,38 @@ async fn a_garbage_packet_closes_only_that_connection() {
     let mut c = connect_db(&sim, "master").await;
     assert_eq!(scalar_i64(&mut c, "SELECT 42").await, Some(42));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xact_abort_rolls_back_and_composite_keys_are_enforced() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "Db1").await;
+    ok(&mut c, "CREATE TABLE k (s nvarchar(10) NOT NULL, id int NOT NULL, v int, CONSTRAINT PK_k PRIMARY KEY (s, id))").await;
+    ok(
+        &mut c,
+        "INSERT INTO k VALUES (N'a', 1, 0), (N'a', 2, 0), (N'b', 1, 0)",
+    )
+    .await;
+    // The key is (s, id), compared with the case-insensitive collation.
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO k VALUES (N'A', 1, 9)").await,
+        2627
+    );
+    // Without XACT_ABORT a constraint error ends only its statement.
+    let _ = exec(
+        &mut c,
+        "BEGIN TRAN; INSERT INTO k VALUES (N'c', 1, 0); INSERT INTO k VALUES (N'a', 1, 0); COMMIT",
+    )
+    .await;
+    assert_eq!(scalar_i64(&mut c, "SELECT @@TRANCOUNT").await, Some(0));
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT COUNT(*) FROM k WHERE s = 'c'").await,
+        Some(1)
+    );
+    // With XACT_ABORT ON the whole transaction is rolled back and the batch ends.
+    let _ = exec(&mut c, "SET XACT_ABORT ON; BEGIN TRAN; INSERT INTO k VALUES (N'd', 1, 0); INSERT INTO k VALUES (N'a', 1, 0); COMMIT").await;
+    assert_eq!(scalar_i64(&mut c, "SELECT @@TRANCOUNT").await, Some(0));
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT COUNT(*) FROM k WHERE s = 'd'").await,
+        Some(0)
+    );
+}
