@@ -440,31 +440,7 @@ pub fn register_table(
     )
     .map_err(sqlite_err)?;
     for (i, c) in def.columns.iter().enumerate() {
-        let (max_length, precision, scale) = c.ty.catalog_sizes();
-        let collation = if c.ty.is_string() {
-            Some("SQL_Latin1_General_CP1_CI_AS")
-        } else {
-            None
-        };
-        conn.execute(
-            "INSERT INTO __sim_columns(object_id, column_id, name, type, system_type_id, max_length, precision, scale, is_nullable, is_identity,
-                 collation_name, default_sql) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                object_id,
-                c.column_id,
-                c.name,
-                c.ty.to_string(),
-                c.ty.system_type_id(),
-                max_length,
-                precision,
-                scale,
-                c.nullable,
-                c.identity,
-                collation,
-                defaults.get(i).cloned().flatten()
-            ],
-        )
-        .map_err(sqlite_err)?;
+        add_column(conn, object_id, c, defaults.get(i).cloned().flatten())?;
     }
     if !def.pk.is_empty() {
         let pk_name = def.pk_name.clone().unwrap_or_else(|| {
