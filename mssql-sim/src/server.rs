@@ -209,7 +209,12 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
     }
     let login = parse_login7(&msg.payload).map_err(|e| protocol_error(e.0))?;
     let mut resp = Response::new();
-    if !(login.user.eq_ignore_ascii_case("sa") && login.password == shared.sa_password) {
+    // A refused login: the cause (if any), then 18456, then DONE with ERROR; no LOGINACK.
+    let refuse = |writer: &mut TcpStream, cause: Option<SqlError>| -> io::Result<()> {
+        let mut resp = Response::new();
+        if let Some(e) = cause {
+            resp.error(&e);
+        }
         resp.error(&SqlError::new(
             18456,
             14,
@@ -217,33 +222,19 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         ));
         resp.done(DONE_ERROR, 0, 0);
         write_message(
-            &mut writer,
+            writer,
             packet::PT_RESPONSE,
             &resp.buf,
             packet::DEFAULT_PACKET_SIZE,
             0,
-        )?;
-        return Ok(());
+        )
+    };
+    if !(login.user.eq_ignore_ascii_case("sa") && login.password == shared.sa_password) {
+        return refuse(&mut writer, None);
     }
     let mut session = match Session::open(shared.clone(), &login.database) {
         Ok(s) => s,
-        Err(e) => {
-            resp.error(&e);
-            resp.error(&SqlError::new(
-                18456,
-                14,
-                format!("Login failed for user '{}'.", login.user),
-            ));
-            resp.done(DONE_ERROR, 0, 0);
-            write_message(
-                &mut writer,
-                packet::PT_RESPONSE,
-                &resp.buf,
-                packet::DEFAULT_PACKET_SIZE,
-                0,
-            )?;
-            return Ok(());
-        }
+        Err(e) => return refuse(&mut writer, Some(e)),
     };
     let spid = session.spid;
     let packet_size = match login.packet_size {
@@ -590,7 +581,7 @@ fn run_rpc(session: &mut Session, call: RpcCall) -> Vec<Out> {
                 } else {
                     p.name.clone()
                 };
-                let ty = decl.and_then(|d| d.1).unwrap_or_else(|| p.wire.sql_type());
+                let ty = decl.and_then(|d| d.1).unwrap_or_else(|| p.wire.ty);
                 let v = match convert(&p.value, &ty, None) {
                     Ok(v) => v,
                     Err(e) => return fail(e),

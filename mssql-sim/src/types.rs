@@ -362,13 +362,7 @@ impl SqlType {
         }
     }
 
-    /// Whether string comparisons on this type use the server collation.
-    pub fn uses_collation(&self) -> bool {
-        self.is_string()
-    }
-
-    /// The type SQL Server gives a parameter or literal of this type when it
-    /// is returned bare; used for inference only.
+    /// (precision, scale) of the exact numeric types, money included.
     pub fn decimal_parts(&self) -> Option<(u8, u8)> {
         match *self {
             SqlType::Decimal { p, s } | SqlType::Numeric { p, s } => Some((p, s)),
@@ -541,28 +535,6 @@ pub enum Value {
     DateTime(NaiveDateTime),
     /// Local date-time and its offset from UTC in minutes.
     DateTimeOffset(NaiveDateTime, i16),
-}
-
-impl Value {
-    /// The type SQL Server would give this value when nothing else is known.
-    pub fn natural_type(&self) -> Option<SqlType> {
-        Some(match self {
-            Value::Null => return None,
-            Value::Int(i) if i32::try_from(*i).is_ok() => SqlType::Int,
-            Value::Int(_) => SqlType::BigInt,
-            Value::Float(_) => SqlType::Float,
-            Value::Dec(d) => SqlType::Decimal { p: 38, s: d.scale },
-            Value::Str(s) if s.chars().count() > 4000 => SqlType::NVarChar(Len::Max),
-            Value::Str(_) => SqlType::NVarChar(Len::N(4000)),
-            Value::Bytes(b) if b.len() > 8000 => SqlType::VarBinary(Len::Max),
-            Value::Bytes(_) => SqlType::VarBinary(Len::N(8000)),
-            Value::Guid(_) => SqlType::UniqueIdentifier,
-            Value::Date(_) => SqlType::Date,
-            Value::Time(_) => SqlType::Time(7),
-            Value::DateTime(_) => SqlType::DateTime2(7),
-            Value::DateTimeOffset(..) => SqlType::DateTimeOffset(7),
-        })
-    }
 }
 
 const TICKS_PER_SEC: u64 = 10_000_000;
@@ -1043,7 +1015,7 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
             let s = match v {
                 Value::Str(s) => s.clone(),
                 Value::Int(i) => i.to_string(),
-                Value::Float(f) => format_float(*f),
+                Value::Float(f) => f.to_string(),
                 Value::Dec(d) => d.to_string(),
                 Value::Bytes(b) => {
                     if to.is_unicode() {
@@ -1237,13 +1209,6 @@ fn convert_temporal(v: &Value, to: &SqlType) -> Result<Value, SqlError> {
         }
         _ => unreachable!(),
     }
-}
-
-fn format_float(f: f64) -> String {
-    // SQL Server's CONVERT(varchar, float) style 0 shows up to 6 significant
-    // digits in scientific notation when needed; ours is the shortest exact form.
-    let s = format!("{f}");
-    s
 }
 
 /// The storage form of a typed value (see the module docs).

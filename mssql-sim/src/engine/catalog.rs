@@ -179,7 +179,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              'USER_TABLE' AS type_desc, create_date, modify_date, 0 AS is_ms_shipped, 0 AS is_published, 0 AS is_schema_published,
              0 AS is_tracked_by_cdc, 0 AS temporal_type, 0 AS is_memory_optimized FROM __sim_objects WHERE type = 'U ';
          CREATE TEMP VIEW IF NOT EXISTS \"sys.columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
-             CASE WHEN c.type = 'nvarchar(128)' AND 0 THEN 256 ELSE c.system_type_id END AS user_type_id,
+             c.system_type_id AS user_type_id,
              c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, 0 AS is_ansi_padded, 0 AS is_rowguidcol, c.is_identity,
              0 AS is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.indexes\" AS SELECT object_id, name, index_id, type, type_desc, is_unique, 1 AS data_space_id,
@@ -217,23 +217,17 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
     conn.execute_batch(&sql)
 }
 
-/// The columns each catalog view returns are typed by `internal_column_type`,
-/// except these, whose SQL Server types differ from what their names suggest.
-pub fn view_column_type(view: &str, column: &str) -> Option<SqlType> {
-    let v = view.to_ascii_lowercase();
-    let c = column.to_ascii_lowercase();
-    if v.starts_with("information_schema.") {
-        return Some(match c.as_str() {
-            "ordinal_position" | "character_maximum_length" => SqlType::Int,
-            "numeric_precision" | "datetime_precision" => SqlType::TinyInt,
-            "numeric_scale" => SqlType::Int,
-            "is_nullable" => SqlType::VarChar(Len::N(3)),
-            "table_type" => SqlType::VarChar(Len::N(10)),
-            "column_default" => SqlType::NVarChar(Len::N(4000)),
-            _ => SqlType::NVarChar(Len::N(128)),
-        });
+/// The SQL Server type of an INFORMATION_SCHEMA view column that SQLite
+/// cannot trace to a `__sim_*` column (computed ones such as IS_NULLABLE).
+pub fn information_schema_column_type(column: &str) -> SqlType {
+    match column.to_ascii_lowercase().as_str() {
+        "ordinal_position" | "character_maximum_length" | "numeric_scale" => SqlType::Int,
+        "numeric_precision" | "datetime_precision" => SqlType::TinyInt,
+        "is_nullable" => SqlType::VarChar(Len::N(3)),
+        "table_type" => SqlType::VarChar(Len::N(10)),
+        "column_default" => SqlType::NVarChar(Len::N(4000)),
+        _ => SqlType::NVarChar(Len::N(128)),
     }
-    None
 }
 
 pub fn schema_id(conn: &Connection, schema: &str) -> rusqlite::Result<Option<i64>> {
@@ -422,6 +416,18 @@ pub fn referencing_tables(conn: &Connection, object_id: i64) -> rusqlite::Result
     r
 }
 
+/// Error 1767: a foreign key names a table that does not exist.
+pub fn invalid_fk_table(fk: &ForeignKeyDef) -> SqlError {
+    SqlError::new(
+        1767,
+        16,
+        format!(
+            "Foreign key '{}' references invalid table '{}.{}'.",
+            fk.name, fk.ref_schema, fk.ref_table
+        ),
+    )
+}
+
 /// Records a new table (its columns, primary key and foreign keys) in the catalog.
 pub fn register_table(
     conn: &Connection,
@@ -487,16 +493,7 @@ pub fn register_table(
     for fk in &def.foreign_keys {
         let referenced = load_table(conn, &fk.ref_schema, &fk.ref_table)
             .map_err(sqlite_err)?
-            .ok_or_else(|| {
-                SqlError::new(
-                    1767,
-                    16,
-                    format!(
-                        "Foreign key '{}' references invalid table '{}.{}'.",
-                        fk.name, fk.ref_schema, fk.ref_table
-                    ),
-                )
-            })?;
+            .ok_or_else(|| invalid_fk_table(fk))?;
         if object_name_exists(conn, schema_id, &fk.name).map_err(sqlite_err)? {
             return Err(SqlError::new(
                 2714,

@@ -64,9 +64,6 @@ impl SimClock {
         self.offset_seconds
             .fetch_add(seconds, AtomicOrdering::Relaxed);
     }
-    pub fn offset(&self) -> i64 {
-        self.offset_seconds.load(AtomicOrdering::Relaxed)
-    }
 }
 
 /// Registers the collation and functions on a new connection.

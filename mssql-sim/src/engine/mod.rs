@@ -390,6 +390,14 @@ fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: &str
     )
 }
 
+/// The column a key or index column names (`[Id]`, `"Id"`, `Id`).
+fn index_column_name(ic: &sqlparser::ast::IndexColumn) -> String {
+    match &ic.column.expr {
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn column_name_of(name: &ObjectName) -> String {
     match name.0.last() {
         Some(ObjectNamePart::Identifier(i)) => i.value.clone(),
@@ -483,14 +491,6 @@ impl Session {
 
     pub fn trancount(&self) -> u32 {
         self.tran.count
-    }
-
-    pub fn transaction_descriptor(&self) -> u64 {
-        if self.tran.count > 0 {
-            self.tran.descriptor
-        } else {
-            0
-        }
     }
 
     /// Undoes everything a RESETCONNECTION asks for: rolls back, drops temp
@@ -897,8 +897,7 @@ impl Session {
             | "PARSEONLY"
             | "SHOWPLAN_ALL"
             | "SHOWPLAN_XML"
-            | "XML"
-            | "NUMERIC_ROUNDABORT_OFF" => {
+            | "XML" => {
                 if name == "ROWCOUNT" && value != "0" {
                     return Err(SqlError::unsupported("SET ROWCOUNT other than 0"));
                 }
@@ -986,7 +985,7 @@ impl Session {
             rw.rewrite(&mut e)?;
         }
         let sql = format!("SELECT {e}");
-        let (_, rows) = self.select(&sql, &[None], None)?;
+        let (_, rows) = self.select(&sql, &[None], false)?;
         Ok(rows
             .into_iter()
             .next()
@@ -1208,23 +1207,16 @@ impl Session {
             } else {
                 vec![]
             };
-            let info = q.to_string().contains("\"INFORMATION_SCHEMA.");
-            (q.to_string(), hints, info)
+            let sql = q.to_string();
+            let info = sql.contains("\"INFORMATION_SCHEMA.");
+            (sql, hints, info)
         };
         if let SetExpr::Select(sel) = q.body.as_ref() {
             if sel.into.is_some() {
                 return Err(SqlError::unsupported("SELECT ... INTO"));
             }
         }
-        let (columns, rows) = self.select(
-            &sql,
-            &hints,
-            if info_views {
-                Some("information_schema.")
-            } else {
-                None
-            },
-        )?;
+        let (columns, rows) = self.select(&sql, &hints, info_views)?;
         let n = rows.len() as u64;
         out.push(Out::Rows { columns, rows });
         Ok(n)
@@ -1255,7 +1247,7 @@ impl Session {
         &self,
         sql: &str,
         hints: &[Option<SqlType>],
-        view_prefix: Option<&str>,
+        information_schema: bool,
     ) -> Result<(Vec<Column>, Vec<Vec<Value>>), SqlError> {
         let mut stmt = self
             .conn
@@ -1300,18 +1292,14 @@ impl Session {
                         }
                     }
                 }
-                if let Some(Some(h)) = hints.get(i) {
-                    // An explicit CAST or a typed function overrides a plain origin.
-                    if ty.is_none() || !matches!(hints.get(i), Some(Some(_))) {
-                        ty = Some(*h);
-                    }
-                    if ty.is_some() && m.origin_name().is_none() {
-                        ty = Some(*h);
-                    }
+                // A column traced to a table keeps that column's type; otherwise
+                // the rewriter's static type of the expression, if it has one.
+                if ty.is_none() {
+                    ty = hints.get(i).copied().flatten();
                 }
                 if ty.is_none() {
-                    if let Some(prefix) = view_prefix {
-                        ty = catalog::view_column_type(&format!("{prefix}x"), &name);
+                    if information_schema {
+                        ty = Some(catalog::information_schema_column_type(&name));
                     }
                 }
                 columns.push((name, ty, nullable, identity));
@@ -1449,9 +1437,9 @@ impl Session {
                 }
                 v
             };
-            if let Some(idc) = target_cols.iter().find(|c| c.identity) {
-                if self.identity_insert != Some(def.object_id) {
-                    let _ = idc;
+            if target_cols.iter().any(|c| c.identity) && self.identity_insert != Some(def.object_id)
+            {
+                {
                     return Err(SqlError::new(
                         544,
                         16,
@@ -1558,7 +1546,7 @@ impl Session {
                 }
                 _ => false,
             };
-            if !matches || target_name.0.len() > 1 && from.len() > 0 && !matches {
+            if !matches {
                 return Err(SqlError::unsupported(
                     "UPDATE ... FROM where the target is not the first table of FROM",
                 ));
@@ -1941,31 +1929,12 @@ impl Session {
                             ),
                         ));
                     }
-                    pk = p
-                        .columns
-                        .iter()
-                        .map(|ic| {
-                            ic.column
-                                .expr
-                                .to_string()
-                                .trim_matches(|c| c == '[' || c == ']' || c == '"')
-                                .to_string()
-                        })
-                        .collect();
+                    pk = p.columns.iter().map(index_column_name).collect();
                     pk_name = p.name.as_ref().map(|n| n.value.clone());
                 }
                 TableConstraint::Unique(u) => uniques.push((
                     u.name.as_ref().map(|n| n.value.clone()),
-                    u.columns
-                        .iter()
-                        .map(|ic| {
-                            ic.column
-                                .expr
-                                .to_string()
-                                .trim_matches(|c| c == '[' || c == ']' || c == '"')
-                                .to_string()
-                        })
-                        .collect(),
+                    u.columns.iter().map(index_column_name).collect(),
                 )),
                 TableConstraint::ForeignKey(f) => {
                     let (rs, rt) = fk_target(&f.foreign_table)?;
@@ -2040,16 +2009,7 @@ impl Session {
             } else {
                 let r = catalog::load_table(&self.conn, &fk.ref_schema, &fk.ref_table)
                     .map_err(catalog::sqlite_err)?
-                    .ok_or_else(|| {
-                        SqlError::new(
-                            1767,
-                            16,
-                            format!(
-                                "Foreign key '{}' references invalid table '{}.{}'.",
-                                fk.name, fk.ref_schema, fk.ref_table
-                            ),
-                        )
-                    })?;
+                    .ok_or_else(|| catalog::invalid_fk_table(fk))?;
                 fk.ref_table = r.name.clone();
                 fk.ref_schema = r.schema.clone();
                 (r.pk.clone(), r.columns.clone())
@@ -2087,7 +2047,7 @@ impl Session {
             if !c.nullable {
                 s.push_str(" NOT NULL");
             }
-            if c.ty.uses_collation() {
+            if c.ty.is_string() {
                 s.push_str(" COLLATE SQLSRV");
             }
             if let Some(d) = d {
@@ -2224,17 +2184,12 @@ impl Session {
         let Some(name) = ci.name.as_ref().map(column_name_of) else {
             return Err(SqlError::syntax_near("ON"));
         };
-        if ci.predicate.is_some() || !ci.include.is_empty() && false {
+        if ci.predicate.is_some() {
             return Err(SqlError::unsupported("filtered indexes"));
         }
         let mut cols = Vec::new();
         for c in &ci.columns {
-            let n = c
-                .column
-                .expr
-                .to_string()
-                .trim_matches(|c| c == '[' || c == ']' || c == '"')
-                .to_string();
+            let n = index_column_name(c);
             if def.column(&n).is_none() {
                 return Err(SqlError::invalid_column(&n));
             }
@@ -2339,6 +2294,11 @@ impl Session {
                     if !nullable && default.is_none() && count > 0 {
                         return Err(SqlError::new(4901, 16, format!("ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table must be empty to allow addition of this column. Column '{}' cannot be added to non-empty table '{}' because it does not satisfy these conditions.", column_def.name.value, def.name)));
                     }
+                    if !nullable && default.is_none() {
+                        return Err(SqlError::unsupported(
+                            "adding a NOT NULL column without DEFAULT (recreate the table)",
+                        ));
+                    }
                     let col = ColumnDef {
                         column_id: def.columns.iter().map(|c| c.column_id).max().unwrap_or(0) + 1,
                         name: column_def.name.value.clone(),
@@ -2352,7 +2312,7 @@ impl Session {
                         q(&col.name),
                         ty.sqlite_affinity()
                     );
-                    if ty.uses_collation() {
+                    if ty.is_string() {
                         s.push_str(" COLLATE SQLSRV");
                     }
                     if let Some(d) = &default {
@@ -2389,13 +2349,6 @@ impl Session {
                         s.push_str(&format!(" DEFAULT {lit}"));
                     }
                     if !nullable {
-                        if default.is_none() {
-                            // Only reachable for empty tables; SQLite still wants a default.
-                            s.push_str(" NOT NULL DEFAULT NULL");
-                            return Err(SqlError::unsupported(
-                                "adding a NOT NULL column without DEFAULT (recreate the table)",
-                            ));
-                        }
                         s.push_str(" NOT NULL");
                     }
                     self.atomic(|se| {

@@ -451,7 +451,6 @@ impl<'a> Rewriter<'a> {
             "@@OPTIONS" => number_lit(5496),
             "@@MAX_PRECISION" => number_lit(38),
             "@@TEXTSIZE" => number_lit(2147483647),
-            "@@DBTS" | "@@CONNECTIONS" | "@@CPU_BUSY" | "@@IDLE" | "@@IO_BUSY" => return None,
             _ => return None,
         })
     }
@@ -743,13 +742,6 @@ impl<'a> Rewriter<'a> {
                 }
             }
             _ => {
-                if name.starts_with("__SIM_") {
-                    return Err(SqlError::new(
-                        195,
-                        15,
-                        format!("'{raw}' is not a recognized built-in function name."),
-                    ));
-                }
                 return Err(SqlError::new(
                     195,
                     15,

@@ -354,12 +354,6 @@ pub struct WireType {
     plp: bool,
 }
 
-impl WireType {
-    pub fn sql_type(&self) -> SqlType {
-        self.ty
-    }
-}
-
 /// Decodes a TYPE_INFO. Types the simulator does not handle give an error
 /// that the caller turns into a SQL Server-style error.
 pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
