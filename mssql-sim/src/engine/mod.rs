@@ -678,24 +678,16 @@ impl Session {
             }
         };
         for stmt in stmts {
-            let before = out.len();
             match self.execute_stmt(stmt, &mut out) {
                 Ok(()) => {}
                 Err(e) => {
                     let kind = abort_kind(&e);
                     let cancelled = e.number == 3617;
+                    // A statement pushes results only when it succeeds; what it
+                    // pushed before failing is a transaction change the client
+                    // must still hear of (a failed COMMIT rolls back).
                     if !cancelled {
-                        out.truncate(
-                            before
-                                .max(
-                                    out.iter()
-                                        .rposition(|o| matches!(o, Out::Done { .. }))
-                                        .map(|p| p + 1)
-                                        .unwrap_or(0),
-                                )
-                                .min(out.len()),
-                        );
-                        out.push(Out::Error(e.clone()));
+                        out.push(Out::Error(e));
                         out.push(Out::Done {
                             cmd: 0,
                             count: None,
