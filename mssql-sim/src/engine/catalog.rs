@@ -119,8 +119,10 @@ pub fn internal_column_type(column: &str) -> SqlType {
         | "key_ordinal"
         | "index_column_id"
         | "type_id" => SqlType::TinyInt,
+        "retention_period" => SqlType::Int,
         c if c.starts_with("is_") => SqlType::Bit,
-        c if c.ends_with("_id") || c.ends_with("_version") => SqlType::Int,
+        c if c.ends_with("_version") => SqlType::BigInt,
+        c if c.ends_with("_id") => SqlType::Int,
         _ => SqlType::NVarChar(Len::N(128)),
     }
 }
@@ -199,6 +201,11 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              FROM __sim_foreign_keys f JOIN __sim_objects o ON o.object_id = f.object_id;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.foreign_key_columns\" AS SELECT constraint_object_id, constraint_column_id, parent_object_id,
              parent_column_id, referenced_object_id, referenced_column_id FROM __sim_foreign_key_columns;
+         CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_tables\" AS SELECT object_id, is_track_columns_updated_on, begin_version,
+             cleanup_version, min_valid_version FROM __sim_ct_tables;
+         CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_databases\" AS SELECT {dbid} AS database_id, is_auto_cleanup_on, retention_period,
+             retention_period_units, CASE retention_period_units WHEN 1 THEN 'MINUTES' WHEN 2 THEN 'HOURS' ELSE 'DAYS' END AS retention_period_units_desc
+             FROM __sim_ct_database WHERE is_enabled = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.TABLES\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
              'BASE TABLE' AS TABLE_TYPE FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE o.type = 'U ';
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.COLUMNS\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
@@ -212,7 +219,8 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              CASE WHEN c.system_type_id IN (40, 41, 42, 43, 58, 61) THEN c.scale END AS DATETIME_PRECISION
              FROM __sim_columns c JOIN __sim_objects o ON o.object_id = c.object_id JOIN __sim_schemas s ON s.schema_id = o.schema_id
              WHERE o.type = 'U ';",
-        types = types_values.join(", ")
+        types = types_values.join(", "),
+        dbid = super::database_id(database)
     );
     conn.execute_batch(&sql)
 }
@@ -318,6 +326,25 @@ pub fn load_table(
         return Ok(None);
     };
     load_table_by_id(conn, object_id, schema, name).map(Some)
+}
+
+/// Loads a user table's definition by object id.
+pub fn load_table_by_object_id(
+    conn: &Connection,
+    object_id: i64,
+) -> rusqlite::Result<Option<TableDef>> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT s.name, o.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
+             WHERE o.object_id = ?1 AND o.type = 'U '",
+            [object_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match found {
+        Some((schema, name)) => load_table_by_id(conn, object_id, schema, name).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn load_table_by_id(

@@ -126,6 +126,24 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
         let v = Value::Guid(uuid::Uuid::new_v4());
         Ok(to_storage(&v, &SqlType::UniqueIdentifier))
     })?;
+    // __sim_name_part('[dbo].[T]', 1) = 'dbo', ..., 2) = 'T': a name given at
+    // run time to OBJECT_ID, split as SQL Server reads it (schema defaults to dbo).
+    conn.create_scalar_function("__sim_name_part", 2, det, |ctx| {
+        let text: Option<String> = ctx.get(0)?;
+        let part: i64 = ctx.get(1)?;
+        let Some(text) = text else { return Ok(None) };
+        let Ok(name) = super::translate::parse_object_name(&text) else {
+            return Ok(None);
+        };
+        let Ok((_, schema, object)) = super::translate::name_parts(&name) else {
+            return Ok(None);
+        };
+        Ok(Some(if part == 1 {
+            schema.unwrap_or_else(|| "dbo".to_string())
+        } else {
+            object
+        }))
+    })?;
     // T-SQL CHARINDEX(needle, haystack): 1-based, 0 when absent, case-insensitive.
     conn.create_scalar_function("__sim_charindex", 2, det, |ctx| {
         let n = from_sqlite_untyped(ctx.get_raw(0));

@@ -17,6 +17,7 @@
 //! stricter than SQL Server, never looser.
 
 pub mod catalog;
+pub mod ct;
 pub mod functions;
 pub mod parse;
 pub mod translate;
@@ -247,12 +248,17 @@ pub struct Session {
     temp: HashMap<String, TableDef>,
     temp_ids: i64,
     vars: HashMap<String, (SqlType, Value)>,
+    /// What the change tracking triggers need to know of the running statement.
+    ct_stmt: ct::StmtCell,
+    /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
+    ct_context: Option<Vec<u8>>,
 }
 
 fn open_connection(
     shared: &Shared,
     path: &std::path::Path,
     name: &str,
+    ct_stmt: &ct::StmtCell,
 ) -> Result<Connection, SqlError> {
     let conn = Connection::open(path).map_err(catalog::sqlite_err)?;
     conn.busy_timeout(shared.lock_timeout)
@@ -264,7 +270,9 @@ fn open_connection(
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(catalog::sqlite_err)?;
     functions::register(&conn, shared.clock.clone()).map_err(catalog::sqlite_err)?;
+    ct::register(&conn, ct_stmt.clone()).map_err(catalog::sqlite_err)?;
     catalog::init(&conn).map_err(catalog::sqlite_err)?;
+    ct::init(&conn).map_err(catalog::sqlite_err)?;
     catalog::create_views(&conn, name).map_err(catalog::sqlite_err)?;
     Ok(conn)
 }
@@ -467,7 +475,8 @@ impl Session {
                 ),
             ));
         };
-        let conn = open_connection(&shared, &path, &name)?;
+        let ct_stmt = ct::StmtCell::default();
+        let conn = open_connection(&shared, &path, &name, &ct_stmt)?;
         let spid = shared.next_spid();
         let interrupt = Arc::new(Mutex::new(Some(conn.get_interrupt_handle())));
         Ok(Session {
@@ -486,6 +495,8 @@ impl Session {
             temp: HashMap::new(),
             temp_ids: -1_000_000,
             vars: HashMap::new(),
+            ct_stmt,
+            ct_context: None,
         })
     }
 
@@ -582,8 +593,13 @@ impl Session {
         self.tran.count -= 1;
         if self.tran.count == 0 {
             if self.tran.open {
-                if let Err(e) = self.conn.execute_batch("COMMIT") {
-                    let err = map_sqlite(e, None, &self.database, "COMMIT");
+                let now = self.now_text();
+                let committed = ct::on_commit(&self.conn, &now).and_then(|_| {
+                    self.conn
+                        .execute_batch("COMMIT")
+                        .map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))
+                });
+                if let Err(err) = committed {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.tran.open = false;
                     out.push(Out::RollbackTran(self.tran.descriptor));
@@ -661,6 +677,9 @@ impl Session {
     /// Runs a batch. `params` are bound by name (`@P1`, ...), as from sp_executesql.
     pub fn execute(&mut self, sql: &str, params: Vec<(String, SqlType, Value)>) -> Vec<Out> {
         let mut out = Vec::new();
+        if self.tran.count == 0 {
+            self.maybe_auto_cleanup();
+        }
         self.vars = params
             .into_iter()
             .map(|(n, t, v)| (n.to_lowercase(), (t, v)))
@@ -706,6 +725,65 @@ impl Session {
         }
         self.vars.clear();
         out
+    }
+
+    /// The simulator's clock as change tracking stores it.
+    fn now_text(&self) -> String {
+        ct::time_text(&self.shared.clock.now_utc())
+    }
+
+    /// Runs one INSERT/UPDATE/DELETE. Outside a transaction the statement
+    /// is its own transaction, so that the change tracking version it draws
+    /// commits with it.
+    fn dml(
+        &mut self,
+        f: impl FnOnce(&mut Session) -> Result<u64, SqlError>,
+    ) -> Result<u64, SqlError> {
+        let auto = self.tran.count == 0;
+        if auto {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
+        }
+        ct::begin_statement(&self.ct_stmt, self.ct_context.take(), None);
+        let r = f(self);
+        ct::end_statement(&self.ct_stmt);
+        if !auto {
+            return r;
+        }
+        let r = r.and_then(|n| {
+            ct::on_commit(&self.conn, &self.now_text())?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))?;
+            Ok(n)
+        });
+        if r.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        r
+    }
+
+    /// AUTO_CLEANUP: SQL Server's cleanup task runs every 30 minutes; here it
+    /// runs when a batch starts outside a transaction and 30 simulated
+    /// minutes have passed. It never waits for a lock: when another session
+    /// is writing, it runs at a later batch.
+    fn maybe_auto_cleanup(&mut self) {
+        let now = self.shared.clock.now_utc();
+        if !matches!(ct::auto_cleanup_due(&self.conn, &now), Ok(true)) {
+            return;
+        }
+        let text = ct::time_text(&now);
+        let _ = self.conn.busy_timeout(Duration::from_millis(0));
+        if self.conn.execute_batch("BEGIN IMMEDIATE").is_ok() {
+            let r = ct::cleanup(&self.conn, &text, None)
+                .and_then(|_| ct::mark_auto_cleanup(&self.conn, &text));
+            let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            if self.conn.execute_batch(end).is_err() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+        }
+        let _ = self.conn.busy_timeout(self.shared.lock_timeout);
     }
 
     fn done_count(&self, cmd: u16, n: u64, out: &mut Vec<Out>) {
@@ -838,9 +916,221 @@ impl Session {
                     error: false,
                 });
             }
+            Stmt::AlterTableChangeTracking {
+                table,
+                enable,
+                track_columns,
+            } => {
+                self.before_write()?;
+                self.alter_table_change_tracking(&table, enable, track_columns.unwrap_or(false))?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
+            Stmt::AlterTableSwitch { table, target } => {
+                for name in std::iter::once(&table).chain(target.as_ref()) {
+                    let def = self.resolver().resolve_table(name)?;
+                    if !def.temp && ct::table_tracking(&self.conn, def.object_id)?.is_some() {
+                        let mut e = SqlError::new(4900, 16, format!("The ALTER TABLE SWITCH statement failed for table '{}.{}'. It is not possible to switch the partition of a table that has change tracking enabled. Disable change tracking before using ALTER TABLE SWITCH.", self.database, def.display_name()));
+                        e.state = 1;
+                        return Err(e);
+                    }
+                }
+                return Err(SqlError::unsupported("ALTER TABLE ... SWITCH"));
+            }
+            Stmt::WithChangeTrackingContext { context, stmt } => {
+                if matches!(stmt.as_ref(), Statement::Query(_)) {
+                    return Err(SqlError::new(22108, 16, "The CHANGE_TRACKING_CONTEXT WITH clause cannot be used with a SELECT statement."));
+                }
+                if !matches!(
+                    stmt.as_ref(),
+                    Statement::Insert(_)
+                        | Statement::Update(_)
+                        | Statement::Delete(_)
+                        | Statement::Merge(_)
+                ) {
+                    return Err(SqlError::syntax_near("WITH"));
+                }
+                let bad = || {
+                    SqlError::new(22109, 16, "The \"context\" argument for the CHANGE_TRACKING_CONTEXT WITH clause must be of type varbinary data type with a maximum length of 128.")
+                };
+                let typed_ok = match &context {
+                    Expr::Identifier(i) if i.value.starts_with('@') => {
+                        match self.vars.get(&i.value.to_lowercase()) {
+                            Some((SqlType::VarBinary(Len::N(n)), _))
+                            | Some((SqlType::Binary(n), _)) => *n <= 128,
+                            Some(_) => false,
+                            None => true, // 137 comes from evaluation
+                        }
+                    }
+                    Expr::Value(_) => true,
+                    _ => false,
+                };
+                if !typed_ok {
+                    return Err(bad());
+                }
+                let v = self.eval_scalar(context)?;
+                self.ct_context = match v {
+                    Value::Bytes(b) if b.len() <= 128 => Some(b),
+                    Value::Null => None,
+                    _ => return Err(bad()),
+                };
+                let r = self.execute_sql(*stmt, out);
+                self.ct_context = None;
+                r?;
+            }
             Stmt::Sql(s) => self.execute_sql(*s, out)?,
         }
         Ok(())
+    }
+
+    /// EXEC of the system procedures the simulator implements.
+    fn execute_procedure(
+        &mut self,
+        name: &ObjectName,
+        parameters: Vec<Expr>,
+    ) -> Result<(), SqlError> {
+        let proc = name.to_string().replace(['[', ']', '"'], "");
+        let lower = proc.to_ascii_lowercase();
+        // (parameter name or None, value expression)
+        let mut args: Vec<(Option<String>, Expr)> = Vec::new();
+        for p in parameters {
+            match p {
+                Expr::BinaryOp {
+                    left,
+                    op: sqlparser::ast::BinaryOperator::Eq,
+                    right,
+                } if matches!(left.as_ref(), Expr::Identifier(i) if i.value.starts_with('@')) => {
+                    let Expr::Identifier(i) = *left else {
+                        unreachable!()
+                    };
+                    args.push((Some(i.value.to_ascii_lowercase()), *right));
+                }
+                other => args.push((None, other)),
+            }
+        }
+        let arg = |args: &[(Option<String>, Expr)], pos: usize, named: &str| -> Option<Expr> {
+            args.iter()
+                .find(|(n, _)| n.as_deref() == Some(named))
+                .or_else(|| args.get(pos).filter(|(n, _)| n.is_none()))
+                .map(|(_, e)| e.clone())
+        };
+        match lower.as_str() {
+            "sys.sp_flush_ct_internal_table_on_demand" | "sp_flush_ct_internal_table_on_demand" => {
+                let table = match arg(&args, 0, "@tabletoclean") {
+                    Some(e) => match self.eval_scalar(e)? {
+                        Value::Str(s) => Some(s),
+                        Value::Null => None,
+                        _ => {
+                            return Err(SqlError::new(
+                                8114,
+                                16,
+                                "Error converting data type to nvarchar.",
+                            ))
+                        }
+                    },
+                    None => None,
+                };
+                let only = match &table {
+                    Some(t) => {
+                        let def = self
+                            .resolver()
+                            .resolve_table(&translate::parse_object_name(t)?)?;
+                        if def.temp || ct::table_tracking(&self.conn, def.object_id)?.is_none() {
+                            return Err(SqlError::new(
+                                22105,
+                                16,
+                                format!("Change tracking is not enabled on table '{t}'."),
+                            ));
+                        }
+                        Some(def.object_id)
+                    }
+                    None => None,
+                };
+                self.before_write()?;
+                let now = self.now_text();
+                let deleted = self.dml(|s| ct::cleanup(&s.conn, &now, only).map(|n| n as u64))?;
+                if let Some(Expr::Identifier(v)) = arg(&args, 1, "@deletedrowcount") {
+                    let key = v.value.to_lowercase();
+                    match self.vars.get(&key).cloned() {
+                        Some((ty, _)) => {
+                            let val =
+                                crate::types::convert(&Value::Int(deleted as i64), &ty, None)?;
+                            self.vars.insert(key, (ty, val));
+                        }
+                        None => {
+                            return Err(SqlError::new(
+                                137,
+                                15,
+                                format!("Must declare the scalar variable \"{}\".", v.value),
+                            ))
+                        }
+                    }
+                }
+                Ok(())
+            }
+            "mssql_sim.advance_clock" => {
+                let Some(e) = arg(&args, 0, "@seconds") else {
+                    return Err(SqlError::new(201, 16, "Procedure or function 'mssql_sim.advance_clock' expects parameter '@seconds', which was not supplied."));
+                };
+                match self.eval_scalar(e)? {
+                    Value::Int(n) => {
+                        self.shared.clock.advance(n);
+                        Ok(())
+                    }
+                    _ => Err(SqlError::new(
+                        8114,
+                        16,
+                        "Error converting data type to bigint.",
+                    )),
+                }
+            }
+            _ if lower.starts_with("sys.")
+                || lower.starts_with("sp_")
+                || lower.starts_with("xp_") =>
+            {
+                Err(SqlError::unsupported(format!(
+                    "the system procedure {proc}"
+                )))
+            }
+            _ => Err(SqlError::new(
+                2812,
+                16,
+                format!("Could not find stored procedure '{proc}'."),
+            )),
+        }
+    }
+
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        }
+    }
+
+    /// `ALTER TABLE t ENABLE|DISABLE CHANGE_TRACKING`.
+    fn alter_table_change_tracking(
+        &mut self,
+        table: &ObjectName,
+        enable: bool,
+        track_columns: bool,
+    ) -> Result<(), SqlError> {
+        let written = table.to_string().replace(['[', ']', '"'], "");
+        let def = self.resolver().resolve_table(table)?;
+        if def.temp {
+            return Err(SqlError::new(1718, 16, format!("Change tracking must be enabled on database 'tempdb' before it can be enabled on table '{written}'.")));
+        }
+        let database = self.database.clone();
+        self.atomic(|s| {
+            if enable {
+                ct::enable_table(&s.conn, &database, &def, &written, track_columns)
+            } else {
+                ct::disable_table(&s.conn, &def, &written)
+            }
+        })
     }
 
     fn set_option(&mut self, name: &str, value: &str) -> Result<(), SqlError> {
@@ -939,6 +1229,22 @@ impl Session {
             )));
         }
         let rest = &up[1..];
+        if let Some(pos) = rest.iter().position(|w| w == "CHANGE_TRACKING") {
+            if pos != 0 {
+                return Err(SqlError::new(22114, 16, "Change tracking options for ALTER DATABASE cannot be combined with other ALTER DATABASE options."));
+            }
+            if self.tran.count > 0 {
+                return Err(SqlError::new(
+                    226,
+                    16,
+                    "ALTER DATABASE statement not allowed within multi-statement transaction.",
+                ));
+            }
+            let change = ct::parse_db_change(&words[1..])?;
+            let database = self.database.clone();
+            let now = self.now_text();
+            return self.atomic(|s| ct::alter_database(&s.conn, &database, &change, &now));
+        }
         match rest {
             [opt, v] if opt == "ALLOW_SNAPSHOT_ISOLATION" && (v == "ON" || v == "OFF") => {
                 catalog::set_option(&self.conn, "allow_snapshot_isolation", v)
@@ -967,7 +1273,7 @@ impl Session {
     /// Evaluates a scalar expression (DECLARE/SET @v = ...).
     fn eval_scalar(&mut self, mut e: Expr) -> Result<Value, SqlError> {
         let view = self.view();
-        {
+        let sql = {
             let res = Resolver {
                 conn: &self.conn,
                 temp: &self.temp,
@@ -975,8 +1281,8 @@ impl Session {
             };
             let mut rw = Rewriter::new(&res, &view);
             rw.rewrite(&mut e)?;
-        }
-        let sql = format!("SELECT {e}");
+            rw.finish_sql(format!("SELECT {e}"))
+        };
         let (_, rows) = self.select(&sql, &[None], false)?;
         Ok(rows
             .into_iter()
@@ -994,19 +1300,19 @@ impl Session {
             }
             Statement::Insert(ins) => {
                 self.before_write()?;
-                let n = self.insert(ins)?;
+                let n = self.dml(|s| s.insert(ins))?;
                 self.rowcount = n as i64;
                 self.done_count(CMD_INSERT, n, out);
             }
             Statement::Update(upd) => {
                 self.before_write()?;
-                let n = self.update(upd)?;
+                let n = self.dml(|s| s.update(upd))?;
                 self.rowcount = n as i64;
                 self.done_count(CMD_UPDATE, n, out);
             }
             Statement::Delete(del) => {
                 self.before_write()?;
-                let n = self.delete(del)?;
+                let n = self.dml(|s| s.delete(del))?;
                 self.rowcount = n as i64;
                 self.done_count(CMD_DELETE, n, out);
             }
@@ -1129,6 +1435,48 @@ impl Session {
                     error: false,
                 });
             }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                ..
+            } => {
+                self.execute_procedure(&name, parameters)?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
+            Statement::If(ifs) => {
+                // IF cond stmt [ELSE stmt]: the condition is evaluated once, then
+                // the chosen branch runs statement by statement.
+                let mut chosen = None;
+                for block in std::iter::once(&ifs.if_block).chain(ifs.elseif_blocks.iter()) {
+                    let Some(cond) = &block.condition else {
+                        continue;
+                    };
+                    let test = Expr::Case {
+                        case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                        end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                        operand: None,
+                        conditions: vec![sqlparser::ast::CaseWhen {
+                            condition: cond.clone(),
+                            result: translate::number_lit(1),
+                        }],
+                        else_result: Some(Box::new(translate::number_lit(0))),
+                    };
+                    if matches!(self.eval_scalar(test)?, Value::Int(1)) {
+                        chosen = Some(block.statements().clone());
+                        break;
+                    }
+                }
+                if chosen.is_none() {
+                    chosen = ifs.else_block.as_ref().map(|b| b.statements().clone());
+                }
+                for st in chosen.unwrap_or_default() {
+                    self.execute_sql(st, out)?;
+                }
+            }
             Statement::Print(p) => {
                 let v = self.eval_scalar(p.message.as_ref().clone())?;
                 let text = match v {
@@ -1172,7 +1520,7 @@ impl Session {
                 "USE inside a transaction that has written data",
             ));
         }
-        let conn = open_connection(&self.shared, &path, &real)?;
+        let conn = open_connection(&self.shared, &path, &real, &self.ct_stmt)?;
         *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(conn.get_interrupt_handle());
         self.conn = conn;
@@ -1199,7 +1547,7 @@ impl Session {
             } else {
                 vec![]
             };
-            let sql = q.to_string();
+            let sql = rw.finish_sql(q.to_string());
             let info = sql.contains("\"INFORMATION_SCHEMA.");
             (sql, hints, info)
         };
@@ -1241,6 +1589,7 @@ impl Session {
         hints: &[Option<SqlType>],
         information_schema: bool,
     ) -> Result<(Vec<Column>, Vec<Vec<Value>>), SqlError> {
+        let changetable = sql.contains("\"__sim_ctq_");
         let mut stmt = self
             .conn
             .prepare(sql)
@@ -1259,7 +1608,19 @@ impl Session {
                 if let (Some(db), Some(table), Some(origin)) =
                     (m.database_name(), m.table_name(), m.origin_name())
                 {
-                    if table.starts_with("__sim_") {
+                    let side_of = table
+                        .strip_prefix(ct::SIDE_PREFIX)
+                        .and_then(|id| id.parse::<i64>().ok());
+                    if let Some(object_id) = side_of {
+                        // A key column of a CHANGETABLE(CHANGES ...) source.
+                        if let Ok(Some(def)) =
+                            catalog::load_table_by_object_id(&self.conn, object_id)
+                        {
+                            if let Some(c) = def.column(origin) {
+                                ty = Some(c.ty);
+                            }
+                        }
+                    } else if table.starts_with("__sim_") {
                         ty = Some(catalog::internal_column_type(origin));
                         nullable = false;
                     } else {
@@ -1288,6 +1649,9 @@ impl Session {
                 // the rewriter's static type of the expression, if it has one.
                 if ty.is_none() {
                     ty = hints.get(i).copied().flatten();
+                }
+                if ty.is_none() && changetable {
+                    ty = ct::system_column_type(&name);
                 }
                 if ty.is_none() {
                     if information_schema {
@@ -1454,7 +1818,7 @@ impl Session {
                     }
                     let mut rw = Rewriter::new(&res, &view);
                     rw.rewrite(src.as_mut())?;
-                    Some(src.to_string())
+                    Some((src.to_string(), rw.ct_ctes()))
                 }
             };
             (def, source_sql, target_cols)
@@ -1462,7 +1826,8 @@ impl Session {
         let table = q(&def.sqlite_name());
         let sql = match source_sql {
             None => format!("INSERT INTO {table} DEFAULT VALUES"),
-            Some(src) => {
+            Some((src, ct_ctes)) => {
+                let ct_ctes = ct_ctes.map(|c| format!("{c}, ")).unwrap_or_default();
                 let src_cols: Vec<String> = (1..=target_cols.len())
                     .map(|i| format!("\"__c{i}\""))
                     .collect();
@@ -1473,7 +1838,7 @@ impl Session {
                     .collect();
                 let names: Vec<String> = target_cols.iter().map(|c| q(&c.name)).collect();
                 format!(
-                    "WITH \"__src\"({}) AS ({src}) INSERT INTO {table} ({}) SELECT {} FROM \"__src\"",
+                    "WITH {ct_ctes}\"__src\"({}) AS ({src}) INSERT INTO {table} ({}) SELECT {} FROM \"__src\"",
                     src_cols.join(", "),
                     names.join(", "),
                     convs.join(", ")
@@ -1574,6 +1939,8 @@ impl Session {
         };
         rw.scope.insert(alias.to_lowercase(), def.clone());
         let mut sets = Vec::new();
+        let mut set_ids: Vec<i32> = Vec::new();
+        let mut key_set = false;
         for a in upd.assignments {
             let col_name = match &a.target {
                 AssignmentTarget::ColumnName(n) => column_name_of(n),
@@ -1590,6 +1957,10 @@ impl Session {
                     format!("Cannot update identity column '{}'.", col.name),
                 ));
             }
+            if !set_ids.contains(&col.column_id) {
+                set_ids.push(col.column_id);
+            }
+            key_set |= def.pk.iter().any(|k| k.eq_ignore_ascii_case(&col.name));
             let mut v = a.value;
             rw.rewrite(&mut v)?;
             sets.push(format!(
@@ -1619,7 +1990,9 @@ impl Session {
         if !conds.is_empty() {
             sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
         }
+        let sql = rw.finish_sql(sql);
         drop(rw);
+        ct::set_update(&self.ct_stmt, def.object_id, set_ids, key_set);
         self.write(&sql, Some(&def), "UPDATE")
     }
 
@@ -1700,6 +2073,7 @@ impl Session {
             );
             (def, sql)
         };
+        let sql = rw.finish_sql(sql);
         drop(rw);
         self.write(&sql, Some(&def), "DELETE")
     }
@@ -1734,6 +2108,9 @@ impl Session {
                 "DELETE FROM sqlite_sequence WHERE name = ?1",
                 [def.sqlite_name()],
             );
+            if !def.temp {
+                ct::truncated(&s.conn, def.object_id)?;
+            }
             Ok(())
         })
     }
@@ -2437,6 +2814,7 @@ impl Session {
                         return Err(SqlError::new(3726, 16, format!("Could not drop object '{}' because it is referenced by a FOREIGN KEY constraint '{r}'.", def.display_name())));
                     }
                     self.atomic(|s| {
+                        ct::forget_table(&s.conn, def.object_id)?;
                         s.conn
                             .execute_batch(&format!("DROP TABLE {}", q(&def.sqlite_name())))
                             .map_err(|e| map_sqlite(e, Some(&def), &s.database, "DROP TABLE"))?;

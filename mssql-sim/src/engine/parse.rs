@@ -13,7 +13,7 @@ use sqlparser::ast::{Expr, ObjectName, Statement};
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError, ParserOptions};
-use sqlparser::tokenizer::{Token, Word};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
 /// One statement of a batch.
 #[derive(Debug, Clone)]
@@ -42,6 +42,64 @@ pub enum Stmt {
         database: Option<String>,
         words: Vec<String>,
     },
+    /// `ALTER TABLE t ENABLE|DISABLE CHANGE_TRACKING [WITH (TRACK_COLUMNS_UPDATED = ON|OFF)]`.
+    AlterTableChangeTracking {
+        table: ObjectName,
+        enable: bool,
+        track_columns: Option<bool>,
+    },
+    /// `ALTER TABLE t SWITCH [PARTITION n] TO target [PARTITION n]`.
+    AlterTableSwitch {
+        table: ObjectName,
+        target: Option<ObjectName>,
+    },
+    /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
+    WithChangeTrackingContext {
+        context: Expr,
+        stmt: Box<Statement>,
+    },
+}
+
+/// The first argument that marks `CHANGETABLE(CHANGES ...)` and
+/// `CHANGETABLE(VERSION ...)` after `mark_changetable` (T-SQL writes the
+/// option as a bare word, which no expression parser accepts).
+pub const CHANGETABLE_MARK: &str = "\u{1}CHANGETABLE:";
+
+/// Rewrites `CHANGETABLE ( CHANGES` / `CHANGETABLE ( VERSION` into
+/// `CHANGETABLE ( '<mark>CHANGES' ,` so that sqlparser reads the call as a
+/// table-valued function with ordinary arguments.
+fn mark_changetable(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let is_option = word_is(&t.token, "CHANGES") || word_is(&t.token, "VERSION");
+        if is_option {
+            let mut prev = out.iter().rev().filter(|x| significant(x));
+            let p1 = prev.next().map(|x| x.token.clone());
+            let p2 = prev.next().map(|x| x.token.clone());
+            if p1 == Some(Token::LParen)
+                && p2
+                    .as_ref()
+                    .map(|t| word_is(t, "CHANGETABLE"))
+                    .unwrap_or(false)
+            {
+                let option = word_value(&t.token)
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                out.push(TokenWithSpan {
+                    token: Token::SingleQuotedString(format!("{CHANGETABLE_MARK}{option}")),
+                    span: t.span,
+                });
+                out.push(TokenWithSpan {
+                    token: Token::Comma,
+                    span: t.span,
+                });
+                continue;
+            }
+        }
+        out.push(t);
+    }
+    out
 }
 
 fn word_is(t: &Token, kw: &str) -> bool {
@@ -127,10 +185,13 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
         require_semicolon_stmt_delimiter: false,
         ..options
     };
+    let tokens = Tokenizer::new(&dialect, sql)
+        .with_unescape(true)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(&ParserError::TokenizerError(e.to_string())))?;
     let mut p = Parser::new(&dialect)
         .with_options(options)
-        .try_with_sql(sql)
-        .map_err(|e| syntax_error(&e))?;
+        .with_tokens_with_locations(mark_changetable(tokens));
     let mut out = Vec::new();
     loop {
         while p.peek_token().token == Token::SemiColon {
@@ -181,6 +242,75 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
         } else if word_is(&t0, "DECLARE") {
             p.next_token();
             parse_declare(&mut p)?
+        } else if word_is(&t0, "WITH") && word_is(&t1, "CHANGE_TRACKING_CONTEXT") {
+            p.next_token();
+            p.next_token();
+            p.expect_token(&Token::LParen)
+                .map_err(|e| syntax_error(&e))?;
+            let context = p.parse_expr().map_err(|e| syntax_error(&e))?;
+            p.expect_token(&Token::RParen)
+                .map_err(|e| syntax_error(&e))?;
+            let stmt = p.parse_statement().map_err(|e| syntax_error(&e))?;
+            Stmt::WithChangeTrackingContext {
+                context,
+                stmt: Box::new(stmt),
+            }
+        } else if word_is(&t0, "ALTER")
+            && word_is(&t1, "TABLE")
+            && alter_table_ct_word(&p).is_some()
+        {
+            p.next_token();
+            p.next_token();
+            let table = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            let verb = p.next_token().token;
+            if word_is(&verb, "SWITCH") {
+                // SWITCH [PARTITION n] TO target [PARTITION n]
+                let mut target = None;
+                loop {
+                    let t = p.peek_token().token;
+                    if t == Token::EOF || t == Token::SemiColon || starts_statement(&t) {
+                        break;
+                    }
+                    p.next_token();
+                    if word_is(&t, "TO") {
+                        target = Some(p.parse_object_name(false).map_err(|e| syntax_error(&e))?);
+                    }
+                }
+                Stmt::AlterTableSwitch { table, target }
+            } else {
+                let enable = word_is(&verb, "ENABLE");
+                p.next_token(); // CHANGE_TRACKING
+                let mut track_columns = None;
+                if enable && word_is(&p.peek_token().token, "WITH") {
+                    p.next_token();
+                    p.expect_token(&Token::LParen)
+                        .map_err(|e| syntax_error(&e))?;
+                    let opt = p.next_token().token;
+                    if !word_is(&opt, "TRACK_COLUMNS_UPDATED") {
+                        return Err(syntax_error(&ParserError::ParserError(format!(
+                            "found: {opt} at Line"
+                        ))));
+                    }
+                    p.expect_token(&Token::Eq).map_err(|e| syntax_error(&e))?;
+                    let v = p.next_token().token;
+                    track_columns = if word_is(&v, "ON") {
+                        Some(true)
+                    } else if word_is(&v, "OFF") {
+                        Some(false)
+                    } else {
+                        return Err(syntax_error(&ParserError::ParserError(format!(
+                            "found: {v} at Line"
+                        ))));
+                    };
+                    p.expect_token(&Token::RParen)
+                        .map_err(|e| syntax_error(&e))?;
+                }
+                Stmt::AlterTableChangeTracking {
+                    table,
+                    enable,
+                    track_columns,
+                }
+            }
         } else if word_is(&t0, "ALTER") && word_is(&t1, "DATABASE") {
             p.next_token();
             p.next_token();
@@ -212,6 +342,30 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
         out.push(stmt);
     }
     Ok(out)
+}
+
+/// For `ALTER TABLE <name> ENABLE|DISABLE CHANGE_TRACKING` and
+/// `ALTER TABLE <name> SWITCH`: the verb after the table name.
+fn alter_table_ct_word(p: &Parser<'_>) -> Option<&'static str> {
+    let mut i = 2;
+    if !matches!(p.peek_nth_token(i).token, Token::Word(_)) {
+        return None;
+    }
+    while p.peek_nth_token(i + 1).token == Token::Period {
+        i += 2;
+    }
+    let verb = p.peek_nth_token(i + 1).token;
+    if word_is(&verb, "SWITCH") {
+        return Some("SWITCH");
+    }
+    let ct = word_is(&p.peek_nth_token(i + 2).token, "CHANGE_TRACKING");
+    if ct && word_is(&verb, "ENABLE") {
+        Some("ENABLE")
+    } else if ct && word_is(&verb, "DISABLE") {
+        Some("DISABLE")
+    } else {
+        None
+    }
 }
 
 fn starts_statement(t: &Token) -> bool {
@@ -373,6 +527,34 @@ mod tests {
             parse_batch("DECLARE @x int = 5, @y nvarchar(10); SET @y = N'a'; SELECT @x").unwrap();
         assert!(matches!(&b[0], Stmt::Declare(v) if v.len() == 2));
         assert!(matches!(&b[1], Stmt::SetVariable { name, .. } if name == "@y"));
+    }
+
+    #[test]
+    fn change_tracking_statements() {
+        let b = parse_batch("ALTER TABLE dbo.t ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = ON); ALTER TABLE t DISABLE CHANGE_TRACKING").unwrap();
+        assert!(matches!(
+            &b[0],
+            Stmt::AlterTableChangeTracking {
+                enable: true,
+                track_columns: Some(true),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &b[1],
+            Stmt::AlterTableChangeTracking {
+                enable: false,
+                track_columns: None,
+                ..
+            }
+        ));
+        let b = parse_batch("WITH CHANGE_TRACKING_CONTEXT (@c) UPDATE t SET a = 1").unwrap();
+        assert!(matches!(&b[0], Stmt::WithChangeTrackingContext { .. }));
+        let b = parse_batch("SELECT * FROM CHANGETABLE(CHANGES dbo.t, @v) AS c; SELECT * FROM CHANGETABLE (VERSION t, (id), (1)) AS v").unwrap();
+        assert_eq!(b.len(), 2);
+        let Stmt::Sql(s) = &b[0] else { panic!() };
+        assert!(s.to_string().contains("CHANGETABLE:CHANGES"), "{s}");
+        assert!(parse_batch("SELECT * FROM CHANGETABLE(CHANGES t, @v + 1) AS c").is_ok());
     }
 
     #[test]
