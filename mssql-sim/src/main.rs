@@ -17,6 +17,8 @@ OPTIONS:
     --password PASSWORD   password of the 'sa' login
     --password-env VAR    read the 'sa' password from environment variable VAR instead
     --lock-timeout SECS   how long a writer waits for another's lock before error 1222 (default 30)
+    --clock-offset SECS   simulator-only: run the clock SECS seconds ahead of real time (tests of
+                          change tracking retention); also `EXEC mssql_sim.advance_clock @seconds = N`
     -h, --help            this text
     -V, --version         the version
 
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let mut data: Option<String> = None;
     let mut password: Option<String> = None;
     let mut lock_timeout = 30u64;
+    let mut clock_offset = 0i64;
     while let Some(a) = args.next() {
         let mut value = |name: &str| -> Result<String, ExitCode> {
             args.next().ok_or_else(|| {
@@ -70,6 +73,16 @@ fn main() -> ExitCode {
                     Err(ExitCode::from(2))
                 }
             }),
+            "--clock-offset" => value("--clock-offset").and_then(|v| match v.parse() {
+                Ok(n) => {
+                    clock_offset = n;
+                    Ok(())
+                }
+                Err(_) => {
+                    eprintln!("mssql-sim: --clock-offset takes a number of seconds, not '{v}'");
+                    Err(ExitCode::from(2))
+                }
+            }),
             other => {
                 eprintln!("mssql-sim: unknown argument '{other}'; see --help");
                 Err(ExitCode::from(2))
@@ -97,6 +110,7 @@ fn main() -> ExitCode {
     let mut config = mssql_sim::Config::new(data, password);
     config.listen = listen;
     config.lock_timeout = Duration::from_secs(lock_timeout);
+    config.clock_offset_secs = clock_offset;
     let term = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {

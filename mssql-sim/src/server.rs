@@ -32,6 +32,9 @@ pub struct Config {
     /// How long a statement waits for another connection's write lock
     /// before failing with error 1222.
     pub lock_timeout: Duration,
+    /// Simulator-only: seconds added to the real clock (GETDATE(), change
+    /// tracking commit times and retention), so tests can run "days later".
+    pub clock_offset_secs: i64,
 }
 
 impl Config {
@@ -41,6 +44,7 @@ impl Config {
             data_dir: data_dir.into(),
             password: password.into(),
             lock_timeout: Duration::from_secs(30),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -63,6 +67,7 @@ impl Server {
             config.password.clone(),
             config.lock_timeout,
         ));
+        shared.clock.advance(config.clock_offset_secs);
         shared
             .ensure_master()
             .map_err(|e| io::Error::other(e.to_string()))?;

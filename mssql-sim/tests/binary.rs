@@ -7,10 +7,15 @@ use std::process::{Child, Command, Stdio};
 mod common;
 
 fn spawn(data: &std::path::Path) -> (Child, String) {
+    spawn_with(data, &[])
+}
+
+fn spawn_with(data: &std::path::Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
         .args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(["--password", common::PASSWORD])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -46,7 +51,8 @@ async fn binary_serves_stops_on_sigterm_and_keeps_data() {
     common::ok(&mut c, "CREATE DATABASE Keep").await;
     common::ok(
         &mut c,
-        "USE Keep; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)",
+        "USE Keep; ALTER DATABASE Keep SET CHANGE_TRACKING = ON; CREATE TABLE t (id int PRIMARY KEY);
+         ALTER TABLE t ENABLE CHANGE_TRACKING; INSERT INTO t VALUES (1), (2)",
     )
     .await;
     drop(c);
@@ -66,6 +72,41 @@ async fn binary_serves_stops_on_sigterm_and_keeps_data() {
     assert_eq!(
         common::scalar_i64(&mut c, "SELECT count(*) FROM t").await,
         Some(2)
+    );
+    // Change tracking survives the restart and keeps counting.
+    common::ok(&mut c, "INSERT INTO t VALUES (3)").await;
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT CHANGE_TRACKING_CURRENT_VERSION()").await,
+        Some(2)
+    );
+    assert_eq!(
+        common::scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM CHANGETABLE(CHANGES t, 0) AS c"
+        )
+        .await,
+        Some(3)
+    );
+    drop(c);
+    assert!(sigterm(&mut child).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_offset_moves_the_simulated_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_with(dir.path(), &["--clock-offset", "86400"]);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let ado = format!(
+        "server=tcp:{host},{port};database=master;user id=sa;password={};encrypt=DANGER_PLAINTEXT",
+        common::PASSWORD
+    );
+    let mut c = common::try_connect(&ado).await.unwrap();
+    let r = common::ok(&mut c, "SELECT SYSUTCDATETIME()").await;
+    let t: chrono::NaiveDateTime = r[0][0].get(0).unwrap();
+    let ahead = t - chrono::Utc::now().naive_utc();
+    assert!(
+        (86_300..86_500).contains(&ahead.num_seconds()),
+        "clock is {ahead} ahead"
     );
     drop(c);
     assert!(sigterm(&mut child).success());

@@ -768,6 +768,12 @@ async fn errors_are_sql_servers() {
         e.message(),
         "Change tracking is not enabled on table 'heap'."
     );
+    // [MANAGE] the primary key of a tracked table cannot be dropped (3735).
+    ok(&mut c, "CREATE TABLE dbo.p (id int NOT NULL, CONSTRAINT PK_p PRIMARY KEY (id)); ALTER TABLE dbo.p ENABLE CHANGE_TRACKING").await;
+    assert_eq!(
+        err_code(&mut c, "ALTER TABLE dbo.p DROP CONSTRAINT PK_p").await,
+        3735
+    );
     // ALTER DATABASE is not allowed in a user transaction (Msg 226).
     assert_eq!(
         err_code(
@@ -849,4 +855,63 @@ async fn snapshot_reads_agree_with_each_other() {
     .await;
     // The next sync, from the version read in the snapshot, gets 7.
     assert_eq!(changes(&mut a, "dbo.t", "1").await, ["7 I 2/2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn versions_become_visible_in_commit_order() {
+    // [MANAGE] one version per committed transaction, drawn at commit; a reader
+    // never sees version n+1 while n is missing (scenario 2.1 of the reference).
+    let sim = std::sync::Arc::new(start());
+    let mut c = setup(&sim, "Ct16").await;
+    ok(
+        &mut c,
+        "ALTER DATABASE Ct16 SET ALLOW_SNAPSHOT_ISOLATION ON",
+    )
+    .await;
+    let mut writers = Vec::new();
+    for w in 0..2 {
+        let sim = sim.clone();
+        writers.push(tokio::spawn(async move {
+            let mut c = connect_db(&sim, "Ct16").await;
+            for i in 0..40 {
+                let id = w * 1000 + i * 2;
+                ok(
+                    &mut c,
+                    &format!(
+                        "BEGIN TRAN; INSERT INTO dbo.t (id) VALUES ({id}); INSERT INTO dbo.t (id) VALUES ({}); COMMIT",
+                        id + 1
+                    ),
+                )
+                .await;
+            }
+        }));
+    }
+    let mut checks = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let r = ok(
+            &mut c,
+            "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRAN;
+             SELECT CHANGE_TRACKING_CURRENT_VERSION();
+             SELECT ct.SYS_CHANGE_VERSION, COUNT(*) FROM CHANGETABLE(CHANGES dbo.t, 0) AS ct GROUP BY ct.SYS_CHANGE_VERSION ORDER BY 1;
+             COMMIT; SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        )
+        .await;
+        let cur: i64 = r[0][0].get(0).unwrap();
+        let seen: Vec<(i64, i32)> = r[1]
+            .iter()
+            .map(|x| (x.get(0).unwrap(), x.get(1).unwrap()))
+            .collect();
+        let want: Vec<(i64, i32)> = (1..=cur).map(|v| (v, 2)).collect();
+        assert_eq!(seen, want, "versions seen at current version {cur}");
+        checks += 1;
+        if done {
+            assert_eq!(cur, 80);
+            break;
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(checks > 1);
 }

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-#[test]
-fn python_tds_round_trip_error_and_transaction() {
+/// Runs one python-tds script (in tests/clients) against a fresh simulator.
+fn run_script(name: &str) {
     let have = Command::new("python3")
         .args(["-c", "import pytds"])
         .status()
@@ -15,13 +15,10 @@ fn python_tds_round_trip_error_and_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let server =
         mssql_sim::Server::start(mssql_sim::Config::new(dir.path(), "Py#Passw0rd")).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/pytds_roundtrip.py"
-    );
+    let script = format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .args([
-            script,
+            &script,
             "127.0.0.1",
             &server.addr().port().to_string(),
             "Py#Passw0rd",
@@ -32,7 +29,18 @@ fn python_tds_round_trip_error_and_transaction() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.contains("OK"),
-        "python-tds check failed:\n{stdout}\n{stderr}"
+        "python-tds {name} failed:\n{stdout}\n{stderr}"
     );
     server.shutdown();
+}
+
+#[test]
+fn python_tds_round_trip_error_and_transaction() {
+    run_script("pytds_roundtrip.py");
+}
+
+/// The documented change tracking sync pattern through an independent client.
+#[test]
+fn python_tds_change_tracking_sync() {
+    run_script("pytds_ct_sync.py");
 }

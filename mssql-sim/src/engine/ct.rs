@@ -415,19 +415,20 @@ pub fn parse_db_change(words: &[String]) -> Result<DbChange, SqlError> {
                         .and_then(|v| v.parse().ok())
                         .ok_or_else(|| syntax(words.get(i + 2)))?;
                     let unit = up.get(i + 3).cloned().ok_or_else(|| syntax(None))?;
-                    let units =
-                        match unit.as_str() {
-                            "MINUTES" => 1,
-                            "HOURS" => 2,
-                            "DAYS" => 3,
-                            other => return Err(SqlError::new(
+                    let units = match unit.as_str() {
+                        "MINUTES" => 1,
+                        "HOURS" => 2,
+                        "DAYS" => 3,
+                        other => {
+                            return Err(SqlError::new(
                                 155,
                                 15,
                                 format!(
                                     "'{other}' is not a recognized CHANGE RETENTION UNIT option."
                                 ),
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     let minutes = n.checked_mul([0, 1, 60, 1440][units as usize]);
                     if n < 1 || minutes.map(|m| m > i32::MAX as i64).unwrap_or(true) {
                         return Err(SqlError::new(5092, 15, "The value for change tracking option 'CHANGE_RETENTION' is not valid. The value must be between 1 and 2147483647 minutes."));

@@ -2768,6 +2768,17 @@ impl Session {
                         })?;
                     }
                 }
+                Op::DropConstraint { ref name, .. }
+                    if def
+                        .pk_name
+                        .as_deref()
+                        .map(|p| p.eq_ignore_ascii_case(&name.value))
+                        .unwrap_or(false)
+                        && ct::table_tracking(&self.conn, def.object_id)?.is_some() =>
+                {
+                    // [MANAGE] the primary key of a tracked table cannot be dropped.
+                    return Err(SqlError::new(3735, 16, format!("The primary key constraint '{}' on table '{}' cannot be dropped because change tracking is enabled on the table. Change tracking requires a primary key constraint on the table. Disable change tracking before dropping the constraint.", name.value, def.name)));
+                }
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
             }
         }
