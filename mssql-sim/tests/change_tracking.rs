@@ -332,6 +332,40 @@ async fn columns_updated_mask() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cascaded_deletes_share_the_statements_version() {
+    // [CT] 1.7 of the reference: FK cascades are tracked with the firing
+    // statement's version [SIM].
+    let sim = start();
+    let mut c = setup(&sim, "Ct17").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.parent (id int NOT NULL PRIMARY KEY);
+         CREATE TABLE dbo.child (id int NOT NULL PRIMARY KEY, parent_id int NOT NULL REFERENCES dbo.parent(id) ON DELETE CASCADE);
+         ALTER TABLE dbo.parent ENABLE CHANGE_TRACKING; ALTER TABLE dbo.child ENABLE CHANGE_TRACKING;
+         INSERT INTO dbo.parent VALUES (1); INSERT INTO dbo.child VALUES (10, 1), (11, 1);",
+    )
+    .await;
+    ok(&mut c, "DELETE FROM dbo.parent WHERE id = 1").await; // @3
+    assert_eq!(current(&mut c).await, Some(3));
+    let r = ok(
+        &mut c,
+        "SELECT c.id, c.SYS_CHANGE_OPERATION, c.SYS_CHANGE_VERSION FROM CHANGETABLE(CHANGES dbo.child, 2) AS c ORDER BY c.id",
+    )
+    .await;
+    let got: Vec<(i32, String, i64)> = r[0]
+        .iter()
+        .map(|x| {
+            (
+                x.get(0).unwrap(),
+                x.get::<&str, _>(1).unwrap().to_string(),
+                x.get(2).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(10, "D".to_string(), 3), (11, "D".to_string(), 3)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_tracking_context() {
     let sim = start();
     let mut c = setup(&sim, "Ct7").await;
