@@ -3,5 +3,10 @@
 //!
 //! The library is built up issue by issue; see `../shared/DESIGN.md` for the map.
 
+pub mod cbor;
+pub mod crypto;
+pub mod package;
+pub mod value;
+
 /// The version of this build, as printed by `ctferry --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

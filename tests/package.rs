@@ -1,0 +1,259 @@
+//! Package format 1 end to end through the library: write, read back exactly,
+//! split into parts with a hash chain, and refuse every kind of bad package
+//! with its own error.
+
+use chrono::NaiveDate;
+use ctferry::crypto::{self, CryptoError, PublicKey, SecretKey};
+use ctferry::package::{
+    self, ColumnSchema, Kind, Manifest, PackageError, PackageReader, PackageWriter, Row,
+    SectionKind, TableSchema, WriterConfig,
+};
+use ctferry::value::{ColumnType, Decimal, Value};
+use std::path::{Path, PathBuf};
+
+struct Keys {
+    _dir: tempfile::TempDir,
+    region: SecretKey,
+    norr: SecretKey,
+    syd: SecretKey,
+}
+
+fn key(dir: &Path, name: &str) -> SecretKey {
+    let (public, secret) = crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
+    std::fs::write(dir.join(format!("{name}.pub.asc")), public).unwrap();
+    let p = dir.join(format!("{name}.sec.asc"));
+    std::fs::write(&p, secret).unwrap();
+    SecretKey::load(&p, None).unwrap()
+}
+
+fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    Keys {
+        region: key(dir.path(), "region"),
+        norr: key(dir.path(), "norr"),
+        syd: key(dir.path(), "syd"),
+        _dir: dir,
+    }
+}
+
+fn col(name: &str, ty: &str, nullable: bool) -> ColumnSchema {
+    ColumnSchema {
+        name: name.into(),
+        ty: ColumnType::parse(ty).unwrap(),
+        nullable,
+        masked: false,
+    }
+}
+
+fn patient_schema() -> TableSchema {
+    TableSchema {
+        name: "dbo.Patient".into(),
+        columns: vec![
+            col("Id", "int", false),
+            col("Namn", "nvarchar(max)", true),
+            col("Vikt", "decimal(9,3)", true),
+            col("Fodd", "date", true),
+            col("Andrad", "datetimeoffset(7)", true),
+            col("Bild", "varbinary(max)", true),
+            col("Guid", "uniqueidentifier", true),
+        ],
+        key: vec!["Id".into()],
+    }
+}
+
+fn template(kind: Kind, sequence: u64) -> Manifest {
+    Manifest {
+        publisher: "region-pmo".into(),
+        subscriber: "SE2321000016-A1B2".into(),
+        epoch: 1,
+        sequence,
+        kind,
+        part: 1,
+        last_part: true,
+        previous_sha256: None,
+        ct_from: if kind == Kind::Delta { Some(10) } else { None },
+        ct_to: 20,
+        source_commit_time: Some("2026-11-25T08:00:00.0000000Z".into()),
+        created_at: "2026-11-25T08:00:01Z".into(),
+        tables: vec![],
+    }
+}
+
+fn patient(i: i64) -> Vec<Value> {
+    let t = NaiveDate::from_ymd_opt(2026, 11, 25)
+        .unwrap()
+        .and_hms_nano_opt(8, 0, 0, 123_456_700)
+        .unwrap();
+    vec![
+        Value::Int(i),
+        if i % 3 == 0 {
+            Value::Text(String::new())
+        } else {
+            Value::Text(format!("Patient {i} åäö"))
+        },
+        Value::Decimal(Decimal { mantissa: 70_500 + i as i128, scale: 3 }),
+        Value::Date(NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()),
+        Value::DateTimeOffset(t, 60),
+        if i % 2 == 0 { Value::Null } else { Value::Bytes(vec![i as u8; 3]) },
+        Value::Guid([i as u8; 16]),
+    ]
+}
+
+fn writer<'k>(out: &Path, k: &'k Keys, recipient: &'k PublicKey, part_bytes: usize) -> WriterConfig<'k> {
+    WriterConfig {
+        out_dir: out.to_path_buf(),
+        signer: &k.region,
+        recipient,
+        part_bytes,
+        zstd_level: 3,
+    }
+}
+
+fn read_all(path: &Path, key: &SecretKey, publishers: &[PublicKey]) -> Result<(Manifest, Vec<Row>, package::Verified), PackageError> {
+    let mut r = PackageReader::open(path, key, publishers)?;
+    let mut rows = Vec::new();
+    while let Some(row) = r.next_row()? {
+        rows.push(row);
+    }
+    let m = r.manifest().clone();
+    Ok((m, rows, r.finish()?))
+}
+
+#[test]
+fn a_delta_reads_back_exactly() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let mut w = PackageWriter::new(writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES), template(Kind::Delta, 7));
+    let t = w.add_table(patient_schema()).unwrap();
+    for i in 1..=50 {
+        w.upsert(t, &patient(i)).unwrap();
+    }
+    w.delete(t, &[Value::Int(99)]).unwrap();
+    let written = w.finish().unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].file_name, "0000000007-delta-10-20.ctf.pgp");
+    assert!(written[0].path.exists());
+    assert!(!out.path().join("0000000007-delta-10-20.ctf.pgp.tmp").exists());
+
+    let (m, rows, v) = read_all(&written[0].path, &k.norr, &[k.region.public()]).unwrap();
+    assert_eq!(m.sequence, 7);
+    assert_eq!(m.tables[0].upserts, 50);
+    assert_eq!(m.tables[0].deletes, 1);
+    assert_eq!(m.source_commit_time.as_deref(), Some("2026-11-25T08:00:00.0000000Z"));
+    // Deletes come before upserts within a table.
+    assert_eq!(rows[0].kind, SectionKind::Deletes);
+    assert_eq!(rows[0].values, vec![Value::Int(99)]);
+    for (i, r) in rows[1..].iter().enumerate() {
+        assert_eq!(r.kind, SectionKind::Upserts);
+        assert_eq!(r.values, patient(i as i64 + 1));
+    }
+    assert_eq!(v.file_sha256, written[0].sha256);
+    assert_eq!(v.signer, k.region.fingerprint());
+}
+
+#[test]
+fn a_large_snapshot_is_split_into_chained_parts() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let mut tpl = template(Kind::Snapshot, 1);
+    tpl.previous_sha256 = Some([7u8; 32]);
+    let mut w = PackageWriter::new(writer(out.path(), &k, &norr, 20_000), tpl);
+    let t = w.add_table(patient_schema()).unwrap();
+    for i in 1..=2_000 {
+        w.upsert(t, &patient(i)).unwrap();
+    }
+    let written = w.finish().unwrap();
+    assert!(written.len() > 3, "{} parts", written.len());
+    let mut prev = Some([7u8; 32]);
+    let mut total = 0;
+    for (i, p) in written.iter().enumerate() {
+        let (m, rows, v) = read_all(&p.path, &k.norr, &[k.region.public()]).unwrap();
+        assert_eq!(m.sequence, 1 + i as u64);
+        assert_eq!(m.part, 1 + i as u32);
+        assert_eq!(m.last_part, i + 1 == written.len());
+        assert_eq!(m.previous_sha256, prev);
+        assert!(p.file_name.starts_with(&format!("{:010}-snapshot-0-20", 1 + i)));
+        prev = Some(v.file_sha256);
+        total += rows.len();
+    }
+    assert_eq!(total, 2_000);
+}
+
+fn one_delta(k: &Keys, out: &Path, recipient: &PublicKey) -> PathBuf {
+    let mut w = PackageWriter::new(writer(out, k, recipient, package::DEFAULT_PART_BYTES), template(Kind::Delta, 1));
+    let t = w.add_table(patient_schema()).unwrap();
+    for i in 1..=200 {
+        w.upsert(t, &patient(i)).unwrap();
+    }
+    w.finish().unwrap().remove(0).path
+}
+
+#[test]
+fn bad_packages_are_refused_each_with_its_reason() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let good = one_delta(&k, out.path(), &norr);
+    let region = [k.region.public()];
+
+    // Not for this caregiver.
+    match read_all(&good, &k.syd, &region) {
+        Err(PackageError::Crypto(CryptoError::NotForUs { .. })) => {}
+        other => panic!("expected NotForUs, got {:?}", other.map(|_| ())),
+    }
+    // Signed by a key that is not an accepted publisher key.
+    match read_all(&good, &k.norr, &[k.syd.public()]) {
+        Err(PackageError::Crypto(CryptoError::UnknownSigner { .. })) => {}
+        other => panic!("expected UnknownSigner, got {:?}", other.map(|_| ())),
+    }
+    let bytes = std::fs::read(&good).unwrap();
+    // Truncated anywhere: refused, never accepted, never a panic.
+    for cut in [10, bytes.len() / 3, bytes.len() / 2, bytes.len() - 30, bytes.len() - 1] {
+        let p = out.path().join("cut.ctf.pgp");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        assert!(read_all(&p, &k.norr, &region).is_err(), "a package cut at {cut} was accepted");
+    }
+    // Any byte flipped: refused.
+    for at in [200, bytes.len() / 2, bytes.len() - 40] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x01;
+        let p = out.path().join("flip.ctf.pgp");
+        std::fs::write(&p, &b).unwrap();
+        assert!(read_all(&p, &k.norr, &region).is_err(), "a package with byte {at} flipped was accepted");
+    }
+    // The good one still reads.
+    assert!(read_all(&good, &k.norr, &region).is_ok());
+}
+
+#[test]
+fn unsigned_and_foreign_payloads_are_refused() {
+    use pgp::composed::{Deserializable, MessageBuilder, SignedPublicKey};
+    use pgp::crypto::sym::SymmetricKeyAlgorithm;
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    // An encrypted but unsigned message to norr.
+    let pubkey = std::fs::read(k.norr.path.with_file_name("norr.pub.asc")).unwrap();
+    let (pk, _) = SignedPublicKey::from_reader_single(&pubkey[..]).unwrap();
+    let mut rng = rand::thread_rng();
+    let mut b = MessageBuilder::from_bytes("", b"hello".to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+    b.encrypt_to_key(&mut rng, &pk.public_subkeys[0].key).unwrap();
+    let p = out.path().join("unsigned.ctf.pgp");
+    std::fs::write(&p, b.to_vec(&mut rng).unwrap()).unwrap();
+    match read_all(&p, &k.norr, &[k.region.public()]) {
+        Err(PackageError::Crypto(CryptoError::Unsigned)) => {}
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // Signed and encrypted, but not a ctferry payload.
+    let p2 = out.path().join("foreign.ctf.pgp");
+    let plain = zstd::encode_all(&b"\xa1\x61x\x01"[..], 3).unwrap();
+    let mut f = std::fs::File::create(&p2).unwrap();
+    crypto::seal(&plain[..], &k.region, &k.norr.public(), &mut f).unwrap();
+    drop(f);
+    assert!(matches!(read_all(&p2, &k.norr, &[k.region.public()]), Err(PackageError::NotAPackage)));
+    // Not OpenPGP at all.
+    let p3 = out.path().join("garbage.ctf.pgp");
+    std::fs::write(&p3, b"this is not a package").unwrap();
+    assert!(read_all(&p3, &k.norr, &[k.region.public()]).is_err());
+}
