@@ -2,21 +2,34 @@
 # Runs every test of ctferry and mssql-sim on a fresh machine.
 #
 # It first installs what the tests need that cargo does not bring:
-#   - python-tds, the independent TDS client that cross-checks mssql-sim.
+#   - python-tds, the independent TDS client that cross-checks mssql-sim;
+#   - GnuPG (gpg) and zstd, for the OpenPGP interop tests in both directions;
+#   - cbor2, the one package docs/read_package.py needs.
 # Then it runs `cargo test --workspace`. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
 
-if ! command -v python3 >/dev/null 2>&1; then
-    say "installing python3 (apt-get)"
-    apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
+need_apt=()
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
+command -v gpgconf >/dev/null 2>&1 || need_apt+=(gnupg)
+command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    say "installing ${need_apt[*]} (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 if ! python3 -c 'import pytds' >/dev/null 2>&1; then
     say "installing python-tds (pip)"
     python3 -m pip install --quiet --disable-pip-version-check 'python-tds==1.17.1' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
     python3 -c 'import pytds' || { say "python-tds could not be installed; the cross-client test needs it"; exit 1; }
+fi
+
+if ! python3 -c 'import cbor2' >/dev/null 2>&1; then
+    say "installing cbor2 (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check 'cbor2==5.6.5' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    python3 -c 'import cbor2' || { say "cbor2 could not be installed; docs/read_package.py needs it"; exit 1; }
 fi
 
 say "running cargo test --workspace $*"

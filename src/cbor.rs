@@ -293,8 +293,16 @@ impl<R: Read> Decoder<R> {
                 self.fill(&mut b, false)?;
                 u64::from_be_bytes(b)
             }
-            31 => return Err(DecodeError::Invalid("indefinite lengths are not used".into())),
-            _ => return Err(DecodeError::Invalid(format!("reserved additional info {info}"))),
+            31 => {
+                return Err(DecodeError::Invalid(
+                    "indefinite lengths are not used".into(),
+                ))
+            }
+            _ => {
+                return Err(DecodeError::Invalid(format!(
+                    "reserved additional info {info}"
+                )))
+            }
         })
     }
 
@@ -349,7 +357,9 @@ impl<R: Read> Decoder<R> {
             4 => {
                 let n = self.arg(info)?;
                 if n > self.limits.max_items {
-                    return Err(DecodeError::Invalid(format!("an array of {n} items is too long")));
+                    return Err(DecodeError::Invalid(format!(
+                        "an array of {n} items is too long"
+                    )));
                 }
                 let mut v = Vec::with_capacity(n.min(1024) as usize);
                 for _ in 0..n {
@@ -360,7 +370,9 @@ impl<R: Read> Decoder<R> {
             5 => {
                 let n = self.arg(info)?;
                 if n > self.limits.max_items {
-                    return Err(DecodeError::Invalid(format!("a map of {n} entries is too long")));
+                    return Err(DecodeError::Invalid(format!(
+                        "a map of {n} entries is too long"
+                    )));
                 }
                 let mut v = Vec::with_capacity(n.min(1024) as usize);
                 for _ in 0..n {
@@ -431,7 +443,20 @@ mod tests {
 
     #[test]
     fn integers_use_the_shortest_form_and_round_trip() {
-        for n in [0i64, 23, 24, 255, 256, 65535, 65536, -1, -24, -25, i64::MIN, i64::MAX] {
+        for n in [
+            0i64,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            -1,
+            -24,
+            -25,
+            i64::MIN,
+            i64::MAX,
+        ] {
             assert_eq!(round(|e| e.int(n)), Item::Int(n as i128));
         }
         let mut e = Encoder::new();
@@ -491,7 +516,11 @@ mod tests {
         assert_eq!(item.get("a"), Some(&Item::F64(1.5)));
         assert_eq!(
             item.get("b"),
-            Some(&Item::Array(vec![Item::Null, Item::Bool(true), Item::F32(0.25)]))
+            Some(&Item::Array(vec![
+                Item::Null,
+                Item::Bool(true),
+                Item::F32(0.25)
+            ]))
         );
     }
 }

@@ -86,13 +86,12 @@ impl SecretKey {
             path: path.to_path_buf(),
             source,
         })?;
-        let (key, _) = SignedSecretKey::from_reader_single(&text[..]).map_err(|e| {
-            CryptoError::NotAKey {
+        let (key, _) =
+            SignedSecretKey::from_reader_single(&text[..]).map_err(|e| CryptoError::NotAKey {
                 path: path.to_path_buf(),
                 what: "secret key",
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         key.verify_bindings().map_err(|e| CryptoError::NotAKey {
             path: path.to_path_buf(),
             what: "secret key",
@@ -143,13 +142,12 @@ impl PublicKey {
             path: path.to_path_buf(),
             source,
         })?;
-        let (key, _) = SignedPublicKey::from_reader_single(&text[..]).map_err(|e| {
-            CryptoError::NotAKey {
+        let (key, _) =
+            SignedPublicKey::from_reader_single(&text[..]).map_err(|e| CryptoError::NotAKey {
                 path: path.to_path_buf(),
                 what: "public key",
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         key.verify_bindings().map_err(|e| CryptoError::NotAKey {
             path: path.to_path_buf(),
             what: "public key",
@@ -208,7 +206,12 @@ fn signing_key(sk: &SecretKey) -> Result<&dyn pgp::types::SigningKey, CryptoErro
         .iter()
         .flat_map(|u| u.signatures.iter())
         .any(|s| s.key_flags().sign())
-        || sk.key.details.direct_signatures.iter().any(|s| s.key_flags().sign());
+        || sk
+            .key
+            .details
+            .direct_signatures
+            .iter()
+            .any(|s| s.key_flags().sign());
     if primary_signs && sk.key.primary_key.algorithm().can_sign() {
         return Ok(&sk.key.primary_key);
     }
@@ -232,10 +235,12 @@ pub fn seal<R: Read, W: Write>(
     recipient: &PublicKey,
     out: W,
 ) -> Result<(), CryptoError> {
-    let sub = recipient.encryption_subkey().ok_or(CryptoError::NoUsableKey {
-        path: recipient.path.clone(),
-        what: "encryption",
-    })?;
+    let sub = recipient
+        .encryption_subkey()
+        .ok_or(CryptoError::NoUsableKey {
+            path: recipient.path.clone(),
+            what: "encryption",
+        })?;
     let key = signing_key(signer)?;
     let mut rng = rand::thread_rng();
     let mut builder = MessageBuilder::from_reader("", plaintext)
@@ -319,7 +324,10 @@ pub fn read_error(e: std::io::Error) -> CryptoError {
     let lower = text.to_ascii_lowercase();
     if lower.contains("mdc") || lower.contains("modification") || lower.contains("integrity") {
         CryptoError::Tampered { detail: text }
-    } else if lower.contains("eof") || lower.contains("unexpected end") || lower.contains("not enough") {
+    } else if lower.contains("eof")
+        || lower.contains("unexpected end")
+        || lower.contains("not enough")
+    {
         CryptoError::Truncated
     } else {
         CryptoError::Tampered { detail: text }
@@ -369,7 +377,9 @@ pub fn open<'a, R: BufRead + std::fmt::Debug + Send + 'a>(
         .decrypt_the_ring(ring, true)
         .map_err(|e| classify_parse(e.to_string()))?;
     if msg.is_compressed() {
-        msg = msg.decompress().map_err(|e| classify_parse(e.to_string()))?;
+        msg = msg
+            .decompress()
+            .map_err(|e| classify_parse(e.to_string()))?;
     }
     if !msg.is_signed() {
         return Err(CryptoError::Unsigned);
@@ -392,7 +402,11 @@ fn classify_parse(detail: String) -> CryptoError {
 /// A new key pair for the region (signing) or a caregiver (encryption):
 /// Ed25519 primary (certify, sign) and Curve25519 encryption subkey, v4 keys
 /// as GnuPG 2.2 reads them. Returns (public armored, secret armored).
-pub fn generate(name: &str, email: &str, passphrase: Option<&str>) -> Result<(String, String), CryptoError> {
+pub fn generate(
+    name: &str,
+    email: &str,
+    passphrase: Option<&str>,
+) -> Result<(String, String), CryptoError> {
     let mut enc = SubkeyParamsBuilder::default();
     enc.key_type(KeyType::ECDH(ECCCurve::Curve25519Legacy))
         .can_sign(false)

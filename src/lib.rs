@@ -5,6 +5,7 @@
 
 pub mod cbor;
 pub mod crypto;
+pub mod inspect;
 pub mod package;
 pub mod value;
 

@@ -552,7 +552,10 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
 
 fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
     let at = "manifest";
-    let field = |k: &str| item.get(k).ok_or_else(|| malformed(at, format!("missing '{k}'")));
+    let field = |k: &str| {
+        item.get(k)
+            .ok_or_else(|| malformed(at, format!("missing '{k}'")))
+    };
     let text = |k: &str| -> Result<String, PackageError> {
         field(k)?
             .as_text()
@@ -636,9 +639,9 @@ fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
                 .ok_or_else(|| malformed(&tat, format!("column {cname} has no type")))?;
             let ty = ColumnType::parse(ty).map_err(|e| malformed(&tat, e.to_string()))?;
             let flag = |k: &str| {
-                c.get(k)
-                    .and_then(Item::as_bool)
-                    .ok_or_else(|| malformed(&tat, format!("column {cname}: '{k}' is not a boolean")))
+                c.get(k).and_then(Item::as_bool).ok_or_else(|| {
+                    malformed(&tat, format!("column {cname}: '{k}' is not a boolean"))
+                })
             };
             columns.push(ColumnSchema {
                 name: cname.to_string(),
@@ -798,7 +801,8 @@ pub struct Verified {
     pub file_bytes: u64,
 }
 
-type Plain<'a> = HashingReader<zstd::stream::read::Decoder<'static, BufReader<Tap<crypto::Opened<'a>>>>>;
+type Plain<'a> =
+    HashingReader<zstd::stream::read::Decoder<'static, BufReader<Tap<crypto::Opened<'a>>>>>;
 
 /// Streams one package: manifest first, then rows; `finish` proves it.
 pub struct PackageReader<'a> {
@@ -945,7 +949,11 @@ impl<'a> PackageReader<'a> {
                     let at = format!(
                         "table {} {}",
                         self.manifest.tables[table].schema.name,
-                        if kind == SectionKind::Upserts { "upserts" } else { "deletes" }
+                        if kind == SectionKind::Upserts {
+                            "upserts"
+                        } else {
+                            "deletes"
+                        }
                     );
                     let item = self.item(&at)?;
                     let values = self.decode_row(table, kind, &item, &at)?;
@@ -962,7 +970,11 @@ impl<'a> PackageReader<'a> {
                 return Ok(None);
             };
             let item = self.item("section header")?;
-            let want_kind = if kind == SectionKind::Upserts { "upserts" } else { "deletes" };
+            let want_kind = if kind == SectionKind::Upserts {
+                "upserts"
+            } else {
+                "deletes"
+            };
             let ok = item.get("section").and_then(Item::as_text) == Some(want_kind)
                 && item.get("table").and_then(Item::as_u64) == Some(table as u64)
                 && item.get("rows").and_then(Item::as_u64) == Some(rows);
@@ -1003,7 +1015,11 @@ impl<'a> PackageReader<'a> {
         if items.len() != cols.len() {
             return Err(malformed(
                 at,
-                format!("a row has {} values for {} columns", items.len(), cols.len()),
+                format!(
+                    "a row has {} values for {} columns",
+                    items.len(),
+                    cols.len()
+                ),
             ));
         }
         let mut out = Vec::with_capacity(cols.len());
@@ -1039,7 +1055,12 @@ impl<'a> PackageReader<'a> {
         }
         match trailer.get("sha256") {
             Some(Item::Bytes(b)) if b.as_slice() == digest => {}
-            _ => return Err(malformed("trailer", "the digest does not match the content")),
+            _ => {
+                return Err(malformed(
+                    "trailer",
+                    "the digest does not match the content",
+                ))
+            }
         }
         match self.decoder.next_item() {
             Err(DecodeError::End) => {}
@@ -1052,9 +1073,7 @@ impl<'a> PackageReader<'a> {
         let signer = opened.finish()?;
         // The file hash covers the whole file, whatever follows the message.
         let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-        io::copy(&mut *f, &mut io::sink()).map_err(|e| {
-            PackageError::Crypto(CryptoError::Io(e))
-        })?;
+        io::copy(&mut *f, &mut io::sink()).map_err(|e| PackageError::Crypto(CryptoError::Io(e)))?;
         Ok(Verified {
             signer,
             file_sha256: f.hash.clone().finalize().into(),

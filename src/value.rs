@@ -111,7 +111,9 @@ impl ColumnType {
             None => (t.as_str(), vec![]),
         };
         let num = |i: usize| -> Result<u16, BadType> {
-            args.get(i).and_then(|a| a.parse::<u16>().ok()).ok_or_else(bad)
+            args.get(i)
+                .and_then(|a| a.parse::<u16>().ok())
+                .ok_or_else(bad)
         };
         let len = |max: u16| -> Result<Len, BadType> {
             match args.as_slice() {
@@ -216,9 +218,15 @@ impl fmt::Display for Decimal {
         let digits = self.mantissa.unsigned_abs().to_string();
         let s = self.scale as usize;
         let (int, frac) = if digits.len() > s {
-            (digits[..digits.len() - s].to_string(), digits[digits.len() - s..].to_string())
+            (
+                digits[..digits.len() - s].to_string(),
+                digits[digits.len() - s..].to_string(),
+            )
         } else {
-            ("0".to_string(), format!("{}{digits}", "0".repeat(s - digits.len())))
+            (
+                "0".to_string(),
+                format!("{}{digits}", "0".repeat(s - digits.len())),
+            )
         };
         let sign = if neg { "-" } else { "" };
         if s == 0 {
@@ -248,7 +256,11 @@ impl Decimal {
         if digits.trim_start_matches('0').len() > 38 || frac.len() > 38 {
             return None;
         }
-        let m: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let m: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         Some(Decimal {
             mantissa: if neg { -m } else { m },
             scale: frac.len() as u8,
@@ -289,7 +301,14 @@ fn verr(msg: impl Into<String>) -> ValueError {
 /// Formats a GUID as SQL Server prints it (upper case).
 pub fn guid_text(g: &[u8; 16]) -> String {
     let h: String = g.iter().map(|b| format!("{b:02X}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
@@ -371,7 +390,10 @@ fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     if s.len() != 27 || s.as_bytes()[10] != b'T' {
         return None;
     }
-    Some(NaiveDateTime::new(parse_date(&s[..10])?, parse_time(&s[11..])?))
+    Some(NaiveDateTime::new(
+        parse_date(&s[..10])?,
+        parse_time(&s[11..])?,
+    ))
 }
 
 fn parse_datetimeoffset(s: &str) -> Option<(NaiveDateTime, i16)> {
@@ -438,7 +460,11 @@ pub fn check(ty: &ColumnType, v: &Value) -> Result<(), ValueError> {
         }
         (t, Value::Decimal(d)) if t.decimal_scale().is_some() => {
             if Some(d.scale) != t.decimal_scale() {
-                return Err(verr(format!("{d} has scale {}, the column {ty} has scale {}", d.scale, t.decimal_scale().unwrap_or(0))));
+                return Err(verr(format!(
+                    "{d} has scale {}, the column {ty} has scale {}",
+                    d.scale,
+                    t.decimal_scale().unwrap_or(0)
+                )));
             }
             let digits = d.mantissa.unsigned_abs().to_string().len() as u8;
             if d.mantissa != 0 && digits > precision_of(t) {
@@ -449,7 +475,10 @@ pub fn check(ty: &ColumnType, v: &Value) -> Result<(), ValueError> {
         (T::Float, Value::Float(_)) | (T::Real, Value::Real(_)) => Ok(()),
         (T::Char(n), Value::Text(s)) | (T::VarChar(Len::N(n)), Value::Text(s)) => {
             if s.len() > *n as usize {
-                Err(verr(format!("a string of {} bytes is longer than {ty}", s.len())))
+                Err(verr(format!(
+                    "a string of {} bytes is longer than {ty}",
+                    s.len()
+                )))
             } else {
                 Ok(())
             }
@@ -458,7 +487,9 @@ pub fn check(ty: &ColumnType, v: &Value) -> Result<(), ValueError> {
         (T::NChar(n), Value::Text(s)) | (T::NVarChar(Len::N(n)), Value::Text(s)) => {
             let units = s.encode_utf16().count();
             if units > *n as usize {
-                Err(verr(format!("a string of {units} UTF-16 units is longer than {ty}")))
+                Err(verr(format!(
+                    "a string of {units} UTF-16 units is longer than {ty}"
+                )))
             } else {
                 Ok(())
             }
@@ -544,12 +575,14 @@ pub fn decode(ty: &ColumnType, item: &Item) -> Result<Value, ValueError> {
     let v = match (ty, item) {
         (_, Item::Null) => Value::Null,
         (T::Bit, Item::Bool(b)) => Value::Bool(*b),
-        (t, Item::Int(i)) if int_range(t).is_some() => {
-            Value::Int(i64::try_from(*i).map_err(|_| verr(format!("{i} is out of range for {ty}")))?)
-        }
+        (t, Item::Int(i)) if int_range(t).is_some() => Value::Int(
+            i64::try_from(*i).map_err(|_| verr(format!("{i} is out of range for {ty}")))?,
+        ),
         (t, Item::Tag(cbor::TAG_DECIMAL, inner)) if t.decimal_scale().is_some() => {
             let parts = inner.as_array().ok_or_else(wrong)?;
-            let [exp, mant] = parts else { return Err(wrong()) };
+            let [exp, mant] = parts else {
+                return Err(wrong());
+            };
             let exp = exp.as_int().ok_or_else(wrong)?;
             if !(-38..=0).contains(&exp) {
                 return Err(verr(format!("decimal exponent {exp} is out of range")));
@@ -625,16 +658,50 @@ mod tests {
     #[test]
     fn types_parse_and_print_as_sql_server_spells_them() {
         for t in [
-            "bit", "tinyint", "smallint", "int", "bigint", "decimal(38,10)", "numeric(9,2)",
-            "money", "smallmoney", "float", "real", "char(4)", "varchar(max)", "nchar(3)",
-            "nvarchar(4000)", "binary(16)", "varbinary(max)", "uniqueidentifier", "date",
-            "time(7)", "datetime", "smalldatetime", "datetime2(3)", "datetimeoffset(7)",
+            "bit",
+            "tinyint",
+            "smallint",
+            "int",
+            "bigint",
+            "decimal(38,10)",
+            "numeric(9,2)",
+            "money",
+            "smallmoney",
+            "float",
+            "real",
+            "char(4)",
+            "varchar(max)",
+            "nchar(3)",
+            "nvarchar(4000)",
+            "binary(16)",
+            "varbinary(max)",
+            "uniqueidentifier",
+            "date",
+            "time(7)",
+            "datetime",
+            "smalldatetime",
+            "datetime2(3)",
+            "datetimeoffset(7)",
         ] {
             assert_eq!(ColumnType::parse(t).unwrap().to_string(), t);
         }
-        assert_eq!(ColumnType::parse("NVARCHAR( 10 )").unwrap().to_string(), "nvarchar(10)");
-        assert_eq!(ColumnType::parse("decimal").unwrap().to_string(), "decimal(18,0)");
-        for bad in ["xml", "nvarchar(5000)", "decimal(39,2)", "decimal(5,6)", "time(8)", "int(4)", "varchar(0)"] {
+        assert_eq!(
+            ColumnType::parse("NVARCHAR( 10 )").unwrap().to_string(),
+            "nvarchar(10)"
+        );
+        assert_eq!(
+            ColumnType::parse("decimal").unwrap().to_string(),
+            "decimal(18,0)"
+        );
+        for bad in [
+            "xml",
+            "nvarchar(5000)",
+            "decimal(39,2)",
+            "decimal(5,6)",
+            "time(8)",
+            "int(4)",
+            "varchar(0)",
+        ] {
             assert!(ColumnType::parse(bad).is_err(), "{bad}");
         }
     }
@@ -642,9 +709,20 @@ mod tests {
     #[test]
     fn decimals_keep_scale() {
         let d = Decimal::parse("-0.0500").unwrap();
-        assert_eq!(d, Decimal { mantissa: -500, scale: 4 });
+        assert_eq!(
+            d,
+            Decimal {
+                mantissa: -500,
+                scale: 4
+            }
+        );
         assert_eq!(d.to_string(), "-0.0500");
-        assert_eq!(Decimal::parse("12345678901234567890123456.1234567891").unwrap().to_string(), "12345678901234567890123456.1234567891");
+        assert_eq!(
+            Decimal::parse("12345678901234567890123456.1234567891")
+                .unwrap()
+                .to_string(),
+            "12345678901234567890123456.1234567891"
+        );
         assert!(Decimal::parse("1e5").is_none());
     }
 
@@ -658,18 +736,36 @@ mod tests {
             ("bit", Value::Bool(true)),
             ("tinyint", Value::Int(255)),
             ("bigint", Value::Int(i64::MIN)),
-            ("decimal(38,10)", Value::Decimal(Decimal::parse("-1234567890123456789012345678.1234567890").unwrap())),
-            ("money", Value::Decimal(Decimal::parse("-922337203685477.5808").unwrap())),
+            (
+                "decimal(38,10)",
+                Value::Decimal(Decimal::parse("-1234567890123456789012345678.1234567890").unwrap()),
+            ),
+            (
+                "money",
+                Value::Decimal(Decimal::parse("-922337203685477.5808").unwrap()),
+            ),
             ("float", Value::Float(1.5e300)),
             ("real", Value::Real(0.1)),
             ("nvarchar(max)", Value::Text("åäö €".into())),
             ("varchar(5)", Value::Text(String::new())),
             ("varbinary(max)", Value::Bytes(vec![0, 1, 255])),
-            ("uniqueidentifier", Value::Guid(parse_guid("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap())),
-            ("date", Value::Date(NaiveDate::from_ymd_opt(1, 1, 1).unwrap())),
-            ("time(7)", Value::Time(NaiveTime::from_hms_nano_opt(12, 34, 56, 123_456_700).unwrap())),
+            (
+                "uniqueidentifier",
+                Value::Guid(parse_guid("00112233-4455-6677-8899-AABBCCDDEEFF").unwrap()),
+            ),
+            (
+                "date",
+                Value::Date(NaiveDate::from_ymd_opt(1, 1, 1).unwrap()),
+            ),
+            (
+                "time(7)",
+                Value::Time(NaiveTime::from_hms_nano_opt(12, 34, 56, 123_456_700).unwrap()),
+            ),
             ("datetime2(7)", Value::DateTime(dt)),
-            ("datetimeoffset(7)", Value::DateTimeOffset(dt, -(5 * 60 + 45))),
+            (
+                "datetimeoffset(7)",
+                Value::DateTimeOffset(dt, -(5 * 60 + 45)),
+            ),
             ("int", Value::Null),
         ];
         for (t, v) in cases {
@@ -677,10 +773,15 @@ mod tests {
             check(&ty, &v).unwrap();
             let mut e = Encoder::new();
             encode(&mut e, &v);
-            let item = Decoder::new(&e.buf[..], Limits::default()).next_item().unwrap();
+            let item = Decoder::new(&e.buf[..], Limits::default())
+                .next_item()
+                .unwrap();
             assert_eq!(decode(&ty, &item).unwrap(), v, "{t}");
         }
-        assert_eq!(datetimeoffset_text(&dt, 345), "2024-02-29T23:59:59.9999999+05:45");
+        assert_eq!(
+            datetimeoffset_text(&dt, 345),
+            "2024-02-29T23:59:59.9999999+05:45"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ struct Keys {
 }
 
 fn key(dir: &Path, name: &str) -> SecretKey {
-    let (public, secret) = crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
+    let (public, secret) =
+        crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
     std::fs::write(dir.join(format!("{name}.pub.asc")), public).unwrap();
     let p = dir.join(format!("{name}.sec.asc"));
     std::fs::write(&p, secret).unwrap();
@@ -91,15 +92,27 @@ fn patient(i: i64) -> Vec<Value> {
         } else {
             Value::Text(format!("Patient {i} åäö"))
         },
-        Value::Decimal(Decimal { mantissa: 70_500 + i as i128, scale: 3 }),
+        Value::Decimal(Decimal {
+            mantissa: 70_500 + i as i128,
+            scale: 3,
+        }),
         Value::Date(NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()),
         Value::DateTimeOffset(t, 60),
-        if i % 2 == 0 { Value::Null } else { Value::Bytes(vec![i as u8; 3]) },
+        if i % 2 == 0 {
+            Value::Null
+        } else {
+            Value::Bytes(vec![i as u8; 3])
+        },
         Value::Guid([i as u8; 16]),
     ]
 }
 
-fn writer<'k>(out: &Path, k: &'k Keys, recipient: &'k PublicKey, part_bytes: usize) -> WriterConfig<'k> {
+fn writer<'k>(
+    out: &Path,
+    k: &'k Keys,
+    recipient: &'k PublicKey,
+    part_bytes: usize,
+) -> WriterConfig<'k> {
     WriterConfig {
         out_dir: out.to_path_buf(),
         signer: &k.region,
@@ -109,7 +122,11 @@ fn writer<'k>(out: &Path, k: &'k Keys, recipient: &'k PublicKey, part_bytes: usi
     }
 }
 
-fn read_all(path: &Path, key: &SecretKey, publishers: &[PublicKey]) -> Result<(Manifest, Vec<Row>, package::Verified), PackageError> {
+fn read_all(
+    path: &Path,
+    key: &SecretKey,
+    publishers: &[PublicKey],
+) -> Result<(Manifest, Vec<Row>, package::Verified), PackageError> {
     let mut r = PackageReader::open(path, key, publishers)?;
     let mut rows = Vec::new();
     while let Some(row) = r.next_row()? {
@@ -124,7 +141,10 @@ fn a_delta_reads_back_exactly() {
     let k = keys();
     let out = tempfile::tempdir().unwrap();
     let norr = k.norr.public();
-    let mut w = PackageWriter::new(writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES), template(Kind::Delta, 7));
+    let mut w = PackageWriter::new(
+        writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+        template(Kind::Delta, 7),
+    );
     let t = w.add_table(patient_schema()).unwrap();
     for i in 1..=50 {
         w.upsert(t, &patient(i)).unwrap();
@@ -134,13 +154,19 @@ fn a_delta_reads_back_exactly() {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].file_name, "0000000007-delta-10-20.ctf.pgp");
     assert!(written[0].path.exists());
-    assert!(!out.path().join("0000000007-delta-10-20.ctf.pgp.tmp").exists());
+    assert!(!out
+        .path()
+        .join("0000000007-delta-10-20.ctf.pgp.tmp")
+        .exists());
 
     let (m, rows, v) = read_all(&written[0].path, &k.norr, &[k.region.public()]).unwrap();
     assert_eq!(m.sequence, 7);
     assert_eq!(m.tables[0].upserts, 50);
     assert_eq!(m.tables[0].deletes, 1);
-    assert_eq!(m.source_commit_time.as_deref(), Some("2026-11-25T08:00:00.0000000Z"));
+    assert_eq!(
+        m.source_commit_time.as_deref(),
+        Some("2026-11-25T08:00:00.0000000Z")
+    );
     // Deletes come before upserts within a table.
     assert_eq!(rows[0].kind, SectionKind::Deletes);
     assert_eq!(rows[0].values, vec![Value::Int(99)]);
@@ -174,7 +200,9 @@ fn a_large_snapshot_is_split_into_chained_parts() {
         assert_eq!(m.part, 1 + i as u32);
         assert_eq!(m.last_part, i + 1 == written.len());
         assert_eq!(m.previous_sha256, prev);
-        assert!(p.file_name.starts_with(&format!("{:010}-snapshot-0-20", 1 + i)));
+        assert!(p
+            .file_name
+            .starts_with(&format!("{:010}-snapshot-0-20", 1 + i)));
         prev = Some(v.file_sha256);
         total += rows.len();
     }
@@ -182,7 +210,10 @@ fn a_large_snapshot_is_split_into_chained_parts() {
 }
 
 fn one_delta(k: &Keys, out: &Path, recipient: &PublicKey) -> PathBuf {
-    let mut w = PackageWriter::new(writer(out, k, recipient, package::DEFAULT_PART_BYTES), template(Kind::Delta, 1));
+    let mut w = PackageWriter::new(
+        writer(out, k, recipient, package::DEFAULT_PART_BYTES),
+        template(Kind::Delta, 1),
+    );
     let t = w.add_table(patient_schema()).unwrap();
     for i in 1..=200 {
         w.upsert(t, &patient(i)).unwrap();
@@ -210,10 +241,19 @@ fn bad_packages_are_refused_each_with_its_reason() {
     }
     let bytes = std::fs::read(&good).unwrap();
     // Truncated anywhere: refused, never accepted, never a panic.
-    for cut in [10, bytes.len() / 3, bytes.len() / 2, bytes.len() - 30, bytes.len() - 1] {
+    for cut in [
+        10,
+        bytes.len() / 3,
+        bytes.len() / 2,
+        bytes.len() - 30,
+        bytes.len() - 1,
+    ] {
         let p = out.path().join("cut.ctf.pgp");
         std::fs::write(&p, &bytes[..cut]).unwrap();
-        assert!(read_all(&p, &k.norr, &region).is_err(), "a package cut at {cut} was accepted");
+        assert!(
+            read_all(&p, &k.norr, &region).is_err(),
+            "a package cut at {cut} was accepted"
+        );
     }
     // Any byte flipped: refused.
     for at in [200, bytes.len() / 2, bytes.len() - 40] {
@@ -221,7 +261,10 @@ fn bad_packages_are_refused_each_with_its_reason() {
         b[at] ^= 0x01;
         let p = out.path().join("flip.ctf.pgp");
         std::fs::write(&p, &b).unwrap();
-        assert!(read_all(&p, &k.norr, &region).is_err(), "a package with byte {at} flipped was accepted");
+        assert!(
+            read_all(&p, &k.norr, &region).is_err(),
+            "a package with byte {at} flipped was accepted"
+        );
     }
     // The good one still reads.
     assert!(read_all(&good, &k.norr, &region).is_ok());
@@ -237,8 +280,10 @@ fn unsigned_and_foreign_payloads_are_refused() {
     let pubkey = std::fs::read(k.norr.path.with_file_name("norr.pub.asc")).unwrap();
     let (pk, _) = SignedPublicKey::from_reader_single(&pubkey[..]).unwrap();
     let mut rng = rand::thread_rng();
-    let mut b = MessageBuilder::from_bytes("", b"hello".to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
-    b.encrypt_to_key(&mut rng, &pk.public_subkeys[0].key).unwrap();
+    let mut b = MessageBuilder::from_bytes("", b"hello".to_vec())
+        .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+    b.encrypt_to_key(&mut rng, &pk.public_subkeys[0].key)
+        .unwrap();
     let p = out.path().join("unsigned.ctf.pgp");
     std::fs::write(&p, b.to_vec(&mut rng).unwrap()).unwrap();
     match read_all(&p, &k.norr, &[k.region.public()]) {
@@ -251,7 +296,10 @@ fn unsigned_and_foreign_payloads_are_refused() {
     let mut f = std::fs::File::create(&p2).unwrap();
     crypto::seal(&plain[..], &k.region, &k.norr.public(), &mut f).unwrap();
     drop(f);
-    assert!(matches!(read_all(&p2, &k.norr, &[k.region.public()]), Err(PackageError::NotAPackage)));
+    assert!(matches!(
+        read_all(&p2, &k.norr, &[k.region.public()]),
+        Err(PackageError::NotAPackage)
+    ));
     // Not OpenPGP at all.
     let p3 = out.path().join("garbage.ctf.pgp");
     std::fs::write(&p3, b"this is not a package").unwrap();
