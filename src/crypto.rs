@@ -392,7 +392,11 @@ pub fn open<'a, R: BufRead + std::fmt::Debug + Send + 'a>(
 
 fn classify_parse(detail: String) -> CryptoError {
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("eof") || lower.contains("unexpected end") || lower.contains("incomplete") {
+    if lower.contains("eof")
+        || lower.contains("unexpected end")
+        || lower.contains("incomplete")
+        || lower.contains("shorter than expected")
+    {
         CryptoError::Truncated
     } else {
         CryptoError::Tampered { detail }

@@ -172,6 +172,16 @@ pub struct WriterConfig<'k> {
     pub part_bytes: usize,
     /// zstd level (3 by default).
     pub zstd_level: i32,
+    /// zstd worker threads (0: compress on the writer's own thread);
+    /// `default_zstd_workers()` by default.
+    pub zstd_workers: u32,
+}
+
+/// zstd worker threads by default: one per CPU, at most 4.
+pub fn default_zstd_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(4) as u32)
+        .unwrap_or(1)
 }
 
 /// One package file written.
@@ -404,7 +414,7 @@ impl<'k> PackageWriter<'k> {
             .chain(sections)
             .chain(std::iter::once(tail.buf))
             .map(io::Cursor::new)
-            .fold(Box::new(io::empty()) as Box<dyn Read>, |acc, c| {
+            .fold(Box::new(io::empty()) as Box<dyn Read + Send>, |acc, c| {
                 Box::new(acc.chain(c))
             });
         let written = self.write_file(&m, plain)?;
@@ -415,7 +425,11 @@ impl<'k> PackageWriter<'k> {
         Ok(())
     }
 
-    fn write_file(&self, m: &Manifest, plain: Box<dyn Read>) -> Result<Written, PackageError> {
+    fn write_file(
+        &self,
+        m: &Manifest,
+        plain: Box<dyn Read + Send>,
+    ) -> Result<Written, PackageError> {
         let name = m.file_name();
         let path = self.cfg.out_dir.join(&name);
         let tmp = self.cfg.out_dir.join(format!("{name}.tmp"));
@@ -427,19 +441,49 @@ impl<'k> PackageWriter<'k> {
                 source,
             }
         };
-        let compressed = zstd::stream::read::Encoder::new(plain, self.cfg.zstd_level)
-            .map_err(|e| PackageError::CorruptZstd(e.to_string()))?;
         let file = File::create(&tmp).map_err(file_err("cannot create", &tmp))?;
         let mut out = HashingWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
             bytes: 0,
         };
-        let sealed = crypto::seal(compressed, self.cfg.signer, self.cfg.recipient, &mut out);
-        if let Err(e) = sealed {
+        // Two stages on two threads, like `zstd | gpg`: this one compresses
+        // into a pipe, the caller's thread signs and encrypts from it.
+        let (pipe_r, pipe_w) = io::pipe().map_err(file_err("cannot create a pipe for", &tmp))?;
+        let level = self.cfg.zstd_level;
+        let workers = self.cfg.zstd_workers;
+        let (sealed, compressed) = std::thread::scope(|s| {
+            let zstd_stage = s.spawn(move || -> io::Result<()> {
+                let mut plain = plain;
+                let mut enc = zstd::stream::write::Encoder::new(
+                    BufWriter::with_capacity(1 << 20, pipe_w),
+                    level,
+                )?;
+                enc.multithread(workers)?;
+                io::copy(&mut plain, &mut enc)?;
+                enc.finish()?.flush()
+            });
+            let sealed = crypto::seal(
+                io::BufReader::with_capacity(1 << 20, pipe_r),
+                self.cfg.signer,
+                self.cfg.recipient,
+                &mut out,
+            );
+            let compressed = zstd_stage
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the compression thread panicked")));
+            (sealed, compressed)
+        });
+        // A compression failure must not leave a short but valid-looking package.
+        let failed = match (sealed, compressed) {
+            (Err(e), _) => Some(PackageError::from(e)),
+            (Ok(()), Err(e)) => Some(PackageError::CorruptZstd(e.to_string())),
+            (Ok(()), Ok(())) => None,
+        };
+        if let Some(e) = failed {
             drop(out);
             let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
+            return Err(e);
         }
         let HashingWriter { inner, hash, bytes } = out;
         let file = inner

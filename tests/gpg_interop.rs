@@ -183,6 +183,7 @@ fn write_package(out: &Path, signer: &SecretKey, recipient: &PublicKey) -> PathB
             recipient,
             part_bytes: package::DEFAULT_PART_BYTES,
             zstd_level: 3,
+            zstd_workers: package::default_zstd_workers(),
         },
         template,
     );

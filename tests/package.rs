@@ -119,6 +119,7 @@ fn writer<'k>(
         recipient,
         part_bytes,
         zstd_level: 3,
+        zstd_workers: package::default_zstd_workers(),
     }
 }
 
@@ -304,4 +305,59 @@ fn unsigned_and_foreign_payloads_are_refused() {
     let p3 = out.path().join("garbage.ctf.pgp");
     std::fs::write(&p3, b"this is not a package").unwrap();
     assert!(read_all(&p3, &k.norr, &[k.region.public()]).is_err());
+}
+
+#[test]
+fn each_refusal_names_its_reason() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let good = one_delta(&k, out.path(), &norr);
+    let region = [k.region.public()];
+    let bytes = std::fs::read(&good).unwrap();
+    let msg = |p: &Path| match read_all(p, &k.norr, &region) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    // Truncated.
+    let p = out.path().join("t.ctf.pgp");
+    for cut in [bytes.len() / 2, bytes.len() - 20] {
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let m = msg(&p);
+        assert!(
+            m.contains("truncated") || m.contains("ends early"),
+            "cut at {cut}: {m}"
+        );
+    }
+    // Tampered ciphertext.
+    let mut b = bytes.clone();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x40;
+    std::fs::write(&p, &b).unwrap();
+    let m = msg(&p);
+    assert!(m.contains("tampered") || m.contains("corrupt"), "{m}");
+    // Corrupt zstd behind a valid signature.
+    let seal = |plain: &[u8], name: &str| {
+        let p = out.path().join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        crypto::seal(plain, &k.region, &norr, &mut f).unwrap();
+        p
+    };
+    let m = msg(&seal(
+        b"\x28\xb5\x2f\xfd garbage that is not zstd",
+        "z.ctf.pgp",
+    ));
+    assert!(m.contains("compressed data is corrupt"), "{m}");
+    // Unknown format version.
+    let mut e = ctferry::cbor::Encoder::new();
+    e.map(2);
+    e.text("magic");
+    e.text(package::MAGIC);
+    e.text("format");
+    e.uint(2);
+    let m = msg(&seal(
+        &zstd::encode_all(&e.buf[..], 3).unwrap(),
+        "f.ctf.pgp",
+    ));
+    assert!(m.contains("format version 2"), "{m}");
 }

@@ -77,6 +77,7 @@ fn fixture() -> &'static Fixture {
                 recipient: &norr_pub,
                 part_bytes: 1 << 20,
                 zstd_level: 1,
+                zstd_workers: 1,
             },
             template,
         );
