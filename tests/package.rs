@@ -361,3 +361,44 @@ fn each_refusal_names_its_reason() {
     ));
     assert!(m.contains("format version 2"), "{m}");
 }
+
+#[test]
+fn many_megabyte_values_and_empty_strings_survive() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let mut w = PackageWriter::new(
+        writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+        template(Kind::Delta, 1),
+    );
+    let schema = TableSchema {
+        name: "dbo.Dokument".into(),
+        columns: vec![
+            col("Id", "int", false),
+            col("Text", "nvarchar(max)", true),
+            col("Fil", "varbinary(max)", true),
+            col("Tom", "varchar(10)", true),
+        ],
+        key: vec!["Id".into()],
+    };
+    let t = w.add_table(schema).unwrap();
+    let big_text: String = "Journaltext med åäö. ".repeat(800_000); // ~18 MB
+    let big_bin: Vec<u8> = (0..12_000_000u32).map(|i| (i % 251) as u8).collect();
+    let row = vec![
+        Value::Int(1),
+        Value::Text(big_text.clone()),
+        Value::Bytes(big_bin.clone()),
+        Value::Text(String::new()),
+    ];
+    w.upsert(t, &row).unwrap();
+    w.upsert(t, &[Value::Int(2), Value::Null, Value::Null, Value::Null])
+        .unwrap();
+    let p = w.finish().unwrap().remove(0).path;
+    let (_, rows, _) = read_all(&p, &k.norr, &[k.region.public()]).unwrap();
+    assert_eq!(rows[0].values, row);
+    assert_eq!(
+        rows[1].values,
+        vec![Value::Int(2), Value::Null, Value::Null, Value::Null]
+    );
+    assert_ne!(rows[0].values[3], Value::Null);
+}
