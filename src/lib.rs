@@ -4,9 +4,12 @@
 //! The library is built up issue by issue; see `../shared/DESIGN.md` for the map.
 
 pub mod cbor;
+pub mod config;
 pub mod crypto;
 pub mod inspect;
 pub mod package;
+pub mod source;
+pub mod sql;
 pub mod value;
 
 /// The version of this build, as printed by `ctferry --version`.

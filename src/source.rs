@@ -1,0 +1,360 @@
+//! The connection to a SQL Server (the region's source, or a caregiver's
+//! target), behind a small synchronous interface over tiberius.
+//!
+//! Rows are handed to a callback one at a time as they arrive, so memory
+//! does not grow with a table's size. Errors say whether retrying can help
+//! (network trouble, deadlock, snapshot conflict) or not (a SQL error in what
+//! we sent, a permission, a missing table). The password is never logged.
+
+use crate::config::Secret;
+use crate::value::{ColumnType, Decimal, Value};
+use futures_util::TryStreamExt;
+use tiberius::{AuthMethod, Client, Config, Query, QueryItem, Row};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+/// What went wrong talking to SQL Server.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}{hint}", hint = if *.retryable { " (temporary; ctferry retries)" } else { "" })]
+pub struct DbError {
+    pub what: String,
+    pub message: String,
+    /// SQL Server's error number, if it was a server error.
+    pub number: Option<u32>,
+    /// Whether trying again later can help.
+    pub retryable: bool,
+}
+
+fn db_err(what: &str, e: tiberius::error::Error) -> DbError {
+    use tiberius::error::Error as E;
+    let (number, retryable) = match &e {
+        E::Server(t) => {
+            let n = t.code();
+            // Deadlock, lock timeout, snapshot conflict, database unavailable.
+            (
+                Some(n),
+                matches!(n, 1205 | 1222 | 3960 | 3961 | 40613 | 4060 | 40501 | 49918),
+            )
+        }
+        E::Io { .. } | E::Tls(_) | E::Routing { .. } => (None, true),
+        _ => (None, false),
+    };
+    DbError {
+        what: what.to_string(),
+        message: e.to_string(),
+        number,
+        retryable,
+    }
+}
+
+/// A statement parameter.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Str(String),
+    I64(i64),
+}
+
+/// One open connection.
+pub struct Db {
+    rt: tokio::runtime::Runtime,
+    client: Client<Compat<TcpStream>>,
+}
+
+/// The `user id` of an ADO connection string.
+fn ado_user(conn: &str) -> Option<String> {
+    conn.split(';').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        let k = k.trim().to_ascii_lowercase();
+        if k == "user id" || k == "uid" || k == "user" {
+            Some(v.trim().trim_matches('"').trim_matches('\'').to_string())
+        } else {
+            None
+        }
+    })
+}
+
+impl Db {
+    /// Connects with an ADO-style connection string (without password) and
+    /// the password from the configuration.
+    pub fn connect(connection: &str, password: &Secret) -> Result<Db, DbError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError {
+                what: "starting the database client".into(),
+                message: e.to_string(),
+                number: None,
+                retryable: false,
+            })?;
+        let mut config = Config::from_ado_string(connection).map_err(|e| DbError {
+            what: "the connection string".into(),
+            message: e.to_string(),
+            number: None,
+            retryable: false,
+        })?;
+        let user = ado_user(connection).ok_or_else(|| DbError {
+            what: "the connection string".into(),
+            message: "it has no `user id=...`; ctferry logs in with SQL Server authentication"
+                .into(),
+            number: None,
+            retryable: false,
+        })?;
+        config.authentication(AuthMethod::sql_server(user, password.expose()));
+        let addr = config.get_addr();
+        let client = rt.block_on(async {
+            let tcp = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                TcpStream::connect(addr.clone()),
+            )
+            .await
+            .map_err(|_| DbError {
+                what: format!("connecting to {addr}"),
+                message: "timed out after 30 s".into(),
+                number: None,
+                retryable: true,
+            })?
+            .map_err(|e| DbError {
+                what: format!("connecting to {addr}"),
+                message: e.to_string(),
+                number: None,
+                retryable: true,
+            })?;
+            tcp.set_nodelay(true).ok();
+            Client::connect(config, tcp.compat_write())
+                .await
+                .map_err(|e| db_err(&format!("logging in to {addr}"), e))
+        })?;
+        Ok(Db { rt, client })
+    }
+
+    /// Runs a batch and discards any results.
+    pub fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let s = client
+                .simple_query(sql)
+                .await
+                .map_err(|e| db_err("running a statement", e))?;
+            s.into_results()
+                .await
+                .map_err(|e| db_err("running a statement", e))?;
+            Ok(())
+        })
+    }
+
+    /// Runs a parameterised query and calls `f` with each row as it arrives.
+    pub fn query<F>(
+        &mut self,
+        what: &str,
+        sql: &str,
+        params: &[Param],
+        mut f: F,
+    ) -> Result<(), DbError>
+    where
+        F: FnMut(&Row) -> Result<(), DbError>,
+    {
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let mut q = Query::new(sql);
+            for p in params {
+                match p {
+                    Param::Str(s) => q.bind(s.clone()),
+                    Param::I64(i) => q.bind(*i),
+                }
+            }
+            let mut stream = q.query(client).await.map_err(|e| db_err(what, e))?;
+            while let Some(item) = stream.try_next().await.map_err(|e| db_err(what, e))? {
+                if let QueryItem::Row(row) = item {
+                    f(&row)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs a query and collects its rows (for small catalog results).
+    pub fn rows(&mut self, what: &str, sql: &str, params: &[Param]) -> Result<Vec<Row>, DbError> {
+        let mut out = Vec::new();
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let mut q = Query::new(sql);
+            for p in params {
+                match p {
+                    Param::Str(s) => q.bind(s.clone()),
+                    Param::I64(i) => q.bind(*i),
+                }
+            }
+            let stream = q.query(client).await.map_err(|e| db_err(what, e))?;
+            out = stream
+                .into_first_result()
+                .await
+                .map_err(|e| db_err(what, e))?;
+            Ok::<(), DbError>(())
+        })?;
+        Ok(out)
+    }
+}
+
+fn conv_err(column: &str, ty: &ColumnType, e: impl std::fmt::Display) -> DbError {
+    DbError {
+        what: format!("reading column {column} ({ty})"),
+        message: e.to_string(),
+        number: None,
+        retryable: false,
+    }
+}
+
+/// Reads column `idx` of `row` as a value of type `ty`, exactly.
+pub fn value(row: &Row, idx: usize, name: &str, ty: &ColumnType) -> Result<Value, DbError> {
+    use ColumnType as T;
+    let e = |err: tiberius::error::Error| conv_err(name, ty, err);
+    Ok(match ty {
+        T::Bit => row.try_get::<bool, _>(idx).map_err(e)?.map(Value::Bool),
+        T::TinyInt => row
+            .try_get::<u8, _>(idx)
+            .map_err(e)?
+            .map(|v| Value::Int(v as i64)),
+        T::SmallInt => row
+            .try_get::<i16, _>(idx)
+            .map_err(e)?
+            .map(|v| Value::Int(v as i64)),
+        T::Int => row
+            .try_get::<i32, _>(idx)
+            .map_err(e)?
+            .map(|v| Value::Int(v as i64)),
+        T::BigInt => row.try_get::<i64, _>(idx).map_err(e)?.map(Value::Int),
+        T::Decimal { .. } | T::Numeric { .. } | T::Money | T::SmallMoney => row
+            .try_get::<tiberius::numeric::Numeric, _>(idx)
+            .map_err(e)?
+            .map(|n| {
+                let want = ty.decimal_scale().unwrap_or(0);
+                let mut m = n.value();
+                let mut s = n.scale();
+                // The server sends the column's scale; rescale defensively.
+                while s < want {
+                    m *= 10;
+                    s += 1;
+                }
+                Value::Decimal(Decimal {
+                    mantissa: m,
+                    scale: s,
+                })
+            }),
+        T::Float => row.try_get::<f64, _>(idx).map_err(e)?.map(Value::Float),
+        T::Real => row.try_get::<f32, _>(idx).map_err(e)?.map(Value::Real),
+        T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) => row
+            .try_get::<&str, _>(idx)
+            .map_err(e)?
+            .map(|s| Value::Text(s.to_string())),
+        T::Binary(_) | T::VarBinary(_) => row
+            .try_get::<&[u8], _>(idx)
+            .map_err(e)?
+            .map(|b| Value::Bytes(b.to_vec())),
+        T::UniqueIdentifier => row
+            .try_get::<tiberius::Uuid, _>(idx)
+            .map_err(e)?
+            .map(|u| Value::Guid(*u.as_bytes())),
+        T::Date => row
+            .try_get::<chrono::NaiveDate, _>(idx)
+            .map_err(e)?
+            .map(Value::Date),
+        T::Time(_) => row
+            .try_get::<chrono::NaiveTime, _>(idx)
+            .map_err(e)?
+            .map(Value::Time),
+        T::DateTime | T::SmallDateTime | T::DateTime2(_) => row
+            .try_get::<chrono::NaiveDateTime, _>(idx)
+            .map_err(e)?
+            .map(Value::DateTime),
+        T::DateTimeOffset(_) => row
+            .try_get::<chrono::DateTime<chrono::FixedOffset>, _>(idx)
+            .map_err(e)?
+            .map(|d| {
+                Value::DateTimeOffset(d.naive_local(), (d.offset().local_minus_utc() / 60) as i16)
+            }),
+    }
+    .unwrap_or(Value::Null))
+}
+
+/// The column type from sys.columns/sys.types (name, max_length in bytes,
+/// precision, scale); None for types ctferry does not carry.
+pub fn column_type(
+    type_name: &str,
+    max_length: i16,
+    precision: u8,
+    scale: u8,
+) -> Option<ColumnType> {
+    use crate::value::Len;
+    let len = |bytes: i16, unicode: bool| {
+        if bytes == -1 {
+            Len::Max
+        } else {
+            Len::N(if unicode {
+                (bytes / 2) as u16
+            } else {
+                bytes as u16
+            })
+        }
+    };
+    Some(match type_name.to_ascii_lowercase().as_str() {
+        "bit" => ColumnType::Bit,
+        "tinyint" => ColumnType::TinyInt,
+        "smallint" => ColumnType::SmallInt,
+        "int" => ColumnType::Int,
+        "bigint" => ColumnType::BigInt,
+        "decimal" => ColumnType::Decimal {
+            p: precision,
+            s: scale,
+        },
+        "numeric" => ColumnType::Numeric {
+            p: precision,
+            s: scale,
+        },
+        "money" => ColumnType::Money,
+        "smallmoney" => ColumnType::SmallMoney,
+        "float" => ColumnType::Float,
+        "real" => ColumnType::Real,
+        "char" => ColumnType::Char(max_length as u16),
+        "varchar" => ColumnType::VarChar(len(max_length, false)),
+        "nchar" => ColumnType::NChar((max_length / 2) as u16),
+        "nvarchar" | "sysname" => ColumnType::NVarChar(len(max_length, true)),
+        "binary" => ColumnType::Binary(max_length as u16),
+        "varbinary" => ColumnType::VarBinary(len(max_length, false)),
+        "uniqueidentifier" => ColumnType::UniqueIdentifier,
+        "date" => ColumnType::Date,
+        "time" => ColumnType::Time(scale),
+        "datetime" => ColumnType::DateTime,
+        "smalldatetime" => ColumnType::SmallDateTime,
+        "datetime2" => ColumnType::DateTime2(scale),
+        "datetimeoffset" => ColumnType::DateTimeOffset(scale),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_from_ado_string() {
+        assert_eq!(
+            ado_user("server=tcp:h,1433;database=PMO;user id=ctferry;encrypt=true").as_deref(),
+            Some("ctferry")
+        );
+        assert_eq!(ado_user("Server=h;UID=x"), Some("x".into()));
+        assert_eq!(ado_user("server=h"), None);
+        assert_eq!(
+            column_type("nvarchar", 40, 0, 0).unwrap().to_string(),
+            "nvarchar(20)"
+        );
+        assert_eq!(
+            column_type("varbinary", -1, 0, 0).unwrap().to_string(),
+            "varbinary(max)"
+        );
+        assert_eq!(
+            column_type("datetime2", 8, 27, 7).unwrap().to_string(),
+            "datetime2(7)"
+        );
+        assert!(column_type("xml", -1, 0, 0).is_none());
+    }
+}

@@ -1,0 +1,227 @@
+//! Every T-SQL statement ctferry sends, one function each, written for real
+//! SQL Server (2016 and later) first. Parameters are `@P1, @P2, ...`
+//! (sp_executesql, as tiberius sends them); identifiers are always quoted
+//! with `quote`. Nothing here runs a statement: `source.rs` does.
+//!
+//! Permissions the publisher's login needs for all of these: SELECT on the
+//! published tables, VIEW CHANGE TRACKING on them, VIEW DEFINITION for the
+//! catalog queries (see README, "Source prerequisites").
+
+use crate::config::{Owner, TableName};
+use crate::value::ColumnType;
+
+/// `[name]` with `]` doubled.
+pub fn quote(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+/// `[schema].[table]`
+pub fn table(t: &TableName) -> String {
+    format!("{}.{}", quote(&t.schema), quote(&t.name))
+}
+
+/// A string literal `N'...'` with quotes doubled.
+pub fn nstring(s: &str) -> String {
+    format!("N'{}'", s.replace('\'', "''"))
+}
+
+/// Starts the cycle's read: one SNAPSHOT transaction, so that the current
+/// version, the minimum valid versions and every CHANGETABLE and table read
+/// agree with each other while the source keeps committing ("Work with
+/// change tracking"). Needs ALLOW_SNAPSHOT_ISOLATION ON.
+pub fn begin_snapshot() -> &'static str {
+    "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION;"
+}
+
+/// Ends the cycle's read transaction (it wrote nothing).
+pub fn commit() -> &'static str {
+    "COMMIT TRANSACTION; SET TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+}
+
+/// The version the cycle reads up to, and the time of the read (UTC, "data
+/// as of"). Inside the snapshot transaction this is the first data access,
+/// which fixes the snapshot.
+pub fn current_version_and_time() -> &'static str {
+    "SELECT CHANGE_TRACKING_CURRENT_VERSION() AS v, SYSUTCDATETIME() AS t"
+}
+
+/// A table's minimum valid version (@P1: `schema.table`); NULL when the
+/// table is not tracked.
+pub fn min_valid_version() -> &'static str {
+    "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1)) AS v"
+}
+
+/// Whether the database allows snapshot isolation and tracks changes.
+pub fn database_settings() -> &'static str {
+    "SELECT d.snapshot_isolation_state AS snapshot_state,
+            (SELECT COUNT(*) FROM sys.change_tracking_databases AS ct WHERE ct.database_id = DB_ID()) AS ct_on
+     FROM sys.databases AS d WHERE d.database_id = DB_ID()"
+}
+
+/// Whether a table (@P1: `schema.table`) is change-tracked.
+pub fn table_tracking() -> &'static str {
+    "SELECT ct.is_track_columns_updated_on AS track FROM sys.change_tracking_tables AS ct WHERE ct.object_id = OBJECT_ID(@P1)"
+}
+
+/// A table's columns in order with their types (@P1: `schema.table`).
+/// `max_length` is in bytes (-1 for max); nvarchar(n) has max_length 2n.
+pub fn columns() -> &'static str {
+    "SELECT c.name AS name, ty.name AS type_name, c.max_length AS max_length, c.precision AS precision,
+            c.scale AS scale, c.is_nullable AS is_nullable, c.column_id AS column_id
+     FROM sys.columns AS c JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id
+     WHERE c.object_id = OBJECT_ID(@P1) ORDER BY c.column_id"
+}
+
+/// A table's primary key columns in key order (@P1: `schema.table`).
+pub fn primary_key() -> &'static str {
+    "SELECT c.name AS name
+     FROM sys.indexes AS i
+     JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+     JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+     WHERE i.object_id = OBJECT_ID(@P1) AND i.is_primary_key = 1 ORDER BY ic.key_ordinal"
+}
+
+/// The foreign keys from a table (@P1) to another (@P2), as
+/// (constraint, parent column, referenced column) rows.
+pub fn foreign_key_columns() -> &'static str {
+    "SELECT fk.name AS fk, pc.name AS parent_column, rc.name AS referenced_column
+     FROM sys.foreign_keys AS fk
+     JOIN sys.foreign_key_columns AS fkc ON fkc.constraint_object_id = fk.object_id
+     JOIN sys.columns AS pc ON pc.object_id = fkc.parent_object_id AND pc.column_id = fkc.parent_column_id
+     JOIN sys.columns AS rc ON rc.object_id = fkc.referenced_object_id AND rc.column_id = fkc.referenced_column_id
+     WHERE fk.parent_object_id = OBJECT_ID(@P1) AND fk.referenced_object_id = OBJECT_ID(@P2)"
+}
+
+/// A column of a published table, as the SELECTs need it.
+#[derive(Debug, Clone)]
+pub struct SelectColumn {
+    pub name: String,
+    pub ty: ColumnType,
+    /// T-SQL literal that replaces the value (masking), if any.
+    pub mask: Option<String>,
+}
+
+/// The select list: masked columns carry their replacement literal (so the
+/// real value is never read), money is read as decimal (exact; TDS clients
+/// see money as a float).
+fn select_list(alias: &str, cols: &[SelectColumn]) -> String {
+    cols.iter()
+        .map(|c| {
+            let src = match &c.mask {
+                Some(lit) => format!("CAST({lit} AS {})", c.ty),
+                None => format!("{alias}.{}", quote(&c.name)),
+            };
+            let src = match c.ty {
+                ColumnType::Money => format!("CAST({src} AS decimal(19,4))"),
+                ColumnType::SmallMoney => format!("CAST({src} AS decimal(10,4))"),
+                _ => src,
+            };
+            format!("{src} AS {}", quote(&c.name))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// FROM with the owner path joined: `t` is the table, `p1..pn` the hops.
+/// Returns (from clause, owner expression or None for shared tables).
+fn from_with_owner(t: &TableName, owner: &Owner) -> (String, Option<String>) {
+    let mut from = format!("{} AS t", table(t));
+    let owner_expr = match owner {
+        Owner::Shared => None,
+        Owner::Column(c) => Some(format!("t.{}", quote(c))),
+        Owner::Path { hops, column } => {
+            let mut prev = "t".to_string();
+            for (i, h) in hops.iter().enumerate() {
+                let a = format!("p{}", i + 1);
+                from.push_str(&format!(
+                    " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
+                    table(&h.table),
+                    quote(&h.to_column),
+                    quote(&h.from_column)
+                ));
+                prev = a;
+            }
+            Some(format!("{prev}.{}", quote(column)))
+        }
+    };
+    (from, owner_expr)
+}
+
+/// The rows that changed after @P1 (the watermark W), and the rows whose
+/// owner may have changed because a row up their owner path changed; each
+/// with its owner (NULL when the path is broken) and whether the row itself
+/// changed. One statement per table per cycle, whatever the number of
+/// subscribers. Columns: `__self` (1/0), `__owner`, then the table's columns.
+pub fn changed_rows(t: &TableName, owner: &Owner, key: &[String], cols: &[SelectColumn]) -> String {
+    let (from, owner_expr) = from_with_owner(t, owner);
+    let on: Vec<String> = key
+        .iter()
+        .map(|k| format!("c.{q} = t.{q}", q = quote(k)))
+        .collect();
+    let mut conds = vec!["c.SYS_CHANGE_VERSION IS NOT NULL".to_string()];
+    if let Owner::Path { hops, .. } = owner {
+        for (i, h) in hops.iter().enumerate() {
+            let a = format!("p{}", i + 1);
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM CHANGETABLE(CHANGES {}, @P1) AS c{n} WHERE c{n}.{k} = {a}.{k})",
+                table(&h.table),
+                n = i + 1,
+                k = quote(&h.to_column)
+            ));
+        }
+    }
+    format!(
+        "SELECT CASE WHEN c.SYS_CHANGE_VERSION IS NULL THEN 0 ELSE 1 END AS __self, {owner} AS __owner, {list}
+         FROM {from}
+         LEFT OUTER JOIN CHANGETABLE(CHANGES {tn}, @P1) AS c ON {on}
+         WHERE {conds}",
+        owner = owner_expr.unwrap_or_else(|| "NULL".into()),
+        list = select_list("t", cols),
+        tn = table(t),
+        on = on.join(" AND "),
+        conds = conds.join(" OR "),
+    )
+}
+
+/// Keys of rows changed after @P1 that no longer exist (deleted, or moved
+/// away by a key update).
+pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
+    let sel: Vec<String> = key
+        .iter()
+        .map(|k| format!("c.{q} AS {q}", q = quote(k)))
+        .collect();
+    let on: Vec<String> = key
+        .iter()
+        .map(|k| format!("t.{q} = c.{q}", q = quote(k)))
+        .collect();
+    format!(
+        "SELECT {sel} FROM CHANGETABLE(CHANGES {tn}, @P1) AS c
+         LEFT OUTER JOIN {tn} AS t ON {on}
+         WHERE t.{k0} IS NULL",
+        sel = sel.join(", "),
+        tn = table(t),
+        on = on.join(" AND "),
+        k0 = quote(&key[0]),
+    )
+}
+
+/// Every row of a table with its owner, for snapshots: the filter on the
+/// owner keys is pushed into the query (@P1..@Pn are the partition keys);
+/// shared tables have no filter.
+pub fn snapshot_rows(t: &TableName, owner: &Owner, cols: &[SelectColumn], n_keys: usize) -> String {
+    let (from, owner_expr) = from_with_owner(t, owner);
+    match owner_expr {
+        None => format!(
+            "SELECT NULL AS __owner, {} FROM {from}",
+            select_list("t", cols)
+        ),
+        Some(o) => {
+            let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
+            format!(
+                "SELECT {o} AS __owner, {} FROM {from} WHERE {o} IN ({})",
+                select_list("t", cols),
+                params.join(", ")
+            )
+        }
+    }
+}
