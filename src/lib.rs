@@ -4,12 +4,15 @@
 //! The library is built up issue by issue; see `../shared/DESIGN.md` for the map.
 
 pub mod cbor;
+pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod inspect;
 pub mod package;
+pub mod publish;
 pub mod source;
 pub mod sql;
+pub mod state;
 pub mod value;
 
 /// The version of this build, as printed by `ctferry --version`.

@@ -18,6 +18,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate ctferry.toml against the live source database.
+    Check {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+    },
+    /// One cycle: read changes, stage, package and deliver for every subscriber with work.
+    Once {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+    },
+    /// Cycles forever, packaging each subscriber at its interval.
+    Run {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        /// Seconds between cycles.
+        #[arg(long, default_value_t = 60)]
+        every: u64,
+    },
+    /// Start a new epoch with a fresh snapshot for one caregiver (then runs one cycle).
+    Snapshot {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        subscriber: String,
+    },
+    /// Per caregiver: epoch, sequence, staged changes, last package, delivery.
+    Status {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage OpenPGP keys.
     Keys {
         #[command(subcommand)]
@@ -86,8 +118,160 @@ fn passphrase(
     }
 }
 
+fn load_config(path: &PathBuf) -> Result<ctferry::config::Config> {
+    Ok(ctferry::config::load(path)?)
+}
+
+fn connect(cfg: &ctferry::config::Config) -> Result<ctferry::source::Db> {
+    Ok(ctferry::source::Db::connect(
+        &cfg.source.connection,
+        &cfg.source.password,
+    )?)
+}
+
+fn print_cycle(r: &ctferry::publish::CycleReport) {
+    let routed: Vec<String> = r.routed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "cycle: versions {} -> {}, {} changes read, routed [{}], {} snapshot(s), {} package(s), {} delivered, {} statements",
+        r.previous.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        r.version,
+        r.changes_read,
+        routed.join(" "),
+        r.snapshots.len(),
+        r.packages.len(),
+        r.delivered,
+        r.statements
+    );
+    for (hsa, why) in &r.snapshots {
+        println!("  snapshot for {hsa}: {why}");
+    }
+    for p in &r.packages {
+        println!(
+            "  {} {} ({} rows, {} bytes)",
+            p.subscriber, p.file, p.rows, p.bytes
+        );
+    }
+}
+
+fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
+    let state = ctferry::state::State::open(&cfg.publisher.state)?;
+    let w = state.watermark()?;
+    let mut out = Vec::new();
+    for s in &cfg.subscribers {
+        let st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
+        let pkgs = state.packages(&s.hsa_id)?;
+        let undelivered = pkgs.iter().filter(|p| p.delivered_at.is_none()).count();
+        let last = pkgs.last();
+        out.push(serde_json::json!({
+            "subscriber": s.hsa_id,
+            "name": s.name,
+            "epoch": st.epoch,
+            "last_sequence": st.next_sequence.saturating_sub(1),
+            "version": st.version,
+            "source_version": w,
+            "lag_versions": match (w, st.version) { (Some(w), Some(v)) => Some(w - v), _ => None },
+            "staged": state.staged_count(&s.hsa_id)?,
+            "last_package": last.map(|p| p.file.clone()),
+            "last_package_at": st.last_package_at,
+            "undelivered": undelivered,
+            "needs_snapshot": st.needs_snapshot,
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"watermark": w, "subscribers": out})
+        );
+    } else {
+        println!(
+            "source version read: {}",
+            w.map(|v| v.to_string()).unwrap_or_else(|| "(never)".into())
+        );
+        println!(
+            "{:<22} {:>5} {:>6} {:>8} {:>7} {:>11}  {}",
+            "subscriber", "epoch", "seq", "version", "staged", "undelivered", "last package"
+        );
+        for o in &out {
+            println!(
+                "{:<22} {:>5} {:>6} {:>8} {:>7} {:>11}  {}",
+                o["subscriber"].as_str().unwrap_or(""),
+                o["epoch"],
+                o["last_sequence"],
+                o["version"]
+                    .as_i64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                o["staged"],
+                o["undelivered"],
+                o["last_package_at"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Check { config } => {
+            let cfg = load_config(&config)?;
+            let problems = ctferry::check::check(&cfg);
+            if problems.is_empty() {
+                println!(
+                    "{}: OK ({} tables, {} subscribers)",
+                    config.display(),
+                    cfg.tables.len(),
+                    cfg.subscribers.len()
+                );
+                Ok(())
+            } else {
+                for p in &problems {
+                    eprintln!("{}: {p}", config.display());
+                }
+                bail!("{} problem(s) in {}", problems.len(), config.display())
+            }
+        }
+        Command::Once { config } => {
+            let cfg = load_config(&config)?;
+            let mut db = connect(&cfg)?;
+            let mut p = ctferry::publish::Publisher::open(&cfg)?;
+            let r = p.once(&mut db, true)?;
+            print_cycle(&r);
+            Ok(())
+        }
+        Command::Run { config, every } => {
+            let cfg = load_config(&config)?;
+            let mut p = ctferry::publish::Publisher::open(&cfg)?;
+            loop {
+                let r = connect(&cfg).and_then(|mut db| Ok(p.once(&mut db, false)?));
+                match r {
+                    Ok(r) => print_cycle(&r),
+                    Err(e) => {
+                        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                        eprintln!("ctferry: cycle failed: {}", chain.join(": "));
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
+            }
+        }
+        Command::Snapshot { config, subscriber } => {
+            let cfg = load_config(&config)?;
+            if cfg.subscriber(&subscriber).is_none() {
+                bail!(
+                    "{subscriber} is not a [[subscriber]] in {}",
+                    config.display()
+                );
+            }
+            let mut p = ctferry::publish::Publisher::open(&cfg)?;
+            p.request_snapshot(&subscriber, "requested with `ctferry snapshot`")?;
+            let mut db = connect(&cfg)?;
+            let r = p.once(&mut db, true)?;
+            print_cycle(&r);
+            Ok(())
+        }
+        Command::Status { config, json } => {
+            let cfg = load_config(&config)?;
+            status(&cfg, json)
+        }
         Command::Keys {
             command:
                 KeysCommand::Generate {

@@ -201,6 +201,11 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              FROM __sim_foreign_keys f JOIN __sim_objects o ON o.object_id = f.object_id;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.foreign_key_columns\" AS SELECT constraint_object_id, constraint_column_id, parent_object_id,
              parent_column_id, referenced_object_id, referenced_column_id FROM __sim_foreign_key_columns;
+         CREATE TEMP VIEW IF NOT EXISTS \"sys.databases\" AS SELECT '{db}' AS name, {dbid} AS database_id,
+             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'allow_snapshot_isolation') = 'ON' THEN 1 ELSE 0 END AS snapshot_isolation_state,
+             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'allow_snapshot_isolation') = 'ON' THEN 'ON' ELSE 'OFF' END AS snapshot_isolation_state_desc,
+             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'read_committed_snapshot') = 'ON' THEN 1 ELSE 0 END AS is_read_committed_snapshot_on,
+             160 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc, 'SQL_Latin1_General_CP1_CI_AS' AS collation_name;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_tables\" AS SELECT object_id, is_track_columns_updated_on, begin_version,
              cleanup_version, min_valid_version FROM __sim_ct_tables;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_databases\" AS SELECT {dbid} AS database_id, is_auto_cleanup_on, retention_period,

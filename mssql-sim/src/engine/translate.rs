@@ -74,6 +74,7 @@ pub const CATALOG_VIEWS: &[&str] = &[
     "sys.foreign_keys",
     "sys.foreign_key_columns",
     "sys.change_tracking_tables",
+    "sys.databases",
     "sys.change_tracking_databases",
     "INFORMATION_SCHEMA.TABLES",
     "INFORMATION_SCHEMA.COLUMNS",

@@ -1,0 +1,176 @@
+//! `ctferry check`: validates the configuration against the live source and
+//! lists every problem found, each naming the thing and what to do, before
+//! the publisher ever runs.
+
+use crate::config::{Config, Owner};
+use crate::crypto::{PublicKey, SecretKey};
+use crate::publish::describe;
+use crate::source::{Db, Param};
+use crate::sql;
+
+fn i64_of(row: &tiberius::Row, idx: usize) -> Option<i64> {
+    row.try_get::<i32, _>(idx)
+        .ok()
+        .flatten()
+        .map(|v| v as i64)
+        .or_else(|| row.try_get::<i64, _>(idx).ok().flatten())
+        .or_else(|| row.try_get::<u8, _>(idx).ok().flatten().map(|v| v as i64))
+        .or_else(|| row.try_get::<bool, _>(idx).ok().flatten().map(|v| v as i64))
+}
+
+/// Every problem with `cfg` (empty when all is well).
+pub fn check(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = SecretKey::load(
+        &cfg.publisher.signing_key,
+        cfg.publisher
+            .signing_passphrase
+            .as_ref()
+            .map(|s| s.expose().to_string()),
+    ) {
+        problems.push(format!("[publisher] signing_key: {e}"));
+    }
+    for s in &cfg.subscribers {
+        match PublicKey::load(&s.public_key) {
+            Ok(k) => {
+                if let Err(e) = k.check_can_encrypt() {
+                    problems.push(format!("[[subscriber]] {}: public_key: {e}", s.hsa_id));
+                }
+            }
+            Err(e) => problems.push(format!("[[subscriber]] {}: public_key: {e}", s.hsa_id)),
+        }
+    }
+    let mut db = match Db::connect(&cfg.source.connection, &cfg.source.password) {
+        Ok(db) => db,
+        Err(e) => {
+            problems.push(format!("[source]: {e}"));
+            return problems;
+        }
+    };
+    match db.rows(
+        "reading the database settings",
+        sql::database_settings(),
+        &[],
+    ) {
+        Ok(rows) => {
+            let r = rows.first();
+            if r.and_then(|r| i64_of(r, 0)) != Some(1) {
+                problems.push("[source]: snapshot isolation is off: run ALTER DATABASE <db> SET ALLOW_SNAPSHOT_ISOLATION ON".into());
+            }
+            if r.and_then(|r| i64_of(r, 1)).unwrap_or(0) == 0 {
+                problems.push("[source]: change tracking is off for the database: run ALTER DATABASE <db> SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 7 DAYS, AUTO_CLEANUP = ON)".into());
+            }
+        }
+        Err(e) => problems.push(format!("[source]: {e}")),
+    }
+    for t in &cfg.tables {
+        let name = t.name.to_string();
+        let info = match describe(&mut db, t) {
+            Ok(i) => i,
+            Err(e) => {
+                problems.push(format!("[[table]] {name}: {e}"));
+                continue;
+            }
+        };
+        match db.rows("reading change tracking", sql::table_tracking(), &[Param::Str(name.clone())]) {
+            Ok(r) if r.is_empty() => problems.push(format!("[[table]] {name}: change tracking is off: run ALTER TABLE {name} ENABLE CHANGE_TRACKING")),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("[[table]] {name}: {e}")),
+        }
+        let has_col = |c: &str| {
+            info.schema
+                .columns
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case(c))
+        };
+        match &t.owner {
+            Owner::Shared => {}
+            Owner::Column(c) => {
+                if !has_col(c) {
+                    problems.push(format!(
+                        "[[table]] {name}: owner column {c} does not exist in the table"
+                    ));
+                }
+            }
+            Owner::Path { hops, column } => {
+                let mut from = t.name.clone();
+                for h in hops {
+                    match db.rows(
+                        "reading foreign keys",
+                        sql::foreign_key_columns(),
+                        &[
+                            Param::Str(from.to_string()),
+                            Param::Str(h.table.to_string()),
+                        ],
+                    ) {
+                        Ok(rows) => {
+                            let found = rows.iter().any(|r| {
+                                r.try_get::<&str, _>(1)
+                                    .ok()
+                                    .flatten()
+                                    .map(|p| p.eq_ignore_ascii_case(&h.from_column))
+                                    .unwrap_or(false)
+                                    && r.try_get::<&str, _>(2)
+                                        .ok()
+                                        .flatten()
+                                        .map(|c| c.eq_ignore_ascii_case(&h.to_column))
+                                        .unwrap_or(false)
+                            });
+                            if !found {
+                                problems.push(format!(
+                                    "[[table]] {name}: owner path hop {from}.{} -> {}({}) does not follow a foreign key; declare FOREIGN KEY ({}) REFERENCES {}({}) or fix the path",
+                                    h.from_column, h.table, h.to_column, h.from_column, h.table, h.to_column
+                                ));
+                            }
+                        }
+                        Err(e) => problems.push(format!("[[table]] {name}: {e}")),
+                    }
+                    from = h.table.clone();
+                }
+                let last = hops.last().map(|h| h.table.clone()).unwrap_or(from);
+                match db.rows(
+                    "reading columns",
+                    sql::columns(),
+                    &[Param::Str(last.to_string())],
+                ) {
+                    Ok(rows) => {
+                        if !rows.iter().any(|r| {
+                            r.try_get::<&str, _>(0)
+                                .ok()
+                                .flatten()
+                                .map(|c| c.eq_ignore_ascii_case(column))
+                                .unwrap_or(false)
+                        }) {
+                            problems.push(format!(
+                                "[[table]] {name}: owner column {last}.{column} does not exist"
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("[[table]] {name}: {e}")),
+                }
+            }
+        }
+        for (c, lit) in &t.masks {
+            let Some(col) = info
+                .schema
+                .columns
+                .iter()
+                .find(|x| x.name.eq_ignore_ascii_case(c))
+            else {
+                continue;
+            };
+            if lit.trim().eq_ignore_ascii_case("NULL") && !col.nullable {
+                problems.push(format!("[[table]] {name}: mask {c} = NULL, but {c} is NOT NULL; give a literal of type {}", col.ty));
+                continue;
+            }
+            let q = format!("SELECT CAST({lit} AS {}) AS v", col.ty);
+            if let Err(e) = db.rows("checking a mask literal", &q, &[]) {
+                problems.push(format!(
+                    "[[table]] {name}: mask {c} = {lit} does not fit {}: {}",
+                    col.ty, e.message
+                ));
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,372 @@
+//! The publisher's state in sled (DESIGN.md §6), behind a small interface.
+//!
+//! One sled tree, keys by prefix:
+//! - `w`                       the watermark W: every change up to W is staged or packaged
+//! - `s/<hsa>`                 a subscriber's record (epoch, sequence, hash chain, ...)
+//! - `g/<hsa>\0<table>\0<key>` a staged change (upsert with the row, or delete), compacted by key
+//! - `o/<table>\0<key>`        the ownership index: which subscriber has this row
+//! - `p/<hsa>\0<seq:020>`      a registered package (outbox record, delivery state)
+//! - `a/<time>\0<n>`           the audit log: every disclosure
+//! - `t/<table>`               the column signature a table was published with
+//!
+//! Contract: every change of state is one `commit` (an atomic sled batch)
+//! followed by a flush, so that what a commit covers is durable before the
+//! caller goes on; sled's own background flush is not relied upon. One
+//! process at a time: sled locks the folder, and a second publisher gets a
+//! clear error. Staged rows are already masked; no secret is ever stored.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the state folder {path} is in use by another ctferry process (only one publisher may run on a state folder)")]
+    Locked { path: PathBuf },
+    #[error("state folder {path}: {message}")]
+    Db { path: PathBuf, message: String },
+    #[error("state record {key} is unreadable: {message}; the state folder may be damaged")]
+    Corrupt { key: String, message: String },
+}
+
+/// A subscriber's publishing state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SubscriberState {
+    /// 0 until its first snapshot.
+    pub epoch: u64,
+    /// The next package's sequence number (starts at 1).
+    pub next_sequence: u64,
+    /// SHA-256 (hex) of its last package file.
+    pub last_sha256: Option<String>,
+    /// The change-tracking version its copy reaches with the packages so far.
+    pub version: Option<i64>,
+    /// When its last package was made (RFC 3339).
+    pub last_package_at: Option<String>,
+    /// Its partition keys when its current epoch began.
+    pub keys: Vec<String>,
+    /// A new snapshot is needed (expiry, restore, re-enabled tracking, new keys).
+    pub needs_snapshot: Option<String>,
+}
+
+/// A package registered in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackageRecord {
+    pub subscriber: String,
+    pub sequence: u64,
+    pub epoch: u64,
+    pub kind: String,
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub ct_from: Option<i64>,
+    pub ct_to: i64,
+    pub rows: u64,
+    pub tables: Vec<(String, u64, u64)>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+/// One audit record: what was disclosed to whom.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub time: String,
+    pub subscriber: String,
+    pub event: String,
+    pub sequence: Option<u64>,
+    pub file: Option<String>,
+    pub sha256: Option<String>,
+    pub tables: Vec<(String, u64, u64)>,
+    pub detail: Option<String>,
+}
+
+pub struct State {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// A set of state changes applied atomically by `State::commit`.
+#[derive(Default)]
+pub struct Changes {
+    batch: sled::Batch,
+    n: usize,
+}
+
+fn stage_prefix(hsa: &str) -> Vec<u8> {
+    let mut k = format!("g/{hsa}").into_bytes();
+    k.push(0);
+    k
+}
+
+fn stage_key(hsa: &str, table: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = stage_prefix(hsa);
+    k.extend_from_slice(table.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+fn owner_key(table: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = format!("o/{table}").into_bytes();
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The full state key of an ownership index entry.
+pub fn owner_key_pub(table: &str, key: &[u8]) -> Vec<u8> {
+    owner_key(table, key)
+}
+
+fn package_key(hsa: &str, seq: u64) -> Vec<u8> {
+    let mut k = format!("p/{hsa}").into_bytes();
+    k.push(0);
+    k.extend_from_slice(format!("{seq:020}").as_bytes());
+    k
+}
+
+impl Changes {
+    pub fn len(&self) -> usize {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    pub fn set_watermark(&mut self, v: i64) {
+        self.batch.insert(&b"w"[..], &v.to_be_bytes()[..]);
+        self.n += 1;
+    }
+    pub fn set_subscriber(&mut self, hsa: &str, s: &SubscriberState) {
+        self.batch.insert(
+            format!("s/{hsa}").as_bytes(),
+            serde_json::to_vec(s).unwrap_or_default(),
+        );
+        self.n += 1;
+    }
+    /// Stages an op (already encoded) for a subscriber, replacing any earlier one for the key.
+    pub fn stage(&mut self, hsa: &str, table: &str, key: &[u8], op: Vec<u8>) {
+        self.batch.insert(stage_key(hsa, table, key), op);
+        self.n += 1;
+    }
+    pub fn unstage_raw(&mut self, full_key: &[u8]) {
+        self.batch.remove(full_key);
+        self.n += 1;
+    }
+    pub fn set_owner(&mut self, table: &str, key: &[u8], hsa: Option<&str>) {
+        match hsa {
+            Some(h) => self.batch.insert(owner_key(table, key), h.as_bytes()),
+            None => self.batch.remove(owner_key(table, key)),
+        }
+        self.n += 1;
+    }
+    pub fn set_owner_raw(&mut self, full_key: &[u8], hsa: &str) {
+        self.batch.insert(full_key, hsa.as_bytes());
+        self.n += 1;
+    }
+    pub fn remove_raw(&mut self, full_key: &[u8]) {
+        self.batch.remove(full_key);
+        self.n += 1;
+    }
+    pub fn add_package(&mut self, p: &PackageRecord) {
+        self.batch.insert(
+            package_key(&p.subscriber, p.sequence),
+            serde_json::to_vec(p).unwrap_or_default(),
+        );
+        self.n += 1;
+    }
+    pub fn audit(&mut self, a: &AuditRecord, n: u64) {
+        let mut k = format!("a/{}", a.time).into_bytes();
+        k.push(0);
+        k.extend_from_slice(format!("{n:010}").as_bytes());
+        self.batch
+            .insert(k, serde_json::to_vec(a).unwrap_or_default());
+        self.n += 1;
+    }
+    pub fn set_table_signature(&mut self, table: &str, sig: &str) {
+        self.batch
+            .insert(format!("t/{table}").as_bytes(), sig.as_bytes());
+        self.n += 1;
+    }
+}
+
+impl State {
+    /// Opens (creating if needed) the state folder; fails if another process has it.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        std::fs::create_dir_all(path).map_err(|e| StateError::Db {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| {
+                let m = e.to_string();
+                if m.contains("lock")
+                    || m.contains("WouldBlock")
+                    || m.contains("Resource temporarily unavailable")
+                {
+                    StateError::Locked {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    StateError::Db {
+                        path: path.to_path_buf(),
+                        message: m,
+                    }
+                }
+            })?;
+        let tree = db.open_tree("ctferry").map_err(|e| StateError::Db {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(State {
+            path: path.to_path_buf(),
+            db,
+            tree,
+        })
+    }
+
+    fn err(&self, e: sled::Error) -> StateError {
+        StateError::Db {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Applies `changes` atomically and makes them durable before returning.
+    pub fn commit(&self, changes: Changes) -> Result<(), StateError> {
+        self.tree
+            .apply_batch(changes.batch)
+            .map_err(|e| self.err(e))?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn watermark(&self) -> Result<Option<i64>, StateError> {
+        Ok(self
+            .tree
+            .get(b"w")
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map(i64::from_be_bytes))
+    }
+
+    pub fn subscriber(&self, hsa: &str) -> Result<Option<SubscriberState>, StateError> {
+        let key = format!("s/{hsa}");
+        match self.tree.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    key,
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    /// Every subscriber with a record, by HSA id.
+    pub fn subscribers(&self) -> Result<Vec<(String, SubscriberState)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"s/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let hsa = String::from_utf8_lossy(&k[2..]).to_string();
+            let s = serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: format!("s/{hsa}"),
+                message: e.to_string(),
+            })?;
+            out.push((hsa, s));
+        }
+        Ok(out)
+    }
+
+    /// The subscriber that has (table, key), per the ownership index.
+    pub fn owner(&self, table: &str, key: &[u8]) -> Result<Option<String>, StateError> {
+        Ok(self
+            .tree
+            .get(owner_key(table, key))
+            .map_err(|e| self.err(e))?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
+    }
+
+    /// Ownership index entries pointing at `hsa` (full keys), to clear on a new epoch.
+    pub fn owned_by(&self, hsa: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"o/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if v.as_ref() == hsa.as_bytes() {
+                out.push(k.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A subscriber's staged changes in key order: (full key, table, row key, op).
+    pub fn staged(
+        &self,
+        hsa: &str,
+    ) -> Result<Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>, StateError> {
+        let prefix = stage_prefix(hsa);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let rest = &k[prefix.len()..];
+            let Some(sep) = rest.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let table = String::from_utf8_lossy(&rest[..sep]).to_string();
+            out.push((k.to_vec(), table, rest[sep + 1..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// How many changes are staged for a subscriber.
+    pub fn staged_count(&self, hsa: &str) -> Result<u64, StateError> {
+        let mut n = 0;
+        for kv in self.tree.scan_prefix(stage_prefix(hsa)) {
+            kv.map_err(|e| self.err(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// A subscriber's registered packages in sequence order.
+    pub fn packages(&self, hsa: &str) -> Result<Vec<PackageRecord>, StateError> {
+        let mut prefix = format!("p/{hsa}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: String::from_utf8_lossy(&k).to_string(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The audit log in time order.
+    pub fn audit(&self) -> Result<Vec<AuditRecord>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"a/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: String::from_utf8_lossy(&k).to_string(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    pub fn table_signature(&self, table: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .tree
+            .get(format!("t/{table}").as_bytes())
+            .map_err(|e| self.err(e))?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
+    }
+
+    /// Bytes the state folder takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}

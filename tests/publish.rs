@@ -1,0 +1,341 @@
+//! The publisher end to end against mssql-sim: `ctferry check`, `ctferry once`
+//! (onboarding snapshots, then deltas), then reading every package back and
+//! folding it into each caregiver's copy, which must equal the filtered,
+//! masked source, and hold nothing of the others (DESIGN.md §3.1-3.6).
+
+use ctferry::crypto::{self, PublicKey, SecretKey};
+use ctferry::package::{PackageReader, SectionKind};
+use ctferry::source::{self, Db};
+use ctferry::value::{ColumnType, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PW: &str = "Sim#Passw0rd";
+
+struct Env {
+    _sim_dir: tempfile::TempDir,
+    sim: mssql_sim::Server,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn conn(&self) -> String {
+        format!(
+            "server=tcp:{},{};database=Pmo;user id=sa;encrypt=DANGER_PLAINTEXT;TrustServerCertificate=true",
+            self.sim.addr().ip(),
+            self.sim.addr().port()
+        )
+    }
+    fn db(&self) -> Db {
+        Db::connect(&self.conn(), &ctferry::config::Secret::new(PW.into())).unwrap()
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn ctferry(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+            .args(args)
+            .arg("-c")
+            .arg(self.path("ctferry.toml"))
+            .env("CTFERRY_SOURCE_PASSWORD", PW)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+}
+
+fn exec(db: &mut Db, sql: &str) {
+    db.execute(sql).unwrap_or_else(|e| panic!("{sql}\n{e}"));
+}
+
+fn setup() -> Env {
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = mssql_sim::Server::start(mssql_sim::Config::new(sim_dir.path(), PW)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        _sim_dir: sim_dir,
+        sim,
+        dir,
+    };
+    let mut master = Db::connect(
+        &env.conn().replace("database=Pmo", "database=master"),
+        &ctferry::config::Secret::new(PW.into()),
+    )
+    .unwrap();
+    exec(&mut master, "CREATE DATABASE Pmo");
+    let mut db = env.db();
+    for s in [
+        "ALTER DATABASE Pmo SET ALLOW_SNAPSHOT_ISOLATION ON",
+        "ALTER DATABASE Pmo SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
+        "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL)",
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Patient nvarchar(100) NOT NULL, Tid datetime2(7) NOT NULL, Avgift decimal(9,2) NULL)",
+        "CREATE TABLE dbo.Journalanteckning (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id), Text nvarchar(max) NULL)",
+        "CREATE TABLE dbo.Diagnoskod (Kod nvarchar(10) NOT NULL PRIMARY KEY, Text nvarchar(200) NOT NULL)",
+        "CREATE TABLE dbo.Anvandare (Id int NOT NULL PRIMARY KEY, VardenhetHsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL, Losenord varbinary(64) NULL, Epost nvarchar(200) NOT NULL)",
+        "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Journalanteckning ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Diagnoskod ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Anvandare ENABLE CHANGE_TRACKING",
+        "INSERT INTO dbo.Vardenhet VALUES (1, N'SE-E001', N'VC Norr 1'), (2, N'SE-E002', N'VC Norr 2'), (3, N'SE-E003', N'VC Syd')",
+        "INSERT INTO dbo.Besok VALUES (10, 1, N'Anna', '2026-01-01 08:00:00.1234567', 100.50), (11, 2, N'Bo', '2026-01-02 09:00:00', NULL), (12, 3, N'Cecilia', '2026-01-03 10:00:00', 250.00)",
+        "INSERT INTO dbo.Journalanteckning VALUES (100, 10, N'Anteckning A'), (101, 11, N'Anteckning B'), (102, 12, N'Anteckning C'), (103, 12, NULL)",
+        "INSERT INTO dbo.Diagnoskod VALUES (N'J06', N'Övre luftvägsinfektion'), (N'I10', N'Hypertoni')",
+        "INSERT INTO dbo.Anvandare VALUES (1, N'SE-E001', N'Läkare Norr', 0x0102, N'norr@example.org'), (2, N'SE-E003', N'Läkare Syd', 0x0304, N'syd@example.org')",
+    ] {
+        exec(&mut db, s);
+    }
+    std::fs::create_dir_all(env.path("keys")).unwrap();
+    for name in ["region", "norr", "syd"] {
+        let (public, secret) =
+            crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
+        std::fs::write(env.path(&format!("keys/{name}.pub.asc")), public).unwrap();
+        std::fs::write(env.path(&format!("keys/{name}.sec.asc")), secret).unwrap();
+    }
+    let toml = format!(
+        r#"
+[source]
+connection = "{conn}"
+password_env = "CTFERRY_SOURCE_PASSWORD"
+
+[publisher]
+id = "region-pmo"
+signing_key = "keys/region.sec.asc"
+
+[[table]]
+name = "dbo.Vardenhet"
+owner = {{ column = "HsaId" }}
+
+[[table]]
+name = "dbo.Besok"
+owner = {{ path = "VardenhetId -> dbo.Vardenhet(Id).HsaId" }}
+
+[[table]]
+name = "dbo.Journalanteckning"
+owner = {{ path = "BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId" }}
+
+[[table]]
+name = "dbo.Diagnoskod"
+owner = "shared"
+
+[[table]]
+name = "dbo.Anvandare"
+owner = {{ column = "VardenhetHsaId" }}
+mask = {{ Losenord = "NULL", Epost = "N'maskerad@example.invalid'" }}
+
+[[subscriber]]
+hsa_id = "SE-NORR"
+name = "Vårdcentralen Norr AB"
+keys = ["SE-E001", "SE-E002"]
+public_key = "keys/norr.pub.asc"
+interval = "15m"
+deliver = {{ folder = "deliveries/norr" }}
+
+[[subscriber]]
+hsa_id = "SE-SYD"
+name = "Vårdcentralen Syd AB"
+keys = ["SE-E003"]
+public_key = "keys/syd.pub.asc"
+interval = "15m"
+deliver = {{ folder = "deliveries/syd" }}
+"#,
+        conn = env.conn()
+    );
+    std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+    env
+}
+
+type Copy = BTreeMap<String, BTreeMap<String, Vec<Value>>>;
+
+/// Applies every delivered package of a subscriber, in order, to `copy`.
+fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) -> Vec<String> {
+    let key = SecretKey::load(&env.path(&format!("keys/{who}.sec.asc")), None).unwrap();
+    let region = PublicKey::load(&env.path("keys/region.pub.asc")).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(env.path(folder))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().map(|e| e == "pgp").unwrap_or(false))
+        .collect();
+    files.sort();
+    let mut names = Vec::new();
+    for f in files {
+        let seq: u64 = f.file_name().unwrap().to_str().unwrap()[..10]
+            .parse()
+            .unwrap();
+        if seq <= *applied {
+            continue;
+        }
+        assert_eq!(seq, *applied + 1, "sequence gap before {}", f.display());
+        let mut r = PackageReader::open(&f, &key, &[region.clone()]).unwrap();
+        let m = r.manifest().clone();
+        assert_eq!(
+            m.subscriber,
+            if who == "norr" { "SE-NORR" } else { "SE-SYD" }
+        );
+        if m.kind == ctferry::package::Kind::Snapshot && m.part == 1 {
+            copy.clear();
+        }
+        let mut rows = Vec::new();
+        while let Some(row) = r.next_row().unwrap() {
+            rows.push(row);
+        }
+        r.finish().unwrap();
+        for row in rows {
+            let t = &m.tables[row.table].schema;
+            let kp = t.key_positions().unwrap();
+            let table = copy.entry(t.name.clone()).or_default();
+            match row.kind {
+                SectionKind::Upserts => {
+                    let k = format!(
+                        "{:?}",
+                        kp.iter()
+                            .map(|p| row.values[*p].clone())
+                            .collect::<Vec<_>>()
+                    );
+                    table.insert(k, row.values);
+                }
+                SectionKind::Deletes => {
+                    table.remove(&format!("{:?}", row.values));
+                }
+            }
+        }
+        *applied = seq;
+        names.push(f.file_name().unwrap().to_string_lossy().to_string());
+    }
+    names
+}
+
+/// The filtered, masked source for a set of partition keys, read with the
+/// test's own SQL.
+fn expected(env: &Env, keys: &[&str]) -> Copy {
+    let mut db = env.db();
+    let inlist = keys
+        .iter()
+        .map(|k| format!("N'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let queries: Vec<(&str, String, Vec<ColumnType>, Vec<usize>)> = vec![
+        ("dbo.Vardenhet", format!("SELECT v.Id, v.HsaId, v.Namn FROM dbo.Vardenhet v WHERE v.HsaId IN ({inlist})"), vec![ColumnType::Int, ColumnType::parse("nvarchar(40)").unwrap(), ColumnType::parse("nvarchar(100)").unwrap()], vec![0]),
+        ("dbo.Besok", format!("SELECT b.Id, b.VardenhetId, b.Patient, b.Tid, b.Avgift FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE v.HsaId IN ({inlist})"), vec![ColumnType::Int, ColumnType::Int, ColumnType::parse("nvarchar(100)").unwrap(), ColumnType::parse("datetime2(7)").unwrap(), ColumnType::parse("decimal(9,2)").unwrap()], vec![0]),
+        ("dbo.Journalanteckning", format!("SELECT j.Id, j.BesokId, j.Text FROM dbo.Journalanteckning j JOIN dbo.Besok b ON b.Id = j.BesokId JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE v.HsaId IN ({inlist})"), vec![ColumnType::BigInt, ColumnType::Int, ColumnType::parse("nvarchar(max)").unwrap()], vec![0]),
+        ("dbo.Diagnoskod", "SELECT d.Kod, d.Text FROM dbo.Diagnoskod d".into(), vec![ColumnType::parse("nvarchar(10)").unwrap(), ColumnType::parse("nvarchar(200)").unwrap()], vec![0]),
+        ("dbo.Anvandare", format!("SELECT a.Id, a.VardenhetHsaId, a.Namn, CAST(NULL AS varbinary(64)), N'maskerad@example.invalid' FROM dbo.Anvandare a WHERE a.VardenhetHsaId IN ({inlist})"), vec![ColumnType::Int, ColumnType::parse("nvarchar(40)").unwrap(), ColumnType::parse("nvarchar(100)").unwrap(), ColumnType::parse("varbinary(64)").unwrap(), ColumnType::parse("nvarchar(200)").unwrap()], vec![0]),
+    ];
+    let mut out = Copy::new();
+    for (name, q, types, kp) in queries {
+        let t = out.entry(name.to_string()).or_default();
+        db.query("expected", &q, &[], |r| {
+            let vals: Vec<Value> = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| source::value(r, i, "c", ty).unwrap())
+                .collect();
+            let k = format!(
+                "{:?}",
+                kp.iter().map(|p| vals[*p].clone()).collect::<Vec<_>>()
+            );
+            t.insert(k, vals);
+            Ok(())
+        })
+        .unwrap();
+    }
+    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+fn assert_copy(copy: &Copy, want: &Copy, who: &str) {
+    let mut got = copy.clone();
+    got.retain(|_, v| !v.is_empty());
+    assert_eq!(
+        &got, want,
+        "{who}'s copy differs from its filtered, masked source"
+    );
+}
+
+#[test]
+fn check_once_and_converge_through_moves_and_deletes() {
+    let env = setup();
+    let (ok, out, err) = env.ctferry(&["check"]);
+    assert!(ok, "check failed:\n{out}\n{err}");
+
+    // Onboarding: a snapshot each.
+    let (ok, out, err) = env.ctferry(&["once"]);
+    assert!(ok, "once failed:\n{out}\n{err}");
+    assert!(out.contains("2 snapshot(s)"), "{out}");
+    let (mut norr, mut syd) = (Copy::new(), Copy::new());
+    let (mut an, mut asy) = (0, 0);
+    let files = fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+    assert_eq!(
+        files,
+        ["0000000001-snapshot-0-"[..].to_string() + &files[0][22..]]
+    );
+    fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
+    assert_copy(&norr, &expected(&env, &["SE-E001", "SE-E002"]), "norr");
+    assert_copy(&syd, &expected(&env, &["SE-E003"]), "syd");
+    // Masking happened at the source: the password never left.
+    assert!(!format!("{norr:?}").contains("norr@example.org"));
+
+    // Changes: an update, an insert, a delete, a shared-table change, a visit
+    // moving from Syd's unit to Norr's (its notes follow though they did not
+    // change), and a user row moving.
+    let mut db = env.db();
+    for s in [
+        "UPDATE dbo.Besok SET Patient = N'Anna A' WHERE Id = 10",
+        "INSERT INTO dbo.Journalanteckning VALUES (104, 10, N'Ny anteckning')",
+        "DELETE FROM dbo.Journalanteckning WHERE Id = 101",
+        "INSERT INTO dbo.Diagnoskod VALUES (N'E11', N'Diabetes typ 2')",
+        "UPDATE dbo.Besok SET VardenhetId = 1 WHERE Id = 12",
+        "UPDATE dbo.Anvandare SET VardenhetHsaId = N'SE-E002' WHERE Id = 2",
+    ] {
+        exec(&mut db, s);
+    }
+    let (ok, out, err) = env.ctferry(&["once"]);
+    assert!(ok, "once failed:\n{out}\n{err}");
+    fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+    fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
+    assert_copy(&norr, &expected(&env, &["SE-E001", "SE-E002"]), "norr");
+    assert_copy(&syd, &expected(&env, &["SE-E003"]), "syd");
+    assert!(
+        norr["dbo.Journalanteckning"].len() == 4,
+        "{:?}",
+        norr["dbo.Journalanteckning"]
+    );
+
+    // A whole care unit moves to the other caregiver (its HSA id changes).
+    exec(
+        &mut db,
+        "UPDATE dbo.Vardenhet SET HsaId = N'SE-E003' WHERE Id = 2",
+    );
+    exec(&mut db, "DELETE FROM dbo.Diagnoskod WHERE Kod = N'I10'");
+    let (ok, out, err) = env.ctferry(&["once"]);
+    assert!(ok, "once failed:\n{out}\n{err}");
+    fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+    fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
+    assert_copy(&norr, &expected(&env, &["SE-E001", "SE-E002"]), "norr");
+    assert_copy(&syd, &expected(&env, &["SE-E003"]), "syd");
+
+    // Nothing changed: no new packages.
+    let before = (an, asy);
+    let (ok, out, _) = env.ctferry(&["once"]);
+    assert!(ok);
+    assert!(out.contains("0 package(s)"), "{out}");
+    fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+    fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
+    assert_eq!((an, asy), before);
+
+    // Status shows both caregivers up to date.
+    let (ok, out, err) = env.ctferry(&["status", "--json"]);
+    assert!(ok, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for sub in s["subscribers"].as_array().unwrap() {
+        assert_eq!(sub["staged"], 0);
+        assert_eq!(sub["undelivered"], 0);
+        assert_eq!(sub["epoch"], 1);
+    }
+    let _ = Path::new("");
+}
