@@ -376,22 +376,35 @@ impl<'c> Publisher<'c> {
         if let Some(w) = w {
             if v < w {
                 reset = Some(format!("the source's change tracking version {v} is below the last one read ({w}): the database was restored or replaced"));
-            } else {
-                for t in &tables {
-                    let rows = db.rows(
-                        "reading the minimum valid version",
-                        sql::min_valid_version(),
-                        &[Param::Str(t.schema.name.clone())],
-                    )?;
-                    report.statements += 1;
-                    let min = rows.first().and_then(|r| get_i64(r, 0)).ok_or_else(|| {
-                        PublishError::Source(format!("change tracking is not enabled on table {}: run ALTER TABLE {} ENABLE CHANGE_TRACKING", t.schema.name, t.schema.name))
-                    })?;
-                    if w < min {
-                        reset = Some(format!("the change history of {} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}", t.schema.name));
-                        break;
-                    }
-                }
+            }
+        }
+        for t in &tables {
+            let rows = db.rows(
+                "reading the minimum valid version",
+                sql::min_valid_version(),
+                &[Param::Str(t.schema.name.clone())],
+            )?;
+            report.statements += 1;
+            let min = rows.first().and_then(|r| get_i64(r, 0)).ok_or_else(|| {
+                PublishError::Source(format!("change tracking is not enabled on table {}: run ALTER TABLE {} ENABLE CHANGE_TRACKING", t.schema.name, t.schema.name))
+            })?;
+            let begin = rows.first().and_then(|r| get_i64(r, 1)).unwrap_or(min);
+            let before = self.state.begin_version(&t.schema.name)?;
+            if before != Some(begin) {
+                changes.set_begin_version(&t.schema.name, begin);
+            }
+            let Some(w) = w else { continue };
+            if reset.is_some() {
+                continue;
+            }
+            if w < min {
+                reset = Some(format!("the change history of {} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}", t.schema.name));
+            } else if before.is_some() && before != Some(begin) {
+                reset = Some(format!(
+                    "change tracking of {} began again at version {begin} (was {}): it was disabled and re-enabled, or the table truncated, and changes in between are unknown",
+                    t.schema.name,
+                    before.unwrap_or(0)
+                ));
             }
         }
         let mut subs: Vec<SubscriberState> = Vec::new();

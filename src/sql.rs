@@ -45,10 +45,14 @@ pub fn current_version_and_time() -> &'static str {
     "SELECT CHANGE_TRACKING_CURRENT_VERSION() AS v, SYSUTCDATETIME() AS t"
 }
 
-/// A table's minimum valid version (@P1: `schema.table`); NULL when the
-/// table is not tracked.
+/// A table's minimum valid version and the version its tracking began at
+/// (@P1: `schema.table`); NULLs when the table is not tracked. The begin
+/// version moves when tracking is disabled and enabled again or the table
+/// is truncated, even when no change was committed in between (then the
+/// minimum valid version alone does not reveal the lost history).
 pub fn min_valid_version() -> &'static str {
-    "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1)) AS v"
+    "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1)) AS v,
+            (SELECT ct.begin_version FROM sys.change_tracking_tables AS ct WHERE ct.object_id = OBJECT_ID(@P1)) AS b"
 }
 
 /// Whether the database allows snapshot isolation and tracks changes.

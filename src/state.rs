@@ -8,6 +8,7 @@
 //! - `p/<hsa>\0<seq:020>`      a registered package (outbox record, delivery state)
 //! - `a/<time>\0<n>`           the audit log: every disclosure
 //! - `t/<table>`               the column signature a table was published with
+//! - `b/<table>`               the begin version of the table's change tracking
 //!
 //! Contract: every change of state is one `commit` (an atomic sled batch)
 //! followed by a flush, so that what a commit covers is durable before the
@@ -179,6 +180,11 @@ impl Changes {
         k.extend_from_slice(format!("{n:010}").as_bytes());
         self.batch
             .insert(k, serde_json::to_vec(a).unwrap_or_default());
+        self.n += 1;
+    }
+    pub fn set_begin_version(&mut self, table: &str, v: i64) {
+        self.batch
+            .insert(format!("b/{table}").as_bytes(), &v.to_be_bytes()[..]);
         self.n += 1;
     }
     pub fn set_table_signature(&mut self, table: &str, sig: &str) {
@@ -355,6 +361,16 @@ impl State {
             })?);
         }
         Ok(out)
+    }
+
+    /// The begin version of a table's change tracking when last read.
+    pub fn begin_version(&self, table: &str) -> Result<Option<i64>, StateError> {
+        Ok(self
+            .tree
+            .get(format!("b/{table}").as_bytes())
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map(i64::from_be_bytes))
     }
 
     pub fn table_signature(&self, table: &str) -> Result<Option<String>, StateError> {

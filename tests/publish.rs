@@ -14,18 +14,42 @@ use std::process::Command;
 const PW: &str = "Sim#Passw0rd";
 
 struct Env {
-    _sim_dir: tempfile::TempDir,
-    sim: mssql_sim::Server,
+    sim_dir: tempfile::TempDir,
+    sim: Option<mssql_sim::Server>,
     dir: tempfile::TempDir,
 }
 
 impl Env {
+    fn sim(&self) -> &mssql_sim::Server {
+        self.sim.as_ref().unwrap()
+    }
     fn conn(&self) -> String {
         format!(
             "server=tcp:{},{};database=Pmo;user id=sa;encrypt=DANGER_PLAINTEXT;TrustServerCertificate=true",
-            self.sim.addr().ip(),
-            self.sim.addr().port()
+            self.sim().addr().ip(),
+            self.sim().addr().port()
         )
+    }
+    /// Stops the simulator, lets `f` change its data folder, starts it again
+    /// (on a new port) and points ctferry.toml at it.
+    fn restart_sim(&mut self, f: impl FnOnce(&Path)) {
+        self.sim.take().unwrap().shutdown();
+        // Connection threads close their SQLite files just after shutdown;
+        // the last close checkpoints and removes the WAL. Wait for that.
+        for _ in 0..100 {
+            let wal = std::fs::read_dir(self.sim_dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with("-wal"));
+            if !wal {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        f(self.sim_dir.path());
+        self.sim = Some(
+            mssql_sim::Server::start(mssql_sim::Config::new(self.sim_dir.path(), PW)).unwrap(),
+        );
+        write_config(self);
     }
     fn db(&self) -> Db {
         Db::connect(&self.conn(), &ctferry::config::Secret::new(PW.into())).unwrap()
@@ -58,8 +82,8 @@ fn setup() -> Env {
     let sim = mssql_sim::Server::start(mssql_sim::Config::new(sim_dir.path(), PW)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = Env {
-        _sim_dir: sim_dir,
-        sim,
+        sim_dir,
+        sim: Some(sim),
         dir,
     };
     let mut master = Db::connect(
@@ -97,6 +121,11 @@ fn setup() -> Env {
         std::fs::write(env.path(&format!("keys/{name}.pub.asc")), public).unwrap();
         std::fs::write(env.path(&format!("keys/{name}.sec.asc")), secret).unwrap();
     }
+    write_config(&env);
+    env
+}
+
+fn write_config(env: &Env) {
     let toml = format!(
         r#"
 [source]
@@ -147,7 +176,6 @@ deliver = {{ folder = "deliveries/syd" }}
         conn = env.conn()
     );
     std::fs::write(env.path("ctferry.toml"), toml).unwrap();
-    env
 }
 
 type Copy = BTreeMap<String, BTreeMap<String, Vec<Value>>>;
@@ -338,4 +366,101 @@ fn check_once_and_converge_through_moves_and_deletes() {
         assert_eq!(sub["epoch"], 1);
     }
     let _ = Path::new("");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn expiry_restore_and_reenabled_tracking_start_new_epochs() {
+    let mut env = setup();
+    let (mut norr, mut syd) = (Copy::new(), Copy::new());
+    let (mut an, mut asy) = (0, 0);
+    let converge = |env: &Env, norr: &mut Copy, syd: &mut Copy, an: &mut u64, asy: &mut u64| {
+        let (ok, out, err) = env.ctferry(&["once"]);
+        assert!(ok, "once failed:\n{out}\n{err}");
+        fold(env, "norr", "deliveries/norr", norr, an);
+        fold(env, "syd", "deliveries/syd", syd, asy);
+        assert_copy(norr, &expected(env, &["SE-E001", "SE-E002"]), "norr");
+        assert_copy(syd, &expected(env, &["SE-E003"]), "syd");
+        out
+    };
+    converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
+    let backup = tempfile::tempdir().unwrap();
+    env.restart_sim(|d| copy_dir(d, backup.path()));
+
+    // Deltas move the copies past the backup's versions.
+    exec(
+        &mut env.db(),
+        "INSERT INTO dbo.Journalanteckning VALUES (200, 10, N'efter backup')",
+    );
+    exec(
+        &mut env.db(),
+        "UPDATE dbo.Vardenhet SET Namn = N'VC Syd (ny)' WHERE Id = 3",
+    );
+    let out = converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
+    assert!(out.contains("0 snapshot(s)"), "{out}");
+
+    // The database is restored from the backup: its version is below the
+    // watermark. Both caregivers get a new epoch, and converge (note 200 is gone).
+    env.restart_sim(|d| {
+        for e in std::fs::read_dir(d).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        copy_dir(backup.path(), d);
+    });
+    exec(
+        &mut env.db(),
+        "INSERT INTO dbo.Diagnoskod VALUES (N'Z00', N'Hälsokontroll')",
+    );
+    let out = converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
+    assert!(
+        out.contains("2 snapshot(s)") && out.contains("restored"),
+        "{out}"
+    );
+    assert!(!norr["dbo.Journalanteckning"].contains_key("[Int(200)]"));
+
+    // Change tracking history expires (clock moved past retention, cleanup ran).
+    exec(
+        &mut env.db(),
+        "UPDATE dbo.Besok SET Avgift = 1.00 WHERE Id = 10",
+    );
+    env.sim().advance_clock(3 * 86_400);
+    exec(
+        &mut env.db(),
+        "UPDATE dbo.Besok SET Avgift = 2.00 WHERE Id = 11",
+    );
+    exec(
+        &mut env.db(),
+        "EXEC sys.sp_flush_CT_internal_table_on_demand",
+    );
+    let out = converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
+    assert!(
+        out.contains("2 snapshot(s)") && out.contains("is gone"),
+        "{out}"
+    );
+
+    // Tracking disabled and re-enabled on a table.
+    exec(
+        &mut env.db(),
+        "ALTER TABLE dbo.Diagnoskod DISABLE CHANGE_TRACKING",
+    );
+    exec(
+        &mut env.db(),
+        "DELETE FROM dbo.Diagnoskod WHERE Kod = N'J06'",
+    );
+    exec(
+        &mut env.db(),
+        "ALTER TABLE dbo.Diagnoskod ENABLE CHANGE_TRACKING",
+    );
+    let out = converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
+    assert!(out.contains("2 snapshot(s)"), "{out}");
+    assert!(!syd["dbo.Diagnoskod"].contains_key("[Text(\"J06\")]"));
 }
