@@ -470,6 +470,7 @@ impl<'c> Publisher<'c> {
         }
         changes.set_watermark(v);
         self.state.commit(changes)?;
+        failpoint("cycle-committed");
         Ok(())
     }
 
@@ -759,6 +760,7 @@ impl<'c> Publisher<'c> {
             }
         }
         let written = w.finish()?;
+        failpoint("snapshot-written");
         for k in index_rows {
             overlay.insert(k, Some(s.hsa_id.clone()));
         }
@@ -858,6 +860,7 @@ impl<'c> Publisher<'c> {
                 drained.unstage_raw(full);
             }
             let written = writer.finish()?;
+            failpoint("delta-written");
             self.register(s, &mut st, &written, "delta", None, &mut drained, report);
             drained.set_subscriber(&s.hsa_id, &st);
             self.state.commit(drained)?;
@@ -918,6 +921,7 @@ impl<'c> Publisher<'c> {
                 }
                 let src = self.cfg.publisher.outbox.join(&s.hsa_id).join(&p.file);
                 deliver_to_folder(&src, dir, &p.file)?;
+                failpoint("delivered-unrecorded");
                 p.delivered_at = Some(now_text());
                 let mut c = Changes::default();
                 c.add_package(&p);
@@ -926,6 +930,20 @@ impl<'c> Publisher<'c> {
             }
         }
         Ok(n)
+    }
+}
+
+/// Crash-test hook: when `CTFERRY_FAILPOINT` names this point, the process
+/// says so on stderr and waits to be killed (tests send SIGKILL). Points sit
+/// at the commit boundaries: after package files are written but before they
+/// are registered, after the stage commit, after a delivery copy but before
+/// it is recorded.
+pub fn failpoint(name: &str) {
+    if std::env::var("CTFERRY_FAILPOINT").as_deref() == Ok(name) {
+        eprintln!("ctferry: failpoint {name} reached");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
     }
 }
 

@@ -206,17 +206,24 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
             if who == "norr" { "SE-NORR" } else { "SE-SYD" }
         );
         if m.kind == ctferry::package::Kind::Snapshot && m.part == 1 {
-            copy.clear();
+            copy.retain(|k, _| k == "~ever");
         }
         let mut rows = Vec::new();
         while let Some(row) = r.next_row().unwrap() {
             rows.push(row);
         }
         r.finish().unwrap();
+        let mine = expected(
+            env,
+            if who == "norr" {
+                &["SE-E001", "SE-E002"]
+            } else {
+                &["SE-E003"]
+            },
+        );
         for row in rows {
             let t = &m.tables[row.table].schema;
             let kp = t.key_positions().unwrap();
-            let table = copy.entry(t.name.clone()).or_default();
             match row.kind {
                 SectionKind::Upserts => {
                     let k = format!(
@@ -225,10 +232,34 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
                             .map(|p| row.values[*p].clone())
                             .collect::<Vec<_>>()
                     );
-                    table.insert(k, row.values);
+                    // Isolation: every row sent belongs to this caregiver now.
+                    assert!(
+                        mine.get(&t.name)
+                            .map(|m| m.contains_key(&k))
+                            .unwrap_or(false),
+                        "{who} received {} {k}, which it does not own ({})",
+                        t.name,
+                        f.display()
+                    );
+                    copy.entry("~ever".into())
+                        .or_default()
+                        .insert(format!("{} {k}", t.name), vec![]);
+                    copy.entry(t.name.clone())
+                        .or_default()
+                        .insert(k, row.values);
                 }
                 SectionKind::Deletes => {
-                    table.remove(&format!("{:?}", row.values));
+                    let k = format!("{:?}", row.values);
+                    // Deletes go only to caregivers that had the row.
+                    assert!(
+                        copy.get("~ever")
+                            .map(|e| e.contains_key(&format!("{} {k}", t.name)))
+                            .unwrap_or(false),
+                        "{who} received a delete of {} {k}, which it never had ({})",
+                        t.name,
+                        f.display()
+                    );
+                    copy.entry(t.name.clone()).or_default().remove(&k);
                 }
             }
         }
@@ -278,7 +309,7 @@ fn expected(env: &Env, keys: &[&str]) -> Copy {
 
 fn assert_copy(copy: &Copy, want: &Copy, who: &str) {
     let mut got = copy.clone();
-    got.retain(|_, v| !v.is_empty());
+    got.retain(|k, v| !v.is_empty() && k != "~ever");
     assert_eq!(
         &got, want,
         "{who}'s copy differs from its filtered, masked source"
@@ -463,4 +494,91 @@ fn expiry_restore_and_reenabled_tracking_start_new_epochs() {
     let out = converge(&env, &mut norr, &mut syd, &mut an, &mut asy);
     assert!(out.contains("2 snapshot(s)"), "{out}");
     assert!(!syd["dbo.Diagnoskod"].contains_key("[Text(\"J06\")]"));
+}
+
+/// Runs `ctferry once` with a failpoint, waits for it, and kills it with SIGKILL.
+fn once_killed_at(env: &Env, point: &str) -> bool {
+    killed_at(env, &["once"], point)
+}
+
+/// Runs ctferry with `args` and a failpoint, waits for it, and kills it with SIGKILL.
+fn killed_at(env: &Env, args: &[&str], point: &str) -> bool {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(args)
+        .arg("-c")
+        .arg(env.path("ctferry.toml"))
+        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .env("CTFERRY_FAILPOINT", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reached = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains(&format!("failpoint {point} reached")) {
+            reached = true;
+            break;
+        }
+    }
+    if reached {
+        Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    child.wait().unwrap();
+    reached
+}
+
+#[test]
+fn kill_9_at_every_commit_boundary_loses_and_duplicates_nothing() {
+    let env = setup();
+    let (mut norr, mut syd) = (Copy::new(), Copy::new());
+    let (mut an, mut asy) = (0, 0);
+    // Killed while onboarding: snapshot files written, not registered.
+    assert!(once_killed_at(&env, "snapshot-written"));
+    let mut round = 0;
+    for point in [
+        "cycle-committed",
+        "delta-written",
+        "delivered-unrecorded",
+        "snapshot-written",
+    ] {
+        round += 1;
+        let mut db = env.db();
+        exec(
+            &mut db,
+            &format!(
+                "INSERT INTO dbo.Journalanteckning VALUES ({}, 10, N'runda {round}')",
+                1000 + round
+            ),
+        );
+        exec(
+            &mut db,
+            &format!("UPDATE dbo.Besok SET Patient = N'P{round}' WHERE Id = 12"),
+        );
+        let reached = if point == "snapshot-written" {
+            // A requested snapshot killed before its packages are registered is redone.
+            killed_at(&env, &["snapshot", "--subscriber", "SE-SYD"], point)
+        } else {
+            once_killed_at(&env, point)
+        };
+        assert!(reached, "failpoint {point} not reached");
+        // The restart finishes the job.
+        let (ok, out, err) = env.ctferry(&["once"]);
+        assert!(ok, "once after kill -9 at {point} failed:\n{out}\n{err}");
+        fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+        fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
+        assert_copy(&norr, &expected(&env, &["SE-E001", "SE-E002"]), "norr");
+        assert_copy(&syd, &expected(&env, &["SE-E003"]), "syd");
+        // No partial file is ever visible under a final name.
+        for d in ["deliveries/norr", "deliveries/syd"] {
+            for e in std::fs::read_dir(env.path(d)).unwrap() {
+                let n = e.unwrap().file_name().to_string_lossy().to_string();
+                assert!(n.ends_with(".ctf.pgp") || n.ends_with(".part"), "{n}");
+            }
+        }
+    }
 }
