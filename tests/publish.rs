@@ -17,6 +17,8 @@ struct Env {
     sim_dir: tempfile::TempDir,
     sim: Option<mssql_sim::Server>,
     dir: tempfile::TempDir,
+    /// The partition keys of (norr, syd) as the configuration says now.
+    keys: std::cell::RefCell<(Vec<String>, Vec<String>)>,
 }
 
 impl Env {
@@ -54,6 +56,14 @@ impl Env {
     fn db(&self) -> Db {
         Db::connect(&self.conn(), &ctferry::config::Secret::new(PW.into())).unwrap()
     }
+    fn keys_of(&self, who: &str) -> Vec<String> {
+        let k = self.keys.borrow();
+        if who == "norr" {
+            k.0.clone()
+        } else {
+            k.1.clone()
+        }
+    }
     fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
@@ -85,6 +95,10 @@ fn setup() -> Env {
         sim_dir,
         sim: Some(sim),
         dir,
+        keys: std::cell::RefCell::new((
+            vec!["SE-E001".into(), "SE-E002".into()],
+            vec!["SE-E003".into()],
+        )),
     };
     let mut master = Db::connect(
         &env.conn().replace("database=Pmo", "database=master"),
@@ -160,7 +174,7 @@ mask = {{ Losenord = "NULL", Epost = "N'maskerad@example.invalid'" }}
 [[subscriber]]
 hsa_id = "SE-NORR"
 name = "Vårdcentralen Norr AB"
-keys = ["SE-E001", "SE-E002"]
+keys = {norr_keys:?}
 public_key = "keys/norr.pub.asc"
 interval = "15m"
 deliver = {{ folder = "deliveries/norr" }}
@@ -168,12 +182,14 @@ deliver = {{ folder = "deliveries/norr" }}
 [[subscriber]]
 hsa_id = "SE-SYD"
 name = "Vårdcentralen Syd AB"
-keys = ["SE-E003"]
+keys = {syd_keys:?}
 public_key = "keys/syd.pub.asc"
 interval = "15m"
 deliver = {{ folder = "deliveries/syd" }}
 "#,
-        conn = env.conn()
+        conn = env.conn(),
+        norr_keys = env.keys_of("norr"),
+        syd_keys = env.keys_of("syd"),
     );
     std::fs::write(env.path("ctferry.toml"), toml).unwrap();
 }
@@ -215,11 +231,10 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
         r.finish().unwrap();
         let mine = expected(
             env,
-            if who == "norr" {
-                &["SE-E001", "SE-E002"]
-            } else {
-                &["SE-E003"]
-            },
+            &env.keys_of(who)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         );
         for row in rows {
             let t = &m.tables[row.table].schema;
@@ -579,6 +594,125 @@ fn kill_9_at_every_commit_boundary_loses_and_duplicates_nothing() {
                 let n = e.unwrap().file_name().to_string_lossy().to_string();
                 assert!(n.ends_with(".ctf.pgp") || n.ends_with(".part"), "{n}");
             }
+        }
+    }
+}
+
+/// xorshift, so a failing seed can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn ids(db: &mut Db, sql: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    db.query("ids", sql, &[], |r| {
+        out.push(
+            r.try_get::<i32, _>(0)
+                .ok()
+                .flatten()
+                .map(|v| v as i64)
+                .or_else(|| r.try_get::<i64, _>(0).ok().flatten())
+                .unwrap(),
+        );
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn check_both(env: &Env, norr: &mut Copy, syd: &mut Copy, an: &mut u64, asy: &mut u64, ctx: &str) {
+    fold(env, "norr", "deliveries/norr", norr, an);
+    fold(env, "syd", "deliveries/syd", syd, asy);
+    let nk = env.keys_of("norr");
+    let sk = env.keys_of("syd");
+    assert_copy(
+        norr,
+        &expected(env, &nk.iter().map(String::as_str).collect::<Vec<_>>()),
+        &format!("norr ({ctx})"),
+    );
+    assert_copy(
+        syd,
+        &expected(env, &sk.iter().map(String::as_str).collect::<Vec<_>>()),
+        &format!("syd ({ctx})"),
+    );
+}
+
+#[test]
+fn random_workloads_converge_for_every_caregiver() {
+    for seed in [0x5eed_0001u64, 0x5eed_0002, 0x5eed_0003] {
+        let env = setup();
+        let mut rng = Rng(seed);
+        let (mut norr, mut syd) = (Copy::new(), Copy::new());
+        let (mut an, mut asy) = (0, 0);
+        let mut next_id = 5000i64;
+        let units = ["SE-E001", "SE-E002", "SE-E003", "SE-E999"];
+        for round in 0..6 {
+            let mut db = env.db();
+            for _ in 0..14 {
+                next_id += 1;
+                let visits = ids(&mut db, "SELECT Id FROM dbo.Besok");
+                let notes = ids(&mut db, "SELECT Id FROM dbo.Journalanteckning");
+                let unit = 1 + rng.below(3);
+                let pick = |rng: &mut Rng, v: &Vec<i64>| {
+                    v.get(rng.below(v.len() as u64) as usize).copied()
+                };
+                let sql = match rng.below(12) {
+                    0 | 1 => format!("INSERT INTO dbo.Besok VALUES ({next_id}, {unit}, N'P{next_id}', '2026-02-01 10:00:00', 12.50)"),
+                    2 => match pick(&mut rng, &visits) { Some(v) => format!("UPDATE dbo.Besok SET Patient = N'ny {next_id}' WHERE Id = {v}"), None => continue },
+                    3 => match pick(&mut rng, &visits) { Some(v) => format!("UPDATE dbo.Besok SET VardenhetId = {unit} WHERE Id = {v}"), None => continue },
+                    4 => match pick(&mut rng, &visits) { Some(v) => format!("DELETE FROM dbo.Journalanteckning WHERE BesokId = {v}; DELETE FROM dbo.Besok WHERE Id = {v}"), None => continue },
+                    5 | 6 => match pick(&mut rng, &visits) { Some(v) => format!("INSERT INTO dbo.Journalanteckning VALUES ({next_id}, {v}, N'text {next_id}')"), None => continue },
+                    7 => match pick(&mut rng, &notes) { Some(n) => format!("UPDATE dbo.Journalanteckning SET Text = NULL WHERE Id = {n}"), None => continue },
+                    8 => match pick(&mut rng, &notes) { Some(n) => format!("DELETE FROM dbo.Journalanteckning WHERE Id = {n}"), None => continue },
+                    9 => format!("UPDATE dbo.Vardenhet SET HsaId = N'{}' WHERE Id = {unit}", units[rng.below(4) as usize]),
+                    10 => format!("INSERT INTO dbo.Diagnoskod VALUES (N'K{next_id}', N'kod'); DELETE FROM dbo.Diagnoskod WHERE Kod = N'I10'"),
+                    _ => format!("UPDATE dbo.Anvandare SET VardenhetHsaId = N'{}', Namn = N'n{next_id}' WHERE Id = {}", units[rng.below(4) as usize], 1 + rng.below(2)),
+                };
+                exec(&mut db, &sql);
+            }
+            // Now and then: a requested snapshot, or a care unit re-assigned in the configuration.
+            match rng.below(5) {
+                0 => {
+                    let (ok, _, err) = env.ctferry(&["snapshot", "--subscriber", "SE-NORR"]);
+                    assert!(ok, "{err}");
+                }
+                1 => {
+                    {
+                        let mut k = env.keys.borrow_mut();
+                        if k.0.contains(&"SE-E002".to_string()) {
+                            k.0.retain(|x| x != "SE-E002");
+                            k.1.push("SE-E002".into());
+                        } else {
+                            k.1.retain(|x| x != "SE-E002");
+                            k.0.push("SE-E002".into());
+                        }
+                    }
+                    write_config(&env);
+                }
+                _ => {}
+            }
+            let (ok, out, err) = env.ctferry(&["once"]);
+            assert!(
+                ok,
+                "seed {seed:x} round {round}: once failed:\n{out}\n{err}"
+            );
+            check_both(
+                &env,
+                &mut norr,
+                &mut syd,
+                &mut an,
+                &mut asy,
+                &format!("seed {seed:x} round {round}"),
+            );
         }
     }
 }
