@@ -716,3 +716,58 @@ fn random_workloads_converge_for_every_caregiver() {
         }
     }
 }
+
+/// Statements per delta cycle, as `ctferry once` reports them.
+fn statements(out: &str) -> u64 {
+    out.split(", ")
+        .find_map(|p| {
+            p.strip_suffix(" statements").or_else(|| {
+                p.split(" statements")
+                    .next()
+                    .filter(|_| p.contains(" statements"))
+            })
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no statement count in {out}"))
+}
+
+#[test]
+fn source_statements_per_cycle_do_not_grow_with_subscribers() {
+    let mut counts = Vec::new();
+    for n in [1usize, 300] {
+        let env = setup();
+        // n subscribers; the first covers the real units, the others units without rows.
+        let mut toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap();
+        let cut = toml.find("[[subscriber]]").unwrap();
+        toml.truncate(cut);
+        for i in 0..n {
+            let keys = if i == 0 {
+                r#"["SE-E001", "SE-E002", "SE-E003"]"#.to_string()
+            } else {
+                format!("[\"SE-X{i}\"]")
+            };
+            toml.push_str(&format!(
+                "[[subscriber]]\nhsa_id = \"SE-S{i}\"\nkeys = {keys}\npublic_key = \"keys/norr.pub.asc\"\ndeliver = {{ folder = \"deliveries/s{i}\" }}\n\n"
+            ));
+        }
+        std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+        let (ok, out, err) = env.ctferry(&["once"]);
+        assert!(ok, "{out}\n{err}");
+        exec(
+            &mut env.db(),
+            "UPDATE dbo.Besok SET Patient = N'X' WHERE Id = 10",
+        );
+        exec(
+            &mut env.db(),
+            "INSERT INTO dbo.Diagnoskod VALUES (N'X1', N'x')",
+        );
+        let (ok, out, err) = env.ctferry(&["once"]);
+        assert!(ok, "{out}\n{err}");
+        assert!(out.contains("0 snapshot(s)"), "{out}");
+        counts.push(statements(&out));
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statements per cycle with 1 and 300 subscribers"
+    );
+}
