@@ -43,6 +43,19 @@ enum Command {
         #[arg(long)]
         subscriber: String,
     },
+    /// Export the audit log: every package and snapshot disclosed, to whom, when.
+    Audit {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        /// Only this caregiver (HSA id).
+        #[arg(long)]
+        subscriber: Option<String>,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
+        format: String,
+    },
     /// Per caregiver: epoch, sequence, staged changes, last package, delivery.
     Status {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
@@ -266,6 +279,61 @@ fn run(cli: Cli) -> Result<()> {
             let mut db = connect(&cfg)?;
             let r = p.once(&mut db, true)?;
             print_cycle(&r);
+            Ok(())
+        }
+        Command::Audit {
+            config,
+            subscriber,
+            since,
+            format,
+        } => {
+            let cfg = load_config(&config)?;
+            let since = match since {
+                Some(t) => Some(
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--since {t}: write an RFC 3339 time such as 2026-11-01T00:00:00Z"))?
+                        .with_timezone(&chrono::Utc),
+                ),
+                None => None,
+            };
+            let state = ctferry::state::State::open(&cfg.publisher.state)?;
+            let records: Vec<_> = state
+                .audit()?
+                .into_iter()
+                .filter(|a| subscriber.as_deref().map(|s| a.subscriber == s).unwrap_or(true))
+                .filter(|a| match (&since, chrono::DateTime::parse_from_rfc3339(&a.time)) {
+                    (Some(s), Ok(t)) => t.with_timezone(&chrono::Utc) >= *s,
+                    _ => true,
+                })
+                .collect();
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                println!("time,subscriber,event,sequence,file,sha256,tables,rows,detail");
+                for a in &records {
+                    let rows: u64 = a.tables.iter().map(|t| t.1 + t.2).sum();
+                    let tables: Vec<String> = a.tables.iter().map(|t| format!("{}:{}+{}", t.0, t.1, t.2)).collect();
+                    let csv = |s: &str| {
+                        if s.contains([',', '"', '\n']) {
+                            format!("\"{}\"", s.replace('"', "\"\""))
+                        } else {
+                            s.to_string()
+                        }
+                    };
+                    println!(
+                        "{},{},{},{},{},{},{},{},{}",
+                        a.time,
+                        csv(&a.subscriber),
+                        a.event,
+                        a.sequence.map(|s| s.to_string()).unwrap_or_default(),
+                        csv(a.file.as_deref().unwrap_or("")),
+                        a.sha256.as_deref().unwrap_or(""),
+                        csv(&tables.join(" ")),
+                        rows,
+                        csv(a.detail.as_deref().unwrap_or(""))
+                    );
+                }
+            }
             Ok(())
         }
         Command::Status { config, json } => {

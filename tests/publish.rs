@@ -217,10 +217,8 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
         assert_eq!(seq, *applied + 1, "sequence gap before {}", f.display());
         let mut r = PackageReader::open(&f, &key, &[region.clone()]).unwrap();
         let m = r.manifest().clone();
-        assert_eq!(
-            m.subscriber,
-            if who == "norr" { "SE-NORR" } else { "SE-SYD" }
-        );
+        let want = if who == "norr" { "SE-NORR" } else { "SE-SYD" };
+        assert!(m.subscriber == want || m.subscriber == "SE2321000016-A1B2", "package for {} in {who}'s folder", m.subscriber);
         if m.kind == ctferry::package::Kind::Snapshot && m.part == 1 {
             copy.retain(|k, _| k == "~ever");
         }
@@ -401,6 +399,19 @@ fn check_once_and_converge_through_moves_and_deletes() {
     fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
     fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
     assert_eq!((an, asy), before);
+
+    // The audit log lists every disclosure.
+    let (ok, out, err) = env.ctferry(&["audit", "--subscriber", "SE-SYD"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "time,subscriber,event,sequence,file,sha256,tables,rows,detail");
+    assert_eq!(lines.len() - 1, asy as usize, "{out}");
+    assert!(lines[1].contains(",SE-SYD,snapshot,1,0000000001-snapshot-0-") && lines[1].contains("onboarding"), "{out}");
+    assert!(!out.contains("SE-NORR"));
+    let (ok, out, _) = env.ctferry(&["audit", "--format", "json", "--since", "2000-01-01T00:00:00Z"]);
+    assert!(ok);
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(all.as_array().unwrap().len() as u64, an + asy);
 
     // Status shows both caregivers up to date.
     let (ok, out, err) = env.ctferry(&["status", "--json"]);
@@ -770,4 +781,90 @@ fn source_statements_per_cycle_do_not_grow_with_subscribers() {
         counts[0], counts[1],
         "statements per cycle with 1 and 300 subscribers"
     );
+}
+
+#[test]
+fn check_names_every_problem() {
+    let env = setup();
+    let mut db = env.db();
+    exec(&mut db, "CREATE TABLE dbo.Otrackad (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NULL)");
+    exec(&mut db, "CREATE TABLE dbo.Utan (A int NULL)");
+    let toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap();
+    let toml = toml
+        .replace(r#"mask = { Losenord = "NULL", Epost = "N'maskerad@example.invalid'" }"#, r#"mask = { Losenord = "NULL", Epost = "NULL" }"#)
+        .replace(r#"owner = { path = "VardenhetId -> dbo.Vardenhet(Id).HsaId" }"#, r#"owner = { path = "Patient -> dbo.Vardenhet(Id).HsaId" }"#)
+        + "\n[[table]]\nname = \"dbo.Otrackad\"\nowner = { column = \"HsaId\" }\n\n[[table]]\nname = \"dbo.Utan\"\nowner = \"shared\"\n\n[[table]]\nname = \"dbo.Finnsinte\"\nowner = \"shared\"\n";
+    std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+    let (ok, out, err) = env.ctferry(&["check"]);
+    assert!(!ok, "check passed a bad configuration:\n{out}");
+    for want in [
+        "mask Epost = NULL, but Epost is NOT NULL",
+        "dbo.Besok: owner path hop dbo.Besok.Patient -> dbo.Vardenhet(Id) does not follow a foreign key",
+        "dbo.Otrackad: change tracking is off",
+        "dbo.Utan: table dbo.Utan has no primary key",
+        "dbo.Finnsinte: table dbo.Finnsinte does not exist",
+    ] {
+        assert!(err.contains(want), "missing problem '{want}' in:\n{err}");
+    }
+    // A partition key claimed twice is a configuration error, before any connection.
+    let toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap().replace(r#"keys = ["SE-E003"]"#, r#"keys = ["SE-E001"]"#);
+    std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+    let (ok, _, err) = env.ctferry(&["check"]);
+    assert!(!ok);
+    assert!(err.contains("partition key SE-E001 is claimed by both SE-NORR and SE-SYD"), "{err}");
+}
+
+#[test]
+fn the_example_in_config_md_produces_packages() {
+    let env = setup();
+    exec(&mut env.db(), "INSERT INTO dbo.Vardenhet VALUES (7, N'SE2321000016-E001', N'VC Exempel')");
+    exec(&mut env.db(), "INSERT INTO dbo.Besok VALUES (70, 7, N'Exempel', '2026-03-01 12:00:00', NULL)");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
+    let start = doc.find("```toml\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let example = doc[start..end].replace(
+        "server=tcp:db.example,1433;database=PMO;user id=ctferry;encrypt=true",
+        &env.conn().replace("user id=sa", "user id=sa"),
+    );
+    std::fs::write(env.path("ctferry.toml"), example).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["once", "-c"])
+        .arg(env.path("ctferry.toml"))
+        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .env("CTFERRY_SIGNING_PASSPHRASE", "")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<_> = std::fs::read_dir(env.path("deliveries/norr")).unwrap().collect();
+    assert_eq!(files.len(), 1, "{text}");
+    let mut copy = Copy::new();
+    let mut applied = 0;
+    *env.keys.borrow_mut() = (vec!["SE2321000016-E001".into(), "SE2321000016-E002".into()], vec![]);
+    fold(&env, "norr", "deliveries/norr", &mut copy, &mut applied);
+    assert_eq!(copy["dbo.Besok"].len(), 1);
+}
+
+#[test]
+fn run_cycles_until_stopped() {
+    let env = setup();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["run", "--every", "1", "-c"])
+        .arg(env.path("ctferry.toml"))
+        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let delivered = |d: &str| std::fs::read_dir(env.path(d)).map(|r| r.count()).unwrap_or(0);
+    while delivered("deliveries/syd") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A second publisher on the same state is refused while the first runs.
+    let (ok, _, err) = env.ctferry(&["once"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(delivered("deliveries/syd"), 1);
+    assert!(!ok && err.contains("in use by another ctferry process"), "{err}");
 }
