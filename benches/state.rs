@@ -15,14 +15,24 @@ fn dir_size(p: &std::path::Path) -> u64 {
     for e in std::fs::read_dir(p).unwrap() {
         let e = e.unwrap();
         let m = e.metadata().unwrap();
-        n += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+        n += if m.is_dir() {
+            dir_size(&e.path())
+        } else {
+            m.len()
+        };
     }
     n
 }
 
 fn main() {
-    let rows: u64 = std::env::var("CTFERRY_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let batch: usize = std::env::var("CTFERRY_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let rows: u64 = std::env::var("CTFERRY_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let batch: usize = std::env::var("CTFERRY_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
     let t0 = std::time::Instant::now();
     let raw_index;
@@ -53,7 +63,12 @@ fn main() {
             let mut e = ctferry::cbor::Encoder::new();
             e.array(1);
             e.int(i as i64);
-            c.stage("SE2321000016-A1B2", "dbo.Journalanteckning", &e.buf, row.clone());
+            c.stage(
+                "SE2321000016-A1B2",
+                "dbo.Journalanteckning",
+                &e.buf,
+                row.clone(),
+            );
             raw += e.buf.len() as u64 + 42 + 120;
             if c.len() >= batch {
                 state.commit(std::mem::take(&mut c)).unwrap();
@@ -65,7 +80,14 @@ fn main() {
         let per_m = |b: u64| b as f64 / (1 << 20) as f64 * 1_000_000.0 / rows as f64;
         println!("rows: {rows}, {batch} per commit");
         println!("ownership index: {:.1} MiB on disk per million rows (raw keys+values {:.1} MiB), written in {index_secs:.1} s", per_m(after_index), per_m(raw_index));
-        println!("plus one staged 120-byte row each: {:.1} MiB on disk per million rows (raw {:.1} MiB)", per_m(after_stage - after_index), per_m(raw_stage));
-        println!("sled reports size_on_disk {:.1} MiB", state.size_on_disk() as f64 / 1048576.0);
+        println!(
+            "plus one staged 120-byte row each: {:.1} MiB on disk per million rows (raw {:.1} MiB)",
+            per_m(after_stage - after_index),
+            per_m(raw_stage)
+        );
+        println!(
+            "sled reports size_on_disk {:.1} MiB",
+            state.size_on_disk() as f64 / 1048576.0
+        );
     }
 }

@@ -291,7 +291,11 @@ fn run(cli: Cli) -> Result<()> {
             let since = match since {
                 Some(t) => Some(
                     chrono::DateTime::parse_from_rfc3339(&t)
-                        .with_context(|| format!("--since {t}: write an RFC 3339 time such as 2026-11-01T00:00:00Z"))?
+                        .with_context(|| {
+                            format!(
+                                "--since {t}: write an RFC 3339 time such as 2026-11-01T00:00:00Z"
+                            )
+                        })?
                         .with_timezone(&chrono::Utc),
                 ),
                 None => None,
@@ -300,11 +304,18 @@ fn run(cli: Cli) -> Result<()> {
             let records: Vec<_> = state
                 .audit()?
                 .into_iter()
-                .filter(|a| subscriber.as_deref().map(|s| a.subscriber == s).unwrap_or(true))
-                .filter(|a| match (&since, chrono::DateTime::parse_from_rfc3339(&a.time)) {
-                    (Some(s), Ok(t)) => t.with_timezone(&chrono::Utc) >= *s,
-                    _ => true,
+                .filter(|a| {
+                    subscriber
+                        .as_deref()
+                        .map(|s| a.subscriber == s)
+                        .unwrap_or(true)
                 })
+                .filter(
+                    |a| match (&since, chrono::DateTime::parse_from_rfc3339(&a.time)) {
+                        (Some(s), Ok(t)) => t.with_timezone(&chrono::Utc) >= *s,
+                        _ => true,
+                    },
+                )
                 .collect();
             if format == "json" {
                 println!("{}", serde_json::to_string_pretty(&records)?);
@@ -312,7 +323,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("time,subscriber,event,sequence,file,sha256,tables,rows,detail");
                 for a in &records {
                     let rows: u64 = a.tables.iter().map(|t| t.1 + t.2).sum();
-                    let tables: Vec<String> = a.tables.iter().map(|t| format!("{}:{}+{}", t.0, t.1, t.2)).collect();
+                    let tables: Vec<String> = a
+                        .tables
+                        .iter()
+                        .map(|t| format!("{}:{}+{}", t.0, t.1, t.2))
+                        .collect();
                     let csv = |s: &str| {
                         if s.contains([',', '"', '\n']) {
                             format!("\"{}\"", s.replace('"', "\"\""))

@@ -218,7 +218,11 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
         let mut r = PackageReader::open(&f, &key, &[region.clone()]).unwrap();
         let m = r.manifest().clone();
         let want = if who == "norr" { "SE-NORR" } else { "SE-SYD" };
-        assert!(m.subscriber == want || m.subscriber == "SE2321000016-A1B2", "package for {} in {who}'s folder", m.subscriber);
+        assert!(
+            m.subscriber == want || m.subscriber == "SE2321000016-A1B2",
+            "package for {} in {who}'s folder",
+            m.subscriber
+        );
         if m.kind == ctferry::package::Kind::Snapshot && m.part == 1 {
             copy.retain(|k, _| k == "~ever");
         }
@@ -404,11 +408,24 @@ fn check_once_and_converge_through_moves_and_deletes() {
     let (ok, out, err) = env.ctferry(&["audit", "--subscriber", "SE-SYD"]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "time,subscriber,event,sequence,file,sha256,tables,rows,detail");
+    assert_eq!(
+        lines[0],
+        "time,subscriber,event,sequence,file,sha256,tables,rows,detail"
+    );
     assert_eq!(lines.len() - 1, asy as usize, "{out}");
-    assert!(lines[1].contains(",SE-SYD,snapshot,1,0000000001-snapshot-0-") && lines[1].contains("onboarding"), "{out}");
+    assert!(
+        lines[1].contains(",SE-SYD,snapshot,1,0000000001-snapshot-0-")
+            && lines[1].contains("onboarding"),
+        "{out}"
+    );
     assert!(!out.contains("SE-NORR"));
-    let (ok, out, _) = env.ctferry(&["audit", "--format", "json", "--since", "2000-01-01T00:00:00Z"]);
+    let (ok, out, _) = env.ctferry(&[
+        "audit",
+        "--format",
+        "json",
+        "--since",
+        "2000-01-01T00:00:00Z",
+    ]);
     assert!(ok);
     let all: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(all.as_array().unwrap().len() as u64, an + asy);
@@ -787,7 +804,10 @@ fn source_statements_per_cycle_do_not_grow_with_subscribers() {
 fn check_names_every_problem() {
     let env = setup();
     let mut db = env.db();
-    exec(&mut db, "CREATE TABLE dbo.Otrackad (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NULL)");
+    exec(
+        &mut db,
+        "CREATE TABLE dbo.Otrackad (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NULL)",
+    );
     exec(&mut db, "CREATE TABLE dbo.Utan (A int NULL)");
     let toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap();
     let toml = toml
@@ -807,19 +827,31 @@ fn check_names_every_problem() {
         assert!(err.contains(want), "missing problem '{want}' in:\n{err}");
     }
     // A partition key claimed twice is a configuration error, before any connection.
-    let toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap().replace(r#"keys = ["SE-E003"]"#, r#"keys = ["SE-E001"]"#);
+    let toml = std::fs::read_to_string(env.path("ctferry.toml"))
+        .unwrap()
+        .replace(r#"keys = ["SE-E003"]"#, r#"keys = ["SE-E001"]"#);
     std::fs::write(env.path("ctferry.toml"), toml).unwrap();
     let (ok, _, err) = env.ctferry(&["check"]);
     assert!(!ok);
-    assert!(err.contains("partition key SE-E001 is claimed by both SE-NORR and SE-SYD"), "{err}");
+    assert!(
+        err.contains("partition key SE-E001 is claimed by both SE-NORR and SE-SYD"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_example_in_config_md_produces_packages() {
     let env = setup();
-    exec(&mut env.db(), "INSERT INTO dbo.Vardenhet VALUES (7, N'SE2321000016-E001', N'VC Exempel')");
-    exec(&mut env.db(), "INSERT INTO dbo.Besok VALUES (70, 7, N'Exempel', '2026-03-01 12:00:00', NULL)");
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
+    exec(
+        &mut env.db(),
+        "INSERT INTO dbo.Vardenhet VALUES (7, N'SE2321000016-E001', N'VC Exempel')",
+    );
+    exec(
+        &mut env.db(),
+        "INSERT INTO dbo.Besok VALUES (70, 7, N'Exempel', '2026-03-01 12:00:00', NULL)",
+    );
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
     let start = doc.find("```toml\n").unwrap() + 8;
     let end = start + doc[start..].find("```").unwrap();
     let example = doc[start..end].replace(
@@ -835,12 +867,21 @@ fn the_example_in_config_md_produces_packages() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let files: Vec<_> = std::fs::read_dir(env.path("deliveries/norr")).unwrap().collect();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(env.path("deliveries/norr"))
+        .unwrap()
+        .collect();
     assert_eq!(files.len(), 1, "{text}");
     let mut copy = Copy::new();
     let mut applied = 0;
-    *env.keys.borrow_mut() = (vec!["SE2321000016-E001".into(), "SE2321000016-E002".into()], vec![]);
+    *env.keys.borrow_mut() = (
+        vec!["SE2321000016-E001".into(), "SE2321000016-E002".into()],
+        vec![],
+    );
     fold(&env, "norr", "deliveries/norr", &mut copy, &mut applied);
     assert_eq!(copy["dbo.Besok"].len(), 1);
 }
@@ -857,7 +898,11 @@ fn run_cycles_until_stopped() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let delivered = |d: &str| std::fs::read_dir(env.path(d)).map(|r| r.count()).unwrap_or(0);
+    let delivered = |d: &str| {
+        std::fs::read_dir(env.path(d))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
     while delivered("deliveries/syd") == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -866,5 +911,8 @@ fn run_cycles_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(delivered("deliveries/syd"), 1);
-    assert!(!ok && err.contains("in use by another ctferry process"), "{err}");
+    assert!(
+        !ok && err.contains("in use by another ctferry process"),
+        "{err}"
+    );
 }
