@@ -36,12 +36,15 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         every: u64,
     },
-    /// Start a new epoch with a fresh snapshot for one caregiver (then runs one cycle).
+    /// Start a new epoch with a fresh snapshot for one caregiver, or all (then runs one cycle).
     Snapshot {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
         config: PathBuf,
-        #[arg(long)]
-        subscriber: String,
+        #[arg(long, required_unless_present = "all")]
+        subscriber: Option<String>,
+        /// Every caregiver; also accepts changed columns of published tables.
+        #[arg(long, conflicts_with = "subscriber")]
+        all: bool,
     },
     /// Export the audit log: every package and snapshot disclosed, to whom, when.
     Audit {
@@ -266,16 +269,25 @@ fn run(cli: Cli) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
             }
         }
-        Command::Snapshot { config, subscriber } => {
+        Command::Snapshot {
+            config,
+            subscriber,
+            all,
+        } => {
             let cfg = load_config(&config)?;
-            if cfg.subscriber(&subscriber).is_none() {
-                bail!(
-                    "{subscriber} is not a [[subscriber]] in {}",
-                    config.display()
-                );
-            }
             let mut p = ctferry::publish::Publisher::open(&cfg)?;
-            p.request_snapshot(&subscriber, "requested with `ctferry snapshot`")?;
+            if all {
+                p.snapshot_all_accepting_schema()?;
+            } else {
+                let subscriber = subscriber.unwrap_or_default();
+                if cfg.subscriber(&subscriber).is_none() {
+                    bail!(
+                        "{subscriber} is not a [[subscriber]] in {}",
+                        config.display()
+                    );
+                }
+                p.request_snapshot(&subscriber, "requested with `ctferry snapshot`")?;
+            }
             let mut db = connect(&cfg)?;
             let r = p.once(&mut db, true)?;
             print_cycle(&r);

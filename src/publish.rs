@@ -257,6 +257,8 @@ pub struct Publisher<'c> {
     signer: SecretKey,
     recipients: Vec<PublicKey>,
     audit_n: u64,
+    /// Accept changed table columns in this run (`ctferry snapshot --all`).
+    accept_schema: bool,
 }
 
 impl<'c> Publisher<'c> {
@@ -287,6 +289,7 @@ impl<'c> Publisher<'c> {
             signer,
             recipients,
             audit_n: 0,
+            accept_schema: false,
         })
     }
 
@@ -303,6 +306,16 @@ impl<'c> Publisher<'c> {
     fn next_audit(&mut self) -> u64 {
         self.audit_n += 1;
         self.audit_n
+    }
+
+    /// Accepts the source's current table columns at the next cycle and gives
+    /// every subscriber a new snapshot (after a reviewed schema change).
+    pub fn snapshot_all_accepting_schema(&mut self) -> Result<(), PublishError> {
+        for s in &self.cfg.subscribers {
+            self.request_snapshot(&s.hsa_id, "requested with `ctferry snapshot --all`")?;
+        }
+        self.accept_schema = true;
+        Ok(())
     }
 
     /// Marks a subscriber for a new snapshot at the next cycle.
@@ -358,9 +371,12 @@ impl<'c> Publisher<'c> {
             report.statements += 2;
             let name = info.schema.name.clone();
             match self.state.table_signature(&name)? {
+                Some(_) if self.accept_schema => {
+                    changes.set_table_signature(&name, &info.signature)
+                }
                 Some(sig) if sig != info.signature => {
                     return Err(PublishError::Source(format!(
-                        "table {name} changed since it was first published (was: {sig}; now: {}); ctferry stops rather than send rows of an unexpected shape. Check the configuration, then run `ctferry snapshot` for every subscriber",
+                        "table {name} changed since it was first published (was: {sig}; now: {}); ctferry stops publishing (nothing is sent and nothing is lost) rather than send columns nobody reviewed. Check the masks in the configuration, then run `ctferry snapshot --all` to accept the new columns and send every caregiver a fresh copy",
                         info.signature
                     )));
                 }

@@ -916,3 +916,47 @@ fn run_cycles_until_stopped() {
         "{err}"
     );
 }
+
+#[test]
+fn a_changed_table_stops_publishing_until_accepted() {
+    let env = setup();
+    let (mut norr, mut syd) = (Copy::new(), Copy::new());
+    let (mut an, mut asy) = (0, 0);
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    check_both(&env, &mut norr, &mut syd, &mut an, &mut asy, "start");
+    // A column appears at the source (it might hold something that must be masked).
+    exec(
+        &mut env.db(),
+        "ALTER TABLE dbo.Anvandare ADD Personnummer nvarchar(13) NULL",
+    );
+    exec(
+        &mut env.db(),
+        "UPDATE dbo.Anvandare SET Personnummer = N'19121212-1212', Namn = N'ny' WHERE Id = 1",
+    );
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(!ok, "a changed table was published");
+    assert!(
+        err.contains("table dbo.Anvandare changed since it was first published")
+            && err.contains("ctferry snapshot --all"),
+        "{err}"
+    );
+    let (ok, _, _) = env.ctferry(&["once"]);
+    assert!(!ok, "the stop must hold until accepted");
+    // The operator masks the new column and accepts.
+    let toml = std::fs::read_to_string(env.path("ctferry.toml")).unwrap().replace(
+        r#"mask = { Losenord = "NULL", Epost = "N'maskerad@example.invalid'" }"#,
+        r#"mask = { Losenord = "NULL", Epost = "N'maskerad@example.invalid'", Personnummer = "NULL" }"#,
+    );
+    std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+    let (ok, out, err) = env.ctferry(&["snapshot", "--all"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("2 snapshot(s)"), "{out}");
+    fold(&env, "norr", "deliveries/norr", &mut norr, &mut an);
+    let users = &norr["dbo.Anvandare"];
+    assert!(
+        users.values().all(|r| r.len() == 6 && r[5] == Value::Null),
+        "{users:?}"
+    );
+    assert!(!format!("{norr:?}").contains("19121212"));
+}
