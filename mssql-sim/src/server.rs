@@ -436,14 +436,10 @@ fn handle_request(session: &mut Session, m: &Message) -> io::Result<Response> {
             render(&outs, &mut resp, false);
         }
         packet::PT_BULK => {
-            let outs = vec![
-                Out::Error(SqlError::unsupported("the bulk-load message (INSERT BULK)")),
-                Out::Done {
-                    cmd: 0,
-                    count: None,
-                    error: true,
-                },
-            ];
+            let bulk =
+                crate::tds::request::parse_bulk(&m.payload).map_err(|e| protocol_error(e.0))?;
+            let columns = bulk.columns.into_iter().map(|(n, w)| (n, w.ty)).collect();
+            let outs = session.bulk_load(columns, bulk.rows);
             render(&outs, &mut resp, false);
         }
         other => {

@@ -252,6 +252,8 @@ pub struct Session {
     ct_stmt: ct::StmtCell,
     /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
     ct_context: Option<Vec<u8>>,
+    /// The target of an `INSERT BULK` whose bulk-load message is awaited.
+    bulk: Option<(TableDef, Vec<String>)>,
 }
 
 fn open_connection(
@@ -497,6 +499,7 @@ impl Session {
             vars: HashMap::new(),
             ct_stmt,
             ct_context: None,
+            bulk: None,
         })
     }
 
@@ -940,6 +943,20 @@ impl Session {
                 }
                 return Err(SqlError::unsupported("ALTER TABLE ... SWITCH"));
             }
+            Stmt::InsertBulk { table, columns } => {
+                let def = self.resolver().resolve_table(&table)?;
+                for c in &columns {
+                    if def.column(c).is_none() {
+                        return Err(SqlError::invalid_column(c));
+                    }
+                }
+                self.bulk = Some((def, columns));
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
             Stmt::WithChangeTrackingContext { context, stmt } => {
                 if matches!(stmt.as_ref(), Statement::Query(_)) {
                     return Err(SqlError::new(22108, 16, "The CHANGE_TRACKING_CONTEXT WITH clause cannot be used with a SELECT statement."));
@@ -1101,6 +1118,99 @@ impl Session {
                 format!("Could not find stored procedure '{proc}'."),
             )),
         }
+    }
+
+    /// Loads the rows of a bulk-load message into the table named by the
+    /// preceding `INSERT BULK`, converting each value to its column's type
+    /// as SQL Server does; all rows or none (one statement).
+    pub fn bulk_load(
+        &mut self,
+        columns: Vec<(String, SqlType)>,
+        rows: Vec<Vec<Value>>,
+    ) -> Vec<Out> {
+        let mut out = Vec::new();
+        let r = self.bulk_load_inner(columns, rows);
+        match r {
+            Ok(n) => {
+                self.rowcount = n as i64;
+                self.done_count(CMD_INSERT, n, &mut out);
+            }
+            Err(e) => {
+                let abort = abort_kind(&e) == Abort::BatchAndTransaction || self.xact_abort;
+                out.push(Out::Error(e));
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: true,
+                });
+                if abort && self.tran.count > 0 {
+                    self.rollback_all(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn bulk_load_inner(
+        &mut self,
+        columns: Vec<(String, SqlType)>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, SqlError> {
+        let Some((def, names)) = self.bulk.take() else {
+            return Err(SqlError::new(4804, 16, "While reading current row from host, a premature end-of-message was encountered--an incoming data stream was interrupted when the server expected to see more data. The host program may have terminated. Ensure that you are using a supported client application programming interface (API)."));
+        };
+        if columns.len() != names.len() {
+            return Err(SqlError::new(
+                4816,
+                16,
+                format!(
+                    "Invalid column type from bcp client for colid {}.",
+                    columns.len().min(names.len()) + 1
+                ),
+            ));
+        }
+        let targets: Vec<ColumnDef> = names
+            .iter()
+            .map(|n| {
+                def.column(n)
+                    .cloned()
+                    .ok_or_else(|| SqlError::invalid_column(n))
+            })
+            .collect::<Result<_, _>>()?;
+        let cols: Vec<String> = targets.iter().map(|c| q(&c.name)).collect();
+        let vals: Vec<String> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Self::conv_expr(&def, c, &format!("?{}", i + 1)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            q(&def.sqlite_name()),
+            cols.join(", "),
+            vals.join(", ")
+        );
+        self.before_write()?;
+        let wire_types: Vec<SqlType> = columns.iter().map(|(_, t)| *t).collect();
+        self.dml(|s| {
+            s.atomic(|s| {
+                let mut stmt = s
+                    .conn
+                    .prepare(&sql)
+                    .map_err(|e| map_sqlite(e, Some(&def), &s.database, "INSERT"))?;
+                let mut n = 0u64;
+                for row in &rows {
+                    for (i, (v, t)) in row.iter().zip(&wire_types).enumerate() {
+                        stmt.raw_bind_parameter(i + 1, to_storage(v, t))
+                            .map_err(catalog::sqlite_err)?;
+                    }
+                    n += stmt
+                        .raw_execute()
+                        .map_err(|e| map_sqlite(e, Some(&def), &s.database, "INSERT"))?
+                        as u64;
+                }
+                Ok(n)
+            })
+        })
     }
 
     fn resolver(&self) -> Resolver<'_> {

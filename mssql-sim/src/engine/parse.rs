@@ -53,6 +53,12 @@ pub enum Stmt {
         table: ObjectName,
         target: Option<ObjectName>,
     },
+    /// `INSERT BULK table (col type, ...) [WITH (...)]`: the bulk-load
+    /// message that follows carries the rows.
+    InsertBulk {
+        table: ObjectName,
+        columns: Vec<String>,
+    },
     /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
     WithChangeTrackingContext {
         context: Expr,
@@ -242,6 +248,62 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
         } else if word_is(&t0, "DECLARE") {
             p.next_token();
             parse_declare(&mut p)?
+        } else if word_is(&t0, "INSERT") && word_is(&t1, "BULK") {
+            p.next_token();
+            p.next_token();
+            let table = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            p.expect_token(&Token::LParen)
+                .map_err(|e| syntax_error(&e))?;
+            let mut columns = Vec::new();
+            loop {
+                let name = match p.next_token().token {
+                    Token::Word(w) => w.value,
+                    other => {
+                        return Err(syntax_error(&ParserError::ParserError(format!(
+                            "found: {other} at Line"
+                        ))))
+                    }
+                };
+                columns.push(name);
+                // Skip the type (and COLLATE / NULL) up to the next column.
+                let mut depth = 0;
+                let last = loop {
+                    match p.next_token().token {
+                        Token::LParen => depth += 1,
+                        Token::RParen if depth > 0 => depth -= 1,
+                        Token::RParen => break true,
+                        Token::Comma if depth == 0 => break false,
+                        Token::EOF => {
+                            return Err(syntax_error(&ParserError::ParserError(
+                                "found: EOF at Line".into(),
+                            )))
+                        }
+                        _ => {}
+                    }
+                };
+                if last {
+                    break;
+                }
+            }
+            // WITH (TABLOCK, CHECK_CONSTRAINTS, ...): accepted, without effect here.
+            if word_is(&p.peek_token().token, "WITH") {
+                p.next_token();
+                let mut depth = 0;
+                loop {
+                    match p.next_token().token {
+                        Token::LParen => depth += 1,
+                        Token::RParen => {
+                            depth -= 1;
+                            if depth <= 0 {
+                                break;
+                            }
+                        }
+                        Token::EOF => break,
+                        _ => {}
+                    }
+                }
+            }
+            Stmt::InsertBulk { table, columns }
         } else if word_is(&t0, "WITH") && word_is(&t1, "CHANGE_TRACKING_CONTEXT") {
             p.next_token();
             p.next_token();

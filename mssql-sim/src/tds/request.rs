@@ -263,3 +263,58 @@ mod tests {
         assert_eq!(calls[0].params[1].value, Value::Int(5));
     }
 }
+
+/// A bulk-load message (packet type 0x07): the columns the client sends
+/// (COLMETADATA) and its rows, ended by DONE (MS-TDS 2.2.6.1).
+#[derive(Debug)]
+pub struct BulkLoad {
+    pub columns: Vec<(String, WireType)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+pub fn parse_bulk(payload: &[u8]) -> PResult<BulkLoad> {
+    let mut r = Reader::new(payload);
+    if r.u8()? != 0x81 {
+        return Err(ProtocolError(
+            "a bulk-load message must start with COLMETADATA".into(),
+        ));
+    }
+    let n = r.u16()? as usize;
+    let mut columns = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let _user_type = r.u32()?;
+        let _flags = r.u16()?;
+        let ti = decode_type_info(&mut r)?;
+        // text, ntext and image carry the table name.
+        if matches!(ti.token(), 0x23 | 0x63 | 0x22) {
+            let parts = r.u8()?;
+            for _ in 0..parts {
+                r.us_varchar()?;
+            }
+        }
+        let name = r.b_varchar()?;
+        columns.push((name, ti));
+    }
+    let mut rows = Vec::new();
+    loop {
+        match r.u8()? {
+            0xD1 => {
+                let mut row = Vec::with_capacity(columns.len());
+                for (_, ti) in &columns {
+                    row.push(decode_value(&mut r, ti)?);
+                }
+                rows.push(row);
+            }
+            0xFD => {
+                r.bytes(12)?;
+                break;
+            }
+            other => {
+                return Err(ProtocolError(format!(
+                    "unexpected token {other:#04x} in a bulk-load message"
+                )))
+            }
+        }
+    }
+    Ok(BulkLoad { columns, rows })
+}

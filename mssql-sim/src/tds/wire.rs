@@ -354,6 +354,13 @@ pub struct WireType {
     plp: bool,
 }
 
+impl WireType {
+    /// The TDS type token.
+    pub fn token(&self) -> u8 {
+        self.token
+    }
+}
+
 /// Decodes a TYPE_INFO. Types the simulator does not handle give an error
 /// that the caller turns into a SQL Server-style error.
 pub fn decode_type_info(r: &mut Reader<'_>) -> PResult<WireType> {
