@@ -3,6 +3,7 @@
 //!
 //! The library is built up issue by issue; see `../shared/DESIGN.md` for the map.
 
+pub mod apply;
 pub mod cbor;
 pub mod check;
 pub mod config;

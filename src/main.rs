@@ -66,6 +66,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// At the caregiver: verify and apply every new package, in order, to the local copy.
+    Apply {
+        #[arg(short = 'c', long = "config", default_value = "apply.toml")]
+        config: PathBuf,
+        /// Keep polling the folder for new packages.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between polls with --watch.
+        #[arg(long, default_value_t = 60)]
+        every: u64,
+        /// Show the copy's state instead of applying.
+        #[arg(long)]
+        status: bool,
+    },
     /// Manage OpenPGP keys.
     Keys {
         #[command(subcommand)]
@@ -228,6 +242,61 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Apply {
+            config,
+            watch,
+            every,
+            status,
+        } => {
+            use ctferry::apply;
+            let cfg = apply::load_config(&config)?;
+            let mut db = ctferry::source::Db::connect(&cfg.connection, &cfg.password)?;
+            if status {
+                apply::ensure_log(&mut db)?;
+                match apply::last_applied(&mut db)? {
+                    None => println!("no package applied yet"),
+                    Some(a) => println!(
+                        "epoch {}\nlast sequence {} ({})\nversion {}\ndata as of {}",
+                        a.epoch,
+                        a.sequence,
+                        a.file,
+                        a.ct_to,
+                        a.data_as_of
+                            .as_deref()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or("(unknown)")
+                    ),
+                }
+                return Ok(());
+            }
+            let key = SecretKey::load(
+                &cfg.secret_key,
+                cfg.passphrase.as_ref().map(|s| s.expose().to_string()),
+            )?;
+            let publishers = cfg
+                .publisher_keys
+                .iter()
+                .map(|p| PublicKey::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            loop {
+                let mut report = apply::ApplyReport::default();
+                let r = apply::apply_all(&cfg, &mut db, &key, &publishers, &mut report);
+                for f in &report.skipped {
+                    println!("{f}: already applied, skipped");
+                }
+                for (f, n) in &report.applied {
+                    println!("{f}: applied ({n} rows)");
+                }
+                if !watch {
+                    r?;
+                    return Ok(());
+                }
+                if let Err(e) = r {
+                    eprintln!("ctferry: {e}");
+                }
+                std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
+            }
+        }
         Command::Check { config } => {
             let cfg = load_config(&config)?;
             let problems = ctferry::check::check(&cfg);

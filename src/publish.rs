@@ -485,6 +485,9 @@ impl<'c> Publisher<'c> {
             }
         }
         changes.set_watermark(v);
+        if let Some(t) = &as_of {
+            changes.set_watermark_time(t);
+        }
         self.state.commit(changes)?;
         failpoint("cycle-committed");
         Ok(())
@@ -846,7 +849,8 @@ impl<'c> Publisher<'c> {
                     }
                 }
             }
-            let template = self.template(s, &st, st.epoch, Kind::Delta, st.version, w, None);
+            let as_of = self.state.watermark_time()?;
+            let template = self.template(s, &st, st.epoch, Kind::Delta, st.version, w, as_of);
             let wcfg = self.writer_config(i)?;
             let mut writer = PackageWriter::new(wcfg, template);
             let mut handles: HashMap<String, usize> = HashMap::new();

@@ -172,6 +172,34 @@ impl Db {
         })
     }
 
+    /// Bulk-loads `rows` into `table` (tiberius `bulk_insert`: INSERT BULK and
+    /// one bulk-load message). Values must be of the stage types
+    /// (`stage_type`). Returns the rows loaded.
+    pub fn bulk_load(
+        &mut self,
+        table: &str,
+        types: &[ColumnType],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, DbError> {
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let what = format!("bulk-loading {} rows into {table}", rows.len());
+            let mut req = client
+                .bulk_insert(table)
+                .await
+                .map_err(|e| db_err(&what, e))?;
+            for r in rows {
+                let mut row = tiberius::TokenRow::new();
+                for (v, t) in r.iter().zip(types) {
+                    row.push(column_data(v, t));
+                }
+                req.send(row).await.map_err(|e| db_err(&what, e))?;
+            }
+            let res = req.finalize().await.map_err(|e| db_err(&what, e))?;
+            Ok(res.total())
+        })
+    }
+
     /// Runs a query and collects its rows (for small catalog results).
     pub fn rows(&mut self, what: &str, sql: &str, params: &[Param]) -> Result<Vec<Row>, DbError> {
         let mut out = Vec::new();
@@ -192,6 +220,72 @@ impl Db {
             Ok::<(), DbError>(())
         })?;
         Ok(out)
+    }
+}
+
+/// The type a value is staged as for bulk loading: what tiberius sends for
+/// it exactly (money as decimal, date-times with 7 fractional digits).
+pub fn stage_type(ty: &ColumnType) -> ColumnType {
+    match ty {
+        ColumnType::Money => ColumnType::Decimal { p: 19, s: 4 },
+        ColumnType::SmallMoney => ColumnType::Decimal { p: 10, s: 4 },
+        ColumnType::DateTime | ColumnType::SmallDateTime | ColumnType::DateTime2(_) => {
+            ColumnType::DateTime2(7)
+        }
+        ColumnType::Time(_) => ColumnType::Time(7),
+        ColumnType::DateTimeOffset(_) => ColumnType::DateTimeOffset(7),
+        other => *other,
+    }
+}
+
+/// A value as tiberius sends it for a column of (stage) type `ty`.
+fn column_data(v: &Value, ty: &ColumnType) -> tiberius::ColumnData<'static> {
+    use tiberius::{ColumnData as C, IntoSql};
+    use ColumnType as T;
+    match v {
+        Value::Null => match ty {
+            T::Bit => C::Bit(None),
+            T::TinyInt => C::U8(None),
+            T::SmallInt => C::I16(None),
+            T::Int => C::I32(None),
+            T::BigInt => C::I64(None),
+            T::Decimal { .. } | T::Numeric { .. } | T::Money | T::SmallMoney => C::Numeric(None),
+            T::Float => C::F64(None),
+            T::Real => C::F32(None),
+            T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) => C::String(None),
+            T::Binary(_) | T::VarBinary(_) => C::Binary(None),
+            T::UniqueIdentifier => C::Guid(None),
+            T::Date => C::Date(None),
+            T::Time(_) => C::Time(None),
+            T::DateTime | T::SmallDateTime | T::DateTime2(_) => C::DateTime2(None),
+            T::DateTimeOffset(_) => C::DateTimeOffset(None),
+        },
+        Value::Bool(b) => C::Bit(Some(*b)),
+        Value::Int(i) => match ty {
+            T::TinyInt => C::U8(Some(*i as u8)),
+            T::SmallInt => C::I16(Some(*i as i16)),
+            T::Int => C::I32(Some(*i as i32)),
+            _ => C::I64(Some(*i)),
+        },
+        Value::Decimal(d) => C::Numeric(Some(tiberius::numeric::Numeric::new_with_scale(
+            d.mantissa, d.scale,
+        ))),
+        Value::Float(f) => C::F64(Some(*f)),
+        Value::Real(f) => C::F32(Some(*f)),
+        Value::Text(s) => C::String(Some(s.clone().into())),
+        Value::Bytes(b) => C::Binary(Some(b.clone().into())),
+        Value::Guid(g) => C::Guid(Some(tiberius::Uuid::from_bytes(*g))),
+        Value::Date(d) => d.into_sql(),
+        Value::Time(t) => t.into_sql(),
+        Value::DateTime(d) => d.into_sql(),
+        Value::DateTimeOffset(d, o) => {
+            let off = chrono::FixedOffset::east_opt(*o as i32 * 60)
+                .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
+            match d.and_local_timezone(off) {
+                chrono::LocalResult::Single(t) => t.into_sql(),
+                _ => C::I32(None),
+            }
+        }
     }
 }
 

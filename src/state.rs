@@ -2,6 +2,7 @@
 //!
 //! One sled tree, keys by prefix:
 //! - `w`                       the watermark W: every change up to W is staged or packaged
+//! - `wt`                      when W was read at the source (UTC, "data as of")
 //! - `s/<hsa>`                 a subscriber's record (epoch, sequence, hash chain, ...)
 //! - `g/<hsa>\0<table>\0<key>` a staged change (upsert with the row, or delete), compacted by key
 //! - `o/<table>\0<key>`        the ownership index: which subscriber has this row
@@ -136,6 +137,11 @@ impl Changes {
         self.batch.insert(&b"w"[..], &v.to_be_bytes()[..]);
         self.n += 1;
     }
+    /// When the watermark's version was read at the source ("data as of").
+    pub fn set_watermark_time(&mut self, t: &str) {
+        self.batch.insert(&b"wt"[..], t.as_bytes());
+        self.n += 1;
+    }
     pub fn set_subscriber(&mut self, hsa: &str, s: &SubscriberState) {
         self.batch.insert(
             format!("s/{hsa}").as_bytes(),
@@ -255,6 +261,14 @@ impl State {
             .map_err(|e| self.err(e))?
             .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
             .map(i64::from_be_bytes))
+    }
+
+    pub fn watermark_time(&self) -> Result<Option<String>, StateError> {
+        Ok(self
+            .tree
+            .get(b"wt")
+            .map_err(|e| self.err(e))?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
     }
 
     pub fn subscriber(&self, hsa: &str) -> Result<Option<SubscriberState>, StateError> {

@@ -960,3 +960,239 @@ fn a_changed_table_stops_publishing_until_accepted() {
     );
     assert!(!format!("{norr:?}").contains("19121212"));
 }
+
+/// The caregiver's copy in its own MS SQL (a second simulator), as a Copy.
+fn read_copy(db: &mut Db) -> Copy {
+    let tables: Vec<(&str, &str, Vec<ColumnType>)> = vec![
+        (
+            "dbo.Vardenhet",
+            "SELECT Id, HsaId, Namn FROM dbo.Vardenhet",
+            vec![
+                ColumnType::Int,
+                ColumnType::parse("nvarchar(40)").unwrap(),
+                ColumnType::parse("nvarchar(100)").unwrap(),
+            ],
+        ),
+        (
+            "dbo.Besok",
+            "SELECT Id, VardenhetId, Patient, Tid, Avgift FROM dbo.Besok",
+            vec![
+                ColumnType::Int,
+                ColumnType::Int,
+                ColumnType::parse("nvarchar(100)").unwrap(),
+                ColumnType::parse("datetime2(7)").unwrap(),
+                ColumnType::parse("decimal(9,2)").unwrap(),
+            ],
+        ),
+        (
+            "dbo.Journalanteckning",
+            "SELECT Id, BesokId, Text FROM dbo.Journalanteckning",
+            vec![
+                ColumnType::BigInt,
+                ColumnType::Int,
+                ColumnType::parse("nvarchar(max)").unwrap(),
+            ],
+        ),
+        (
+            "dbo.Diagnoskod",
+            "SELECT Kod, Text FROM dbo.Diagnoskod",
+            vec![
+                ColumnType::parse("nvarchar(10)").unwrap(),
+                ColumnType::parse("nvarchar(200)").unwrap(),
+            ],
+        ),
+        (
+            "dbo.Anvandare",
+            "SELECT Id, VardenhetHsaId, Namn, Losenord, Epost FROM dbo.Anvandare",
+            vec![
+                ColumnType::Int,
+                ColumnType::parse("nvarchar(40)").unwrap(),
+                ColumnType::parse("nvarchar(100)").unwrap(),
+                ColumnType::parse("varbinary(64)").unwrap(),
+                ColumnType::parse("nvarchar(200)").unwrap(),
+            ],
+        ),
+    ];
+    let mut out = Copy::new();
+    for (name, q, types) in tables {
+        let t = out.entry(name.to_string()).or_default();
+        db.query("copy", q, &[], |r| {
+            let vals: Vec<Value> = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| source::value(r, i, "c", ty).unwrap())
+                .collect();
+            t.insert(format!("{:?}", vec![vals[0].clone()]), vals);
+            Ok(())
+        })
+        .unwrap();
+    }
+    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+struct Target {
+    _dir: tempfile::TempDir,
+    sim: mssql_sim::Server,
+}
+
+fn target(env: &Env) -> Target {
+    let dir = tempfile::tempdir().unwrap();
+    let sim =
+        mssql_sim::Server::start(mssql_sim::Config::new(dir.path(), "Kopia#Passw0rd")).unwrap();
+    let conn = |db: &str| {
+        format!(
+            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
+            sim.addr().ip(),
+            sim.addr().port()
+        )
+    };
+    let mut m = Db::connect(
+        &conn("master"),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    exec(&mut m, "CREATE DATABASE NorrKopia");
+    std::fs::write(
+        env.path("apply.toml"),
+        format!(
+            "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_TARGET_PASSWORD\"\n\n[keys]\nsecret_key = \"keys/norr.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"SE-NORR\"\nfolder = \"deliveries/norr\"\n",
+            conn("NorrKopia")
+        ),
+    )
+    .unwrap();
+    Target { _dir: dir, sim }
+}
+
+fn apply(env: &Env, extra: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .arg("apply")
+        .args(extra)
+        .arg("-c")
+        .arg(env.path("apply.toml"))
+        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
+    let env = setup();
+    let tgt = target(&env);
+    let mut copy_db = Db::connect(
+        &format!(
+            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
+            tgt.sim.addr().ip(),
+            tgt.sim.addr().port()
+        ),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    let want = |env: &Env| expected(env, &["SE-E001", "SE-E002"]);
+    let (ok, out, err) = env.ctferry(&["once"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "apply failed:\n{out}\n{err}");
+    assert!(
+        out.contains("0000000001-snapshot-0-") && out.contains("applied"),
+        "{out}"
+    );
+    assert_eq!(read_copy(&mut copy_db), want(&env));
+
+    // Deltas: updates, deletes, a visit moving in, a unit moving out.
+    let mut db = env.db();
+    for s in [
+        "UPDATE dbo.Besok SET Patient = N'Anna B', Avgift = 99.99 WHERE Id = 10",
+        "DELETE FROM dbo.Journalanteckning WHERE Id = 101",
+        "UPDATE dbo.Besok SET VardenhetId = 1 WHERE Id = 12",
+        "UPDATE dbo.Vardenhet SET HsaId = N'SE-E003' WHERE Id = 2",
+    ] {
+        exec(&mut db, s);
+    }
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "apply failed:\n{out}\n{err}");
+    assert_eq!(read_copy(&mut copy_db), want(&env));
+    // Re-running applies nothing and says so.
+    let (ok, out, _) = apply(&env, &[]);
+    assert!(
+        ok && out.contains("already applied, skipped") && !out.contains(": applied"),
+        "{out}"
+    );
+    let (ok, out, _) = apply(&env, &["--status"]);
+    assert!(
+        ok && out.contains("epoch 1")
+            && out.contains("last sequence 2")
+            && out.contains("data as of 20"),
+        "{out}"
+    );
+
+    // A gap: package 3 is missing when 4 arrives.
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'tre' WHERE Id = 10",
+    );
+    env.ctferry(&["once"]);
+    let third: PathBuf = std::fs::read_dir(env.path("deliveries/norr"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("/0000000003-"))
+        .next()
+        .unwrap();
+    let aside = env.path("third.ctf.pgp");
+    std::fs::rename(&third, &aside).unwrap();
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'fyra' WHERE Id = 10",
+    );
+    env.ctferry(&["once"]);
+    let before = read_copy(&mut copy_db);
+    let (ok, _, err) = apply(&env, &[]);
+    assert!(!ok && err.contains("package 3 is missing"), "{err}");
+    assert_eq!(read_copy(&mut copy_db), before, "nothing applied on a gap");
+
+    // Package 3 comes back, but tampered: refused, nothing applied.
+    let mut bytes = std::fs::read(&aside).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&third, &bytes).unwrap();
+    let (ok, _, err) = apply(&env, &[]);
+    assert!(
+        !ok && (err.contains("tampered") || err.contains("corrupt") || err.contains("malformed")),
+        "{err}"
+    );
+    assert_eq!(
+        read_copy(&mut copy_db),
+        before,
+        "nothing applied from a tampered package"
+    );
+
+    // Another caregiver's package under the expected name: refused.
+    let syd_file = std::fs::read_dir(env.path("deliveries/syd"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    std::fs::copy(&syd_file, &third).unwrap();
+    let (ok, _, err) = apply(&env, &[]);
+    assert!(
+        !ok && err.contains("not encrypted to this caregiver"),
+        "{err}"
+    );
+
+    // The real package 3: both apply, in order, and the copy is exact.
+    std::fs::rename(&aside, &third).unwrap();
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("0000000003-") && out.contains("0000000004-"),
+        "{out}"
+    );
+    assert_eq!(read_copy(&mut copy_db), want(&env));
+}
