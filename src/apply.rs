@@ -559,6 +559,7 @@ fn apply_group(
             if cur.is_some() && (next != cur || buf.len() >= CHUNK) {
                 let (t, k) = cur.unwrap_or((0, SectionKind::Upserts));
                 loader.flush(&m, t, k, &mut buf)?;
+                crate::publish::failpoint("apply-mid-package");
             }
             let Some(row) = row else { break };
             cur = Some((row.table, row.kind));

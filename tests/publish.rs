@@ -1196,3 +1196,188 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
     );
     assert_eq!(read_copy(&mut copy_db), want(&env));
 }
+
+#[test]
+fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
+    let env = setup();
+    let tgt = target(&env);
+    let mut copy_db = Db::connect(
+        &format!(
+            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
+            tgt.sim.addr().ip(),
+            tgt.sim.addr().port()
+        ),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    let want = |env: &Env| expected(env, &["SE-E001", "SE-E002"]);
+    env.ctferry(&["once"]);
+    // kill -9 in the middle of applying the snapshot: nothing of it stays.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["apply", "-c"])
+        .arg(env.path("apply.toml"))
+        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
+        .env("CTFERRY_FAILPOINT", "apply-mid-package")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, BufReader};
+        let mut reached = false;
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            if line
+                .unwrap()
+                .contains("failpoint apply-mid-package reached")
+            {
+                reached = true;
+                break;
+            }
+        }
+        assert!(reached);
+        Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+    }
+    // The snapshot created its tables inside the transaction: none remain.
+    let rows = copy_db
+        .rows(
+            "tables",
+            "SELECT COUNT(*) FROM sys.tables WHERE schema_id = SCHEMA_ID(N'dbo')",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        rows[0].get::<i32, _>(0),
+        Some(0),
+        "a killed apply left tables behind"
+    );
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(read_copy(&mut copy_db), want(&env));
+
+    let mut db = env.db();
+    let next_file = |n: u64| {
+        std::fs::read_dir(env.path("deliveries/norr"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{n:010}-"))
+            })
+            .unwrap()
+    };
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'två' WHERE Id = 10",
+    );
+    env.ctferry(&["once"]);
+    let good = next_file(2);
+    let kept = env.path("good2");
+    std::fs::copy(&good, &kept).unwrap();
+    let before = read_copy(&mut copy_db);
+    let refused = |env: &Env, want_msg: &str| {
+        let (ok, _, err) = apply(env, &[]);
+        assert!(
+            !ok && err.contains(want_msg),
+            "expected '{want_msg}', got: {err}"
+        );
+    };
+    // Truncated.
+    let bytes = std::fs::read(&kept).unwrap();
+    std::fs::write(&good, &bytes[..bytes.len() - 25]).unwrap();
+    refused(&env, "truncated");
+    // Signed by a key the caregiver does not accept.
+    let toml = std::fs::read_to_string(env.path("apply.toml")).unwrap();
+    std::fs::write(
+        env.path("apply.toml"),
+        toml.replace("keys/region.pub.asc", "keys/syd.pub.asc"),
+    )
+    .unwrap();
+    std::fs::copy(&kept, &good).unwrap();
+    refused(&env, "not an accepted publisher key");
+    std::fs::write(env.path("apply.toml"), &toml).unwrap();
+    // Reordered: package 2 renamed as package 3 while 2 is missing → gap; as 2 with 3's name → mismatch.
+    std::fs::remove_file(&good).unwrap();
+    let renamed = env.path("deliveries/norr/0000000003-delta-0-0.ctf.pgp");
+    std::fs::copy(&kept, &renamed).unwrap();
+    refused(&env, "package 2 is missing");
+    std::fs::remove_file(&renamed).unwrap();
+    // A broken hash chain: a delta made after a state reset upstream (simulated
+    // by a package whose previous hash is another's) is refused.
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'tre' WHERE Id = 10",
+    );
+    std::fs::copy(&kept, &good).unwrap();
+    env.ctferry(&["once"]);
+    let third = next_file(3);
+    std::fs::remove_file(&good).unwrap();
+    std::fs::rename(
+        &third,
+        env.path("deliveries/norr/0000000002-delta-x.ctf.pgp"),
+    )
+    .unwrap();
+    refused(&env, "its manifest says sequence 3, its name 2");
+    // A broken hash chain: a correctly signed package 2 whose previous hash is not package 1's.
+    {
+        let region = SecretKey::load(&env.path("keys/region.sec.asc"), None).unwrap();
+        let norr = PublicKey::load(&env.path("keys/norr.pub.asc")).unwrap();
+        let template = ctferry::package::Manifest {
+            publisher: "region-pmo".into(),
+            subscriber: "SE-NORR".into(),
+            epoch: 1,
+            sequence: 2,
+            kind: ctferry::package::Kind::Delta,
+            part: 1,
+            last_part: true,
+            previous_sha256: Some([9u8; 32]),
+            ct_from: Some(1),
+            ct_to: 2,
+            source_commit_time: None,
+            created_at: "2026-11-25T00:00:00Z".into(),
+            tables: vec![],
+        };
+        let outdir = env.path("forged");
+        std::fs::create_dir_all(&outdir).unwrap();
+        let w = ctferry::package::PackageWriter::new(
+            ctferry::package::WriterConfig {
+                out_dir: outdir,
+                signer: &region,
+                recipient: &norr,
+                part_bytes: 1 << 20,
+                zstd_level: 3,
+                zstd_workers: 1,
+            },
+            template,
+        );
+        let forged = w.finish().unwrap().remove(0).path;
+        std::fs::copy(
+            &forged,
+            env.path("deliveries/norr/0000000002-delta-1-2.ctf.pgp"),
+        )
+        .unwrap();
+        let (ok, _, err) = apply(&env, &[]);
+        assert!(!ok && err.contains("hash chain does not continue"), "{err}");
+        std::fs::remove_file(env.path("deliveries/norr/0000000002-delta-1-2.ctf.pgp")).unwrap();
+    }
+    assert_eq!(
+        read_copy(&mut copy_db),
+        before,
+        "nothing applied by any refused package"
+    );
+    // Clean up: the real 2 and 3 apply.
+    std::fs::rename(
+        env.path("deliveries/norr/0000000002-delta-x.ctf.pgp"),
+        &third,
+    )
+    .unwrap();
+    std::fs::copy(&kept, &good).unwrap();
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(read_copy(&mut copy_db), want(&env));
+}
