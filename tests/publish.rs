@@ -1195,6 +1195,66 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
         "{out}"
     );
     assert_eq!(read_copy(&mut copy_db), want(&env));
+
+    // The second caregiver, with `--watch`, into its own database.
+    let tconn = |db: &str| {
+        format!(
+            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
+            tgt.sim.addr().ip(),
+            tgt.sim.addr().port()
+        )
+    };
+    let mut m = Db::connect(
+        &tconn("master"),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    exec(&mut m, "CREATE DATABASE SydKopia");
+    std::fs::write(
+        env.path("apply-syd.toml"),
+        format!(
+            "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_TARGET_PASSWORD\"\n\n[keys]\nsecret_key = \"keys/syd.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"SE-SYD\"\nfolder = \"deliveries/syd\"\n",
+            tconn("SydKopia")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["apply", "--watch", "--every", "1", "-c"])
+        .arg(env.path("apply-syd.toml"))
+        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut syd_db = Db::connect(
+        &tconn("SydKopia"),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    let want_syd = expected(&env, &["SE-E003"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut got = Copy::new();
+    while std::time::Instant::now() < deadline {
+        let done = syd_db
+            .rows(
+                "applied",
+                "SELECT COUNT(*) FROM sys.tables WHERE name = N'Besok'",
+                &[],
+            )
+            .ok()
+            .and_then(|r| r.first().and_then(|r| r.get::<i32, _>(0)))
+            .unwrap_or(0);
+        if done > 0 {
+            got = read_copy(&mut syd_db);
+            if got == want_syd {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(got, want_syd, "syd's copy");
 }
 
 #[test]
