@@ -1,0 +1,167 @@
+//! Applying packages at the caregiver: a 1-million-row snapshot and a
+//! 100,000-change delta into mssql-sim, against a row-by-row baseline in
+//! the same run.
+//!
+//!     cargo bench --bench apply
+//!     CTFERRY_BENCH_ROWS=200000 cargo bench --bench apply
+//!
+//! Reports rows/s and the round trips per 1,000 rows (each statement batch
+//! and each bulk-load message is one round trip). The baseline inserts
+//! 10,000 rows with one INSERT statement each, as a naive applier would.
+
+use ctferry::apply::{self, ApplyConfig, ApplyReport};
+use ctferry::config::Secret;
+use ctferry::crypto::{self, PublicKey, SecretKey};
+use ctferry::package::{self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig};
+use ctferry::source::Db;
+use ctferry::value::{ColumnType, Decimal, Value};
+use std::time::Instant;
+
+const PW: &str = "Bench#Passw0rd";
+
+fn schema() -> TableSchema {
+    let col = |n: &str, t: &str, nullable: bool| ColumnSchema { name: n.into(), ty: ColumnType::parse(t).unwrap(), nullable, masked: false };
+    TableSchema {
+        name: "dbo.Journalanteckning".into(),
+        columns: vec![
+            col("Id", "bigint", false),
+            col("BesokId", "int", false),
+            col("Skriven", "datetime2(7)", false),
+            col("Text", "nvarchar(400)", true),
+            col("Vikt", "decimal(9,3)", true),
+        ],
+        key: vec!["Id".into()],
+    }
+}
+
+fn row(i: i64, tag: &str) -> Vec<Value> {
+    let when = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(8, 0, 0).unwrap() + chrono::Duration::seconds(i);
+    vec![
+        Value::Int(i),
+        Value::Int(i / 5),
+        Value::DateTime(when),
+        Value::Text(format!("{tag} anteckning {i}: patienten mår bra, uppföljning om två veckor")),
+        Value::Decimal(Decimal { mantissa: (i % 100_000) as i128, scale: 3 }),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write(dir: &std::path::Path, region: &SecretKey, norr: &PublicKey, kind: Kind, seq: u64, prev: Option<[u8; 32]>, rows: impl Iterator<Item = (bool, Vec<Value>)>) -> package::Written {
+    let template = Manifest {
+        publisher: "region".into(),
+        subscriber: "SE-NORR".into(),
+        epoch: 1,
+        sequence: seq,
+        kind,
+        part: 1,
+        last_part: true,
+        previous_sha256: prev,
+        ct_from: if kind == Kind::Delta { Some(1) } else { None },
+        ct_to: seq as i64,
+        source_commit_time: None,
+        created_at: "2026-11-25T08:00:00Z".into(),
+        tables: vec![],
+    };
+    let mut w = PackageWriter::new(
+        WriterConfig { out_dir: dir.to_path_buf(), signer: region, recipient: norr, part_bytes: 1 << 30, zstd_level: 3, zstd_workers: package::default_zstd_workers() },
+        template,
+    );
+    let t = w.add_table(schema()).unwrap();
+    for (upsert, r) in rows {
+        if upsert {
+            w.upsert(t, &r).unwrap();
+        } else {
+            w.delete(t, &r[..1]).unwrap();
+        }
+    }
+    w.finish().unwrap().remove(0)
+}
+
+fn main() {
+    let n: i64 = std::env::var("CTFERRY_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let delta_n = (n / 10).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["region", "norr"] {
+        let (p, s) = crypto::generate(name, "x@example.invalid", None).unwrap();
+        std::fs::write(d.join(format!("{name}.pub.asc")), p).unwrap();
+        std::fs::write(d.join(format!("{name}.sec.asc")), s).unwrap();
+    }
+    let region = SecretKey::load(&d.join("region.sec.asc"), None).unwrap();
+    let norr_sec = SecretKey::load(&d.join("norr.sec.asc"), None).unwrap();
+    let norr = norr_sec.public();
+    let inbox = d.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let snap = write(&inbox, &region, &norr, Kind::Snapshot, 1, None, (0..n).map(|i| (true, row(i, "v1"))));
+    // The delta: half updates, a quarter inserts, a quarter deletes.
+    let delta = write(
+        &inbox,
+        &region,
+        &norr,
+        Kind::Delta,
+        2,
+        Some(snap.sha256),
+        (0..delta_n).map(|k| {
+            let i = k * 7 % n;
+            match k % 4 {
+                0 | 1 => (true, row(i, "v2")),
+                2 => (true, row(n + k, "ny")),
+                _ => (false, row(i, "")),
+            }
+        }),
+    );
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = mssql_sim::Server::start(mssql_sim::Config::new(sim_dir.path(), PW)).unwrap();
+    let conn = |db: &str| format!("server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT;packet size=16384", sim.addr().ip(), sim.addr().port());
+    let mut master = Db::connect(&conn("master"), &Secret::new(PW.into())).unwrap();
+    master.execute("CREATE DATABASE Kopia").unwrap();
+    let mut db = Db::connect(&conn("Kopia"), &Secret::new(PW.into())).unwrap();
+    let cfg = ApplyConfig {
+        connection: conn("Kopia"),
+        password: Secret::new(PW.into()),
+        secret_key: d.join("norr.sec.asc"),
+        passphrase: None,
+        publisher_keys: vec![d.join("region.pub.asc")],
+        subscriber: "SE-NORR".into(),
+        folder: inbox.clone(),
+    };
+    let publishers = vec![region.public()];
+    // Snapshot only first: move the delta aside.
+    let delta_path = d.join("delta.ctf.pgp");
+    std::fs::rename(&delta.path, &delta_path).unwrap();
+    let t0 = Instant::now();
+    let mut report = ApplyReport::default();
+    apply::apply_all(&cfg, &mut db, &norr_sec, &publishers, &mut report).unwrap();
+    let snap_secs = t0.elapsed().as_secs_f64();
+    std::fs::rename(&delta_path, &delta.path).unwrap();
+    let t0 = Instant::now();
+    let mut report = ApplyReport::default();
+    apply::apply_all(&cfg, &mut db, &norr_sec, &publishers, &mut report).unwrap();
+    let delta_secs = t0.elapsed().as_secs_f64();
+
+    // Baseline: one INSERT per row.
+    db.execute("CREATE TABLE dbo.Baseline (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL, Skriven datetime2(7) NOT NULL, Text nvarchar(400) NULL, Vikt decimal(9,3) NULL)").unwrap();
+    let base_n = 10_000i64;
+    let t0 = Instant::now();
+    db.execute("BEGIN TRANSACTION").unwrap();
+    for i in 0..base_n {
+        db.rows(
+            "baseline",
+            "INSERT INTO dbo.Baseline VALUES (@P1, @P2, '2026-11-25T08:00:00', @P3, 1.5)",
+            &[ctferry::source::Param::I64(i), ctferry::source::Param::I64(i / 5), ctferry::source::Param::Str(format!("v1 anteckning {i}"))],
+        )
+        .unwrap();
+    }
+    db.execute("COMMIT TRANSACTION").unwrap();
+    let base_secs = t0.elapsed().as_secs_f64();
+
+    // Round trips of ctferry apply per 10,000-row chunk: SELECT TOP 0 (tiberius
+    // reads the metadata), INSERT BULK, the bulk-load message, and one batch
+    // (DELETE … JOIN; INSERT … SELECT; TRUNCATE): 4.
+    let per_1000 = 4.0 / 10.0;
+    println!("snapshot: {n} rows in {snap_secs:.2} s = {:.0} rows/s", n as f64 / snap_secs);
+    println!("delta: {delta_n} changes in {delta_secs:.2} s = {:.0} rows/s", delta_n as f64 / delta_secs);
+    println!("round trips per 1,000 rows: {per_1000:.1} (4 per 10,000-row chunk) + a few per package");
+    println!("baseline, one INSERT per row: {base_n} rows in {base_secs:.2} s = {:.0} rows/s, 1,000 round trips per 1,000 rows", base_n as f64 / base_secs);
+    sim.shutdown();
+}
