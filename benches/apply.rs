@@ -12,7 +12,9 @@
 use ctferry::apply::{self, ApplyConfig, ApplyReport};
 use ctferry::config::Secret;
 use ctferry::crypto::{self, PublicKey, SecretKey};
-use ctferry::package::{self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig};
+use ctferry::package::{
+    self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
+};
 use ctferry::source::Db;
 use ctferry::value::{ColumnType, Decimal, Value};
 use std::time::Instant;
@@ -20,7 +22,12 @@ use std::time::Instant;
 const PW: &str = "Bench#Passw0rd";
 
 fn schema() -> TableSchema {
-    let col = |n: &str, t: &str, nullable: bool| ColumnSchema { name: n.into(), ty: ColumnType::parse(t).unwrap(), nullable, masked: false };
+    let col = |n: &str, t: &str, nullable: bool| ColumnSchema {
+        name: n.into(),
+        ty: ColumnType::parse(t).unwrap(),
+        nullable,
+        masked: false,
+    };
     TableSchema {
         name: "dbo.Journalanteckning".into(),
         columns: vec![
@@ -35,18 +42,35 @@ fn schema() -> TableSchema {
 }
 
 fn row(i: i64, tag: &str) -> Vec<Value> {
-    let when = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(8, 0, 0).unwrap() + chrono::Duration::seconds(i);
+    let when = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+        .unwrap()
+        .and_hms_opt(8, 0, 0)
+        .unwrap()
+        + chrono::Duration::seconds(i);
     vec![
         Value::Int(i),
         Value::Int(i / 5),
         Value::DateTime(when),
-        Value::Text(format!("{tag} anteckning {i}: patienten mår bra, uppföljning om två veckor")),
-        Value::Decimal(Decimal { mantissa: (i % 100_000) as i128, scale: 3 }),
+        Value::Text(format!(
+            "{tag} anteckning {i}: patienten mår bra, uppföljning om två veckor"
+        )),
+        Value::Decimal(Decimal {
+            mantissa: (i % 100_000) as i128,
+            scale: 3,
+        }),
     ]
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write(dir: &std::path::Path, region: &SecretKey, norr: &PublicKey, kind: Kind, seq: u64, prev: Option<[u8; 32]>, rows: impl Iterator<Item = (bool, Vec<Value>)>) -> package::Written {
+fn write(
+    dir: &std::path::Path,
+    region: &SecretKey,
+    norr: &PublicKey,
+    kind: Kind,
+    seq: u64,
+    prev: Option<[u8; 32]>,
+    rows: impl Iterator<Item = (bool, Vec<Value>)>,
+) -> package::Written {
     let template = Manifest {
         publisher: "region".into(),
         subscriber: "SE-NORR".into(),
@@ -63,7 +87,14 @@ fn write(dir: &std::path::Path, region: &SecretKey, norr: &PublicKey, kind: Kind
         tables: vec![],
     };
     let mut w = PackageWriter::new(
-        WriterConfig { out_dir: dir.to_path_buf(), signer: region, recipient: norr, part_bytes: 1 << 30, zstd_level: 3, zstd_workers: package::default_zstd_workers() },
+        WriterConfig {
+            out_dir: dir.to_path_buf(),
+            signer: region,
+            recipient: norr,
+            part_bytes: 1 << 30,
+            zstd_level: 3,
+            zstd_workers: package::default_zstd_workers(),
+        },
         template,
     );
     let t = w.add_table(schema()).unwrap();
@@ -78,7 +109,10 @@ fn write(dir: &std::path::Path, region: &SecretKey, norr: &PublicKey, kind: Kind
 }
 
 fn main() {
-    let n: i64 = std::env::var("CTFERRY_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: i64 = std::env::var("CTFERRY_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let delta_n = (n / 10).max(1);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -92,7 +126,15 @@ fn main() {
     let norr = norr_sec.public();
     let inbox = d.join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
-    let snap = write(&inbox, &region, &norr, Kind::Snapshot, 1, None, (0..n).map(|i| (true, row(i, "v1"))));
+    let snap = write(
+        &inbox,
+        &region,
+        &norr,
+        Kind::Snapshot,
+        1,
+        None,
+        (0..n).map(|i| (true, row(i, "v1"))),
+    );
     // The delta: half updates, a quarter inserts, a quarter deletes.
     let delta = write(
         &inbox,
@@ -112,7 +154,13 @@ fn main() {
     );
     let sim_dir = tempfile::tempdir().unwrap();
     let sim = mssql_sim::Server::start(mssql_sim::Config::new(sim_dir.path(), PW)).unwrap();
-    let conn = |db: &str| format!("server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT;packet size=16384", sim.addr().ip(), sim.addr().port());
+    let conn = |db: &str| {
+        format!(
+            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT;packet size=16384",
+            sim.addr().ip(),
+            sim.addr().port()
+        )
+    };
     let mut master = Db::connect(&conn("master"), &Secret::new(PW.into())).unwrap();
     master.execute("CREATE DATABASE Kopia").unwrap();
     let mut db = Db::connect(&conn("Kopia"), &Secret::new(PW.into())).unwrap();
@@ -148,7 +196,11 @@ fn main() {
         db.rows(
             "baseline",
             "INSERT INTO dbo.Baseline VALUES (@P1, @P2, '2026-11-25T08:00:00', @P3, 1.5)",
-            &[ctferry::source::Param::I64(i), ctferry::source::Param::I64(i / 5), ctferry::source::Param::Str(format!("v1 anteckning {i}"))],
+            &[
+                ctferry::source::Param::I64(i),
+                ctferry::source::Param::I64(i / 5),
+                ctferry::source::Param::Str(format!("v1 anteckning {i}")),
+            ],
         )
         .unwrap();
     }
@@ -159,9 +211,17 @@ fn main() {
     // reads the metadata), INSERT BULK, the bulk-load message, and one batch
     // (DELETE … JOIN; INSERT … SELECT; TRUNCATE): 4.
     let per_1000 = 4.0 / 10.0;
-    println!("snapshot: {n} rows in {snap_secs:.2} s = {:.0} rows/s", n as f64 / snap_secs);
-    println!("delta: {delta_n} changes in {delta_secs:.2} s = {:.0} rows/s", delta_n as f64 / delta_secs);
-    println!("round trips per 1,000 rows: {per_1000:.1} (4 per 10,000-row chunk) + a few per package");
+    println!(
+        "snapshot: {n} rows in {snap_secs:.2} s = {:.0} rows/s",
+        n as f64 / snap_secs
+    );
+    println!(
+        "delta: {delta_n} changes in {delta_secs:.2} s = {:.0} rows/s",
+        delta_n as f64 / delta_secs
+    );
+    println!(
+        "round trips per 1,000 rows: {per_1000:.1} (4 per 10,000-row chunk) + a few per package"
+    );
     println!("baseline, one INSERT per row: {base_n} rows in {base_secs:.2} s = {:.0} rows/s, 1,000 round trips per 1,000 rows", base_n as f64 / base_secs);
     sim.shutdown();
 }

@@ -248,11 +248,12 @@ pub fn last_applied(db: &mut Db) -> Result<Option<Applied>, ApplyError> {
     }))
 }
 
-/// What a run did.
-#[derive(Debug, Default)]
+/// What a run did, and an optional progress callback (file, rows so far).
+#[derive(Default)]
 pub struct ApplyReport {
     pub applied: Vec<(String, u64)>,
     pub skipped: Vec<String>,
+    pub progress: Option<Box<dyn FnMut(&str, u64)>>,
 }
 
 fn table_ref(name: &str) -> String {
@@ -438,7 +439,12 @@ pub fn apply_all(
         }
         // One transaction for a delta, or for all parts of a snapshot.
         db.execute("SET XACT_ABORT ON; BEGIN TRANSACTION")?;
-        let r = apply_group(cfg, db, key, publishers, &files, &mut i, last);
+        let mut noop = |_: &str, _: u64| {};
+        let progress: &mut dyn FnMut(&str, u64) = match report.progress.as_mut() {
+            Some(p) => p.as_mut(),
+            None => &mut noop,
+        };
+        let r = apply_group(cfg, db, key, publishers, &files, &mut i, last, progress);
         match r {
             Ok(done) => {
                 db.execute("COMMIT TRANSACTION")?;
@@ -453,6 +459,7 @@ pub fn apply_all(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_group(
     cfg: &ApplyConfig,
     db: &mut Db,
@@ -461,6 +468,7 @@ fn apply_group(
     files: &[(u64, PathBuf)],
     i: &mut usize,
     mut last: Option<Applied>,
+    progress: &mut dyn FnMut(&str, u64),
 ) -> Result<Vec<(String, u64)>, ApplyError> {
     let mut done = Vec::new();
     loop {
@@ -559,6 +567,7 @@ fn apply_group(
             if cur.is_some() && (next != cur || buf.len() >= CHUNK) {
                 let (t, k) = cur.unwrap_or((0, SectionKind::Upserts));
                 loader.flush(&m, t, k, &mut buf)?;
+                progress(&fname, n);
                 crate::publish::failpoint("apply-mid-package");
             }
             let Some(row) = row else { break };

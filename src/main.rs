@@ -280,7 +280,22 @@ fn run(cli: Cli) -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             loop {
                 let mut report = apply::ApplyReport::default();
+                // A progress line on a terminal; plain lines (below) otherwise.
+                let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    let pb = indicatif::ProgressBar::new_spinner();
+                    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+                    let pb2 = pb.clone();
+                    report.progress = Some(Box::new(move |f: &str, n: u64| {
+                        pb2.set_message(format!("{f}: {n} rows applied"));
+                    }));
+                    Some(pb)
+                } else {
+                    None
+                };
                 let r = apply::apply_all(&cfg, &mut db, &key, &publishers, &mut report);
+                if let Some(pb) = bar {
+                    pb.finish_and_clear();
+                }
                 for f in &report.skipped {
                     println!("{f}: already applied, skipped");
                 }

@@ -1440,4 +1440,42 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     let (ok, out, err) = apply(&env, &[]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(read_copy(&mut copy_db), want(&env));
+
+    // kill -9 in the middle of a delta (after its deletes, before its upserts).
+    exec(&mut db, "DELETE FROM dbo.Journalanteckning WHERE Id = 100");
+    exec(
+        &mut db,
+        "INSERT INTO dbo.Journalanteckning VALUES (900, 10, N'mitt i')",
+    );
+    env.ctferry(&["once"]);
+    let before = read_copy(&mut copy_db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["apply", "-c"])
+        .arg(env.path("apply.toml"))
+        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
+        .env("CTFERRY_FAILPOINT", "apply-mid-package")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, BufReader};
+        let reached = BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .any(|l| l.unwrap().contains("failpoint apply-mid-package reached"));
+        assert!(reached);
+        Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(
+        read_copy(&mut copy_db),
+        before,
+        "a delta killed half way left a trace"
+    );
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(read_copy(&mut copy_db), want(&env));
 }
