@@ -12,6 +12,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "ctferry", version, about = "Per-caregiver, signed and encrypted increments of a SQL Server database.", long_about = None)]
 struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for collectors.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -161,6 +164,18 @@ fn connect(cfg: &ctferry::config::Config) -> Result<ctferry::source::Db> {
 
 fn print_cycle(r: &ctferry::publish::CycleReport) {
     let routed: Vec<String> = r.routed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    tracing::info!(
+        previous = r.previous,
+        version = r.version,
+        changes_read = r.changes_read,
+        routed = %routed.join(" "),
+        snapshots = r.snapshots.len(),
+        packages = r.packages.len(),
+        delivered = r.delivered,
+        statements = r.statements,
+        duration_ms = r.duration_ms,
+        "cycle"
+    );
     println!(
         "cycle: versions {} -> {}, {} changes read, routed [{}], {} snapshot(s), {} package(s), {} delivered, {} statements",
         r.previous.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
@@ -301,6 +316,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 for (f, n) in &report.applied {
                     println!("{f}: applied ({n} rows)");
+                    tracing::info!(file = %f, rows = n, "package applied");
                 }
                 if !watch {
                     r?;
@@ -347,7 +363,7 @@ fn run(cli: Cli) -> Result<()> {
                     Ok(r) => print_cycle(&r),
                     Err(e) => {
                         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-                        eprintln!("ctferry: cycle failed: {}", chain.join(": "));
+                        tracing::error!(error = %chain.join(": "), "cycle failed");
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
@@ -550,6 +566,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let sub = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_max_level(tracing::Level::INFO);
+    if cli.log_format == "json" {
+        sub.json().flatten_event(true).init();
+    } else {
+        sub.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

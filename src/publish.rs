@@ -249,6 +249,7 @@ pub struct CycleReport {
     pub packages: Vec<PackageRecord>,
     pub delivered: usize,
     pub statements: u64,
+    pub duration_ms: u64,
 }
 
 pub struct Publisher<'c> {
@@ -330,6 +331,7 @@ impl<'c> Publisher<'c> {
 
     /// One cycle. `all_due`: package every subscriber with work, whatever its interval.
     pub fn once(&mut self, db: &mut Db, all_due: bool) -> Result<CycleReport, PublishError> {
+        let started = std::time::Instant::now();
         let mut report = CycleReport::default();
         db.execute(sql::begin_snapshot())?;
         let r = self.read_and_stage(db, &mut report);
@@ -341,6 +343,7 @@ impl<'c> Publisher<'c> {
         end?;
         self.package_deltas(&mut report, all_due)?;
         report.delivered = self.deliver()?;
+        report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
 

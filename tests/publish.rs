@@ -1479,3 +1479,27 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     assert!(ok, "{out}\n{err}");
     assert_eq!(read_copy(&mut copy_db), want(&env));
 }
+
+#[test]
+fn cycles_log_one_json_line_each_without_values() {
+    let env = setup();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["once", "--log-format", "json", "-c"])
+        .arg(env.path("ctferry.toml"))
+        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cycle: serde_json::Value = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "cycle")
+        .unwrap_or_else(|| panic!("no JSON cycle line in:\n{err}"));
+    assert_eq!(cycle["level"], "INFO");
+    assert_eq!(cycle["snapshots"], 2);
+    assert!(cycle["version"].as_i64().unwrap() > 0);
+    assert!(cycle["duration_ms"].is_u64() && cycle["statements"].is_u64());
+    // Neither row values nor the password reach the log.
+    assert!(!err.contains("Anna") && !err.contains(PW), "{err}");
+}
