@@ -62,7 +62,8 @@ enum Command {
         #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
         format: String,
     },
-    /// Per caregiver: epoch, sequence, staged changes, last package, delivery.
+    /// Per caregiver: epoch, sequence, staged changes, last package, delivery;
+    /// exit code 1 when a caregiver is stale.
     Status {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
         config: PathBuf,
@@ -207,7 +208,35 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
         let pkgs = state.packages(&s.hsa_id)?;
         let undelivered = pkgs.iter().filter(|p| p.delivered_at.is_none()).count();
         let last = pkgs.last();
+        let staged = state.staged_count(&s.hsa_id)?;
+        // Stale: no copy yet, a snapshot pending, or work waiting (staged or
+        // undelivered) while its last package is older than twice its interval.
+        let age_ok = st
+            .last_package_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| {
+                chrono::Utc::now()
+                    .signed_duration_since(t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .ok()
+            })
+            .map(|age| age <= s.interval * 2)
+            .unwrap_or(false);
+        let stale_reason = if st.epoch == 0 {
+            Some("no snapshot delivered yet".to_string())
+        } else if let Some(r) = &st.needs_snapshot {
+            Some(format!("a new snapshot is pending ({r})"))
+        } else if (staged > 0 || undelivered > 0) && !age_ok {
+            Some(format!(
+                "changes have waited longer than twice its interval ({} s)",
+                s.interval.as_secs()
+            ))
+        } else {
+            None
+        };
         out.push(serde_json::json!({
+            "stale": stale_reason,
             "subscriber": s.hsa_id,
             "name": s.name,
             "epoch": st.epoch,
@@ -215,7 +244,7 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
             "version": st.version,
             "source_version": w,
             "lag_versions": match (w, st.version) { (Some(w), Some(v)) => Some(w - v), _ => None },
-            "staged": state.staged_count(&s.hsa_id)?,
+            "staged": staged,
             "last_package": last.map(|p| p.file.clone()),
             "last_package_at": st.last_package_at,
             "undelivered": undelivered,
@@ -250,7 +279,18 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
                 o["undelivered"],
                 o["last_package_at"].as_str().unwrap_or("-"),
             );
+            if let Some(r) = o["stale"].as_str() {
+                println!("  STALE: {r}");
+            }
         }
+    }
+    let stale: Vec<&str> = out
+        .iter()
+        .filter(|o| !o["stale"].is_null())
+        .filter_map(|o| o["subscriber"].as_str())
+        .collect();
+    if !stale.is_empty() {
+        bail!("{} caregiver(s) stale: {}", stale.len(), stale.join(", "));
     }
     Ok(())
 }

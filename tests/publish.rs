@@ -1503,3 +1503,25 @@ fn cycles_log_one_json_line_each_without_values() {
     // Neither row values nor the password reach the log.
     assert!(!err.contains("Anna") && !err.contains(PW), "{err}");
 }
+
+#[test]
+fn status_exits_non_zero_when_a_caregiver_is_stale() {
+    let env = setup();
+    let (ok, _, err) = env.ctferry(&["status"]);
+    assert!(
+        !ok && err.contains("2 caregiver(s) stale"),
+        "before onboarding: {err}"
+    );
+    env.ctferry(&["once"]);
+    let (ok, out, err) = env.ctferry(&["status"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(!out.contains("STALE"), "{out}");
+    let (ok, out, _) = env.ctferry(&["status", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["stale"].is_null()));
+}
