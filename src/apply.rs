@@ -188,12 +188,7 @@ pub struct Applied {
     pub file: String,
 }
 
-fn get_i64(r: &tiberius::Row, i: usize) -> Option<i64> {
-    r.try_get::<i64, _>(i)
-        .ok()
-        .flatten()
-        .or_else(|| r.try_get::<i32, _>(i).ok().flatten().map(|v| v as i64))
-}
+use crate::source::int_at as get_i64;
 
 /// Creates the `ctferry` schema and its log table when missing.
 pub fn ensure_log(db: &mut Db) -> Result<(), ApplyError> {
@@ -582,19 +577,11 @@ fn apply_group(
         let sha = package::hex(&verified.file_sha256);
         let sql = "INSERT INTO ctferry.applied (sequence, epoch, kind, file_name, sha256, ct_from, ct_to, data_as_of, applied_at, rows_applied)
                    VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, SYSUTCDATETIME(), @P9)";
-        let ct_from = m
-            .ct_from
-            .map(Param::I64)
-            .unwrap_or(Param::Str(String::new()));
-        let sql = if m.ct_from.is_none() {
-            sql.replace("@P6", "NULL")
-        } else {
-            sql.to_string()
-        };
+        let ct_from = Param::OptI64(m.ct_from);
         let as_of = m.source_commit_time.clone().unwrap_or_default();
         db.rows(
             "recording the package",
-            &sql,
+            sql,
             &[
                 Param::I64(m.sequence as i64),
                 Param::I64(m.epoch as i64),

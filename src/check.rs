@@ -8,15 +8,7 @@ use crate::publish::describe;
 use crate::source::{Db, Param};
 use crate::sql;
 
-fn i64_of(row: &tiberius::Row, idx: usize) -> Option<i64> {
-    row.try_get::<i32, _>(idx)
-        .ok()
-        .flatten()
-        .map(|v| v as i64)
-        .or_else(|| row.try_get::<i64, _>(idx).ok().flatten())
-        .or_else(|| row.try_get::<u8, _>(idx).ok().flatten().map(|v| v as i64))
-        .or_else(|| row.try_get::<bool, _>(idx).ok().flatten().map(|v| v as i64))
-}
+use crate::source::int_at as i64_of;
 
 /// Every problem with `cfg` (empty when all is well).
 pub fn check(cfg: &Config) -> Vec<String> {

@@ -68,31 +68,7 @@ pub struct TableInfo {
     pub signature: String,
 }
 
-fn get_i64(row: &tiberius::Row, idx: usize) -> Option<i64> {
-    if let Ok(Some(v)) = row.try_get::<i64, _>(idx) {
-        return Some(v);
-    }
-    if let Ok(Some(v)) = row.try_get::<i32, _>(idx) {
-        return Some(v as i64);
-    }
-    if let Ok(Some(v)) = row.try_get::<i16, _>(idx) {
-        return Some(v as i64);
-    }
-    if let Ok(Some(v)) = row.try_get::<u8, _>(idx) {
-        return Some(v as i64);
-    }
-    if let Ok(Some(v)) = row.try_get::<bool, _>(idx) {
-        return Some(v as i64);
-    }
-    None
-}
-
-fn get_str(row: &tiberius::Row, idx: usize) -> Option<String> {
-    if let Ok(Some(v)) = row.try_get::<&str, _>(idx) {
-        return Some(v.to_string());
-    }
-    get_i64(row, idx).map(|v| v.to_string())
-}
+use crate::source::{int_at as get_i64, text_at as get_str};
 
 /// Reads a published table's columns and key from the source catalog.
 pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, PublishError> {

@@ -52,6 +52,49 @@ fn db_err(what: &str, e: tiberius::error::Error) -> DbError {
 pub enum Param {
     Str(String),
     I64(i64),
+    /// A bigint that may be NULL.
+    OptI64(Option<i64>),
+}
+
+/// A query with its parameters bound as `@P1, @P2, ...`.
+fn bound<'a>(sql: &'a str, params: &[Param]) -> Query<'a> {
+    let mut q = Query::new(sql);
+    for p in params {
+        match p {
+            Param::Str(s) => q.bind(s.clone()),
+            Param::I64(i) => q.bind(*i),
+            Param::OptI64(i) => q.bind(*i),
+        }
+    }
+    q
+}
+
+/// An integer column of any integer (or bit) type, as i64.
+pub fn int_at(row: &Row, idx: usize) -> Option<i64> {
+    if let Ok(Some(v)) = row.try_get::<i64, _>(idx) {
+        return Some(v);
+    }
+    if let Ok(Some(v)) = row.try_get::<i32, _>(idx) {
+        return Some(v as i64);
+    }
+    if let Ok(Some(v)) = row.try_get::<i16, _>(idx) {
+        return Some(v as i64);
+    }
+    if let Ok(Some(v)) = row.try_get::<u8, _>(idx) {
+        return Some(v as i64);
+    }
+    if let Ok(Some(v)) = row.try_get::<bool, _>(idx) {
+        return Some(v as i64);
+    }
+    None
+}
+
+/// A string column, or an integer column as text.
+pub fn text_at(row: &Row, idx: usize) -> Option<String> {
+    if let Ok(Some(v)) = row.try_get::<&str, _>(idx) {
+        return Some(v.to_string());
+    }
+    int_at(row, idx).map(|v| v.to_string())
 }
 
 /// One open connection.
@@ -155,13 +198,7 @@ impl Db {
     {
         let client = &mut self.client;
         self.rt.block_on(async {
-            let mut q = Query::new(sql);
-            for p in params {
-                match p {
-                    Param::Str(s) => q.bind(s.clone()),
-                    Param::I64(i) => q.bind(*i),
-                }
-            }
+            let q = bound(sql, params);
             let mut stream = q.query(client).await.map_err(|e| db_err(what, e))?;
             while let Some(item) = stream.try_next().await.map_err(|e| db_err(what, e))? {
                 if let QueryItem::Row(row) = item {
@@ -205,13 +242,7 @@ impl Db {
         let mut out = Vec::new();
         let client = &mut self.client;
         self.rt.block_on(async {
-            let mut q = Query::new(sql);
-            for p in params {
-                match p {
-                    Param::Str(s) => q.bind(s.clone()),
-                    Param::I64(i) => q.bind(*i),
-                }
-            }
+            let q = bound(sql, params);
             let stream = q.query(client).await.map_err(|e| db_err(what, e))?;
             out = stream
                 .into_first_result()

@@ -546,12 +546,29 @@ fn once_killed_at(env: &Env, point: &str) -> bool {
 
 /// Runs ctferry with `args` and a failpoint, waits for it, and kills it with SIGKILL.
 fn killed_at(env: &Env, args: &[&str], point: &str) -> bool {
+    killed_with(
+        env,
+        args,
+        "ctferry.toml",
+        ("CTFERRY_SOURCE_PASSWORD", PW),
+        point,
+    )
+}
+
+/// `killed_at` with another configuration file and password variable.
+fn killed_with(
+    env: &Env,
+    args: &[&str],
+    config: &str,
+    password: (&str, &str),
+    point: &str,
+) -> bool {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
         .args(args)
         .arg("-c")
-        .arg(env.path("ctferry.toml"))
-        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .arg(env.path(config))
+        .env(password.0, password.1)
         .env("CTFERRY_FAILPOINT", point)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1273,34 +1290,13 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     let want = |env: &Env| expected(env, &["SE-E001", "SE-E002"]);
     env.ctferry(&["once"]);
     // kill -9 in the middle of applying the snapshot: nothing of it stays.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-        .args(["apply", "-c"])
-        .arg(env.path("apply.toml"))
-        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
-        .env("CTFERRY_FAILPOINT", "apply-mid-package")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::{BufRead, BufReader};
-        let mut reached = false;
-        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-            if line
-                .unwrap()
-                .contains("failpoint apply-mid-package reached")
-            {
-                reached = true;
-                break;
-            }
-        }
-        assert!(reached);
-        Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap();
-    }
+    assert!(killed_with(
+        &env,
+        &["apply"],
+        "apply.toml",
+        ("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd"),
+        "apply-mid-package"
+    ));
     // The snapshot created its tables inside the transaction: none remain.
     let rows = copy_db
         .rows(
@@ -1449,27 +1445,13 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     );
     env.ctferry(&["once"]);
     let before = read_copy(&mut copy_db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-        .args(["apply", "-c"])
-        .arg(env.path("apply.toml"))
-        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
-        .env("CTFERRY_FAILPOINT", "apply-mid-package")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::{BufRead, BufReader};
-        let reached = BufReader::new(child.stderr.take().unwrap())
-            .lines()
-            .any(|l| l.unwrap().contains("failpoint apply-mid-package reached"));
-        assert!(reached);
-        Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap();
-    }
+    assert!(killed_with(
+        &env,
+        &["apply"],
+        "apply.toml",
+        ("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd"),
+        "apply-mid-package"
+    ));
     assert_eq!(
         read_copy(&mut copy_db),
         before,
