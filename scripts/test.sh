@@ -4,7 +4,11 @@
 # It first installs what the tests need that cargo does not bring:
 #   - python-tds, the independent TDS client that cross-checks mssql-sim;
 #   - GnuPG (gpg) and zstd, for the OpenPGP interop tests in both directions;
-#   - cbor2, the one package docs/read_package.py needs.
+#   - cbor2, the one package docs/read_package.py needs;
+#   - OpenSSH's sshd (openssh-server) for the SFTP delivery tests, which start
+#     their own servers on 127.0.0.1 and create two test accounts
+#     (ctferry-t-a, ctferry-t-b), so the tests run as root, as CI does;
+#   - libssl-dev and pkg-config, which building libssh2 (ssh2 crate) needs.
 # Then it runs `cargo test --workspace`. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,10 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
 command -v gpgconf >/dev/null 2>&1 || need_apt+=(gnupg)
 command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v sftp >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
     say "installing ${need_apt[*]} (apt-get)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -69,6 +69,14 @@ struct RawSource {
     subscriber: String,
     folder: Option<PathBuf>,
     sftp: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    identity_passphrase_env: Option<String>,
+    identity_passphrase_file: Option<PathBuf>,
+    host_key: Option<String>,
+    known_hosts: Option<PathBuf>,
+    timeout_seconds: Option<u64>,
 }
 
 /// `apply.toml`, validated.
@@ -80,7 +88,11 @@ pub struct ApplyConfig {
     pub passphrase: Option<Secret>,
     pub publisher_keys: Vec<PathBuf>,
     pub subscriber: String,
+    /// Where packages are read from: the delivery folder, or with `sftp`
+    /// the local folder they are downloaded to first.
     pub folder: PathBuf,
+    /// The caregiver's SFTP area, when packages are picked up from there.
+    pub sftp: Option<crate::sftp::Target>,
 }
 
 fn secret(
@@ -151,15 +163,50 @@ pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
             "list at least the region's public key".into(),
         ));
     }
-    let folder = match (&raw.source.folder, &raw.source.sftp) {
-        (Some(f), None) => base.join(f),
-        (None, Some(_)) => {
-            return Err(err(
-                "[source]",
-                "sftp = ... is not available in this version; use folder = \"...\"".into(),
-            ))
+    let src = &raw.source;
+    let (folder, sftp) = match (&src.folder, &src.sftp) {
+        (Some(f), None) => {
+            if src.password_env.is_some()
+                || src.password_file.is_some()
+                || src.identity.is_some()
+                || src.host_key.is_some()
+                || src.known_hosts.is_some()
+            {
+                return Err(err("[source]", "password, identity, host_key and known_hosts belong with sftp = \"...\"; a folder needs none".into()));
+            }
+            (base.join(f), None)
         }
-        _ => return Err(err("[source]", "give folder = \"...\"".into())),
+        (f, Some(url)) => {
+            let timeout =
+                std::time::Duration::from_secs(src.timeout_seconds.unwrap_or(60).clamp(1, 3600));
+            let fields = crate::config::RawSftp {
+                sftp: Some(url.clone()),
+                password_env: src.password_env.clone(),
+                password_file: src.password_file.clone(),
+                identity: src.identity.clone(),
+                identity_passphrase_env: src.identity_passphrase_env.clone(),
+                identity_passphrase_file: src.identity_passphrase_file.clone(),
+                host_key: src.host_key.clone(),
+                known_hosts: src.known_hosts.clone(),
+            };
+            let t = crate::config::sftp_target(
+                &file,
+                "[source]",
+                &fields,
+                &base,
+                timeout,
+                crate::config::Pins::Required,
+            )?;
+            (
+                base.join(f.clone().unwrap_or_else(|| PathBuf::from("incoming"))),
+                Some(t),
+            )
+        }
+        (None, None) => return Err(err(
+            "[source]",
+            "give folder = \"...\" (where packages arrive) or sftp = \"sftp://user@host:port/dir\""
+                .into(),
+        )),
     };
     Ok(ApplyConfig {
         connection: raw.target.connection,
@@ -174,6 +221,7 @@ pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
             .collect(),
         subscriber: raw.source.subscriber,
         folder,
+        sftp,
     })
 }
 
@@ -248,6 +296,8 @@ pub fn last_applied(db: &mut Db) -> Result<Option<Applied>, ApplyError> {
 pub struct ApplyReport {
     pub applied: Vec<(String, u64)>,
     pub skipped: Vec<String>,
+    /// Packages fetched from the SFTP area in this run.
+    pub downloaded: Vec<String>,
     pub progress: Option<Box<dyn FnMut(&str, u64)>>,
 }
 
@@ -391,6 +441,54 @@ fn seq_of(file: &Path) -> Option<u64> {
     name[..10].parse().ok()
 }
 
+/// Downloads the packages after sequence `last` from the caregiver's SFTP
+/// area into `folder` (each via `.part`, size-checked, fsynced, renamed);
+/// files already there with the right size are kept, and files of packages
+/// already applied are removed from `folder` (it is a download cache; the
+/// copies on the server are left alone). Returns the names downloaded.
+pub fn fetch(t: &crate::sftp::Target, folder: &Path, last: u64) -> Result<Vec<String>, ApplyError> {
+    std::fs::create_dir_all(folder).map_err(|e| {
+        ApplyError::Other(format!(
+            "cannot create the download folder {}: {e}",
+            folder.display()
+        ))
+    })?;
+    if let Ok(rd) = std::fs::read_dir(folder) {
+        for p in rd.flatten().map(|e| e.path()) {
+            if seq_of(&p).is_some_and(|s| s <= last) {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    let sftp_err = |e: crate::sftp::SftpError| {
+        ApplyError::Other(format!(
+            "fetching packages over SFTP: {e}{}",
+            if e.retryable() {
+                " (the next run tries again)"
+            } else {
+                ""
+            }
+        ))
+    };
+    let c = crate::sftp::connect(t).map_err(sftp_err)?;
+    let mut got = Vec::new();
+    for f in c.list(package::SUFFIX).map_err(sftp_err)? {
+        let dest = folder.join(&f.name);
+        match seq_of(&dest) {
+            Some(s) if s > last => {}
+            _ => continue,
+        }
+        if std::fs::metadata(&dest).map(|m| m.len()).ok() == Some(f.size) {
+            continue;
+        }
+        c.download(&f.name, f.size, &dest).map_err(sftp_err)?;
+        tracing::info!(file = %f.name, bytes = f.size, "downloaded");
+        got.push(f.name);
+    }
+    c.close();
+    Ok(got)
+}
+
 /// Applies every new package in `cfg.folder`, in order. Stops at the first
 /// refusal (returned as the error, after what was applied before it).
 pub fn apply_all(
@@ -401,6 +499,10 @@ pub fn apply_all(
     report: &mut ApplyReport,
 ) -> Result<(), ApplyError> {
     ensure_log(db)?;
+    if let Some(t) = &cfg.sftp {
+        let last = last_applied(db)?.map(|a| a.sequence).unwrap_or(0);
+        report.downloaded = fetch(t, &cfg.folder, last)?;
+    }
     let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&cfg.folder)
         .map_err(|e| {
             ApplyError::Other(format!(

@@ -71,6 +71,12 @@ struct RawPublisher {
     state: Option<PathBuf>,
     outbox: Option<PathBuf>,
     part_size_mb: Option<u64>,
+    outbox_retention: Option<String>,
+    delivery_concurrency: Option<usize>,
+    delivery_timeout_seconds: Option<u64>,
+    delivery_attempts: Option<u32>,
+    delivery_backoff_seconds: Option<u64>,
+    delivery_backoff_max_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +101,42 @@ struct RawTable {
 struct RawDeliver {
     folder: Option<PathBuf>,
     sftp: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    identity_passphrase_env: Option<String>,
+    identity_passphrase_file: Option<PathBuf>,
+    host_key: Option<String>,
+    known_hosts: Option<PathBuf>,
+}
+
+impl RawDeliver {
+    fn sftp_fields(&self) -> RawSftp {
+        RawSftp {
+            sftp: self.sftp.clone(),
+            password_env: self.password_env.clone(),
+            password_file: self.password_file.clone(),
+            identity: self.identity.clone(),
+            identity_passphrase_env: self.identity_passphrase_env.clone(),
+            identity_passphrase_file: self.identity_passphrase_file.clone(),
+            host_key: self.host_key.clone(),
+            known_hosts: self.known_hosts.clone(),
+        }
+    }
+}
+
+/// The SFTP fields shared by `deliver = { sftp = ... }` (ctferry.toml) and
+/// `[source] sftp = ...` (apply.toml).
+#[derive(Default, Clone)]
+pub struct RawSftp {
+    pub sftp: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
+    pub identity_passphrase_env: Option<String>,
+    pub identity_passphrase_file: Option<PathBuf>,
+    pub host_key: Option<String>,
+    pub known_hosts: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +166,48 @@ pub struct PublisherConfig {
     pub state: PathBuf,
     pub outbox: PathBuf,
     pub part_bytes: usize,
+    /// How long a delivered package stays in the outbox (zero: removed
+    /// right after delivery).
+    pub outbox_retention: Duration,
+    pub delivery: DeliveryPolicy,
+}
+
+/// How deliveries are run and retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// Subscribers delivered at the same time.
+    pub concurrency: usize,
+    /// For connecting and for each SFTP operation.
+    pub timeout: Duration,
+    /// Tries per subscriber within one delivery round.
+    pub attempts: u32,
+    /// First wait between tries; doubles after each failure...
+    pub backoff: Duration,
+    /// ...up to this.
+    pub backoff_max: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            concurrency: 4,
+            timeout: Duration::from_secs(60),
+            attempts: 3,
+            backoff: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(900),
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The wait after the `failures`-th consecutive failure.
+    pub fn backoff_after(&self, failures: u32) -> Duration {
+        let f = failures.clamp(1, 31) - 1;
+        self.backoff
+            .checked_mul(1u32 << f.min(20))
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
 }
 
 /// One foreign-key hop of an owner path: `from_column` of the current table
@@ -196,9 +280,10 @@ pub struct TableConfig {
     pub masks: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Deliver {
     Folder(PathBuf),
+    Sftp(crate::sftp::Target),
 }
 
 #[derive(Debug, Clone)]
@@ -334,8 +419,139 @@ fn resolve_secret(
     }
 }
 
+/// Whether an SFTP target without a pinned host key is accepted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pins {
+    /// Every SFTP target must pin its host key (all commands but one).
+    Required,
+    /// `ctferry sftp trust`, which is how a key gets pinned.
+    Optional,
+}
+
+/// Builds an SFTP target from its configuration fields. A missing pin is an
+/// error unless `pins` is `Optional` (then the target carries an empty pin
+/// that no server matches).
+pub fn sftp_target(
+    file: &str,
+    at: &str,
+    raw: &RawSftp,
+    base: &Path,
+    timeout: Duration,
+    pins: Pins,
+) -> Result<crate::sftp::Target, ConfigError> {
+    use crate::sftp::{Auth, HostTrust, SftpUrl, Target};
+    let err = |message: String| ConfigError {
+        file: file.to_string(),
+        at: at.to_string(),
+        message,
+    };
+    let url_text = raw.sftp.as_deref().unwrap_or("");
+    let url = SftpUrl::parse(url_text).map_err(|m| err(format!("sftp: {m}")))?;
+    let password = resolve_secret(file, at, &raw.password_env, &raw.password_file, base, false)?;
+    let auth = match (password, &raw.identity) {
+        (Some(p), None) => {
+            if raw.identity_passphrase_env.is_some() || raw.identity_passphrase_file.is_some() {
+                return Err(err("identity_passphrase_* is given without identity".into()));
+            }
+            Auth::Password(p)
+        }
+        (None, Some(k)) => {
+            let key = base.join(k);
+            if !key.is_file() {
+                return Err(err(format!("identity {}: no such file", key.display())));
+            }
+            let passphrase = resolve_secret(
+                file,
+                at,
+                &raw.identity_passphrase_env,
+                &raw.identity_passphrase_file,
+                base,
+                false,
+            )?;
+            Auth::Identity { key, passphrase }
+        }
+        (Some(_), Some(_)) => return Err(err("give either a password (password_env / password_file) or identity, not both".into())),
+        (None, None) => return Err(err("sftp needs a login: password_env = \"VAR\", password_file = \"path\" or identity = \"path/to/private_key\"".into())),
+    };
+    let trust = match (&raw.host_key, &raw.known_hosts) {
+        (Some(fp), None) => {
+            let fp = fp.trim().trim_end_matches('=').to_string();
+            let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
+                b.len() == 43 && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+            });
+            if !ok {
+                return Err(err(format!("host_key \"{fp}\" should be a SHA256 fingerprint as `ssh-keygen -l` prints it, e.g. \"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\"")));
+            }
+            HostTrust::Pinned(fp)
+        }
+        (None, Some(p)) => {
+            let p = base.join(p);
+            if !p.is_file() && pins == Pins::Required {
+                return Err(err(format!("known_hosts {}: no such file", p.display())));
+            }
+            HostTrust::KnownHosts(p)
+        }
+        (Some(_), Some(_)) => return Err(err("give either host_key or known_hosts, not both".into())),
+        (None, None) if pins == Pins::Optional => HostTrust::Pinned(String::new()),
+        (None, None) => return Err(err(format!("the server's host key is not pinned: run `ctferry sftp trust -c {file} --subscriber ...` (it shows the fingerprint and writes host_key after you confirm it), or set host_key = \"SHA256:...\" or known_hosts = \"path\""))),
+    };
+    Ok(Target {
+        url,
+        auth,
+        trust,
+        timeout,
+    })
+}
+
+/// Writes `host_key = "<fingerprint>"` into subscriber `hsa`'s `deliver`
+/// in the configuration file at `path`, keeping everything else (comments
+/// included); replaces the file atomically.
+pub fn pin_host_key(path: &Path, hsa: &str, fingerprint: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+    let subs = doc
+        .get_mut("subscriber")
+        .and_then(|s| s.as_array_of_tables_mut())
+        .ok_or_else(|| format!("{} has no [[subscriber]]", path.display()))?;
+    let sub = subs
+        .iter_mut()
+        .find(|t| t.get("hsa_id").and_then(|v| v.as_str()) == Some(hsa))
+        .ok_or_else(|| format!("{hsa} is not a [[subscriber]] in {}", path.display()))?;
+    let deliver = sub
+        .get_mut("deliver")
+        .ok_or_else(|| format!("{hsa} has no deliver = {{ ... }}"))?;
+    if let Some(t) = deliver.as_inline_table_mut() {
+        t.insert("host_key", fingerprint.into());
+    } else if let Some(t) = deliver.as_table_mut() {
+        t.insert("host_key", toml_edit::value(fingerprint));
+    } else {
+        return Err(format!("{hsa}: deliver is not a table"));
+    }
+    let tmp = path.with_extension("toml.ctferry-tmp");
+    std::fs::write(&tmp, doc.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
+/// Parses a retention such as `7d`, `12h` or `0` (remove right away).
+pub fn parse_retention(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    if t.trim_end_matches(['s', 'm', 'h', 'd']) == "0" {
+        return Some(Duration::ZERO);
+    }
+    parse_interval(t)
+}
+
 /// Loads and validates `ctferry.toml`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, Pins::Required)
+}
+
+/// Loads `ctferry.toml`; `Pins::Optional` only for `ctferry sftp trust`.
+pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let err = |at: &str, message: String| ConfigError {
         file: file.clone(),
@@ -399,6 +615,48 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             format!("{part_mb} is outside 1..4096"),
         ));
     }
+    let retention = match &p.outbox_retention {
+        None => Duration::from_secs(7 * 86400),
+        Some(t) => parse_retention(t).ok_or_else(|| {
+            err(
+                "[publisher] outbox_retention",
+                format!("\"{t}\": write a number and s, m, h or d, e.g. \"7d\", or \"0\""),
+            )
+        })?,
+    };
+    let mut delivery = DeliveryPolicy::default();
+    let range = |name: &str, v: u64, lo: u64, hi: u64| -> Result<u64, ConfigError> {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(err(
+                &format!("[publisher] {name}"),
+                format!("{v} is outside {lo}..{hi}"),
+            ))
+        }
+    };
+    if let Some(v) = p.delivery_concurrency {
+        delivery.concurrency = range("delivery_concurrency", v as u64, 1, 64)? as usize;
+    }
+    if let Some(v) = p.delivery_timeout_seconds {
+        delivery.timeout = Duration::from_secs(range("delivery_timeout_seconds", v, 1, 3600)?);
+    }
+    if let Some(v) = p.delivery_attempts {
+        delivery.attempts = range("delivery_attempts", v as u64, 1, 20)? as u32;
+    }
+    if let Some(v) = p.delivery_backoff_seconds {
+        delivery.backoff = Duration::from_secs(range("delivery_backoff_seconds", v, 1, 86400)?);
+    }
+    if let Some(v) = p.delivery_backoff_max_seconds {
+        delivery.backoff_max =
+            Duration::from_secs(range("delivery_backoff_max_seconds", v, 1, 7 * 86400)?);
+    }
+    if delivery.backoff_max < delivery.backoff {
+        return Err(err(
+            "[publisher] delivery_backoff_max_seconds",
+            "must not be below delivery_backoff_seconds".into(),
+        ));
+    }
     let publisher = PublisherConfig {
         id: p.id.clone(),
         signing_key: base.join(&p.signing_key),
@@ -406,6 +664,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         state: base.join(p.state.clone().unwrap_or_else(|| PathBuf::from("state"))),
         outbox: base.join(p.outbox.clone().unwrap_or_else(|| PathBuf::from("outbox"))),
         part_bytes: (part_mb as usize) << 20,
+        outbox_retention: retention,
+        delivery,
     };
 
     let mut tables: Vec<TableConfig> = Vec::new();
@@ -477,10 +737,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 )
             })?,
         };
-        let deliver = match (&s.deliver.folder, &s.deliver.sftp) {
-            (Some(f), None) => Deliver::Folder(base.join(f)),
-            (None, Some(_)) => return Err(err(&at, "deliver = { sftp = ... } is not available in this version; use deliver = { folder = \"...\" }".into())),
-            _ => return Err(err(&at, "deliver needs exactly one of folder = \"...\" or sftp = \"...\"".into())),
+        let d = &s.deliver;
+        let fields = d.sftp_fields();
+        let deliver = match (&d.folder, &d.sftp) {
+            (Some(f), None) => {
+                let s = &fields;
+                if s.password_env.is_some() || s.password_file.is_some() || s.identity.is_some() || s.host_key.is_some() || s.known_hosts.is_some() {
+                    return Err(err(&at, "deliver = { folder = ... } takes no password, identity, host_key or known_hosts (those belong to sftp = ...)".into()));
+                }
+                Deliver::Folder(base.join(f))
+            }
+            (None, Some(_)) => Deliver::Sftp(sftp_target(
+                &file,
+                &format!("{at} deliver"),
+                &fields,
+                &base,
+                publisher.delivery.timeout,
+                pins,
+            )?),
+            _ => return Err(err(&at, "deliver needs exactly one of folder = \"...\" or sftp = \"sftp://user@host:port/dir\"".into())),
         };
         subscribers.push(SubscriberConfig {
             hsa_id: s.hsa_id.clone(),

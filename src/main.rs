@@ -84,6 +84,11 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// SFTP delivery areas.
+    Sftp {
+        #[command(subcommand)]
+        command: SftpCommand,
+    },
     /// Manage OpenPGP keys.
     Keys {
         #[command(subcommand)]
@@ -112,6 +117,22 @@ enum Command {
         /// File holding the secret key's passphrase (first line).
         #[arg(long, conflicts_with = "passphrase_env")]
         passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SftpCommand {
+    /// Connect to a caregiver's SFTP server, show its host key and pin it in
+    /// the configuration once you confirm it (compare it with the fingerprint
+    /// the caregiver gave you).
+    Trust {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        subscriber: String,
+        /// Pin without asking (for scripts that checked the fingerprint otherwise).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -191,6 +212,13 @@ fn print_cycle(r: &ctferry::publish::CycleReport) {
     for (hsa, why) in &r.snapshots {
         println!("  snapshot for {hsa}: {why}");
     }
+    for (hsa, e) in &r.delivery_failures {
+        println!("  delivery to {hsa} failed: {e}");
+        tracing::warn!(subscriber = %hsa, error = %e, "delivery failed; the packages stay in the outbox and are retried");
+    }
+    for hsa in &r.delivery_waiting {
+        println!("  delivery to {hsa} waits for its retry time (see ctferry status)");
+    }
     for p in &r.packages {
         println!(
             "  {} {} ({} rows, {} bytes)",
@@ -209,6 +237,7 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
         let undelivered = pkgs.iter().filter(|p| p.delivered_at.is_none()).count();
         let last = pkgs.last();
         let staged = state.staged_count(&s.hsa_id)?;
+        let ds = state.delivery_status(&s.hsa_id)?;
         // Stale: no copy yet, a snapshot pending, or work waiting (staged or
         // undelivered) while its last package is older than twice its interval.
         let age_ok = st
@@ -248,6 +277,16 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
             "last_package": last.map(|p| p.file.clone()),
             "last_package_at": st.last_package_at,
             "undelivered": undelivered,
+            "delivered_sequence": ds.last_delivered_sequence,
+            "delivered_at": ds.last_delivered_at,
+            "delivery_failures": ds.failures,
+            "last_error": ds.last_error,
+            "last_error_at": ds.last_error_at,
+            "next_attempt_at": ctferry::deliver::waiting_until(&ds),
+            "deliver_to": match &s.deliver {
+                ctferry::config::Deliver::Folder(d) => d.display().to_string(),
+                ctferry::config::Deliver::Sftp(t) => t.url.to_string(),
+            },
             "needs_snapshot": st.needs_snapshot,
         }));
     }
@@ -262,12 +301,19 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
             w.map(|v| v.to_string()).unwrap_or_else(|| "(never)".into())
         );
         println!(
-            "{:<22} {:>5} {:>6} {:>8} {:>7} {:>11}  {}",
-            "subscriber", "epoch", "seq", "version", "staged", "undelivered", "last package"
+            "{:<22} {:>5} {:>6} {:>8} {:>7} {:>9} {:>7}  {}",
+            "subscriber",
+            "epoch",
+            "seq",
+            "version",
+            "staged",
+            "delivered",
+            "backlog",
+            "last package"
         );
         for o in &out {
             println!(
-                "{:<22} {:>5} {:>6} {:>8} {:>7} {:>11}  {}",
+                "{:<22} {:>5} {:>6} {:>8} {:>7} {:>9} {:>7}  {}",
                 o["subscriber"].as_str().unwrap_or(""),
                 o["epoch"],
                 o["last_sequence"],
@@ -276,9 +322,28 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "-".into()),
                 o["staged"],
+                o["delivered_sequence"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 o["undelivered"],
                 o["last_package_at"].as_str().unwrap_or("-"),
             );
+            println!("  deliver to {}", o["deliver_to"].as_str().unwrap_or(""));
+            if let Some(e) = o["last_error"].as_str() {
+                let state = if o["delivery_failures"].as_u64().unwrap_or(0) > 0 {
+                    "failing"
+                } else {
+                    "recovered"
+                };
+                println!(
+                    "  last delivery error ({}, {state}): {e}",
+                    o["last_error_at"].as_str().unwrap_or("")
+                );
+            }
+            if let Some(t) = o["next_attempt_at"].as_str() {
+                println!("  next delivery try at {t}");
+            }
             if let Some(r) = o["stale"].as_str() {
                 println!("  STALE: {r}");
             }
@@ -351,6 +416,9 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(pb) = bar {
                     pb.finish_and_clear();
                 }
+                for f in &report.downloaded {
+                    println!("{f}: downloaded");
+                }
                 for f in &report.skipped {
                     println!("{f}: already applied, skipped");
                 }
@@ -392,7 +460,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut p = ctferry::publish::Publisher::open(&cfg)?;
             let r = p.once(&mut db, true)?;
             print_cycle(&r);
-            Ok(())
+            delivery_result(&r)
         }
         Command::Run { config, every } => {
             let cfg = load_config(&config)?;
@@ -431,7 +499,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut db = connect(&cfg)?;
             let r = p.once(&mut db, true)?;
             print_cycle(&r);
-            Ok(())
+            delivery_result(&r)
         }
         Command::Audit {
             config,
@@ -453,8 +521,34 @@ fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let state = ctferry::state::State::open(&cfg.publisher.state)?;
-            let records: Vec<_> = state
-                .audit()?
+            // Package records, plus the delivery log: when each file reached
+            // (or failed to reach) the caregiver's area.
+            let mut all = state.audit()?;
+            for s in &cfg.subscribers {
+                for d in state.delivery_log(&s.hsa_id)? {
+                    let delivered = !d.result.starts_with("failed");
+                    all.push(ctferry::state::AuditRecord {
+                        time: d.time,
+                        subscriber: d.subscriber,
+                        event: if delivered {
+                            "delivered"
+                        } else {
+                            "delivery failed"
+                        }
+                        .into(),
+                        sequence: Some(d.sequence),
+                        file: Some(d.file),
+                        sha256: Some(d.sha256),
+                        tables: vec![],
+                        detail: Some(format!(
+                            "{} ({} bytes, attempt {})",
+                            d.result, d.bytes, d.attempts
+                        )),
+                    });
+                }
+            }
+            all.sort_by(|a, b| a.time.cmp(&b.time));
+            let records: Vec<_> = all
                 .into_iter()
                 .filter(|a| {
                     subscriber
@@ -503,6 +597,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Sftp {
+            command:
+                SftpCommand::Trust {
+                    config,
+                    subscriber,
+                    yes,
+                },
+        } => sftp_trust(&config, &subscriber, yes),
         Command::Status { config, json } => {
             let cfg = load_config(&config)?;
             status(&cfg, json)
@@ -577,6 +679,86 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `ctferry once` and `snapshot` exit non-zero when a delivery failed (the
+/// cycle itself is committed; the packages wait in the outbox).
+fn delivery_result(r: &ctferry::publish::CycleReport) -> Result<()> {
+    if r.delivery_failures.is_empty() {
+        return Ok(());
+    }
+    let who: Vec<&str> = r.delivery_failures.iter().map(|f| f.0.as_str()).collect();
+    bail!(
+        "delivery failed for {} (packages kept in the outbox; they are retried at the next cycle): {}",
+        who.join(", "),
+        r.delivery_failures[0].1
+    )
+}
+
+fn sftp_trust(config: &PathBuf, hsa: &str, yes: bool) -> Result<()> {
+    use ctferry::config::{Deliver, Pins};
+    use ctferry::sftp::{self, HostTrust, Known};
+    let cfg = ctferry::config::load_with(config, Pins::Optional)?;
+    let sub = cfg
+        .subscriber(hsa)
+        .with_context(|| format!("{hsa} is not a [[subscriber]] in {}", config.display()))?;
+    let Deliver::Sftp(t) = &sub.deliver else {
+        bail!("{hsa} delivers to a folder, not over SFTP; nothing to trust");
+    };
+    let info = sftp::probe_host_key(&t.url, cfg.publisher.delivery.timeout)?;
+    println!(
+        "{hsa}: {} presents host key {} {}",
+        t.url, info.key_type, info.fingerprint
+    );
+    let what = match &t.trust {
+        HostTrust::Pinned(fp) if fp.is_empty() => "no host key is pinned yet".to_string(),
+        HostTrust::Pinned(fp) if *fp == info.fingerprint => {
+            println!("already pinned in {}; nothing to do", config.display());
+            return Ok(());
+        }
+        HostTrust::Pinned(fp) => format!("WARNING: this is NOT the pinned key {fp}"),
+        HostTrust::KnownHosts(p) => {
+            match sftp::known_hosts_check(p, &t.url, &info).map_err(anyhow::Error::msg)? {
+                Known::Match => {
+                    println!("already in {}; nothing to do", p.display());
+                    return Ok(());
+                }
+                Known::Mismatch => format!(
+                    "WARNING: {} holds a DIFFERENT key for this server",
+                    p.display()
+                ),
+                Known::Absent => format!("{} has no key for this server yet", p.display()),
+            }
+        }
+    };
+    println!("{what}");
+    if !yes {
+        use std::io::Write;
+        print!("Compare it with the fingerprint the caregiver gave you. Pin it? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            bail!("not pinned; nothing was changed");
+        }
+    }
+    match &t.trust {
+        HostTrust::KnownHosts(p) => {
+            sftp::known_hosts_add(p, &t.url, &info)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            println!("wrote the key to {}", p.display());
+        }
+        HostTrust::Pinned(_) => {
+            ctferry::config::pin_host_key(config, hsa, &info.fingerprint)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "pinned host_key = \"{}\" for {hsa} in {}",
+                info.fingerprint,
+                config.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes a secret key readable by its owner only.

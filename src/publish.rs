@@ -1,5 +1,5 @@
 //! The publisher's cycle (DESIGN.md §2): change tracking → route → stage →
-//! package → deliver to a folder.
+//! package → deliver.
 //!
 //! Contract of one cycle (`Publisher::once`):
 //! - the source is read in ONE snapshot transaction: V, the minimum valid
@@ -17,13 +17,13 @@
 //!   same name by the next cycle;
 //! - then every due subscriber's stage drains into its next delta package,
 //!   registered atomically with the removal of what it drained;
-//! - then registered packages not yet delivered are copied to the
-//!   subscriber's folder (`.part`, fsync, rename), in sequence order.
+//! - then registered packages not yet delivered go to the subscriber's area
+//!   (deliver.rs: folder or SFTP, `.part` then rename, in sequence order).
 //! Masked columns are replaced in the SELECT, so unmasked values never reach
 //! ctferry, its state or its logs.
 
 use crate::cbor::{Decoder, Encoder, Limits};
-use crate::config::{Config, Deliver, Owner, SubscriberConfig, TableConfig};
+use crate::config::{Config, Owner, SubscriberConfig, TableConfig};
 use crate::crypto::{CryptoError, PublicKey, SecretKey};
 use crate::package::{
     self, ColumnSchema, Kind, Manifest, PackageError, PackageWriter, TableSchema, WriterConfig,
@@ -34,8 +34,6 @@ use crate::sql::{self, SelectColumn};
 use crate::state::{AuditRecord, Changes, PackageRecord, State, StateError, SubscriberState};
 use crate::value::{self, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -224,6 +222,10 @@ pub struct CycleReport {
     pub snapshots: Vec<(String, String)>,
     pub packages: Vec<PackageRecord>,
     pub delivered: usize,
+    /// Subscribers whose delivery failed this cycle, with the error.
+    pub delivery_failures: Vec<(String, String)>,
+    /// Subscribers waiting out a delivery backoff.
+    pub delivery_waiting: Vec<String>,
     pub statements: u64,
     pub duration_ms: u64,
 }
@@ -318,7 +320,15 @@ impl<'c> Publisher<'c> {
         r?;
         end?;
         self.package_deltas(&mut report, all_due)?;
-        report.delivered = self.deliver()?;
+        let mode = if all_due {
+            crate::deliver::Mode::Now
+        } else {
+            crate::deliver::Mode::Scheduled
+        };
+        let d = self.deliver(mode)?;
+        report.delivered = d.delivered;
+        report.delivery_failures = d.failures;
+        report.delivery_waiting = d.waiting;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -667,6 +677,7 @@ impl<'c> Publisher<'c> {
                 tables: tables.clone(),
                 created_at: m.created_at.clone(),
                 delivered_at: None,
+                removed_at: None,
             };
             changes.add_package(&rec);
             let n = self.next_audit();
@@ -908,43 +919,16 @@ impl<'c> Publisher<'c> {
         }))
     }
 
-    /// Copies registered, undelivered packages to each subscriber's folder,
-    /// in sequence order: `<name>.part`, fsync, rename, fsync of the folder.
-    pub fn deliver(&mut self) -> Result<usize, PublishError> {
-        let mut n = 0;
-        for s in &self.cfg.subscribers {
-            let Deliver::Folder(dir) = &s.deliver;
-            for mut p in self.state.packages(&s.hsa_id)? {
-                if p.delivered_at.is_some() {
-                    continue;
-                }
-                let src = self.cfg.publisher.outbox.join(&s.hsa_id).join(&p.file);
-                deliver_to_folder(&src, dir, &p.file)?;
-                failpoint("delivered-unrecorded");
-                p.delivered_at = Some(now_text());
-                let mut c = Changes::default();
-                c.add_package(&p);
-                self.state.commit(c)?;
-                n += 1;
-            }
-        }
-        Ok(n)
+    /// Delivers registered, undelivered packages (see deliver.rs).
+    pub fn deliver(
+        &mut self,
+        mode: crate::deliver::Mode,
+    ) -> Result<crate::deliver::Report, PublishError> {
+        Ok(crate::deliver::deliver_all(self.cfg, &self.state, mode)?)
     }
 }
 
-/// Crash-test hook: when `CTFERRY_FAILPOINT` names this point, the process
-/// says so on stderr and waits to be killed (tests send SIGKILL). Points sit
-/// at the commit boundaries: after package files are written but before they
-/// are registered, after the stage commit, after a delivery copy but before
-/// it is recorded.
-pub fn failpoint(name: &str) {
-    if std::env::var("CTFERRY_FAILPOINT").as_deref() == Ok(name) {
-        eprintln!("ctferry: failpoint {name} reached");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(60));
-        }
-    }
-}
+pub use crate::failpoint::hit as failpoint;
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
@@ -955,31 +939,4 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
         *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-/// Copies `src` into `dir` as `name`, never showing a partial file under its final name.
-pub fn deliver_to_folder(src: &Path, dir: &Path, name: &str) -> Result<(), PublishError> {
-    let io = |what: &'static str, p: &Path| {
-        let p = p.display().to_string();
-        move |source| PublishError::Io {
-            what,
-            path: p,
-            source,
-        }
-    };
-    std::fs::create_dir_all(dir).map_err(io("cannot create the delivery folder", dir))?;
-    let part = dir.join(format!("{name}.part"));
-    let fin = dir.join(name);
-    {
-        let mut from = std::fs::File::open(src).map_err(io("cannot open the outbox file", src))?;
-        let mut to = std::fs::File::create(&part).map_err(io("cannot create", &part))?;
-        std::io::copy(&mut from, &mut to).map_err(io("cannot write", &part))?;
-        to.flush().map_err(io("cannot write", &part))?;
-        to.sync_all().map_err(io("cannot sync", &part))?;
-    }
-    std::fs::rename(&part, &fin).map_err(io("cannot rename into place", &fin))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }

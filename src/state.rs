@@ -8,6 +8,8 @@
 //! - `o/<table>\0<key>`        the ownership index: which subscriber has this row
 //! - `p/<hsa>\0<seq:020>`      a registered package (outbox record, delivery state)
 //! - `a/<time>\0<n>`           the audit log: every disclosure
+//! - `d/<hsa>`                 a subscriber's delivery status (failures, backoff, last error)
+//! - `l/<hsa>\0<time>\0<seq>`  the delivery log: every delivery and failed try
 //! - `t/<table>`               the column signature a table was published with
 //! - `b/<table>`               the begin version of the table's change tracking
 //!
@@ -65,6 +67,37 @@ pub struct PackageRecord {
     pub tables: Vec<(String, u64, u64)>,
     pub created_at: String,
     pub delivered_at: Option<String>,
+    /// When its file was removed from the outbox (after the retention).
+    #[serde(default)]
+    pub removed_at: Option<String>,
+}
+
+/// A subscriber's delivery status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryStatus {
+    /// Consecutive failed delivery rounds (0 after a success).
+    pub failures: u32,
+    /// Not before this time (RFC 3339) will `run` try again.
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_delivered_sequence: Option<u64>,
+    pub last_delivered_at: Option<String>,
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryRecord {
+    pub time: String,
+    pub subscriber: String,
+    pub sequence: u64,
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Tries it took (or took so far, for a failure).
+    pub attempts: u32,
+    /// `delivered`, `already there` or `failed: <reason>`.
+    pub result: String,
 }
 
 /// One audit record: what was disclosed to whom.
@@ -186,6 +219,23 @@ impl Changes {
         k.extend_from_slice(format!("{n:010}").as_bytes());
         self.batch
             .insert(k, serde_json::to_vec(a).unwrap_or_default());
+        self.n += 1;
+    }
+    pub fn set_delivery_status(&mut self, hsa: &str, d: &DeliveryStatus) {
+        self.batch.insert(
+            format!("d/{hsa}").as_bytes(),
+            serde_json::to_vec(d).unwrap_or_default(),
+        );
+        self.n += 1;
+    }
+    pub fn log_delivery(&mut self, r: &DeliveryRecord) {
+        let mut k = format!("l/{}", r.subscriber).into_bytes();
+        k.push(0);
+        k.extend_from_slice(r.time.as_bytes());
+        k.push(0);
+        k.extend_from_slice(format!("{:020}", r.sequence).as_bytes());
+        self.batch
+            .insert(k, serde_json::to_vec(r).unwrap_or_default());
         self.n += 1;
     }
     pub fn set_begin_version(&mut self, table: &str, v: i64) {
@@ -352,6 +402,32 @@ impl State {
     /// A subscriber's registered packages in sequence order.
     pub fn packages(&self, hsa: &str) -> Result<Vec<PackageRecord>, StateError> {
         let mut prefix = format!("p/{hsa}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: String::from_utf8_lossy(&k).to_string(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    pub fn delivery_status(&self, hsa: &str) -> Result<DeliveryStatus, StateError> {
+        let k = format!("d/{hsa}");
+        match self.tree.get(k.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(DeliveryStatus::default()),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: k,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// A subscriber's delivery log in time order.
+    pub fn delivery_log(&self, hsa: &str) -> Result<Vec<DeliveryRecord>, StateError> {
+        let mut prefix = format!("l/{hsa}").into_bytes();
         prefix.push(0);
         let mut out = Vec::new();
         for kv in self.tree.scan_prefix(&prefix) {

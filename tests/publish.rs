@@ -407,12 +407,19 @@ fn check_once_and_converge_through_moves_and_deletes() {
     // The audit log lists every disclosure.
     let (ok, out, err) = env.ctferry(&["audit", "--subscriber", "SE-SYD"]);
     assert!(ok, "{err}");
-    let lines: Vec<&str> = out.lines().collect();
+    let all_lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        lines[0],
+        all_lines[0],
         "time,subscriber,event,sequence,file,sha256,tables,rows,detail"
     );
+    // Each package appears twice: made (snapshot/delta), then delivered.
+    let lines: Vec<&str> = all_lines
+        .iter()
+        .copied()
+        .filter(|l| !l.contains(",delivered,"))
+        .collect();
     assert_eq!(lines.len() - 1, asy as usize, "{out}");
+    assert_eq!(all_lines.len() - 1, 2 * asy as usize, "{out}");
     assert!(
         lines[1].contains(",SE-SYD,snapshot,1,0000000001-snapshot-0-")
             && lines[1].contains("onboarding"),
@@ -428,7 +435,7 @@ fn check_once_and_converge_through_moves_and_deletes() {
     ]);
     assert!(ok);
     let all: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(all.as_array().unwrap().len() as u64, an + asy);
+    assert_eq!(all.as_array().unwrap().len() as u64, 2 * (an + asy));
 
     // Status shows both caregivers up to date.
     let (ok, out, err) = env.ctferry(&["status", "--json"]);
