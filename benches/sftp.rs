@@ -109,7 +109,9 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         openssh.push(mb as f64 / secs);
         assert_eq!(
-            std::fs::metadata(s.area(0).join("openssh.bin")).unwrap().len(),
+            std::fs::metadata(s.area(0).join("openssh.bin"))
+                .unwrap()
+                .len(),
             size
         );
         println!(

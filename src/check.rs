@@ -1,6 +1,7 @@
 //! `ctferry check`: validates the configuration against the live source and
 //! lists every problem found, each naming the thing and what to do, before
-//! the publisher ever runs.
+//! the publisher ever runs. It also tries each caregiver's delivery area
+//! (host key, login, a writable folder) without delivering anything.
 
 use crate::config::{Config, Owner};
 use crate::crypto::{PublicKey, SecretKey};
@@ -30,6 +31,11 @@ pub fn check(cfg: &Config) -> Vec<String> {
                 }
             }
             Err(e) => problems.push(format!("[[subscriber]] {}: public_key: {e}", s.hsa_id)),
+        }
+    }
+    for s in &cfg.subscribers {
+        if let Err(e) = crate::deliver::check_area(s) {
+            problems.push(format!("[[subscriber]] {}: deliver: {e}", s.hsa_id));
         }
     }
     let mut db = match Db::connect(&cfg.source.connection, &cfg.source.password) {

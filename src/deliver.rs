@@ -372,6 +372,31 @@ pub fn deliver_to_folder(src: &Path, dir: &Path, name: &str) -> Result<(), Deliv
     Ok(())
 }
 
+/// Checks a subscriber's delivery area without delivering anything: a
+/// folder must be creatable and writable; an SFTP area must present the
+/// pinned host key, accept the login, and let the account create and
+/// remove a file in its folder. For `ctferry check`.
+pub fn check_area(s: &SubscriberConfig) -> Result<(), String> {
+    match &s.deliver {
+        Deliver::Folder(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create the delivery folder {}: {e}", dir.display()))?;
+            let probe = dir.join(".ctferry-check.part");
+            std::fs::write(&probe, b"").map_err(|e| {
+                format!("cannot write in the delivery folder {}: {e}", dir.display())
+            })?;
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Deliver::Sftp(t) => {
+            let c = sftp::connect(t).map_err(|e| e.to_string())?;
+            c.probe_write().map_err(|e| e.to_string())?;
+            c.close();
+            Ok(())
+        }
+    }
+}
+
 /// The backoff a subscriber is waiting out, if any (for `ctferry status`).
 pub fn waiting_until(st: &DeliveryStatus) -> Option<String> {
     let t = st.next_attempt_at.as_deref().and_then(parse_time)?;

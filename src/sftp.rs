@@ -680,6 +680,28 @@ impl Connection {
         Ok(got)
     }
 
+    /// Checks that the folder exists and is writable for this account:
+    /// creates and removes an empty `.ctferry-check.part` (readers ignore
+    /// `.part` files).
+    pub fn probe_write(&self) -> Result<(), SftpError> {
+        self.list(crate::package::SUFFIX)?;
+        let name = ".ctferry-check.part";
+        let p = self.url.path(name);
+        let f = self
+            .sftp
+            .open_mode(
+                &p,
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                0o640,
+                OpenType::File,
+            )
+            .map_err(|e| self.err(&format!("cannot create a file in the folder ({name})"), &e))?;
+        drop(f);
+        self.sftp
+            .unlink(&p)
+            .map_err(|e| self.err(&format!("cannot remove {name}"), &e))
+    }
+
     pub fn close(self) {
         let _ = self.session.disconnect(None, "done", None);
     }

@@ -110,14 +110,14 @@ owner = {{ column = "HsaId" }}
 hsa_id = "SE-A"
 keys = ["SE-E001"]
 public_key = "keys/a.pub.asc"
-interval = "1m"
+interval = "1s"
 deliver = {{ {a} }}
 
 [[subscriber]]
 hsa_id = "SE-B"
 keys = ["SE-E002"]
 public_key = "keys/b.pub.asc"
-interval = "1m"
+interval = "1s"
 deliver = {{ {b} }}
 "#,
             conn = self.conn("Pmo"),
@@ -309,6 +309,8 @@ fn trust_pins_the_host_key_then_both_areas_receive_only_their_own_packages() {
         .output()
         .unwrap();
     assert!(found.status.success(), "ssh-keygen -F did not find the key");
+    let o = env.run(&["check"]);
+    assert!(o.ok, "{}", o.stderr);
     let o = env.run(&["once"]);
     assert!(o.ok, "{}{}", o.stdout, o.stderr);
 
@@ -711,8 +713,57 @@ fn an_unwritable_area_does_not_hold_up_the_other_and_delivered_files_leave_the_o
         .unwrap()
         .contains("permission denied"));
 
-    // `run` honours B's backoff: the next try waits for its time.
+    // `ctferry check` names the problem without delivering anything.
+    let o = env.run(&["check"]);
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("SE-B: deliver:") && o.stderr.contains("permission denied"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("SE-A"), "{}", o.stderr);
+
+    // `ctferry run`: A keeps receiving while B waits out its backoff
+    // (tried once per cycle at most, not before its next try time).
     assert!(sub(&st, "SE-B")["next_attempt_at"].is_string());
+    let tries_before = audit(&env)
+        .iter()
+        .filter(|r| r["event"] == "delivery failed" && r["subscriber"] == "SE-B")
+        .count();
+    let started = std::time::Instant::now();
+    let mut run = env
+        .cmd(&["run", "--every", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    env.exec(
+        "INSERT INTO dbo.Vardenhet VALUES (3, N'SE-E001', N'VC A2'), (4, N'SE-E002', N'VC B2')",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while names(&env.sshd.area(0)).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A got no delta while B was broken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(names(&area_b).is_empty());
+    let secs = started.elapsed().as_secs_f64();
+    let b_tries = audit(&env)
+        .iter()
+        .filter(|r| r["event"] == "delivery failed" && r["subscriber"] == "SE-B")
+        .count()
+        - tries_before;
+    // Cycles every 1 s, B's backoff 1 s doubling to 2 s: B is tried about
+    // every other cycle, never every cycle.
+    assert!(
+        b_tries >= 1 && (b_tries as f64) <= secs / 2.0 + 1.0,
+        "{b_tries} failed rounds for B in {secs:.1} s"
+    );
 
     // Fixed by the caregiver: the next cycle delivers it.
     Command::new("chown")
@@ -720,13 +771,16 @@ fn an_unwritable_area_does_not_hold_up_the_other_and_delivered_files_leave_the_o
         .arg(&area_b)
         .status()
         .unwrap();
+    let o = env.run(&["check"]);
+    assert!(o.ok, "{}", o.stderr);
+    assert!(names(&area_b).is_empty(), "check leaves nothing behind");
     let o = env.run(&["once"]);
     assert!(o.ok, "{}", o.stderr);
-    assert_eq!(names(&area_b).len(), 1);
+    assert_eq!(names(&area_b).len(), 2);
     assert!(env.outbox("SE-B").is_empty());
     let st = status_json(&env);
     assert_eq!(sub(&st, "SE-B")["delivery_failures"], 0);
-    assert_eq!(sub(&st, "SE-B")["delivered_sequence"], 1);
+    assert_eq!(sub(&st, "SE-B")["delivered_sequence"], 2);
 }
 
 #[test]
