@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod deliver;
+pub mod demo;
 pub mod failpoint;
 pub mod inspect;
 pub mod package;

@@ -84,6 +84,13 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Show the whole job end to end on an embedded simulator, with checks.
+    Demo {
+        /// Where the demo writes its working setup (configs, keys, state,
+        /// outbox, deliveries, databases). Replaced if a previous demo made it.
+        #[arg(long, default_value = "ctferry-demo")]
+        dir: PathBuf,
+    },
     /// SFTP delivery areas.
     Sftp {
         #[command(subcommand)]
@@ -227,9 +234,19 @@ fn print_cycle(r: &ctferry::publish::CycleReport) {
     }
 }
 
+/// A JSON number as text, `-` for null.
+fn num(v: &serde_json::Value) -> String {
+    if v.is_null() {
+        "-".into()
+    } else {
+        v.to_string()
+    }
+}
+
 fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
     let state = ctferry::state::State::open(&cfg.publisher.state)?;
     let w = state.watermark()?;
+    let wt = state.watermark_time()?;
     let mut out = Vec::new();
     for s in &cfg.subscribers {
         let st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
@@ -264,8 +281,29 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
         } else {
             None
         };
+        // Lag in seconds: how old the source state is that the caregiver's
+        // copy shows once it applied what was delivered. With nothing staged
+        // or waiting, that is the last cycle's read; otherwise the last
+        // delivered package's "data as of".
+        let parse = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let as_of = if staged == 0 && undelivered == 0 && st.epoch > 0 {
+            wt.as_deref().and_then(parse)
+        } else {
+            pkgs.iter()
+                .rev()
+                .find(|p| p.delivered_at.is_some())
+                .and_then(|p| p.data_as_of.as_deref())
+                .and_then(parse)
+        };
+        let lag_seconds = as_of.map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
         out.push(serde_json::json!({
             "stale": stale_reason,
+            "lag_seconds": lag_seconds,
+            "copy_as_of": as_of.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             "subscriber": s.hsa_id,
             "name": s.name,
             "epoch": st.epoch,
@@ -301,11 +339,12 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
             w.map(|v| v.to_string()).unwrap_or_else(|| "(never)".into())
         );
         println!(
-            "{:<22} {:>5} {:>6} {:>8} {:>7} {:>9} {:>7}  {}",
+            "{:<22} {:>5} {:>6} {:>8} {:>6} {:>7} {:>9} {:>7}  {}",
             "subscriber",
             "epoch",
             "seq",
             "version",
+            "lag v",
             "staged",
             "delivered",
             "backlog",
@@ -313,22 +352,21 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
         );
         for o in &out {
             println!(
-                "{:<22} {:>5} {:>6} {:>8} {:>7} {:>9} {:>7}  {}",
+                "{:<22} {:>5} {:>6} {:>8} {:>6} {:>7} {:>9} {:>7}  {}",
                 o["subscriber"].as_str().unwrap_or(""),
-                o["epoch"],
-                o["last_sequence"],
-                o["version"]
-                    .as_i64()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                o["staged"],
-                o["delivered_sequence"]
-                    .as_u64()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                o["undelivered"],
+                o["epoch"].to_string(),
+                o["last_sequence"].to_string(),
+                num(&o["version"]),
+                num(&o["lag_versions"]),
+                o["staged"].to_string(),
+                num(&o["delivered_sequence"]),
+                o["undelivered"].to_string(),
                 o["last_package_at"].as_str().unwrap_or("-"),
             );
+            match (o["copy_as_of"].as_str(), o["lag_seconds"].as_i64()) {
+                (Some(t), Some(l)) => println!("  copy shows the source as of {t} ({l} s ago)"),
+                _ => println!("  no copy yet"),
+            }
             println!("  deliver to {}", o["deliver_to"].as_str().unwrap_or(""));
             if let Some(e) = o["last_error"].as_str() {
                 let state = if o["delivery_failures"].as_u64().unwrap_or(0) > 0 {
@@ -597,6 +635,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Demo { dir } => Ok(ctferry::demo::run(&ctferry::demo::Options { dir })?),
         Command::Sftp {
             command:
                 SftpCommand::Trust {
@@ -788,10 +827,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // The demo tells its own story on stdout; only errors go to the log.
+    let level = if matches!(cli.command, Command::Demo { .. }) {
+        tracing::Level::ERROR
+    } else {
+        tracing::Level::INFO
+    };
     let sub = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_max_level(tracing::Level::INFO);
+        .with_max_level(level);
     if cli.log_format == "json" {
         sub.json().flatten_event(true).init();
     } else {

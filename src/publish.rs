@@ -678,6 +678,7 @@ impl<'c> Publisher<'c> {
                 created_at: m.created_at.clone(),
                 delivered_at: None,
                 removed_at: None,
+                data_as_of: m.source_commit_time.clone(),
             };
             changes.add_package(&rec);
             let n = self.next_audit();

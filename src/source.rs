@@ -97,6 +97,15 @@ pub fn text_at(row: &Row, idx: usize) -> Option<String> {
     int_at(row, idx).map(|v| v.to_string())
 }
 
+/// Every cell of a row in tiberius's own rendering (type and value), for
+/// comparing two result sets exactly.
+pub fn row_debug(row: &Row) -> String {
+    row.cells()
+        .map(|(_, d)| format!("{d:?}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// One open connection.
 pub struct Db {
     rt: tokio::runtime::Runtime,

@@ -70,6 +70,9 @@ pub struct PackageRecord {
     /// When its file was removed from the outbox (after the retention).
     #[serde(default)]
     pub removed_at: Option<String>,
+    /// When the source was read for it ("data as of" its `ct_to`).
+    #[serde(default)]
+    pub data_as_of: Option<String>,
 }
 
 /// A subscriber's delivery status.
