@@ -436,6 +436,9 @@ fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|p| PublicKey::load(p))
                 .collect::<Result<Vec<_>, _>>()?;
+            if watch {
+                stop_on_signals();
+            }
             loop {
                 let mut report = apply::ApplyReport::default();
                 // A progress line on a terminal; plain lines (below) otherwise.
@@ -471,7 +474,9 @@ fn run(cli: Cli) -> Result<()> {
                 if let Err(e) = r {
                     eprintln!("ctferry: {e}");
                 }
-                std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
+                if !pause(every) {
+                    return Ok(());
+                }
             }
         }
         Command::Check { config } => {
@@ -503,6 +508,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run { config, every } => {
             let cfg = load_config(&config)?;
             let mut p = ctferry::publish::Publisher::open(&cfg)?;
+            stop_on_signals();
             loop {
                 let r = connect(&cfg).and_then(|mut db| Ok(p.once(&mut db, false)?));
                 match r {
@@ -512,7 +518,10 @@ fn run(cli: Cli) -> Result<()> {
                         tracing::error!(error = %chain.join(": "), "cycle failed");
                     }
                 }
-                std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
+                if !pause(every) {
+                    tracing::info!("stopped by a signal after a complete cycle");
+                    return Ok(());
+                }
             }
         }
         Command::Snapshot {
@@ -718,6 +727,57 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Set by the first SIGTERM or SIGINT: `run` and `apply --watch` finish the
+/// step in progress (a cycle, a package) and exit 0.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the handlers (for the long-running commands only; one-shot
+/// commands keep the default: a signal ends them at once, which is safe
+/// because every step commits atomically). A second signal abandons the
+/// current step: exit code 130, nothing half-done is kept (a cycle's state
+/// commit or a package's transaction either happened or did not).
+fn stop_on_signals() {
+    std::thread::spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+                if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("ctferry: second signal: abandoning the current step (it is rolled back or redone, never half-kept)");
+                    std::process::exit(130);
+                }
+                eprintln!("ctferry: stopping after the current step (signal again to abandon it)");
+            }
+        });
+    });
+}
+
+/// Sleeps `secs` seconds; false when a stop signal arrived (before or during).
+fn pause(secs: u64) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs.max(1));
+    while std::time::Instant::now() < until {
+        if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    !STOP.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// `ctferry once` and `snapshot` exit non-zero when a delivery failed (the

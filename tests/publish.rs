@@ -932,9 +932,20 @@ fn run_cycles_until_stopped() {
     }
     // A second publisher on the same state is refused while the first runs.
     let (ok, _, err) = env.ctferry(&["once"]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGTERM: the current cycle completes, then it exits 0.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let t = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(delivered("deliveries/syd"), 1);
+    // The state is released: the next command runs.
+    let (ok2, _, err2) = env.ctferry(&["status"]);
+    assert!(ok2, "{err2}");
     assert!(
         !ok && err.contains("in use by another ctferry process"),
         "{err}"
@@ -1276,8 +1287,14 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Ctrl-C (SIGINT) stops the watcher cleanly between packages: exit 0.
+    let int = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(int.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
     assert_eq!(got, want_syd, "syd's copy");
 }
 
