@@ -412,6 +412,17 @@ impl<'c> Publisher<'c> {
                 ));
             }
         }
+        // A caregiver no longer in the configuration (offboarded) receives
+        // nothing from now on; should it come back, the changes in between
+        // were never staged for it, so it must start over with a snapshot.
+        for (hsa, mut st) in self.state.subscribers()? {
+            if cfg.subscriber(&hsa).is_none() && st.epoch > 0 && st.needs_snapshot.is_none() {
+                st.needs_snapshot = Some(
+                    "it was removed from the configuration (offboarded) and came back".into(),
+                );
+                changes.set_subscriber(&hsa, &st);
+            }
+        }
         let mut subs: Vec<SubscriberState> = Vec::new();
         let mut snap: Vec<Option<String>> = Vec::new();
         for s in &cfg.subscribers {

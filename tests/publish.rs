@@ -1531,3 +1531,38 @@ fn status_exits_non_zero_when_a_caregiver_is_stale() {
         .iter()
         .all(|s| s["stale"].is_null()));
 }
+
+#[test]
+fn an_offboarded_caregiver_receives_nothing_and_starts_over_if_it_returns() {
+    let env = setup();
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    let full = std::fs::read_to_string(env.path("ctferry.toml")).unwrap();
+    // Offboarding: the [[subscriber]] block of SE-SYD is removed.
+    let cut = full.rfind("[[subscriber]]").unwrap();
+    std::fs::write(env.path("ctferry.toml"), &full[..cut]).unwrap();
+    let mut db = env.db();
+    exec(&mut db, "UPDATE dbo.Besok SET Patient = N'Cecilia S' WHERE Id = 12");
+    exec(&mut db, "UPDATE dbo.Besok SET Patient = N'Anna N' WHERE Id = 10");
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    let syd: Vec<_> = std::fs::read_dir(env.path("deliveries/syd")).unwrap().collect();
+    assert_eq!(syd.len(), 1, "nothing after offboarding");
+    assert_eq!(std::fs::read_dir(env.path("deliveries/norr")).unwrap().count(), 2);
+    // Back in the configuration: a new epoch with a fresh snapshot, never a
+    // delta that would skip what happened while it was away.
+    std::fs::write(env.path("ctferry.toml"), &full).unwrap();
+    let (ok, out, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("removed from the configuration"), "{out}");
+    let mut names: Vec<String> = std::fs::read_dir(env.path("deliveries/syd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2);
+    assert!(names[1].starts_with("0000000002-snapshot"), "{names:?}");
+    let (mut copy, mut n) = (Copy::new(), 0);
+    fold(&env, "syd", "deliveries/syd", &mut copy, &mut n);
+    assert_copy(&copy, &expected(&env, &["SE-E003"]), "syd");
+}
