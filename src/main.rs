@@ -747,16 +747,22 @@ fn stop_on_signals() {
             return;
         };
         rt.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
+            #[cfg(unix)]
+            let (Ok(mut term), Ok(mut int)) = (
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+            ) else {
                 return;
             };
             loop {
+                #[cfg(unix)]
                 tokio::select! {
                     _ = term.recv() => {},
                     _ = int.recv() => {},
+                }
+                #[cfg(not(unix))]
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
                 }
                 if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     eprintln!("ctferry: second signal: abandoning the current step (it is rolled back or redone, never half-kept)");
