@@ -19,7 +19,9 @@
 //!
 //! The caregivers' copies live as separate databases on the same embedded
 //! server as the source (a demo shortcut; in real life each caregiver has
-//! its own SQL Server). Delivery goes to local folders, one per caregiver.
+//! its own SQL Server). Delivery goes over SFTP to a private OpenSSH sshd
+//! when one is installed (one area per caregiver; the caregivers pick their
+//! packages up over SFTP too), or to local folders otherwise.
 
 use crate::apply::{self, ApplyReport};
 use crate::config::{self, Secret};
@@ -119,9 +121,161 @@ const TABLES: [Table; 8] = [
     Table { name: "dbo.Anvandare", columns: "Id, VardenhetId, Namn, Losenord, Epost", source_columns: "x.Id, x.VardenhetId, x.Namn, CAST(NULL AS varbinary(64)), CAST(N'maskerad@example.invalid' AS nvarchar(200))", from: "dbo.Anvandare AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
 ];
 
+/// How the demo delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// SFTP when OpenSSH's sshd and ssh-keygen are installed, folders otherwise.
+    Auto,
+    Folder,
+    Sftp,
+}
+
 /// Options of `ctferry demo`.
 pub struct Options {
     pub dir: PathBuf,
+    pub delivery: Delivery,
+}
+
+/// A private OpenSSH sshd for the demo's SFTP areas: 127.0.0.1 only, its own
+/// config and host key, key-only login as the user running the demo, one
+/// port per caregiver, each port's session starting in that caregiver's
+/// folder (`Match LocalPort` + `ForceCommand internal-sftp -d`). Not a
+/// jail: a real caregiver's server confines the account (see README).
+struct LocalSshd {
+    child: std::process::Child,
+    config: PathBuf,
+    user: String,
+    ports: Vec<u16>,
+    fingerprint: String,
+}
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn sshd_available() -> bool {
+    Path::new(SSHD).exists()
+        && std::process::Command::new("ssh-keygen")
+            .arg("-?")
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok()
+}
+
+fn run_tool(cmd: &mut std::process::Command) -> Result<String, DemoError> {
+    let out = cmd
+        .output()
+        .map_err(|e| DemoError::Setup(format!("cannot run {cmd:?}: {e}")))?;
+    if !out.status.success() {
+        return Err(DemoError::Setup(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl LocalSshd {
+    fn start(dir: &Path, areas: &[PathBuf]) -> Result<LocalSshd, DemoError> {
+        let sdir = dir.join("ssh");
+        std::fs::create_dir_all(&sdir).map_err(|e| DemoError::Setup(e.to_string()))?;
+        let user = run_tool(std::process::Command::new("id").arg("-un"))?
+            .trim()
+            .to_string();
+        for k in ["host_key", "demo_key"] {
+            run_tool(
+                std::process::Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "ctferry-demo", "-f"])
+                    .arg(sdir.join(k)),
+            )?;
+        }
+        std::fs::copy(sdir.join("demo_key.pub"), sdir.join("authorized_keys"))
+            .map_err(|e| DemoError::Setup(e.to_string()))?;
+        let fp = run_tool(
+            std::process::Command::new("ssh-keygen")
+                .arg("-l")
+                .arg("-f")
+                .arg(sdir.join("host_key.pub")),
+        )?;
+        let fingerprint = fp.split_whitespace().nth(1).unwrap_or("").to_string();
+        let ports: Vec<u16> = areas
+            .iter()
+            .map(|_| free_port())
+            .collect::<Result<_, _>>()?;
+        let d = sdir.display();
+        let mut cfg = format!(
+            "# Written by `ctferry demo`: a private sshd for the demo's SFTP areas.\n\
+             ListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile none\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPermitRootLogin prohibit-password\n\
+             AllowUsers {user}\nSubsystem sftp internal-sftp\n"
+        );
+        for p in &ports {
+            cfg.push_str(&format!("Port {p}\n"));
+        }
+        for (p, a) in ports.iter().zip(areas) {
+            cfg.push_str(&format!(
+                "Match LocalPort {p}\n  ForceCommand internal-sftp -d {}\n  AllowTcpForwarding no\n  X11Forwarding no\n",
+                a.display()
+            ));
+        }
+        let config = sdir.join("sshd_config");
+        write(&config, &cfg)?;
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = std::process::Command::new(SSHD)
+            .arg("-D")
+            .arg("-f")
+            .arg(&config)
+            .arg("-E")
+            .arg(sdir.join("sshd.log"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| DemoError::Setup(format!("cannot start {SSHD}: {e}")))?;
+        let mut me = LocalSshd {
+            child,
+            config,
+            user,
+            ports,
+            fingerprint,
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        for p in me.ports.clone() {
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", p)).is_ok() {
+                    break;
+                }
+                if let Ok(Some(st)) = me.child.try_wait() {
+                    let log = std::fs::read_to_string(sdir.join("sshd.log")).unwrap_or_default();
+                    return Err(DemoError::Setup(format!(
+                        "sshd exited ({st}): {}",
+                        log.trim()
+                    )));
+                }
+                if Instant::now() > deadline {
+                    return Err(DemoError::Setup(
+                        "sshd did not start listening within 20 s".into(),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for LocalSshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, DemoError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DemoError::Setup(format!("no free port: {e}")))
 }
 
 /// What the demo prints as it goes.
@@ -454,7 +608,7 @@ fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
     Ok(n)
 }
 
-fn config_text(addr: std::net::SocketAddr) -> String {
+fn config_text(addr: std::net::SocketAddr, deliver: &[String]) -> String {
     let mut t = format!(
         r#"# Written by `ctferry demo`: the region's publisher configuration.
 # The source is the embedded simulator's database Pmo; restart it with the
@@ -485,19 +639,19 @@ outbox = "outbox"
     for (name, owner, mask) in owners {
         let _ = write!(t, "[[table]]\nname = \"{name}\"\nowner = {owner}\n{mask}\n");
     }
-    for c in CAREGIVERS.iter().filter(|c| c.subscribed) {
+    for (c, d) in CAREGIVERS.iter().filter(|c| c.subscribed).zip(deliver) {
         let _ = write!(
             t,
-            "[[subscriber]]\nhsa_id = \"{}\"\nname = \"{}\"\nkeys = [\"{}\"]\npublic_key = \"keys/{}.pub.asc\"\ninterval = \"15m\"\ndeliver = {{ folder = \"deliveries/{}\" }}\n\n",
-            c.hsa, c.name, c.hsa, c.short, c.short
+            "[[subscriber]]\nhsa_id = \"{}\"\nname = \"{}\"\nkeys = [\"{}\"]\npublic_key = \"keys/{}.pub.asc\"\ninterval = \"15m\"\ndeliver = {{ {d} }}\n\n",
+            c.hsa, c.name, c.hsa, c.short
         );
     }
     t
 }
 
-fn apply_text(addr: std::net::SocketAddr, c: &Caregiver) -> String {
+fn apply_text(addr: std::net::SocketAddr, c: &Caregiver, source: &str) -> String {
     format!(
-        "# Written by `ctferry demo`: {name}'s side.\n[target]\nconnection = \"{conn}\"\npassword_file = \"../../secrets/sql-password\"\n\n[keys]\nsecret_key = \"../../keys/{short}.sec.asc\"\npublisher_keys = [\"../../keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"{hsa}\"\nfolder = \"../../deliveries/{short}\"\n",
+        "# Written by `ctferry demo`: {name}'s side.\n[target]\nconnection = \"{conn}\"\npassword_file = \"../../secrets/sql-password\"\n\n[keys]\nsecret_key = \"../../keys/{short}.sec.asc\"\npublisher_keys = [\"../../keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"{hsa}\"\n{source}",
         name = c.name,
         conn = conn(addr, &copy_db(c)),
         short = c.short,
@@ -732,7 +886,52 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
         t.elapsed().as_secs_f64()
     ));
 
-    // 2. Keys and configuration for the region and three caregivers.
+    // 2. Keys, delivery areas and configuration for the region and three caregivers.
+    let subscribed: Vec<&Caregiver> = CAREGIVERS.iter().filter(|c| c.subscribed).collect();
+    let use_sftp = match opts.delivery {
+        Delivery::Folder => false,
+        Delivery::Sftp => true,
+        Delivery::Auto => sshd_available(),
+    };
+    let areas: Vec<PathBuf> = subscribed
+        .iter()
+        .map(|c| dir.join("deliveries").join(c.short))
+        .collect();
+    for a in &areas {
+        std::fs::create_dir_all(a)
+            .map_err(|e| DemoError::Setup(format!("cannot create {}: {e}", a.display())))?;
+    }
+    let sshd = if use_sftp {
+        Some(LocalSshd::start(dir, &areas)?)
+    } else {
+        None
+    };
+    let (deliver, sources): (Vec<String>, Vec<String>) = match &sshd {
+        None => subscribed
+            .iter()
+            .map(|c| {
+                (
+                    format!("folder = \"deliveries/{}\"", c.short),
+                    format!("folder = \"../../deliveries/{}\"\n", c.short),
+                )
+            })
+            .unzip(),
+        Some(s) => subscribed
+            .iter()
+            .zip(&s.ports)
+            .zip(&areas)
+            .map(|((_, p), a)| {
+                let url = format!("sftp://{}@127.0.0.1:{p}{}", s.user, a.display());
+                (
+                    format!("sftp = \"{url}\", identity = \"ssh/demo_key\", host_key = \"{}\"", s.fingerprint),
+                    format!(
+                        "sftp = \"{url}\"\nidentity = \"../../ssh/demo_key\"\nhost_key = \"{}\"\nfolder = \"incoming\"\n",
+                        s.fingerprint
+                    ),
+                )
+            })
+            .unzip(),
+    };
     let (public, secret_key) = crypto::generate("Region Demo", "region@demo.invalid", None)?;
     write(&dir.join("keys/region.pub.asc"), &public)?;
     write_secret(&dir.join("keys/region.sec.asc"), &secret_key)?;
@@ -743,9 +942,10 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
         write_secret(&dir.join(format!("keys/{}.sec.asc", c.short)), &secret_key)?;
         let cdir = dir.join("caregivers").join(c.short);
         std::fs::create_dir_all(&cdir).map_err(|e| DemoError::Setup(e.to_string()))?;
-        write(&cdir.join("apply.toml"), &apply_text(addr, c))?;
+        let i = subscribed.iter().position(|x| x.hsa == c.hsa).unwrap_or(0);
+        write(&cdir.join("apply.toml"), &apply_text(addr, c, &sources[i]))?;
     }
-    write(&dir.join("ctferry.toml"), &config_text(addr))?;
+    write(&dir.join("ctferry.toml"), &config_text(addr, &deliver))?;
     let cfg = config::load(&dir.join("ctferry.toml"))?;
     let problems = crate::check::check(&cfg);
     if !problems.is_empty() {
@@ -755,6 +955,13 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
         return Err(DemoError::ChecksFailed(problems.len()));
     }
     say("2. keys for the region and 3 caregivers, ctferry.toml and an apply.toml each; `ctferry check`: OK");
+    match &sshd {
+        Some(s) => say(&format!(
+            "   delivery: SFTP, a private OpenSSH sshd on 127.0.0.1 ports {:?} (one per caregiver, host key {} pinned), caregivers pick up over SFTP",
+            s.ports, s.fingerprint
+        )),
+        None => say("   delivery: local folders deliveries/<caregiver>/ (sshd is not installed; `--delivery sftp` needs it)"),
+    }
     say(&format!(
         "   ({} is in the source too but subscribes to nothing: its rows must reach no one)",
         CAREGIVERS[3].name
@@ -841,13 +1048,18 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     drop(src);
     drop(master);
     sim.shutdown();
+    let sshd_config = sshd.as_ref().map(|s| s.config.display().to_string());
+    drop(sshd);
     let d = dir.display();
     let me = command_path();
     say("");
     say(&format!("Everything is in {d}:"));
     say("  ctferry.toml                  the region's configuration (docs/CONFIG.md)");
     say("  state/  outbox/               the publisher's state and its packages");
-    say("  deliveries/<caregiver>/       each caregiver's delivery folder");
+    say("  deliveries/<caregiver>/       each caregiver's delivery area (folder or SFTP)");
+    if sshd_config.is_some() {
+        say("  ssh/                          the demo's sshd config, host key and login key");
+    }
     say("  caregivers/<caregiver>/apply.toml   each caregiver's side");
     say("  keys/  secrets/               generated keys and the simulator's password");
     say("  sql/                          the simulator's databases (Pmo and one copy per caregiver)");

@@ -90,6 +90,10 @@ enum Command {
         /// outbox, deliveries, databases). Replaced if a previous demo made it.
         #[arg(long, default_value = "ctferry-demo")]
         dir: PathBuf,
+        /// `auto`: SFTP through a private local sshd when OpenSSH's sshd is
+        /// installed, local folders otherwise.
+        #[arg(long, value_parser = ["auto", "sftp", "folder"], default_value = "auto")]
+        delivery: String,
     },
     /// SFTP delivery areas.
     Sftp {
@@ -644,7 +648,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Demo { dir } => Ok(ctferry::demo::run(&ctferry::demo::Options { dir })?),
+        Command::Demo { dir, delivery } => {
+            use ctferry::demo::{Delivery, Options};
+            let delivery = match delivery.as_str() {
+                "sftp" => Delivery::Sftp,
+                "folder" => Delivery::Folder,
+                _ => Delivery::Auto,
+            };
+            Ok(ctferry::demo::run(&Options { dir, delivery })?)
+        }
         Command::Sftp {
             command:
                 SftpCommand::Trust {

@@ -417,9 +417,8 @@ impl<'c> Publisher<'c> {
         // were never staged for it, so it must start over with a snapshot.
         for (hsa, mut st) in self.state.subscribers()? {
             if cfg.subscriber(&hsa).is_none() && st.epoch > 0 && st.needs_snapshot.is_none() {
-                st.needs_snapshot = Some(
-                    "it was removed from the configuration (offboarded) and came back".into(),
-                );
+                st.needs_snapshot =
+                    Some("it was removed from the configuration (offboarded) and came back".into());
                 changes.set_subscriber(&hsa, &st);
             }
         }

@@ -15,13 +15,27 @@ fn ctferry(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// CI installs OpenSSH's sshd (scripts/test.sh), so the default run delivers
+/// over SFTP; the folder variant is the other test.
 #[test]
 fn the_demo_passes_every_check_and_leaves_a_working_setup() {
+    demo(&[], "delivery: SFTP");
+}
+
+#[test]
+fn the_demo_with_folders_passes_every_check() {
+    demo(&["--delivery", "folder"], "delivery: local folders");
+}
+
+fn demo(extra: &[&str], delivery: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let d = dir.to_str().unwrap();
-    let (ok, out, err) = ctferry(&["demo", "--dir", d]);
+    let mut args = vec!["demo", "--dir", d];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = ctferry(&args);
     assert!(ok, "{out}\n{err}");
+    assert!(out.contains(delivery), "{out}");
     assert!(out.contains("every check passed"), "{out}");
     assert!(!out.contains("FAIL"), "{out}");
     // Each step's check ran: a snapshot round and three delta rounds, three caregivers each.

@@ -1542,13 +1542,26 @@ fn an_offboarded_caregiver_receives_nothing_and_starts_over_if_it_returns() {
     let cut = full.rfind("[[subscriber]]").unwrap();
     std::fs::write(env.path("ctferry.toml"), &full[..cut]).unwrap();
     let mut db = env.db();
-    exec(&mut db, "UPDATE dbo.Besok SET Patient = N'Cecilia S' WHERE Id = 12");
-    exec(&mut db, "UPDATE dbo.Besok SET Patient = N'Anna N' WHERE Id = 10");
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'Cecilia S' WHERE Id = 12",
+    );
+    exec(
+        &mut db,
+        "UPDATE dbo.Besok SET Patient = N'Anna N' WHERE Id = 10",
+    );
     let (ok, _, err) = env.ctferry(&["once"]);
     assert!(ok, "{err}");
-    let syd: Vec<_> = std::fs::read_dir(env.path("deliveries/syd")).unwrap().collect();
+    let syd: Vec<_> = std::fs::read_dir(env.path("deliveries/syd"))
+        .unwrap()
+        .collect();
     assert_eq!(syd.len(), 1, "nothing after offboarding");
-    assert_eq!(std::fs::read_dir(env.path("deliveries/norr")).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_dir(env.path("deliveries/norr"))
+            .unwrap()
+            .count(),
+        2
+    );
     // Back in the configuration: a new epoch with a fresh snapshot, never a
     // delta that would skip what happened while it was away.
     std::fs::write(env.path("ctferry.toml"), &full).unwrap();
