@@ -20,6 +20,7 @@
 //!   file, size, SHA-256, attempts, result); the subscriber's status keeps
 //!   the last error for `ctferry status`;
 //! - delivered packages leave the outbox after `outbox_retention`.
+//!
 //! Errors carry the area as `user@host:port/dir` or a folder path, never a
 //! password or key.
 

@@ -901,10 +901,18 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
         std::fs::create_dir_all(a)
             .map_err(|e| DemoError::Setup(format!("cannot create {}: {e}", a.display())))?;
     }
-    let sshd = if use_sftp {
-        Some(LocalSshd::start(dir, &areas)?)
-    } else {
-        None
+    let sshd = match (use_sftp, opts.delivery) {
+        (false, _) => None,
+        (true, Delivery::Sftp) => Some(LocalSshd::start(dir, &areas)?),
+        (true, _) => match LocalSshd::start(dir, &areas) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                say(&format!(
+                    "   (cannot start a local sshd, delivering to folders instead: {e})"
+                ));
+                None
+            }
+        },
     };
     let (deliver, sources): (Vec<String>, Vec<String>) = match &sshd {
         None => subscribed
@@ -960,7 +968,7 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
             "   delivery: SFTP, a private OpenSSH sshd on 127.0.0.1 ports {:?} (one per caregiver, host key {} pinned), caregivers pick up over SFTP",
             s.ports, s.fingerprint
         )),
-        None => say("   delivery: local folders deliveries/<caregiver>/ (sshd is not installed; `--delivery sftp` needs it)"),
+        None => say("   delivery: local folders deliveries/<caregiver>/ (`--delivery sftp` uses a local OpenSSH sshd instead)"),
     }
     say(&format!(
         "   ({} is in the source too but subscribes to nothing: its rows must reach no one)",
