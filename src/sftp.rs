@@ -509,23 +509,49 @@ impl Connection {
         }
     }
 
-    /// SHA-256 (hex) of a remote file, read back.
-    pub fn sha256(&self, name: &str) -> Result<String, SftpError> {
-        let mut f = self
+    /// Creates (or truncates) a remote file for writing.
+    fn create(&self, path: &Path, what: &str) -> Result<ssh2::File, SftpError> {
+        self.sftp
+            .open_mode(
+                path,
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                0o640,
+                OpenType::File,
+            )
+            .map_err(|e| self.err(what, &e))
+    }
+
+    /// Reads a remote file in 1 MiB pieces, handing each to `f`; returns the bytes read.
+    fn read_each(
+        &self,
+        name: &str,
+        mut f: impl FnMut(&[u8]) -> Result<(), SftpError>,
+    ) -> Result<u64, SftpError> {
+        let mut file = self
             .sftp
             .open(self.url.path(name))
             .map_err(|e| self.err(&format!("cannot open {name}"), &e))?;
-        let mut h = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
+        let mut got = 0u64;
         loop {
-            let n = f
+            let n = file
                 .read(&mut buf)
                 .map_err(|e| io_err(&self.url, Kind::Network, &format!("reading {name}"), &e))?;
             if n == 0 {
-                break;
+                return Ok(got);
             }
-            h.update(&buf[..n]);
+            f(&buf[..n])?;
+            got += n as u64;
         }
+    }
+
+    /// SHA-256 (hex) of a remote file, read back.
+    pub fn sha256(&self, name: &str) -> Result<String, SftpError> {
+        let mut h = Sha256::new();
+        self.read_each(name, |b| {
+            h.update(b);
+            Ok(())
+        })?;
         Ok(hex(&h.finalize()))
     }
 
@@ -562,15 +588,7 @@ impl Connection {
             account: account(&self.url),
             message: format!("cannot open the outbox file {}: {e}", local.display()),
         })?;
-        let mut to = self
-            .sftp
-            .open_mode(
-                &part_path,
-                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
-                0o640,
-                OpenType::File,
-            )
-            .map_err(|e| self.err(&format!("cannot create {part}"), &e))?;
+        let mut to = self.create(&part_path, &format!("cannot create {part}"))?;
         let mut buf = vec![0u8; CHUNK];
         let mut sent = 0u64;
         loop {
@@ -646,25 +664,18 @@ impl Connection {
             account: account(&self.url),
             message: format!("{what} {}: {e}", dest.display()),
         };
-        let mut f = self
-            .sftp
-            .open(self.url.path(name))
-            .map_err(|e| self.err(&format!("cannot open {name}"), &e))?;
         let part = PathBuf::from(format!("{}.part", dest.display()));
         let mut out = std::fs::File::create(&part).map_err(|e| local("cannot create", e))?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut got = 0u64;
-        loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| io_err(&self.url, Kind::Network, &format!("reading {name}"), &e))?;
-            if n == 0 {
-                break;
+        let got = self.read_each(name, |b| {
+            out.write_all(b).map_err(|e| local("cannot write", e))
+        });
+        let got = match got {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
             }
-            out.write_all(&buf[..n])
-                .map_err(|e| local("cannot write", e))?;
-            got += n as u64;
-        }
+        };
         if got != size {
             let _ = std::fs::remove_file(&part);
             return Err(SftpError {
@@ -687,16 +698,7 @@ impl Connection {
         self.list(crate::package::SUFFIX)?;
         let name = ".ctferry-check.part";
         let p = self.url.path(name);
-        let f = self
-            .sftp
-            .open_mode(
-                &p,
-                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
-                0o640,
-                OpenType::File,
-            )
-            .map_err(|e| self.err(&format!("cannot create a file in the folder ({name})"), &e))?;
-        drop(f);
+        drop(self.create(&p, &format!("cannot create a file in the folder ({name})"))?);
         self.sftp
             .unlink(&p)
             .map_err(|e| self.err(&format!("cannot remove {name}"), &e))
