@@ -167,11 +167,12 @@ fn main() {
     let cfg = ApplyConfig {
         connection: conn("Kopia"),
         password: Secret::new(PW.into()),
-        secret_key: d.join("norr.sec.asc"),
+        secret_keys: vec![d.join("norr.sec.asc")],
         passphrase: None,
         publisher_keys: vec![d.join("region.pub.asc")],
         subscriber: "SE-NORR".into(),
         folder: inbox.clone(),
+        sftp: None,
     };
     let publishers = vec![region.public()];
     // Snapshot only first: move the delta aside.
@@ -179,12 +180,26 @@ fn main() {
     std::fs::rename(&delta.path, &delta_path).unwrap();
     let t0 = Instant::now();
     let mut report = ApplyReport::default();
-    apply::apply_all(&cfg, &mut db, &norr_sec, &publishers, &mut report).unwrap();
+    apply::apply_all(
+        &cfg,
+        &mut db,
+        std::slice::from_ref(&norr_sec),
+        &publishers,
+        &mut report,
+    )
+    .unwrap();
     let snap_secs = t0.elapsed().as_secs_f64();
     std::fs::rename(&delta_path, &delta.path).unwrap();
     let t0 = Instant::now();
     let mut report = ApplyReport::default();
-    apply::apply_all(&cfg, &mut db, &norr_sec, &publishers, &mut report).unwrap();
+    apply::apply_all(
+        &cfg,
+        &mut db,
+        std::slice::from_ref(&norr_sec),
+        &publishers,
+        &mut report,
+    )
+    .unwrap();
     let delta_secs = t0.elapsed().as_secs_f64();
 
     // Baseline: one INSERT per row.

@@ -9,7 +9,7 @@
 #     their own servers on 127.0.0.1 and create two test accounts
 #     (ctferry-t-a, ctferry-t-b), so the tests run as root, as CI does;
 #   - libssl-dev and pkg-config, which building libssh2 (ssh2 crate) needs.
-# Then it runs `cargo test --workspace`. Extra arguments go to cargo test.
+# Then it builds the benchmarks and runs `cargo test --workspace`. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,11 @@ if ! python3 -c 'import cbor2' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check 'cbor2==5.6.5' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
     python3 -c 'import cbor2' || { say "cbor2 could not be installed; docs/read_package.py needs it"; exit 1; }
 fi
+
+# The benchmarks are not run here, but they must keep compiling (dev
+# profile, so this reuses the test build).
+say "building the benchmarks (cargo test --workspace --benches --no-run)"
+cargo test --workspace --benches --no-run --quiet
 
 say "running cargo test --workspace $*"
 exec cargo test --workspace "$@"

@@ -54,10 +54,19 @@ struct RawTarget {
     password_file: Option<PathBuf>,
 }
 
+/// `secret_key = "a.sec.asc"` or, during a key rotation,
+/// `secret_key = ["new.sec.asc", "old.sec.asc"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKeys {
-    secret_key: PathBuf,
+    secret_key: OneOrMany,
     passphrase_env: Option<String>,
     passphrase_file: Option<PathBuf>,
     publisher_keys: Vec<PathBuf>,
@@ -84,7 +93,9 @@ struct RawSource {
 pub struct ApplyConfig {
     pub connection: String,
     pub password: Secret,
-    pub secret_key: PathBuf,
+    /// The caregiver's secret key(s); a package is opened with the one it
+    /// is encrypted to (more than one only during a key rotation).
+    pub secret_keys: Vec<PathBuf>,
     pub passphrase: Option<Secret>,
     pub publisher_keys: Vec<PathBuf>,
     pub subscriber: String,
@@ -157,6 +168,16 @@ pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
         &raw.keys.passphrase_file,
         &base,
     )?;
+    let secret_keys: Vec<PathBuf> = match &raw.keys.secret_key {
+        OneOrMany::One(p) => vec![base.join(p)],
+        OneOrMany::Many(v) => v.iter().map(|p| base.join(p)).collect(),
+    };
+    if secret_keys.is_empty() {
+        return Err(err(
+            "[keys] secret_key",
+            "name the caregiver's secret key file".into(),
+        ));
+    }
     if raw.keys.publisher_keys.is_empty() {
         return Err(err(
             "[keys] publisher_keys",
@@ -211,7 +232,7 @@ pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
     Ok(ApplyConfig {
         connection: raw.target.connection,
         password,
-        secret_key: base.join(&raw.keys.secret_key),
+        secret_keys,
         passphrase,
         publisher_keys: raw
             .keys
@@ -441,6 +462,26 @@ fn seq_of(file: &Path) -> Option<u64> {
     name[..10].parse().ok()
 }
 
+/// Opens a package with whichever of the caregiver's keys it is encrypted
+/// to; "not for us" only when it is for none of them.
+fn open_with_any<'a>(
+    path: &Path,
+    keys: &'a [SecretKey],
+    publishers: &[PublicKey],
+) -> Result<PackageReader<'a>, PackageError> {
+    let mut not_ours = None;
+    for k in keys {
+        match PackageReader::open(path, k, publishers) {
+            Ok(r) => return Ok(r),
+            Err(e @ PackageError::Crypto(crate::crypto::CryptoError::NotForUs { .. })) => {
+                not_ours.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(not_ours.unwrap_or_else(|| PackageError::Invalid("no secret key configured".into())))
+}
+
 /// Downloads the packages after sequence `last` from the caregiver's SFTP
 /// area into `folder` (each via `.part`, size-checked, fsynced, renamed);
 /// files already there with the right size are kept, and files of packages
@@ -494,7 +535,7 @@ pub fn fetch(t: &crate::sftp::Target, folder: &Path, last: u64) -> Result<Vec<St
 pub fn apply_all(
     cfg: &ApplyConfig,
     db: &mut Db,
-    key: &SecretKey,
+    keys: &[SecretKey],
     publishers: &[PublicKey],
     report: &mut ApplyReport,
 ) -> Result<(), ApplyError> {
@@ -541,7 +582,7 @@ pub fn apply_all(
             Some(p) => p.as_mut(),
             None => &mut noop,
         };
-        let r = apply_group(cfg, db, key, publishers, &files, &mut i, last, progress);
+        let r = apply_group(cfg, db, keys, publishers, &files, &mut i, last, progress);
         match r {
             Ok(done) => {
                 db.execute("COMMIT TRANSACTION")?;
@@ -560,7 +601,7 @@ pub fn apply_all(
 fn apply_group(
     cfg: &ApplyConfig,
     db: &mut Db,
-    key: &SecretKey,
+    keys: &[SecretKey],
     publishers: &[PublicKey],
     files: &[(u64, PathBuf)],
     i: &mut usize,
@@ -585,7 +626,7 @@ fn apply_group(
             file: fname.clone(),
             source,
         };
-        let mut reader = PackageReader::open(&path, key, publishers).map_err(pkg_err)?;
+        let mut reader = open_with_any(&path, keys, publishers).map_err(pkg_err)?;
         let m = reader.manifest().clone();
         if m.subscriber != cfg.subscriber {
             return Err(refuse(format!(

@@ -767,7 +767,11 @@ impl Step<'_> {
         for c in CAREGIVERS.iter().filter(|c| c.subscribed) {
             let acfg =
                 apply::load_config(&self.dir.join("caregivers").join(c.short).join("apply.toml"))?;
-            let key = SecretKey::load(&acfg.secret_key, None)?;
+            let keys = acfg
+                .secret_keys
+                .iter()
+                .map(|p| SecretKey::load(p, None))
+                .collect::<Result<Vec<_>, _>>()?;
             let publishers = acfg
                 .publisher_keys
                 .iter()
@@ -785,7 +789,7 @@ impl Step<'_> {
                 ..ApplyReport::default()
             };
             let t = Instant::now();
-            apply::apply_all(&acfg, &mut db, &key, &publishers, &mut report)?;
+            apply::apply_all(&acfg, &mut db, &keys, &publishers, &mut report)?;
             pb.finish_and_clear();
             let rows: u64 = report.applied.iter().map(|a| a.1).sum();
             let problems = verify(&mut src, &mut db, c)?;

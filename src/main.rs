@@ -431,10 +431,13 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return Ok(());
             }
-            let key = SecretKey::load(
-                &cfg.secret_key,
-                cfg.passphrase.as_ref().map(|s| s.expose().to_string()),
-            )?;
+            let keys = cfg
+                .secret_keys
+                .iter()
+                .map(|p| {
+                    SecretKey::load(p, cfg.passphrase.as_ref().map(|s| s.expose().to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let publishers = cfg
                 .publisher_keys
                 .iter()
@@ -457,7 +460,7 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     None
                 };
-                let r = apply::apply_all(&cfg, &mut db, &key, &publishers, &mut report);
+                let r = apply::apply_all(&cfg, &mut db, &keys, &publishers, &mut report);
                 if let Some(pb) = bar {
                     pb.finish_and_clear();
                 }

@@ -1579,3 +1579,69 @@ fn an_offboarded_caregiver_receives_nothing_and_starts_over_if_it_returns() {
     fold(&env, "syd", "deliveries/syd", &mut copy, &mut n);
     assert_copy(&copy, &expected(&env, &["SE-E003"]), "syd");
 }
+
+#[test]
+fn a_caregiver_key_rotation_applies_packages_for_the_old_and_the_new_key() {
+    let env = setup();
+    let tgt = target(&env);
+    let mut copy_db = Db::connect(
+        &format!(
+            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
+            tgt.sim.addr().ip(),
+            tgt.sim.addr().port()
+        ),
+        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+    )
+    .unwrap();
+    // Package 1 is encrypted to the old key and not applied yet.
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    // The caregiver sends a new public key; the region swaps it in.
+    let (public, secret) = crypto::generate("norr 2027", "norr@example.invalid", None).unwrap();
+    std::fs::write(env.path("keys/norr2.pub.asc"), public).unwrap();
+    std::fs::write(env.path("keys/norr2.sec.asc"), secret).unwrap();
+    let cfg = std::fs::read_to_string(env.path("ctferry.toml")).unwrap();
+    std::fs::write(
+        env.path("ctferry.toml"),
+        cfg.replace("keys/norr.pub.asc", "keys/norr2.pub.asc"),
+    )
+    .unwrap();
+    exec(
+        &mut env.db(),
+        "UPDATE dbo.Besok SET Patient = N'Anna R' WHERE Id = 10",
+    );
+    let (ok, _, err) = env.ctferry(&["once"]);
+    assert!(ok, "{err}");
+    // With only the new key, package 1 is refused and nothing applied.
+    let apply_toml = std::fs::read_to_string(env.path("apply.toml")).unwrap();
+    std::fs::write(
+        env.path("apply.toml"),
+        apply_toml.replace("\"keys/norr.sec.asc\"", "\"keys/norr2.sec.asc\""),
+    )
+    .unwrap();
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("0000000001") && err.contains("not encrypted to"),
+        "{err}"
+    );
+    // With both keys listed, both packages apply, each with its own key.
+    std::fs::write(
+        env.path("apply.toml"),
+        apply_toml.replace(
+            "\"keys/norr.sec.asc\"",
+            "[\"keys/norr2.sec.asc\", \"keys/norr.sec.asc\"]",
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = apply(&env, &[]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("0000000002-delta") && out.contains("applied"),
+        "{out}"
+    );
+    assert_eq!(
+        read_copy(&mut copy_db),
+        expected(&env, &["SE-E001", "SE-E002"])
+    );
+}
