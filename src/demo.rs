@@ -1086,9 +1086,12 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     ));
     say("To run more cycles, start the simulator again on the same data and port:");
     say(&format!(
-        "  {} --listen {addr} --data {d}/sql --password \"$(cat {d}/secrets/sql-password)\"",
+        "  {} --listen {addr} --data {d}/sql --password \"$(cat {d}/secrets/sql-password)\" &",
         sim_command()
     ));
+    if let Some(c) = &sshd_config {
+        say(&format!("  {SSHD} -D -f {c} &   (the SFTP areas)"));
+    }
     say(&format!(
         "  then: {me} once -c {d}/ctferry.toml; {me} apply -c {d}/caregivers/norr/apply.toml; {me} apply -c {d}/caregivers/norr/apply.toml --status"
     ));
