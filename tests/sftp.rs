@@ -92,8 +92,7 @@ password_env = "CTFERRY_SOURCE_PASSWORD"
 [publisher]
 id = "region-pmo"
 signing_key = "keys/region.sec.asc"
-delivery_timeout_seconds = 10
-{backoff}{publisher_extra}
+{timeout}{backoff}{publisher_extra}
 
 [[table]]
 name = "dbo.Vardenhet"
@@ -119,6 +118,11 @@ interval = "1s"
 deliver = {{ {b} }}
 "#,
             conn = self.conn("Pmo"),
+            timeout = if publisher_extra.contains("delivery_timeout") {
+                ""
+            } else {
+                "delivery_timeout_seconds = 10\n"
+            },
             backoff = if publisher_extra.contains("delivery_backoff") {
                 ""
             } else {
@@ -837,4 +841,51 @@ fn a_crash_between_upload_and_record_sends_no_second_copy_and_replaces_a_leftove
         && r["detail"].as_str().unwrap_or("").contains("already there")));
     let st = status_json(&env);
     assert_eq!(sub(&st, "SE-A")["delivered_sequence"], 1);
+}
+
+#[test]
+fn a_server_that_accepts_but_never_answers_times_out_and_is_retried_later() {
+    let env = setup();
+    // A "server" that accepts connections and then says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h2 = held.clone();
+    std::thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            h2.lock().unwrap().push(s);
+        }
+    });
+    let b = format!(
+        "sftp = \"sftp://{}@127.0.0.1:{port}/upload\", password_env = \"SFTP_A_PASSWORD\", host_key = \"{}\"",
+        sshd::USERS[1],
+        env.sshd.fingerprint()
+    );
+    env.config(
+        &env.sftp_a(true),
+        &b,
+        "delivery_attempts = 2\ndelivery_timeout_seconds = 2",
+    );
+    let started = std::time::Instant::now();
+    let o = env.run(&["once"]);
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("SE-B") && o.stderr.contains("timed out"),
+        "{}",
+        o.stderr
+    );
+    // Bounded: 2 tries of a 2 s timeout and a 1 s backoff, not a hang.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        names(&env.sshd.area(0)).len(),
+        1,
+        "A is delivered meanwhile"
+    );
+    let st = status_json(&env);
+    assert_eq!(sub(&st, "SE-B")["undelivered"], 1);
+    assert!(sub(&st, "SE-B")["next_attempt_at"].is_string());
+    assert!(
+        held.lock().unwrap().len() >= 2,
+        "both tries reached the server"
+    );
 }
