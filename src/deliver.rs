@@ -178,7 +178,14 @@ fn deliver_subscriber(
                 out.delivered += delivered;
                 tracing::warn!(subscriber = %s.hsa_id, attempt = tries, error = %error.message, "delivery failed");
                 if !error.retryable || tries >= attempts {
-                    record_failure(state, s, policy, &error, package.as_ref(), earlier + tries)?;
+                    record_failure(
+                        state,
+                        s,
+                        policy,
+                        &error,
+                        package.as_deref(),
+                        earlier + tries,
+                    )?;
                     out.error = Some(error.message);
                     return Ok(out);
                 }
@@ -194,7 +201,7 @@ enum Failure {
     Deliver {
         delivered: usize,
         error: DeliverError,
-        package: Option<PackageRecord>,
+        package: Option<Box<PackageRecord>>,
     },
 }
 
@@ -214,7 +221,7 @@ fn send_backlog(
     let fail = |delivered, error, package: Option<&PackageRecord>| Failure::Deliver {
         delivered,
         error,
-        package: package.cloned(),
+        package: package.map(|p| Box::new(p.clone())),
     };
     if pkgs.is_empty() {
         return Ok(0);

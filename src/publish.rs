@@ -19,6 +19,7 @@
 //!   registered atomically with the removal of what it drained;
 //! - then registered packages not yet delivered go to the subscriber's area
 //!   (deliver.rs: folder or SFTP, `.part` then rename, in sequence order).
+//!
 //! Masked columns are replaced in the SELECT, so unmasked values never reach
 //! ctferry, its state or its logs.
 
