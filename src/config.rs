@@ -396,12 +396,21 @@ fn resolve_secret(
     path: &Option<PathBuf>,
     base: &Path,
     required: bool,
+    pins: Pins,
 ) -> Result<Option<Secret>, ConfigError> {
     let err = |message: String| ConfigError {
         file: file.to_string(),
         at: at.to_string(),
         message,
     };
+    if pins == Pins::Optional {
+        return match (env, path) {
+            (Some(_), Some(_)) => Err(err("give either *_env or *_file, not both".into())),
+            (None, None) if required => Err(err("the password is missing: set password_env = \"VAR\" or password_file = \"path\" (never the password itself)".into())),
+            (None, None) => Ok(None),
+            _ => Ok(Some(Secret::default())),
+        };
+    }
     match (env, path) {
         (Some(_), Some(_)) => Err(err("give either *_env or *_file, not both".into())),
         (Some(var), None) => match std::env::var(var) {
@@ -419,12 +428,16 @@ fn resolve_secret(
     }
 }
 
-/// Whether an SFTP target without a pinned host key is accepted.
+/// How much of the configuration a command needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pins {
-    /// Every SFTP target must pin its host key (all commands but one).
+    /// Commands that do the work: every secret is read and every SFTP
+    /// target must pin its host key.
     Required,
-    /// `ctferry sftp trust`, which is how a key gets pinned.
+    /// Commands that only report or prepare (`status`, `audit`, `sftp
+    /// trust`): a missing pin is accepted (trust is how a key gets pinned)
+    /// and secrets are not read (a monitoring probe needs no passwords);
+    /// where a secret is configured is still checked.
     Optional,
 }
 
@@ -447,7 +460,15 @@ pub fn sftp_target(
     };
     let url_text = raw.sftp.as_deref().unwrap_or("");
     let url = SftpUrl::parse(url_text).map_err(|m| err(format!("sftp: {m}")))?;
-    let password = resolve_secret(file, at, &raw.password_env, &raw.password_file, base, false)?;
+    let password = resolve_secret(
+        file,
+        at,
+        &raw.password_env,
+        &raw.password_file,
+        base,
+        false,
+        pins,
+    )?;
     let auth = match (password, &raw.identity) {
         (Some(p), None) => {
             if raw.identity_passphrase_env.is_some() || raw.identity_passphrase_file.is_some() {
@@ -467,6 +488,7 @@ pub fn sftp_target(
                 &raw.identity_passphrase_file,
                 base,
                 false,
+                pins,
             )?;
             Auth::Identity { key, passphrase }
         }
@@ -550,7 +572,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, Pins::Required)
 }
 
-/// Loads `ctferry.toml`; `Pins::Optional` only for `ctferry sftp trust`.
+/// Loads `ctferry.toml` for a command that needs `pins` (see `Pins`).
 pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let err = |at: &str, message: String| ConfigError {
@@ -594,6 +616,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         &raw.source.password_file,
         &base,
         true,
+        pins,
     )?
     .unwrap_or_default();
     let p = &raw.publisher;
@@ -607,6 +630,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         &p.signing_passphrase_file,
         &base,
         false,
+        pins,
     )?;
     let part_mb = p.part_size_mb.unwrap_or(64);
     if !(1..=4096).contains(&part_mb) {

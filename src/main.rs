@@ -561,7 +561,7 @@ fn run(cli: Cli) -> Result<()> {
             since,
             format,
         } => {
-            let cfg = load_config(&config)?;
+            let cfg = ctferry::config::load_with(&config, ctferry::config::Pins::Optional)?;
             let since = match since {
                 Some(t) => Some(
                     chrono::DateTime::parse_from_rfc3339(&t)
@@ -669,7 +669,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => sftp_trust(&config, &subscriber, yes),
         Command::Status { config, json } => {
-            let cfg = load_config(&config)?;
+            let cfg = ctferry::config::load_with(&config, ctferry::config::Pins::Optional)?;
             status(&cfg, json)
         }
         Command::Keys {

@@ -1530,6 +1530,31 @@ fn status_exits_non_zero_when_a_caregiver_is_stale() {
         .unwrap()
         .iter()
         .all(|s| s["stale"].is_null()));
+    // A monitoring probe needs no secrets: status and audit read only the
+    // state, so they run without the source password in the environment.
+    for args in [&["status"][..], &["audit"][..]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+            .args(args)
+            .arg("-c")
+            .arg(env.path("ctferry.toml"))
+            .env_remove("CTFERRY_SOURCE_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // ... while the commands that work still insist on it.
+    let o = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["once", "-c"])
+        .arg(env.path("ctferry.toml"))
+        .env_remove("CTFERRY_SOURCE_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("CTFERRY_SOURCE_PASSWORD is not set"));
 }
 
 #[test]
