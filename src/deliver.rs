@@ -136,13 +136,7 @@ fn deliver_subscriber(
         error: None,
         waiting: false,
     };
-    let backlog = |state: &State| -> Result<Vec<PackageRecord>, StateError> {
-        Ok(state
-            .packages(&s.hsa_id)?
-            .into_iter()
-            .filter(|p| p.delivered_at.is_none())
-            .collect())
-    };
+    let backlog = |state: &State| state.undelivered(&s.hsa_id);
     if backlog(state)?.is_empty() {
         return Ok(out);
     }
@@ -326,7 +320,7 @@ pub fn prune_outbox(cfg: &Config, state: &State) -> Result<usize, StateError> {
     let t = now();
     let mut n = 0;
     for s in &cfg.subscribers {
-        for p in state.packages(&s.hsa_id)? {
+        for p in state.delivered_in_outbox(&s.hsa_id)? {
             let Some(d) = p.delivered_at.as_deref().and_then(parse_time) else {
                 continue;
             };

@@ -254,9 +254,8 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
     let mut out = Vec::new();
     for s in &cfg.subscribers {
         let st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
-        let pkgs = state.packages(&s.hsa_id)?;
-        let undelivered = pkgs.iter().filter(|p| p.delivered_at.is_none()).count();
-        let last = pkgs.last();
+        let undelivered = state.undelivered(&s.hsa_id)?.len();
+        let last = state.last_package(&s.hsa_id)?;
         let staged = state.staged_count(&s.hsa_id)?;
         let ds = state.delivery_status(&s.hsa_id)?;
         // Stale: no copy yet, a snapshot pending, or work waiting (staged or
@@ -297,11 +296,14 @@ fn status(cfg: &ctferry::config::Config, json: bool) -> Result<()> {
         let as_of = if staged == 0 && undelivered == 0 && st.epoch > 0 {
             wt.as_deref().and_then(parse)
         } else {
-            pkgs.iter()
-                .rev()
-                .find(|p| p.delivered_at.is_some())
-                .and_then(|p| p.data_as_of.as_deref())
-                .and_then(parse)
+            match ds.last_delivered_sequence {
+                Some(seq) => state
+                    .package(&s.hsa_id, seq)?
+                    .and_then(|p| p.data_as_of)
+                    .as_deref()
+                    .and_then(parse),
+                None => None,
+            }
         };
         let lag_seconds = as_of.map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
         out.push(serde_json::json!({

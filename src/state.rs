@@ -10,6 +10,13 @@
 //! - `a/<time>\0<n>`           the audit log: every disclosure
 //! - `d/<hsa>`                 a subscriber's delivery status (failures, backoff, last error)
 //! - `l/<hsa>\0<time>\0<seq>`  the delivery log: every delivery and failed try
+//! - `u/<hsa>\0<seq:020>`      index: packages not yet delivered (the backlog)
+//! - `r/<hsa>\0<seq:020>`      index: delivered packages whose file is still in the outbox
+//!
+//! The two indexes keep every cycle's work proportional to the backlog, not
+//! to the number of packages ever made (a year at 15 minutes is 35,000 per
+//! caregiver). `add_package` maintains them; `open` builds them once for a
+//! state written before they existed.
 //! - `t/<table>`               the column signature a table was published with
 //! - `b/<table>`               the begin version of the table's change tracking
 //!
@@ -162,6 +169,17 @@ fn package_key(hsa: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The backlog (`u/`) and in-outbox (`r/`) index keys of a package.
+fn index_keys(hsa: &str, seq: u64) -> (Vec<u8>, Vec<u8>) {
+    let k = |p: &str| {
+        let mut k = format!("{p}/{hsa}").into_bytes();
+        k.push(0);
+        k.extend_from_slice(format!("{seq:020}").as_bytes());
+        k
+    };
+    (k("u"), k("r"))
+}
+
 impl Changes {
     pub fn len(&self) -> usize {
         self.n
@@ -214,6 +232,17 @@ impl Changes {
             package_key(&p.subscriber, p.sequence),
             serde_json::to_vec(p).unwrap_or_default(),
         );
+        let (u, r) = index_keys(&p.subscriber, p.sequence);
+        if p.delivered_at.is_none() {
+            self.batch.insert(u, &[][..]);
+        } else {
+            self.batch.remove(u);
+        }
+        if p.delivered_at.is_some() && p.removed_at.is_none() {
+            self.batch.insert(r, &[][..]);
+        } else {
+            self.batch.remove(r);
+        }
         self.n += 1;
     }
     pub fn audit(&mut self, a: &AuditRecord, n: u64) {
@@ -284,11 +313,95 @@ impl State {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(State {
+        let state = State {
             path: path.to_path_buf(),
             db,
             tree,
-        })
+        };
+        state.build_indexes()?;
+        Ok(state)
+    }
+
+    /// Builds the `u/` and `r/` indexes for a state written before they
+    /// existed (once; marked by the key `ix`).
+    fn build_indexes(&self) -> Result<(), StateError> {
+        if self.tree.contains_key(b"ix").map_err(|e| self.err(e))? {
+            return Ok(());
+        }
+        let mut c = Changes::default();
+        for kv in self.tree.scan_prefix(b"p/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let p: PackageRecord = serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: String::from_utf8_lossy(&k).to_string(),
+                message: e.to_string(),
+            })?;
+            c.add_package(&p);
+        }
+        c.batch.insert(&b"ix"[..], &b"1"[..]);
+        self.commit(c)
+    }
+
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<T>, StateError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some(v) = self.tree.get(&k).map_err(|e| self.err(e))? {
+                out.push(serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                    key: String::from_utf8_lossy(&k).to_string(),
+                    message: e.to_string(),
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Package records listed in index `prefix` ("u" or "r") for `hsa`, in sequence order.
+    fn indexed(&self, prefix: &str, hsa: &str) -> Result<Vec<PackageRecord>, StateError> {
+        let mut pre = format!("{prefix}/{hsa}").into_bytes();
+        pre.push(0);
+        let mut keys = Vec::new();
+        for kv in self.tree.scan_prefix(&pre) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            let seq = std::str::from_utf8(&k[pre.len()..])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| StateError::Corrupt {
+                    key: String::from_utf8_lossy(&k).to_string(),
+                    message: "bad index key".into(),
+                })?;
+            keys.push(package_key(hsa, seq));
+        }
+        self.records(keys)
+    }
+
+    /// A subscriber's packages not yet delivered, in sequence order.
+    pub fn undelivered(&self, hsa: &str) -> Result<Vec<PackageRecord>, StateError> {
+        self.indexed("u", hsa)
+    }
+
+    /// A subscriber's delivered packages whose file is still in the outbox.
+    pub fn delivered_in_outbox(&self, hsa: &str) -> Result<Vec<PackageRecord>, StateError> {
+        self.indexed("r", hsa)
+    }
+
+    /// A subscriber's package `seq`, if registered.
+    pub fn package(&self, hsa: &str, seq: u64) -> Result<Option<PackageRecord>, StateError> {
+        Ok(self.records(vec![package_key(hsa, seq)])?.pop())
+    }
+
+    /// A subscriber's last registered package.
+    pub fn last_package(&self, hsa: &str) -> Result<Option<PackageRecord>, StateError> {
+        let mut prefix = format!("p/{hsa}").into_bytes();
+        prefix.push(0);
+        match self.tree.scan_prefix(&prefix).next_back() {
+            None => Ok(None),
+            Some(kv) => {
+                let (k, _) = kv.map_err(|e| self.err(e))?;
+                Ok(self.records(vec![k.to_vec()])?.pop())
+            }
+        }
     }
 
     fn err(&self, e: sled::Error) -> StateError {
@@ -477,5 +590,70 @@ impl State {
     /// Bytes the state folder takes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(seq: u64, delivered: bool, removed: bool) -> PackageRecord {
+        PackageRecord {
+            subscriber: "SE-A".into(),
+            sequence: seq,
+            epoch: 1,
+            kind: "delta".into(),
+            file: format!("{seq:010}-delta.ctf.pgp"),
+            sha256: "00".into(),
+            bytes: 1,
+            ct_from: None,
+            ct_to: seq as i64,
+            rows: 0,
+            tables: vec![],
+            created_at: "2026-11-25T00:00:00Z".into(),
+            delivered_at: delivered.then(|| "2026-11-25T00:00:01Z".into()),
+            removed_at: removed.then(|| "2026-11-25T00:00:02Z".into()),
+            data_as_of: None,
+        }
+    }
+
+    fn seqs(v: Vec<PackageRecord>) -> Vec<u64> {
+        v.into_iter().map(|p| p.sequence).collect()
+    }
+
+    #[test]
+    fn backlog_and_outbox_indexes_follow_the_records_and_are_rebuilt_for_old_states() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = State::open(dir.path()).unwrap();
+            let mut c = Changes::default();
+            c.add_package(&pkg(1, true, true));
+            c.add_package(&pkg(2, true, false));
+            c.add_package(&pkg(3, false, false));
+            c.add_package(&pkg(4, false, false));
+            st.commit(c).unwrap();
+            assert_eq!(seqs(st.undelivered("SE-A").unwrap()), vec![3, 4]);
+            assert_eq!(seqs(st.delivered_in_outbox("SE-A").unwrap()), vec![2]);
+            // Delivering 3 moves it from one index to the other.
+            let mut c = Changes::default();
+            c.add_package(&pkg(3, true, false));
+            st.commit(c).unwrap();
+            assert_eq!(seqs(st.undelivered("SE-A").unwrap()), vec![4]);
+            assert_eq!(seqs(st.delivered_in_outbox("SE-A").unwrap()), vec![2, 3]);
+            assert_eq!(st.last_package("SE-A").unwrap().unwrap().sequence, 4);
+            assert_eq!(st.package("SE-A", 2).unwrap().unwrap().sequence, 2);
+            assert!(st.package("SE-B", 2).unwrap().is_none());
+            // A state from before the indexes: drop them and the marker.
+            for p in ["u/", "r/", "ix"] {
+                let keys: Vec<_> = st.tree.scan_prefix(p).keys().map(|k| k.unwrap()).collect();
+                for k in keys {
+                    st.tree.remove(k).unwrap();
+                }
+            }
+            st.db.flush().unwrap();
+        }
+        let st = State::open(dir.path()).unwrap();
+        assert_eq!(seqs(st.undelivered("SE-A").unwrap()), vec![4]);
+        assert_eq!(seqs(st.delivered_in_outbox("SE-A").unwrap()), vec![2, 3]);
     }
 }
