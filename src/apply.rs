@@ -246,6 +246,26 @@ pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
     })
 }
 
+impl ApplyConfig {
+    /// Loads the caregiver's secret key(s) and the accepted publisher keys.
+    pub fn load_keys(
+        &self,
+    ) -> Result<(Vec<SecretKey>, Vec<PublicKey>), crate::crypto::CryptoError> {
+        let pass = self.passphrase.as_ref().map(|s| s.expose().to_string());
+        let keys = self
+            .secret_keys
+            .iter()
+            .map(|p| SecretKey::load(p, pass.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let publishers = self
+            .publisher_keys
+            .iter()
+            .map(|p| PublicKey::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((keys, publishers))
+    }
+}
+
 /// The last package applied, from `ctferry.applied`.
 #[derive(Debug, Clone)]
 pub struct Applied {

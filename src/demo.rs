@@ -25,7 +25,7 @@
 
 use crate::apply::{self, ApplyReport};
 use crate::config::{self, Secret};
-use crate::crypto::{self, PublicKey, SecretKey};
+use crate::crypto;
 use crate::publish::Publisher;
 use crate::source::{self, Db, Param};
 use std::fmt::Write as _;
@@ -767,16 +767,7 @@ impl Step<'_> {
         for c in CAREGIVERS.iter().filter(|c| c.subscribed) {
             let acfg =
                 apply::load_config(&self.dir.join("caregivers").join(c.short).join("apply.toml"))?;
-            let keys = acfg
-                .secret_keys
-                .iter()
-                .map(|p| SecretKey::load(p, None))
-                .collect::<Result<Vec<_>, _>>()?;
-            let publishers = acfg
-                .publisher_keys
-                .iter()
-                .map(|p| PublicKey::load(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let (keys, publishers) = acfg.load_keys()?;
             let mut db = Db::connect(&acfg.connection, &acfg.password)?;
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_message(format!("{}: applying", c.short));

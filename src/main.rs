@@ -433,18 +433,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return Ok(());
             }
-            let keys = cfg
-                .secret_keys
-                .iter()
-                .map(|p| {
-                    SecretKey::load(p, cfg.passphrase.as_ref().map(|s| s.expose().to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let publishers = cfg
-                .publisher_keys
-                .iter()
-                .map(|p| PublicKey::load(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let (keys, publishers) = cfg.load_keys()?;
             if watch {
                 stop_on_signals();
             }

@@ -1071,6 +1071,21 @@ struct Target {
     sim: mssql_sim::Server,
 }
 
+impl Target {
+    /// A connection to the caregiver's copy database.
+    fn norr_copy(&self) -> Db {
+        Db::connect(
+            &format!(
+                "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
+                self.sim.addr().ip(),
+                self.sim.addr().port()
+            ),
+            &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
+        )
+        .unwrap()
+    }
+}
+
 fn target(env: &Env) -> Target {
     let dir = tempfile::tempdir().unwrap();
     let sim =
@@ -1119,15 +1134,7 @@ fn apply(env: &Env, extra: &[&str]) -> (bool, String, String) {
 fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
     let env = setup();
     let tgt = target(&env);
-    let mut copy_db = Db::connect(
-        &format!(
-            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
-            tgt.sim.addr().ip(),
-            tgt.sim.addr().port()
-        ),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
+    let mut copy_db = tgt.norr_copy();
     let want = |env: &Env| expected(env, &["SE-E001", "SE-E002"]);
     let (ok, out, err) = env.ctferry(&["once"]);
     assert!(ok, "{out}{err}");
@@ -1302,15 +1309,7 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
 fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     let env = setup();
     let tgt = target(&env);
-    let mut copy_db = Db::connect(
-        &format!(
-            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
-            tgt.sim.addr().ip(),
-            tgt.sim.addr().port()
-        ),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
+    let mut copy_db = tgt.norr_copy();
     let want = |env: &Env| expected(env, &["SE-E001", "SE-E002"]);
     env.ctferry(&["once"]);
     // kill -9 in the middle of applying the snapshot: nothing of it stays.
@@ -1609,15 +1608,7 @@ fn an_offboarded_caregiver_receives_nothing_and_starts_over_if_it_returns() {
 fn a_caregiver_key_rotation_applies_packages_for_the_old_and_the_new_key() {
     let env = setup();
     let tgt = target(&env);
-    let mut copy_db = Db::connect(
-        &format!(
-            "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
-            tgt.sim.addr().ip(),
-            tgt.sim.addr().port()
-        ),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
+    let mut copy_db = tgt.norr_copy();
     // Package 1 is encrypted to the old key and not applied yet.
     let (ok, _, err) = env.ctferry(&["once"]);
     assert!(ok, "{err}");
