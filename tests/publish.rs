@@ -1072,46 +1072,52 @@ struct Target {
 }
 
 impl Target {
-    /// A connection to the caregiver's copy database.
-    fn norr_copy(&self) -> Db {
+    fn conn(&self, db: &str) -> String {
+        format!(
+            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
+            self.sim.addr().ip(),
+            self.sim.addr().port()
+        )
+    }
+
+    /// A connection to database `db` of the caregivers' server.
+    fn db(&self, db: &str) -> Db {
         Db::connect(
-            &format!(
-                "server=tcp:{},{};database=NorrKopia;user id=sa;encrypt=DANGER_PLAINTEXT",
-                self.sim.addr().ip(),
-                self.sim.addr().port()
-            ),
+            &self.conn(db),
             &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
         )
         .unwrap()
     }
+
+    /// Norr's copy database.
+    fn norr_copy(&self) -> Db {
+        self.db("NorrKopia")
+    }
+
+    /// Creates caregiver `who`'s copy database and writes its apply
+    /// configuration to `file` (in the test folder).
+    fn add_caregiver(&self, env: &Env, file: &str, who: &str, hsa: &str, db: &str) {
+        exec(&mut self.db("master"), &format!("CREATE DATABASE {db}"));
+        std::fs::write(
+            env.path(file),
+            format!(
+                "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_TARGET_PASSWORD\"\n\n[keys]\nsecret_key = \"keys/{who}.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"{hsa}\"\nfolder = \"deliveries/{who}\"\n",
+                self.conn(db)
+            ),
+        )
+        .unwrap();
+    }
 }
 
+/// The caregivers' own SQL Server (a second simulator), with Norr's copy
+/// database and apply.toml.
 fn target(env: &Env) -> Target {
     let dir = tempfile::tempdir().unwrap();
     let sim =
         mssql_sim::Server::start(mssql_sim::Config::new(dir.path(), "Kopia#Passw0rd")).unwrap();
-    let conn = |db: &str| {
-        format!(
-            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
-            sim.addr().ip(),
-            sim.addr().port()
-        )
-    };
-    let mut m = Db::connect(
-        &conn("master"),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
-    exec(&mut m, "CREATE DATABASE NorrKopia");
-    std::fs::write(
-        env.path("apply.toml"),
-        format!(
-            "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_TARGET_PASSWORD\"\n\n[keys]\nsecret_key = \"keys/norr.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"SE-NORR\"\nfolder = \"deliveries/norr\"\n",
-            conn("NorrKopia")
-        ),
-    )
-    .unwrap();
-    Target { _dir: dir, sim }
+    let t = Target { _dir: dir, sim };
+    t.add_caregiver(env, "apply.toml", "norr", "SE-NORR", "NorrKopia");
+    t
 }
 
 fn apply(env: &Env, extra: &[&str]) -> (bool, String, String) {
@@ -1239,27 +1245,7 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
     assert_eq!(read_copy(&mut copy_db), want(&env));
 
     // The second caregiver, with `--watch`, into its own database.
-    let tconn = |db: &str| {
-        format!(
-            "server=tcp:{},{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
-            tgt.sim.addr().ip(),
-            tgt.sim.addr().port()
-        )
-    };
-    let mut m = Db::connect(
-        &tconn("master"),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
-    exec(&mut m, "CREATE DATABASE SydKopia");
-    std::fs::write(
-        env.path("apply-syd.toml"),
-        format!(
-            "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_TARGET_PASSWORD\"\n\n[keys]\nsecret_key = \"keys/syd.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n\n[source]\nsubscriber = \"SE-SYD\"\nfolder = \"deliveries/syd\"\n",
-            tconn("SydKopia")
-        ),
-    )
-    .unwrap();
+    tgt.add_caregiver(&env, "apply-syd.toml", "syd", "SE-SYD", "SydKopia");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ctferry"))
         .args(["apply", "--watch", "--every", "1", "-c"])
         .arg(env.path("apply-syd.toml"))
@@ -1268,11 +1254,7 @@ fn apply_keeps_the_caregivers_copy_exact_and_refuses_bad_packages() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut syd_db = Db::connect(
-        &tconn("SydKopia"),
-        &ctferry::config::Secret::new("Kopia#Passw0rd".into()),
-    )
-    .unwrap();
+    let mut syd_db = tgt.db("SydKopia");
     let want_syd = expected(&env, &["SE-E003"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut got = Copy::new();
