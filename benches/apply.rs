@@ -9,14 +9,15 @@
 //! and each bulk-load message is one round trip). The baseline inserts
 //! 10,000 rows with one INSERT statement each, as a naive applier would.
 
-use ctferry::apply::{self, ApplyConfig, ApplyReport};
+use ctferry::caregiver::{self, ApplyReport};
+use ctferry::config::ApplyConfig;
 use ctferry::config::Secret;
-use ctferry::crypto::{self, PublicKey, SecretKey};
-use ctferry::package::{
+use ctferry::format::crypto::{self, PublicKey, SecretKey};
+use ctferry::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
 };
-use ctferry::source::Db;
-use ctferry::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{ColumnType, Decimal, Value};
+use ctferry::mssql::client::Db;
 use std::time::Instant;
 
 const PW: &str = "Bench#Passw0rd";
@@ -182,7 +183,7 @@ fn main() {
     let timed_apply = |db: &mut Db| {
         let t0 = Instant::now();
         let mut report = ApplyReport::default();
-        apply::apply_all(
+        caregiver::apply_all(
             &cfg,
             db,
             std::slice::from_ref(&norr_sec),
@@ -206,9 +207,9 @@ fn main() {
             "baseline",
             "INSERT INTO dbo.Baseline VALUES (@P1, @P2, '2026-11-25T08:00:00', @P3, 1.5)",
             &[
-                ctferry::source::Param::I64(i),
-                ctferry::source::Param::I64(i / 5),
-                ctferry::source::Param::Str(format!("v1 anteckning {i}")),
+                ctferry::mssql::client::Param::I64(i),
+                ctferry::mssql::client::Param::I64(i / 5),
+                ctferry::mssql::client::Param::Str(format!("v1 anteckning {i}")),
             ],
         )
         .unwrap();

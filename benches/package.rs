@@ -12,11 +12,11 @@
 //! `--compress-algo none` (as ctferry does). Results go to stdout; the
 //! figures in docs/BENCHMARKS.md come from here.
 
-use ctferry::crypto::{self, PublicKey, SecretKey};
-use ctferry::package::{
+use ctferry::format::crypto::{self, PublicKey, SecretKey};
+use ctferry::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
 };
-use ctferry::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{ColumnType, Decimal, Value};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -15,7 +15,8 @@
 #[path = "../tests/support/sshd.rs"]
 mod sshd;
 
-use ctferry::sftp::{self, Auth, HostTrust, SftpUrl, Target};
+use ctferry::config::{Auth, HostTrust, SftpUrl, Target};
+use ctferry::sftp;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};

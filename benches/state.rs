@@ -8,7 +8,7 @@
 //! delta entry per row for one subscriber (a 120-byte row each) and reports
 //! again. Baseline in the same run: the raw bytes of the keys and values.
 
-use ctferry::state::{Changes, State};
+use ctferry::publisher::state::{Changes, State};
 
 fn dir_size(p: &std::path::Path) -> u64 {
     let mut n = 0;
@@ -43,7 +43,7 @@ fn main() {
         let mut c = Changes::default();
         for i in 0..rows {
             // The publisher's key encoding: a CBOR array of the key values.
-            let mut e = ctferry::cbor::Encoder::new();
+            let mut e = ctferry::format::cbor::Encoder::new();
             e.array(1);
             e.int(i as i64);
             c.set_owner("dbo.Journalanteckning", &e.buf, Some("SE2321000016-A1B2"));
@@ -60,7 +60,7 @@ fn main() {
         let mut c = Changes::default();
         let row = vec![7u8; 120];
         for i in 0..rows {
-            let mut e = ctferry::cbor::Encoder::new();
+            let mut e = ctferry::format::cbor::Encoder::new();
             e.array(1);
             e.int(i as i64);
             c.stage(

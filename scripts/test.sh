@@ -9,7 +9,9 @@
 #     their own servers on 127.0.0.1 and create two test accounts
 #     (ctferry-t-a, ctferry-t-b), so the tests run as root, as CI does;
 #   - libssl-dev and pkg-config, which building libssh2 (ssh2 crate) needs.
-# Then it builds the benchmarks and runs `cargo test --workspace`. Extra arguments go to cargo test.
+# Then it builds the benchmarks and a ctferry without the demo (checking that
+# it links no simulator), and runs `cargo test --workspace`. Extra arguments
+# go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,16 @@ fi
 # profile, so this reuses the test build).
 say "building the benchmarks (cargo test --workspace --benches --no-run)"
 cargo test --workspace --benches --no-run --quiet
+
+# A production build leaves the demo out and must link no simulator
+# (docs/ARCHITECTURE.md, "Layout").
+say "building ctferry without the demo (cargo build --no-default-features) and checking it links no simulator"
+cargo build --no-default-features --quiet
+linked=$(cargo tree --no-default-features -e normal --prefix none --package ctferry | grep -E '^(mssql-sim|rusqlite|libsqlite3-sys|sqlparser) ' || true)
+if [ -n "$linked" ]; then
+    say "a build without the demo links: $linked"
+    exit 1
+fi
 
 say "running cargo test --workspace $*"
 exec cargo test --workspace "$@"

@@ -1,4 +1,4 @@
-//! Crash-test hooks at commit boundaries (DESIGN.md §3.7).
+//! Crash-test hooks at commit boundaries (docs/ARCHITECTURE.md, invariant 7).
 //!
 //! `CTFERRY_FAILPOINT=<name>` makes the process stop at that point: `hit`
 //! says so on stderr and waits to be killed (tests send SIGKILL); `pause`

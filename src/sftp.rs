@@ -21,7 +21,7 @@
 //! extension, so the content is not re-read after an ordinary upload; the
 //! package's own SHA-256 chain and signature are verified by `ctferry apply`.
 
-use crate::config::Secret;
+use crate::config::{Auth, HostTrust, SftpUrl, Target};
 use sha2::{Digest, Sha256};
 use ssh2::{ErrorCode, HostKeyType, OpenFlags, OpenType, Session};
 use std::io::{Read, Write};
@@ -31,118 +31,6 @@ use std::time::Duration;
 
 /// Size of one write to the server (see the module doc).
 pub const CHUNK: usize = 1 << 20;
-
-/// `sftp://user@host:port/dir` parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SftpUrl {
-    pub user: String,
-    pub host: String,
-    pub port: u16,
-    /// The folder on the server ("" = the login folder).
-    pub dir: String,
-}
-
-impl std::fmt::Display for SftpUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "sftp://{}@{}:{}/{}",
-            self.user,
-            self.host,
-            self.port,
-            self.dir.trim_start_matches('/')
-        )
-    }
-}
-
-impl SftpUrl {
-    /// Parses `sftp://user@host[:port][/dir]`; a password in the URL is refused.
-    pub fn parse(text: &str) -> Result<SftpUrl, String> {
-        let rest = text
-            .strip_prefix("sftp://")
-            .ok_or_else(|| format!("'{text}' should read sftp://user@host:port/dir"))?;
-        let (auth, hostpath) = rest
-            .split_once('@')
-            .ok_or("the URL names no user: write sftp://user@host:port/dir")?;
-        if auth.contains(':') {
-            return Err(
-                "the URL must not contain a password; use password_env or password_file".into(),
-            );
-        }
-        if auth.is_empty() {
-            return Err("the user name is empty".into());
-        }
-        let (hostport, dir) = match hostpath.find('/') {
-            Some(i) => (&hostpath[..i], &hostpath[i + 1..]),
-            None => (hostpath, ""),
-        };
-        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-            // [ipv6]:port
-            let (h, p) = h.split_once(']').ok_or("unclosed '[' in the host")?;
-            (h.to_string(), p.strip_prefix(':').unwrap_or(""))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), p),
-                None => (hostport.to_string(), ""),
-            }
-        };
-        if host.is_empty() {
-            return Err("the host is empty".into());
-        }
-        let port = if port.is_empty() {
-            22
-        } else {
-            port.parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("port '{port}' is not a number between 1 and 65535"))?
-        };
-        Ok(SftpUrl {
-            user: auth.to_string(),
-            host,
-            port,
-            dir: dir.trim_end_matches('/').to_string(),
-        })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        if self.dir.is_empty() {
-            PathBuf::from(name)
-        } else {
-            PathBuf::from(format!("/{}/{name}", self.dir.trim_start_matches('/')))
-        }
-    }
-}
-
-/// How ctferry logs in.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    Password(Secret),
-    /// An OpenSSH private key file, with its passphrase if it has one.
-    Identity {
-        key: PathBuf,
-        passphrase: Option<Secret>,
-    },
-}
-
-/// Which host key is accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostTrust {
-    /// `SHA256:<base64>` as `ssh-keygen -l` prints it.
-    Pinned(String),
-    /// An OpenSSH known_hosts file.
-    KnownHosts(PathBuf),
-}
-
-/// One caregiver's SFTP area, fully configured.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub url: SftpUrl,
-    pub auth: Auth,
-    pub trust: HostTrust,
-    /// For connecting and for every single operation.
-    pub timeout: Duration,
-}
 
 /// What went wrong, and whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -695,7 +583,7 @@ impl Connection {
     /// creates and removes an empty `.ctferry-check.part` (readers ignore
     /// `.part` files).
     pub fn probe_write(&self) -> Result<(), SftpError> {
-        self.list(crate::package::SUFFIX)?;
+        self.list(crate::format::package::SUFFIX)?;
         let name = ".ctferry-check.part";
         let p = self.url.path(name);
         drop(self.create(&p, &format!("cannot create a file in the folder ({name})"))?);

@@ -5,11 +5,11 @@
 //!   `gpg --decrypt | zstd -d | python3 docs/read_package.py -` prints it;
 //! - ctferry (`ctferry inspect`) reads a payload that gpg signed and encrypted.
 
-use ctferry::crypto::{PublicKey, SecretKey};
-use ctferry::package::{
+use ctferry::format::crypto::{PublicKey, SecretKey};
+use ctferry::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
 };
-use ctferry::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{ColumnType, Decimal, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -3,12 +3,12 @@
 //! with its own error.
 
 use chrono::NaiveDate;
-use ctferry::crypto::{self, CryptoError, PublicKey, SecretKey};
-use ctferry::package::{
+use ctferry::format::crypto::{self, CryptoError, PublicKey, SecretKey};
+use ctferry::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageError, PackageReader, PackageWriter, Row,
     SectionKind, TableSchema, WriterConfig,
 };
-use ctferry::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{ColumnType, Decimal, Value};
 use std::path::{Path, PathBuf};
 
 struct Keys {
@@ -349,7 +349,7 @@ fn each_refusal_names_its_reason() {
     ));
     assert!(m.contains("compressed data is corrupt"), "{m}");
     // Unknown format version.
-    let mut e = ctferry::cbor::Encoder::new();
+    let mut e = ctferry::format::cbor::Encoder::new();
     e.map(2);
     e.text("magic");
     e.text(package::MAGIC);

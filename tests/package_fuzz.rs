@@ -5,12 +5,12 @@
 //! behind the signature), (3) arbitrary CBOR-level bytes.
 //! Runs a bounded number of cases in CI (see PROPTEST_CASES below).
 
-use ctferry::cbor::{Decoder, Limits};
-use ctferry::crypto::{self, PublicKey, SecretKey};
-use ctferry::package::{
+use ctferry::format::cbor::{Decoder, Limits};
+use ctferry::format::crypto::{self, PublicKey, SecretKey};
+use ctferry::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageReader, PackageWriter, TableSchema, WriterConfig,
 };
-use ctferry::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{ColumnType, Decimal, Value};
 use proptest::prelude::*;
 use std::io::Read;
 use std::path::Path;
@@ -183,7 +183,7 @@ proptest! {
         let mut d = Decoder::new(&data[..], Limits::default());
         while let Ok(item) = d.next_item() {
             for t in ["int", "decimal(38,2)", "nvarchar(max)", "datetimeoffset(7)", "uniqueidentifier", "date", "time(7)", "money", "real"] {
-                let _ = ctferry::value::decode(&ColumnType::parse(t).unwrap(), &item);
+                let _ = ctferry::format::value::decode(&ColumnType::parse(t).unwrap(), &item);
             }
         }
     }

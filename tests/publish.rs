@@ -1,12 +1,12 @@
 //! The publisher end to end against mssql-sim: `ctferry check`, `ctferry once`
 //! (onboarding snapshots, then deltas), then reading every package back and
 //! folding it into each caregiver's copy, which must equal the filtered,
-//! masked source, and hold nothing of the others (DESIGN.md §3.1-3.6).
+//! masked source, and hold nothing of the others (docs/ARCHITECTURE.md, invariants 1-6).
 
-use ctferry::crypto::{self, PublicKey, SecretKey};
-use ctferry::package::{PackageReader, SectionKind};
-use ctferry::source::{self, Db};
-use ctferry::value::{ColumnType, Value};
+use ctferry::format::crypto::{self, PublicKey, SecretKey};
+use ctferry::format::package::{PackageReader, SectionKind};
+use ctferry::format::value::{ColumnType, Value};
+use ctferry::mssql::client::{self, Db};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -223,7 +223,7 @@ fn fold(env: &Env, who: &str, folder: &str, copy: &mut Copy, applied: &mut u64) 
             "package for {} in {who}'s folder",
             m.subscriber
         );
-        if m.kind == ctferry::package::Kind::Snapshot && m.part == 1 {
+        if m.kind == ctferry::format::package::Kind::Snapshot && m.part == 1 {
             copy.retain(|k, _| k == "~ever");
         }
         let mut rows = Vec::new();
@@ -309,7 +309,7 @@ fn expected(env: &Env, keys: &[&str]) -> Copy {
             let vals: Vec<Value> = types
                 .iter()
                 .enumerate()
-                .map(|(i, ty)| source::value(r, i, "c", ty).unwrap())
+                .map(|(i, ty)| client::value(r, i, "c", ty).unwrap())
                 .collect();
             let k = format!(
                 "{:?}",
@@ -1055,7 +1055,7 @@ fn read_copy(db: &mut Db) -> Copy {
             let vals: Vec<Value> = types
                 .iter()
                 .enumerate()
-                .map(|(i, ty)| source::value(r, i, "c", ty).unwrap())
+                .map(|(i, ty)| client::value(r, i, "c", ty).unwrap())
                 .collect();
             t.insert(format!("{:?}", vec![vals[0].clone()]), vals);
             Ok(())
@@ -1388,12 +1388,12 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
     {
         let region = SecretKey::load(&env.path("keys/region.sec.asc"), None).unwrap();
         let norr = PublicKey::load(&env.path("keys/norr.pub.asc")).unwrap();
-        let template = ctferry::package::Manifest {
+        let template = ctferry::format::package::Manifest {
             publisher: "region-pmo".into(),
             subscriber: "SE-NORR".into(),
             epoch: 1,
             sequence: 2,
-            kind: ctferry::package::Kind::Delta,
+            kind: ctferry::format::package::Kind::Delta,
             part: 1,
             last_part: true,
             previous_sha256: Some([9u8; 32]),
@@ -1405,8 +1405,8 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
         };
         let outdir = env.path("forged");
         std::fs::create_dir_all(&outdir).unwrap();
-        let w = ctferry::package::PackageWriter::new(
-            ctferry::package::WriterConfig {
+        let w = ctferry::format::package::PackageWriter::new(
+            ctferry::format::package::WriterConfig {
                 out_dir: outdir,
                 signer: &region,
                 recipient: &norr,

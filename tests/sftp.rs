@@ -5,8 +5,8 @@
 #[path = "support/sshd.rs"]
 mod sshd;
 
-use ctferry::crypto;
-use ctferry::source::Db;
+use ctferry::format::crypto;
+use ctferry::mssql::client::Db;
 use sshd::{Sshd, PASSWORDS};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -445,8 +445,8 @@ fn trust_pins_the_host_key_then_both_areas_receive_only_their_own_packages() {
         .iter()
         .map(|r| {
             (
-                ctferry::source::int_at(r, 0).unwrap(),
-                ctferry::source::text_at(r, 2).unwrap(),
+                ctferry::mssql::client::int_at(r, 0).unwrap(),
+                ctferry::mssql::client::text_at(r, 2).unwrap(),
             )
         })
         .collect();

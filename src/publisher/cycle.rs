@@ -1,4 +1,4 @@
-//! The publisher's cycle (DESIGN.md §2): change tracking → route → stage →
+//! The publisher's cycle (docs/ARCHITECTURE.md, "The data path"): change tracking → route → stage →
 //! package → deliver.
 //!
 //! Contract of one cycle (`Publisher::once`):
@@ -23,17 +23,20 @@
 //! Masked columns are replaced in the SELECT, so unmasked values never reach
 //! ctferry, its state or its logs.
 
-use crate::cbor::{Decoder, Encoder, Limits};
 use crate::config::{Config, Owner, SubscriberConfig, TableConfig};
-use crate::crypto::{CryptoError, PublicKey, SecretKey};
-use crate::package::{
+use crate::failpoint;
+use crate::format::cbor::{Decoder, Encoder, Limits};
+use crate::format::crypto::{CryptoError, PublicKey, SecretKey};
+use crate::format::package::{
     self, ColumnSchema, Kind, Manifest, PackageError, PackageWriter, TableSchema, WriterConfig,
     Written,
 };
-use crate::source::{self, Db, DbError, Param};
-use crate::sql::{self, SelectColumn};
-use crate::state::{AuditRecord, Changes, PackageRecord, State, StateError, SubscriberState};
-use crate::value::{self, Value};
+use crate::format::value::{self, Value};
+use crate::mssql::client::{self, Db, DbError, Param};
+use crate::mssql::sql::source::{self as sql, SelectColumn};
+use crate::publisher::state::{
+    AuditRecord, Changes, PackageRecord, State, StateError, SubscriberState,
+};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +70,7 @@ pub struct TableInfo {
     pub signature: String,
 }
 
-use crate::source::{int_at as get_i64, text_at as get_str};
+use crate::mssql::client::{int_at as get_i64, text_at as get_str};
 
 /// Reads a published table's columns and key from the source catalog.
 pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, PublishError> {
@@ -91,7 +94,7 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, PublishError>
         let prec = get_i64(r, 3).unwrap_or(0) as u8;
         let scale = get_i64(r, 4).unwrap_or(0) as u8;
         let nullable = get_i64(r, 5).unwrap_or(1) != 0;
-        let ty = source::column_type(&tname, max_len, prec, scale).ok_or_else(|| {
+        let ty = client::column_type(&tname, max_len, prec, scale).ok_or_else(|| {
             PublishError::Source(format!("{name}.{cname} has type {tname}, which ctferry does not carry; leave the table out or ask for support"))
         })?;
         let mask = t
@@ -207,11 +210,7 @@ fn decode_op(bytes: &[u8], t: &TableInfo) -> Result<(bool, Vec<Value>), String> 
     Ok((upsert, out))
 }
 
-fn now_text() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
+use crate::time::now_text;
 
 /// What a cycle did.
 #[derive(Debug, Default, Clone)]
@@ -316,15 +315,15 @@ impl<'c> Publisher<'c> {
         let r = self.read_and_stage(db, &mut report);
         let end = db.execute(sql::commit());
         if r.is_err() {
-            let _ = db.execute("IF @@TRANCOUNT > 0 ROLLBACK");
+            let _ = db.execute(crate::mssql::sql::rollback_if_open());
         }
         r?;
         end?;
         self.package_deltas(&mut report, all_due)?;
         let mode = if all_due {
-            crate::deliver::Mode::Now
+            crate::publisher::deliver::Mode::Now
         } else {
-            crate::deliver::Mode::Scheduled
+            crate::publisher::deliver::Mode::Scheduled
         };
         let d = self.deliver(mode)?;
         report.delivered = d.delivered;
@@ -489,7 +488,7 @@ impl<'c> Publisher<'c> {
             changes.set_watermark_time(t);
         }
         self.state.commit(changes)?;
-        failpoint("cycle-committed");
+        failpoint::hit("cycle-committed");
         Ok(())
     }
 
@@ -522,7 +521,7 @@ impl<'c> Publisher<'c> {
                 let owner = get_str(r, 1);
                 let mut vals = Vec::with_capacity(t.select.len());
                 for (i, c) in t.schema.columns.iter().enumerate() {
-                    vals.push(source::value(r, i + 2, &c.name, &c.ty)?);
+                    vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
                 }
                 rows.push((own_change, owner, vals));
                 Ok(())
@@ -537,7 +536,7 @@ impl<'c> Publisher<'c> {
                 let mut k = Vec::new();
                 for (i, p) in t.key_pos.iter().enumerate() {
                     let c = &t.schema.columns[*p];
-                    k.push(source::value(r, i, &c.name, &c.ty)?);
+                    k.push(client::value(r, i, &c.name, &c.ty)?);
                 }
                 deleted.push(k);
                 Ok(())
@@ -557,7 +556,7 @@ impl<'c> Publisher<'c> {
                 }
                 continue;
             }
-            let ok = crate::state::owner_key_pub(&name, &kb);
+            let ok = crate::publisher::state::owner_key_pub(&name, &kb);
             let old = match overlay.get(&ok) {
                 Some(o) => o.clone(),
                 None => self.state.owner(&name, &kb)?,
@@ -602,7 +601,7 @@ impl<'c> Publisher<'c> {
                 }
                 continue;
             }
-            let ok = crate::state::owner_key_pub(&name, &kb);
+            let ok = crate::publisher::state::owner_key_pub(&name, &kb);
             let old = match overlay.get(&ok) {
                 Some(o) => o.clone(),
                 None => self.state.owner(&name, &kb)?,
@@ -761,11 +760,14 @@ impl<'c> Publisher<'c> {
                 |r| {
                     let mut vals = Vec::with_capacity(t.schema.columns.len());
                     for (ci, c) in t.schema.columns.iter().enumerate() {
-                        vals.push(source::value(r, ci + 1, &c.name, &c.ty)?);
+                        vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
                     }
                     if !shared {
                         let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-                        index_rows.push(crate::state::owner_key_pub(&name, &key_bytes(&key)));
+                        index_rows.push(crate::publisher::state::owner_key_pub(
+                            &name,
+                            &key_bytes(&key),
+                        ));
                     }
                     if failure.is_none() {
                         if let Err(e) = w.upsert(ti, &vals) {
@@ -781,7 +783,7 @@ impl<'c> Publisher<'c> {
             }
         }
         let written = w.finish()?;
-        failpoint("snapshot-written");
+        failpoint::hit("snapshot-written");
         for k in index_rows {
             overlay.insert(k, Some(s.hsa_id.clone()));
         }
@@ -810,14 +812,10 @@ impl<'c> Publisher<'c> {
         if all_due {
             return true;
         }
-        match st
-            .last_package_at
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        {
+        match st.last_package_at.as_deref().and_then(crate::time::parse) {
             None => true,
             Some(t) => {
-                let age = chrono::Utc::now().signed_duration_since(t.with_timezone(&chrono::Utc));
+                let age = crate::time::now().signed_duration_since(t);
                 age.to_std().map(|a| a >= s.interval).unwrap_or(false)
             }
         }
@@ -882,7 +880,7 @@ impl<'c> Publisher<'c> {
                 drained.unstage_raw(full);
             }
             let written = writer.finish()?;
-            failpoint("delta-written");
+            failpoint::hit("delta-written");
             self.register(s, &mut st, &written, "delta", None, &mut drained, report);
             drained.set_subscriber(&s.hsa_id, &st);
             self.state.commit(drained)?;
@@ -934,13 +932,15 @@ impl<'c> Publisher<'c> {
     /// Delivers registered, undelivered packages (see deliver.rs).
     pub fn deliver(
         &mut self,
-        mode: crate::deliver::Mode,
-    ) -> Result<crate::deliver::Report, PublishError> {
-        Ok(crate::deliver::deliver_all(self.cfg, &self.state, mode)?)
+        mode: crate::publisher::deliver::Mode,
+    ) -> Result<crate::publisher::deliver::Report, PublishError> {
+        Ok(crate::publisher::deliver::deliver_all(
+            self.cfg,
+            &self.state,
+            mode,
+        )?)
     }
 }
-
-pub use crate::failpoint::hit as failpoint;
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {

@@ -7,40 +7,16 @@
 //! resolved when loading and never printed (`Secret`'s Debug hides them).
 //!
 //! What can only be checked against the live source (tables, columns, keys,
-//! foreign keys, change tracking) is checked by `ctferry check` (check.rs).
+//! foreign keys, change tracking) is checked by `ctferry check` (`publisher::check`).
 
+use super::error::ConfigError;
+use super::secret::{resolve_secret, Pins, Secret};
+use super::sftp::{sftp_target, RawSftp, Target};
+use super::table::{parse_path, Owner, TableConfig, TableName};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// A secret value; Debug and Display never show it.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Secret {
-        Secret(s)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// A configuration error: the file, where in it, and what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {at}: {message}")]
-pub struct ConfigError {
-    pub file: String,
-    pub at: String,
-    pub message: String,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,43 +76,8 @@ struct RawTable {
 #[serde(deny_unknown_fields)]
 struct RawDeliver {
     folder: Option<PathBuf>,
-    sftp: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
-    identity: Option<PathBuf>,
-    identity_passphrase_env: Option<String>,
-    identity_passphrase_file: Option<PathBuf>,
-    host_key: Option<String>,
-    known_hosts: Option<PathBuf>,
-}
-
-impl RawDeliver {
-    fn sftp_fields(&self) -> RawSftp {
-        RawSftp {
-            sftp: self.sftp.clone(),
-            password_env: self.password_env.clone(),
-            password_file: self.password_file.clone(),
-            identity: self.identity.clone(),
-            identity_passphrase_env: self.identity_passphrase_env.clone(),
-            identity_passphrase_file: self.identity_passphrase_file.clone(),
-            host_key: self.host_key.clone(),
-            known_hosts: self.known_hosts.clone(),
-        }
-    }
-}
-
-/// The SFTP fields shared by `deliver = { sftp = ... }` (ctferry.toml) and
-/// `[source] sftp = ...` (apply.toml).
-#[derive(Default, Clone)]
-pub struct RawSftp {
-    pub sftp: Option<String>,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub identity: Option<PathBuf>,
-    pub identity_passphrase_env: Option<String>,
-    pub identity_passphrase_file: Option<PathBuf>,
-    pub host_key: Option<String>,
-    pub known_hosts: Option<PathBuf>,
+    #[serde(flatten)]
+    area: RawSftp,
 }
 
 #[derive(Deserialize)]
@@ -210,80 +151,10 @@ impl DeliveryPolicy {
     }
 }
 
-/// One foreign-key hop of an owner path: `from_column` of the current table
-/// references `table(to_column)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
-    pub from_column: String,
-    pub table: TableName,
-    pub to_column: String,
-}
-
-/// How a table's rows map to partition keys (DESIGN.md §4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
-    /// Every subscriber.
-    Shared,
-    /// The row's own column holds the partition key.
-    Column(String),
-    /// Foreign-key hops to a table whose column holds the partition key.
-    Path { hops: Vec<Hop>, column: String },
-}
-
-/// `schema.table`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TableName {
-    pub schema: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for TableName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
-    }
-}
-
-impl TableName {
-    /// `dbo.T`, `[dbo].[T]` or `T` (schema dbo).
-    pub fn parse(text: &str) -> Option<TableName> {
-        let clean = |s: &str| {
-            s.trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        };
-        let parts: Vec<&str> = text.split('.').collect();
-        let (schema, name) = match parts.as_slice() {
-            [n] => ("dbo".to_string(), clean(n)),
-            [s, n] => (clean(s), clean(n)),
-            _ => return None,
-        };
-        let ok = |s: &str| {
-            !s.is_empty()
-                && s.chars().all(|c| {
-                    c.is_alphanumeric() || c == '_' || c == ' ' || c == '#' || c == '@' || c == '$'
-                })
-        };
-        if ok(&schema) && ok(&name) {
-            Some(TableName { schema, name })
-        } else {
-            None
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TableConfig {
-    pub name: TableName,
-    pub owner: Owner,
-    /// column → T-SQL literal that replaces its value at the source.
-    pub masks: BTreeMap<String, String>,
-}
-
 #[derive(Debug, Clone)]
 pub enum Deliver {
     Folder(PathBuf),
-    Sftp(crate::sftp::Target),
+    Sftp(Target),
 }
 
 #[derive(Debug, Clone)]
@@ -340,222 +211,6 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
     } else {
         Some(Duration::from_secs(secs))
     }
-}
-
-/// Parses `BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId`.
-pub fn parse_path(text: &str) -> Result<Owner, String> {
-    let segs: Vec<&str> = text.split("->").map(str::trim).collect();
-    if segs.len() < 2 {
-        return Err(
-            "a path needs at least one hop: `Column -> schema.Table(KeyColumn).OwnerColumn`".into(),
-        );
-    }
-    let mut from = segs[0].to_string();
-    if from.is_empty() || from.contains(['(', '.', ')']) {
-        return Err(format!(
-            "'{}' should be a column of the table itself",
-            segs[0]
-        ));
-    }
-    let mut hops = Vec::new();
-    let mut column = String::new();
-    for seg in &segs[1..] {
-        // schema.Table(Key).Next
-        let open = seg
-            .find('(')
-            .ok_or_else(|| format!("'{seg}' should read `schema.Table(KeyColumn).NextColumn`"))?;
-        let close = seg.find(')').ok_or_else(|| format!("'{seg}' lacks ')'"))?;
-        let table = TableName::parse(&seg[..open])
-            .ok_or_else(|| format!("'{}' is not a table name", &seg[..open]))?;
-        let to = seg[open + 1..close].trim().to_string();
-        let next = seg[close + 1..]
-            .strip_prefix('.')
-            .map(str::trim)
-            .unwrap_or("")
-            .to_string();
-        if to.is_empty() || next.is_empty() {
-            return Err(format!(
-                "'{seg}' should read `schema.Table(KeyColumn).NextColumn`"
-            ));
-        }
-        hops.push(Hop {
-            from_column: from,
-            table,
-            to_column: to,
-        });
-        from = next.clone();
-        column = next;
-    }
-    Ok(Owner::Path { hops, column })
-}
-
-fn resolve_secret(
-    file: &str,
-    at: &str,
-    env: &Option<String>,
-    path: &Option<PathBuf>,
-    base: &Path,
-    required: bool,
-    pins: Pins,
-) -> Result<Option<Secret>, ConfigError> {
-    let err = |message: String| ConfigError {
-        file: file.to_string(),
-        at: at.to_string(),
-        message,
-    };
-    if pins == Pins::Optional {
-        return match (env, path) {
-            (Some(_), Some(_)) => Err(err("give either *_env or *_file, not both".into())),
-            (None, None) if required => Err(err("the password is missing: set password_env = \"VAR\" or password_file = \"path\" (never the password itself)".into())),
-            (None, None) => Ok(None),
-            _ => Ok(Some(Secret::default())),
-        };
-    }
-    match (env, path) {
-        (Some(_), Some(_)) => Err(err("give either *_env or *_file, not both".into())),
-        (Some(var), None) => match std::env::var(var) {
-            Ok(v) => Ok(Some(Secret(v))),
-            Err(_) => Err(err(format!("environment variable {var} is not set; export it before running ctferry"))),
-        },
-        (None, Some(p)) => {
-            let p = base.join(p);
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| err(format!("cannot read {}: {e}", p.display())))?;
-            Ok(Some(Secret(text.lines().next().unwrap_or("").to_string())))
-        }
-        (None, None) if required => Err(err("the password is missing: set password_env = \"VAR\" or password_file = \"path\" (never the password itself)".into())),
-        (None, None) => Ok(None),
-    }
-}
-
-/// How much of the configuration a command needs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Pins {
-    /// Commands that do the work: every secret is read and every SFTP
-    /// target must pin its host key.
-    Required,
-    /// Commands that only report or prepare (`status`, `audit`, `sftp
-    /// trust`): a missing pin is accepted (trust is how a key gets pinned)
-    /// and secrets are not read (a monitoring probe needs no passwords);
-    /// where a secret is configured is still checked.
-    Optional,
-}
-
-/// Builds an SFTP target from its configuration fields. A missing pin is an
-/// error unless `pins` is `Optional` (then the target carries an empty pin
-/// that no server matches).
-pub fn sftp_target(
-    file: &str,
-    at: &str,
-    raw: &RawSftp,
-    base: &Path,
-    timeout: Duration,
-    pins: Pins,
-) -> Result<crate::sftp::Target, ConfigError> {
-    use crate::sftp::{Auth, HostTrust, SftpUrl, Target};
-    let err = |message: String| ConfigError {
-        file: file.to_string(),
-        at: at.to_string(),
-        message,
-    };
-    let url_text = raw.sftp.as_deref().unwrap_or("");
-    let url = SftpUrl::parse(url_text).map_err(|m| err(format!("sftp: {m}")))?;
-    let password = resolve_secret(
-        file,
-        at,
-        &raw.password_env,
-        &raw.password_file,
-        base,
-        false,
-        pins,
-    )?;
-    let auth = match (password, &raw.identity) {
-        (Some(p), None) => {
-            if raw.identity_passphrase_env.is_some() || raw.identity_passphrase_file.is_some() {
-                return Err(err("identity_passphrase_* is given without identity".into()));
-            }
-            Auth::Password(p)
-        }
-        (None, Some(k)) => {
-            let key = base.join(k);
-            if !key.is_file() {
-                return Err(err(format!("identity {}: no such file", key.display())));
-            }
-            let passphrase = resolve_secret(
-                file,
-                at,
-                &raw.identity_passphrase_env,
-                &raw.identity_passphrase_file,
-                base,
-                false,
-                pins,
-            )?;
-            Auth::Identity { key, passphrase }
-        }
-        (Some(_), Some(_)) => return Err(err("give either a password (password_env / password_file) or identity, not both".into())),
-        (None, None) => return Err(err("sftp needs a login: password_env = \"VAR\", password_file = \"path\" or identity = \"path/to/private_key\"".into())),
-    };
-    let trust = match (&raw.host_key, &raw.known_hosts) {
-        (Some(fp), None) => {
-            let fp = fp.trim().trim_end_matches('=').to_string();
-            let ok = fp.strip_prefix("SHA256:").is_some_and(|b| {
-                b.len() == 43 && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-            });
-            if !ok {
-                return Err(err(format!("host_key \"{fp}\" should be a SHA256 fingerprint as `ssh-keygen -l` prints it, e.g. \"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\"")));
-            }
-            HostTrust::Pinned(fp)
-        }
-        (None, Some(p)) => {
-            let p = base.join(p);
-            if !p.is_file() && pins == Pins::Required {
-                return Err(err(format!("known_hosts {}: no such file", p.display())));
-            }
-            HostTrust::KnownHosts(p)
-        }
-        (Some(_), Some(_)) => return Err(err("give either host_key or known_hosts, not both".into())),
-        (None, None) if pins == Pins::Optional => HostTrust::Pinned(String::new()),
-        (None, None) => return Err(err(format!("the server's host key is not pinned: run `ctferry sftp trust -c {file} --subscriber ...` (it shows the fingerprint and writes host_key after you confirm it), or set host_key = \"SHA256:...\" or known_hosts = \"path\""))),
-    };
-    Ok(Target {
-        url,
-        auth,
-        trust,
-        timeout,
-    })
-}
-
-/// Writes `host_key = "<fingerprint>"` into subscriber `hsa`'s `deliver`
-/// in the configuration file at `path`, keeping everything else (comments
-/// included); replaces the file atomically.
-pub fn pin_host_key(path: &Path, hsa: &str, fingerprint: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
-    let subs = doc
-        .get_mut("subscriber")
-        .and_then(|s| s.as_array_of_tables_mut())
-        .ok_or_else(|| format!("{} has no [[subscriber]]", path.display()))?;
-    let sub = subs
-        .iter_mut()
-        .find(|t| t.get("hsa_id").and_then(|v| v.as_str()) == Some(hsa))
-        .ok_or_else(|| format!("{hsa} is not a [[subscriber]] in {}", path.display()))?;
-    let deliver = sub
-        .get_mut("deliver")
-        .ok_or_else(|| format!("{hsa} has no deliver = {{ ... }}"))?;
-    if let Some(t) = deliver.as_inline_table_mut() {
-        t.insert("host_key", fingerprint.into());
-    } else if let Some(t) = deliver.as_table_mut() {
-        t.insert("host_key", toml_edit::value(fingerprint));
-    } else {
-        return Err(format!("{hsa}: deliver is not a table"));
-    }
-    let tmp = path.with_extension("toml.ctferry-tmp");
-    std::fs::write(&tmp, doc.to_string())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
 }
 
 /// Parses a retention such as `7d`, `12h` or `0` (remove right away).
@@ -762,11 +417,9 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             })?,
         };
         let d = &s.deliver;
-        let fields = d.sftp_fields();
-        let deliver = match (&d.folder, &d.sftp) {
+        let deliver = match (&d.folder, &d.area.sftp) {
             (Some(f), None) => {
-                let s = &fields;
-                if s.password_env.is_some() || s.password_file.is_some() || s.identity.is_some() || s.host_key.is_some() || s.known_hosts.is_some() {
+                if d.area.has_login_or_pin() {
                     return Err(err(&at, "deliver = { folder = ... } takes no password, identity, host_key or known_hosts (those belong to sftp = ...)".into()));
                 }
                 Deliver::Folder(base.join(f))
@@ -774,7 +427,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             (None, Some(_)) => Deliver::Sftp(sftp_target(
                 &file,
                 &format!("{at} deliver"),
-                &fields,
+                &d.area,
                 &base,
                 publisher.delivery.timeout,
                 pins,
@@ -808,6 +461,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::table::parse_path;
 
     #[test]
     fn paths_intervals_and_names() {
@@ -830,6 +484,5 @@ mod tests {
         assert_eq!(TableName::parse("[dbo].[T]").unwrap().to_string(), "dbo.T");
         assert_eq!(TableName::parse("T").unwrap().to_string(), "dbo.T");
         assert!(TableName::parse("a.b.c").is_none());
-        assert_eq!(format!("{:?}", Secret("pw".into())), "Secret(***)");
     }
 }

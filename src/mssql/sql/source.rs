@@ -1,29 +1,12 @@
-//! Every T-SQL statement ctferry sends, one function each, written for real
-//! SQL Server (2016 and later) first. Parameters are `@P1, @P2, ...`
-//! (sp_executesql, as tiberius sends them); identifiers are always quoted
-//! with `quote`. Nothing here runs a statement: `source.rs` does.
+//! The statements sent to the region's source database, one function each.
 //!
 //! Permissions the publisher's login needs for all of these: SELECT on the
 //! published tables, VIEW CHANGE TRACKING on them, VIEW DEFINITION for the
 //! catalog queries (see README, "Source prerequisites").
 
+use super::{quote, table};
 use crate::config::{Owner, TableName};
-use crate::value::ColumnType;
-
-/// `[name]` with `]` doubled.
-pub fn quote(name: &str) -> String {
-    format!("[{}]", name.replace(']', "]]"))
-}
-
-/// `[schema].[table]`
-pub fn table(t: &TableName) -> String {
-    format!("{}.{}", quote(&t.schema), quote(&t.name))
-}
-
-/// A string literal `N'...'` with quotes doubled.
-pub fn nstring(s: &str) -> String {
-    format!("N'{}'", s.replace('\'', "''"))
-}
+use crate::format::value::ColumnType;
 
 /// Starts the cycle's read: one SNAPSHOT transaction, so that the current
 /// version, the minimum valid versions and every CHANGETABLE and table read
@@ -31,6 +14,13 @@ pub fn nstring(s: &str) -> String {
 /// change tracking"). Needs ALLOW_SNAPSHOT_ISOLATION ON.
 pub fn begin_snapshot() -> &'static str {
     "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION;"
+}
+
+/// `ctferry check`: whether a mask literal converts to its column's type
+/// (the literal is the operator's T-SQL, run here once, in a SELECT of a
+/// constant, before the publisher ever puts it into a query).
+pub fn cast_literal(literal: &str, ty: &ColumnType) -> String {
+    format!("SELECT CAST({literal} AS {ty}) AS v")
 }
 
 /// Ends the cycle's read transaction (it wrote nothing).

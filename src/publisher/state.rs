@@ -1,4 +1,4 @@
-//! The publisher's state in sled (DESIGN.md §6), behind a small interface.
+//! The publisher's state in sled (docs/ARCHITECTURE.md, "State"), behind a small interface.
 //!
 //! One sled tree, keys by prefix:
 //! - `w`                       the watermark W: every change up to W is staged or packaged
@@ -108,6 +108,13 @@ pub struct DeliveryRecord {
     pub attempts: u32,
     /// `delivered`, `already there` or `failed: <reason>`.
     pub result: String,
+}
+
+impl DeliveryRecord {
+    /// Whether the file reached the area (`delivered` or `already there`).
+    pub fn delivered(&self) -> bool {
+        !self.result.starts_with("failed")
+    }
 }
 
 /// One audit record: what was disclosed to whom.

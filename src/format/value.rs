@@ -9,7 +9,7 @@
 //! This module must never round, trim or guess: a value that does not fit
 //! its column type is an error naming both.
 
-use crate::cbor::{self, Encoder, Item};
+use crate::format::cbor::{self, Encoder, Item};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use std::fmt;
 
@@ -653,7 +653,7 @@ fn item_kind(i: &Item) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cbor::{Decoder, Limits};
+    use crate::format::cbor::{Decoder, Limits};
 
     #[test]
     fn types_parse_and_print_as_sql_server_spells_them() {

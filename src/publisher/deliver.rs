@@ -26,8 +26,10 @@
 
 use crate::config::{Config, Deliver, DeliveryPolicy, SubscriberConfig};
 use crate::failpoint;
+use crate::publisher::state::{
+    Changes, DeliveryRecord, DeliveryStatus, PackageRecord, State, StateError,
+};
 use crate::sftp;
-use crate::state::{Changes, DeliveryRecord, DeliveryStatus, PackageRecord, State, StateError};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,19 +72,7 @@ impl From<sftp::SftpError> for DeliverError {
     }
 }
 
-fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
-}
-
-fn text(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
+use crate::time::{now, parse as parse_time, text};
 
 /// Delivers every subscriber's backlog (concurrently), then prunes the outbox.
 pub fn deliver_all(cfg: &Config, state: &State, mode: Mode) -> Result<Report, StateError> {

@@ -12,13 +12,15 @@
 //! INSERT … SELECT). Anything wrong: rollback, nothing applied, an error
 //! naming the file and the reason. Already applied packages are skipped.
 
-use crate::config::{ConfigError, Secret};
-use crate::crypto::{PublicKey, SecretKey};
-use crate::package::{self, Kind, Manifest, PackageError, PackageReader, SectionKind, TableSchema};
-use crate::source::{self, Db, DbError, Param};
-use crate::sql::quote;
-use crate::value::{ColumnType, Value};
-use serde::Deserialize;
+use crate::config::{ApplyConfig, ConfigError, Target};
+use crate::format::crypto::{PublicKey, SecretKey};
+use crate::format::package::{
+    self, Kind, Manifest, PackageError, PackageReader, SectionKind, TableSchema,
+};
+use crate::format::value::{ColumnType, Value};
+use crate::mssql::client::{self, Db, DbError, Param};
+use crate::mssql::sql::qualified;
+use crate::mssql::sql::target as sql;
 use std::path::{Path, PathBuf};
 
 /// Rows per bulk load.
@@ -38,234 +40,6 @@ pub enum ApplyError {
     Other(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApply {
-    target: RawTarget,
-    keys: RawKeys,
-    source: RawSource,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    connection: String,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
-}
-
-/// `secret_key = "a.sec.asc"` or, during a key rotation,
-/// `secret_key = ["new.sec.asc", "old.sec.asc"]`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(PathBuf),
-    Many(Vec<PathBuf>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeys {
-    secret_key: OneOrMany,
-    passphrase_env: Option<String>,
-    passphrase_file: Option<PathBuf>,
-    publisher_keys: Vec<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    subscriber: String,
-    folder: Option<PathBuf>,
-    sftp: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<PathBuf>,
-    identity: Option<PathBuf>,
-    identity_passphrase_env: Option<String>,
-    identity_passphrase_file: Option<PathBuf>,
-    host_key: Option<String>,
-    known_hosts: Option<PathBuf>,
-    timeout_seconds: Option<u64>,
-}
-
-/// `apply.toml`, validated.
-#[derive(Debug, Clone)]
-pub struct ApplyConfig {
-    pub connection: String,
-    pub password: Secret,
-    /// The caregiver's secret key(s); a package is opened with the one it
-    /// is encrypted to (more than one only during a key rotation).
-    pub secret_keys: Vec<PathBuf>,
-    pub passphrase: Option<Secret>,
-    pub publisher_keys: Vec<PathBuf>,
-    pub subscriber: String,
-    /// Where packages are read from: the delivery folder, or with `sftp`
-    /// the local folder they are downloaded to first.
-    pub folder: PathBuf,
-    /// The caregiver's SFTP area, when packages are picked up from there.
-    pub sftp: Option<crate::sftp::Target>,
-}
-
-fn secret(
-    file: &str,
-    at: &str,
-    env: &Option<String>,
-    path: &Option<PathBuf>,
-    base: &Path,
-) -> Result<Option<Secret>, ConfigError> {
-    let err = |message: String| ConfigError {
-        file: file.into(),
-        at: at.into(),
-        message,
-    };
-    match (env, path) {
-        (Some(_), Some(_)) => Err(err("give either *_env or *_file, not both".into())),
-        (Some(v), None) => std::env::var(v)
-            .map(|s| Some(Secret::new(s)))
-            .map_err(|_| err(format!("environment variable {v} is not set"))),
-        (None, Some(p)) => std::fs::read_to_string(base.join(p))
-            .map(|t| Some(Secret::new(t.lines().next().unwrap_or("").to_string())))
-            .map_err(|e| err(format!("cannot read {}: {e}", base.join(p).display()))),
-        (None, None) => Ok(None),
-    }
-}
-
-pub fn load_config(path: &Path) -> Result<ApplyConfig, ConfigError> {
-    let file = path.display().to_string();
-    let err = |at: &str, message: String| ConfigError {
-        file: file.clone(),
-        at: at.into(),
-        message,
-    };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read it: {e}")))?;
-    let raw: RawApply =
-        toml::from_str(&text).map_err(|e| err("syntax", e.message().to_string()))?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let lower = raw.target.connection.to_ascii_lowercase();
-    if lower.contains("password=") || lower.contains("pwd=") {
-        return Err(err(
-            "[target] connection",
-            "must not contain the password; use password_env or password_file".into(),
-        ));
-    }
-    let password = secret(
-        &file,
-        "[target]",
-        &raw.target.password_env,
-        &raw.target.password_file,
-        &base,
-    )?
-    .ok_or_else(|| err("[target]", "set password_env or password_file".into()))?;
-    let passphrase = secret(
-        &file,
-        "[keys]",
-        &raw.keys.passphrase_env,
-        &raw.keys.passphrase_file,
-        &base,
-    )?;
-    let secret_keys: Vec<PathBuf> = match &raw.keys.secret_key {
-        OneOrMany::One(p) => vec![base.join(p)],
-        OneOrMany::Many(v) => v.iter().map(|p| base.join(p)).collect(),
-    };
-    if secret_keys.is_empty() {
-        return Err(err(
-            "[keys] secret_key",
-            "name the caregiver's secret key file".into(),
-        ));
-    }
-    if raw.keys.publisher_keys.is_empty() {
-        return Err(err(
-            "[keys] publisher_keys",
-            "list at least the region's public key".into(),
-        ));
-    }
-    let src = &raw.source;
-    let (folder, sftp) = match (&src.folder, &src.sftp) {
-        (Some(f), None) => {
-            if src.password_env.is_some()
-                || src.password_file.is_some()
-                || src.identity.is_some()
-                || src.host_key.is_some()
-                || src.known_hosts.is_some()
-            {
-                return Err(err("[source]", "password, identity, host_key and known_hosts belong with sftp = \"...\"; a folder needs none".into()));
-            }
-            (base.join(f), None)
-        }
-        (f, Some(url)) => {
-            let timeout =
-                std::time::Duration::from_secs(src.timeout_seconds.unwrap_or(60).clamp(1, 3600));
-            let fields = crate::config::RawSftp {
-                sftp: Some(url.clone()),
-                password_env: src.password_env.clone(),
-                password_file: src.password_file.clone(),
-                identity: src.identity.clone(),
-                identity_passphrase_env: src.identity_passphrase_env.clone(),
-                identity_passphrase_file: src.identity_passphrase_file.clone(),
-                host_key: src.host_key.clone(),
-                known_hosts: src.known_hosts.clone(),
-            };
-            let t = crate::config::sftp_target(
-                &file,
-                "[source]",
-                &fields,
-                &base,
-                timeout,
-                crate::config::Pins::Required,
-            )?;
-            (
-                base.join(f.clone().unwrap_or_else(|| PathBuf::from("incoming"))),
-                Some(t),
-            )
-        }
-        (None, None) => return Err(err(
-            "[source]",
-            "give folder = \"...\" (where packages arrive) or sftp = \"sftp://user@host:port/dir\""
-                .into(),
-        )),
-    };
-    Ok(ApplyConfig {
-        connection: raw.target.connection,
-        password,
-        secret_keys,
-        passphrase,
-        publisher_keys: raw
-            .keys
-            .publisher_keys
-            .iter()
-            .map(|p| base.join(p))
-            .collect(),
-        subscriber: raw.source.subscriber,
-        folder,
-        sftp,
-    })
-}
-
-impl ApplyConfig {
-    /// Loads the caregiver's secret key(s) and the accepted publisher keys.
-    pub fn load_keys(
-        &self,
-    ) -> Result<(Vec<SecretKey>, Vec<PublicKey>), crate::crypto::CryptoError> {
-        let pass = self.passphrase.as_ref().map(|s| s.expose().to_string());
-        let keys = self
-            .secret_keys
-            .iter()
-            .map(|p| SecretKey::load(p, pass.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let publishers = self
-            .publisher_keys
-            .iter()
-            .map(|p| PublicKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((keys, publishers))
-    }
-}
-
 /// The last package applied, from `ctferry.applied`.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -277,40 +51,21 @@ pub struct Applied {
     pub file: String,
 }
 
-use crate::source::int_at as get_i64;
+use crate::mssql::client::int_at as get_i64;
 
 /// Creates the `ctferry` schema and its log table when missing.
 pub fn ensure_log(db: &mut Db) -> Result<(), ApplyError> {
-    let rows = db.rows(
-        "looking for the apply log",
-        "SELECT COUNT(*) FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_id = t.schema_id WHERE s.name = N'ctferry' AND t.name = N'applied'",
-        &[],
-    )?;
+    let rows = db.rows("looking for the apply log", sql::applied_log_exists(), &[])?;
     if rows.first().and_then(|r| get_i64(r, 0)).unwrap_or(0) > 0 {
         return Ok(());
     }
-    let schemas = db.rows(
-        "looking for the ctferry schema",
-        "SELECT COUNT(*) FROM sys.schemas WHERE name = N'ctferry'",
-        &[],
-    )?;
-    if schemas.first().and_then(|r| get_i64(r, 0)).unwrap_or(0) == 0 {
-        db.execute("CREATE SCHEMA ctferry")?;
-    }
-    db.execute(
-        "CREATE TABLE ctferry.applied (sequence bigint NOT NULL PRIMARY KEY, epoch bigint NOT NULL, kind nvarchar(10) NOT NULL,
-            file_name nvarchar(260) NOT NULL, sha256 char(64) NOT NULL, ct_from bigint NULL, ct_to bigint NOT NULL,
-            data_as_of nvarchar(40) NULL, applied_at datetime2(3) NOT NULL, rows_applied bigint NOT NULL)",
-    )?;
+    ensure_schema(db, "ctferry")?;
+    db.execute(sql::create_applied_log())?;
     Ok(())
 }
 
 pub fn last_applied(db: &mut Db) -> Result<Option<Applied>, ApplyError> {
-    let rows = db.rows(
-        "reading the apply log",
-        "SELECT TOP 1 sequence, epoch, sha256, ct_to, data_as_of, file_name FROM ctferry.applied ORDER BY sequence DESC",
-        &[],
-    )?;
+    let rows = db.rows("reading the apply log", sql::last_applied(), &[])?;
     Ok(rows.first().map(|r| Applied {
         sequence: get_i64(r, 0).unwrap_or(0) as u64,
         epoch: get_i64(r, 1).unwrap_or(0) as u64,
@@ -342,42 +97,17 @@ pub struct ApplyReport {
     pub progress: Option<Box<dyn FnMut(&str, u64)>>,
 }
 
-fn table_ref(name: &str) -> String {
-    match name.split_once('.') {
-        Some((s, t)) => format!("{}.{}", quote(s), quote(t)),
-        None => quote(name),
+/// Creates schema `name` in the copy when it is missing.
+fn ensure_schema(db: &mut Db, name: &str) -> Result<(), DbError> {
+    let n = db.rows(
+        "looking for a schema",
+        sql::schema_exists(),
+        &[Param::Str(name.to_string())],
+    )?;
+    if n.first().and_then(|r| get_i64(r, 0)).unwrap_or(0) == 0 {
+        db.execute(&sql::create_schema(name))?;
     }
-}
-
-fn create_table_sql(t: &TableSchema, name: &str, stage: bool) -> String {
-    let mut cols: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| {
-            let ty = if stage {
-                source::stage_type(&c.ty)
-            } else {
-                c.ty
-            };
-            format!(
-                "{} {} {}",
-                quote(&c.name),
-                ty,
-                if c.nullable { "NULL" } else { "NOT NULL" }
-            )
-        })
-        .collect();
-    if !stage {
-        cols.push(format!(
-            "PRIMARY KEY ({})",
-            t.key
-                .iter()
-                .map(|k| quote(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    format!("CREATE TABLE {name} ({})", cols.join(", "))
+    Ok(())
 }
 
 struct Loader<'a> {
@@ -408,7 +138,7 @@ impl Loader<'_> {
             return Ok(());
         }
         let t = &m.tables[table].schema;
-        let target = table_ref(&t.name);
+        let target = qualified(&t.name);
         let keys_only = kind == SectionKind::Deletes;
         let stage = self.stage_name(table, keys_only);
         let kp = t.key_positions().unwrap_or_default();
@@ -423,51 +153,22 @@ impl Loader<'_> {
         };
         if self.created.insert((table, keys_only)) {
             self.db
-                .execute(&create_table_sql(&schema_for_stage, &stage, true))?;
+                .execute(&sql::create_table(&schema_for_stage, &stage, true))?;
             self.temps.push(stage.clone());
         }
         let types: Vec<ColumnType> = schema_for_stage
             .columns
             .iter()
-            .map(|c| source::stage_type(&c.ty))
+            .map(|c| client::stage_type(&c.ty))
             .collect();
         self.db.bulk_load(&stage, &types, rows)?;
-        let on = t
-            .key
-            .iter()
-            .map(|k| format!("t.{q} = s.{q}", q = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut batch = String::new();
-        if keys_only || m.kind == Kind::Delta {
-            batch.push_str(&format!(
-                "DELETE t FROM {target} AS t JOIN {stage} AS s ON {on}; "
-            ));
-        }
-        if !keys_only {
-            let cols = t
-                .columns
-                .iter()
-                .map(|c| quote(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sel = t
-                .columns
-                .iter()
-                .map(|c| {
-                    if source::stage_type(&c.ty) != c.ty {
-                        format!("CAST(s.{} AS {})", quote(&c.name), c.ty)
-                    } else {
-                        format!("s.{}", quote(&c.name))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            batch.push_str(&format!(
-                "INSERT INTO {target} ({cols}) SELECT {sel} FROM {stage} AS s; "
-            ));
-        }
-        batch.push_str(&format!("TRUNCATE TABLE {stage};"));
+        let batch = sql::merge_chunk(
+            t,
+            &target,
+            &stage,
+            keys_only || m.kind == Kind::Delta,
+            !keys_only,
+        );
         self.db.execute(&batch)?;
         rows.clear();
         Ok(())
@@ -493,7 +194,7 @@ fn open_with_any<'a>(
     for k in keys {
         match PackageReader::open(path, k, publishers) {
             Ok(r) => return Ok(r),
-            Err(e @ PackageError::Crypto(crate::crypto::CryptoError::NotForUs { .. })) => {
+            Err(e @ PackageError::Crypto(crate::format::crypto::CryptoError::NotForUs { .. })) => {
                 not_ours.get_or_insert(e);
             }
             Err(e) => return Err(e),
@@ -507,7 +208,7 @@ fn open_with_any<'a>(
 /// files already there with the right size are kept, and files of packages
 /// already applied are removed from `folder` (it is a download cache; the
 /// copies on the server are left alone). Returns the names downloaded.
-pub fn fetch(t: &crate::sftp::Target, folder: &Path, last: u64) -> Result<Vec<String>, ApplyError> {
+pub fn fetch(t: &Target, folder: &Path, last: u64) -> Result<Vec<String>, ApplyError> {
     std::fs::create_dir_all(folder).map_err(|e| {
         ApplyError::Other(format!(
             "cannot create the download folder {}: {e}",
@@ -596,7 +297,7 @@ pub fn apply_all(
             });
         }
         // One transaction for a delta, or for all parts of a snapshot.
-        db.execute("SET XACT_ABORT ON; BEGIN TRANSACTION")?;
+        db.execute(sql::begin_transaction())?;
         let mut noop = |_: &str, _: u64| {};
         let progress: &mut dyn FnMut(&str, u64) = match report.progress.as_mut() {
             Some(p) => p.as_mut(),
@@ -605,11 +306,11 @@ pub fn apply_all(
         let r = apply_group(cfg, db, keys, publishers, &files, &mut i, last, progress);
         match r {
             Ok(done) => {
-                db.execute("COMMIT TRANSACTION")?;
+                db.execute(sql::commit_transaction())?;
                 report.applied.extend(done);
             }
             Err(e) => {
-                let _ = db.execute("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION");
+                let _ = db.execute(crate::mssql::sql::rollback_if_open());
                 return Err(e);
             }
         }
@@ -688,26 +389,19 @@ fn apply_group(
         }
         if m.kind == Kind::Snapshot && m.part == 1 {
             for t in &m.tables {
-                let target = table_ref(&t.schema.name);
+                let target = qualified(&t.schema.name);
                 if let Some((s, _)) = t.schema.name.split_once('.') {
-                    let n = db.rows(
-                        "looking for a schema",
-                        "SELECT COUNT(*) FROM sys.schemas WHERE name = @P1",
-                        &[Param::Str(s.to_string())],
-                    )?;
-                    if n.first().and_then(|r| get_i64(r, 0)).unwrap_or(0) == 0 {
-                        db.execute(&format!("CREATE SCHEMA {}", quote(s)))?;
-                    }
+                    ensure_schema(db, s)?;
                 }
                 let exists = db.rows(
                     "looking for a table",
-                    "SELECT COUNT(*) FROM sys.tables WHERE object_id = OBJECT_ID(@P1)",
+                    sql::table_exists(),
                     &[Param::Str(t.schema.name.clone())],
                 )?;
                 if exists.first().and_then(|r| get_i64(r, 0)).unwrap_or(0) > 0 {
-                    db.execute(&format!("DROP TABLE {target}"))?;
+                    db.execute(&sql::drop_table(&target))?;
                 }
-                db.execute(&create_table_sql(&t.schema, &target, false))?;
+                db.execute(&sql::create_table(&t.schema, &target, false))?;
             }
         }
         let mut loader = Loader {
@@ -726,7 +420,7 @@ fn apply_group(
                 let (t, k) = cur.unwrap_or((0, SectionKind::Upserts));
                 loader.flush(&m, t, k, &mut buf)?;
                 progress(&fname, n);
-                crate::publish::failpoint("apply-mid-package");
+                crate::failpoint::hit("apply-mid-package");
             }
             let Some(row) = row else { break };
             cur = Some((row.table, row.kind));
@@ -735,16 +429,14 @@ fn apply_group(
         }
         let verified = reader.finish().map_err(pkg_err)?;
         for t in std::mem::take(&mut loader.temps) {
-            loader.db.execute(&format!("DROP TABLE {t}"))?;
+            loader.db.execute(&sql::drop_table(&t))?;
         }
         let sha = package::hex(&verified.file_sha256);
-        let sql = "INSERT INTO ctferry.applied (sequence, epoch, kind, file_name, sha256, ct_from, ct_to, data_as_of, applied_at, rows_applied)
-                   VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, SYSUTCDATETIME(), @P9)";
         let ct_from = Param::OptI64(m.ct_from);
         let as_of = m.source_commit_time.clone().unwrap_or_default();
         db.rows(
             "recording the package",
-            sql,
+            sql::record_applied(),
             &[
                 Param::I64(m.sequence as i64),
                 Param::I64(m.epoch as i64),

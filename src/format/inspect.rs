@@ -5,9 +5,9 @@
 //! then again to show the manifest and the first rows, so that nothing is
 //! shown from a package that would be refused.
 
-use crate::crypto::{PublicKey, SecretKey};
-use crate::package::{self, Manifest, PackageError, PackageReader, SectionKind, Verified};
-use crate::value::{self, Value};
+use crate::format::crypto::{PublicKey, SecretKey};
+use crate::format::package::{self, Manifest, PackageError, PackageReader, SectionKind, Verified};
+use crate::format::value::{self, Value};
 use serde_json::{json, Map, Value as Json};
 use std::path::Path;
 

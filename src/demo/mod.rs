@@ -23,11 +23,11 @@
 //! when one is installed (one area per caregiver; the caregivers pick their
 //! packages up over SFTP too), or to local folders otherwise.
 
-use crate::apply::{self, ApplyReport};
+use crate::caregiver::{self, ApplyReport};
 use crate::config::{self, Secret};
-use crate::crypto;
-use crate::publish::Publisher;
-use crate::source::{self, Db, Param};
+use crate::format::crypto;
+use crate::mssql::client::{self, Db, Param};
+use crate::publisher::cycle::Publisher;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,11 +40,11 @@ pub enum DemoError {
     #[error("{0}")]
     Setup(String),
     #[error("the simulator: {0}")]
-    Db(#[from] source::DbError),
+    Db(#[from] client::DbError),
     #[error(transparent)]
-    Publish(#[from] crate::publish::PublishError),
+    Publish(#[from] crate::publisher::cycle::PublishError),
     #[error(transparent)]
-    Apply(#[from] apply::ApplyError),
+    Apply(#[from] caregiver::ApplyError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
@@ -668,7 +668,7 @@ fn copy_db(c: &Caregiver) -> String {
 fn rows_text(db: &mut Db, sql: &str, params: &[Param]) -> Result<Vec<String>, DemoError> {
     let mut out = Vec::new();
     db.query("reading rows to compare", sql, params, |r| {
-        out.push(source::row_debug(r));
+        out.push(client::row_debug(r));
         Ok(())
     })?;
     Ok(out)
@@ -724,7 +724,7 @@ fn count_foreign(copy: &mut Db, c: &Caregiver) -> Result<u64, DemoError> {
         "SELECT COUNT(*) FROM dbo.Vardenhet WHERE VardgivareHsaId <> @P1",
         &[Param::Str(c.hsa.to_string())],
     )?;
-    Ok(rows.first().and_then(|r| source::int_at(r, 0)).unwrap_or(0) as u64)
+    Ok(rows.first().and_then(|r| client::int_at(r, 0)).unwrap_or(0) as u64)
 }
 
 struct Step<'a> {
@@ -765,8 +765,9 @@ impl Step<'_> {
     fn apply_and_verify(&mut self, what: &str) -> Result<(), DemoError> {
         let mut src = Db::connect(&conn(self.addr, "Pmo"), &self.secret)?;
         for c in CAREGIVERS.iter().filter(|c| c.subscribed) {
-            let acfg =
-                apply::load_config(&self.dir.join("caregivers").join(c.short).join("apply.toml"))?;
+            let acfg = crate::config::load_apply(
+                &self.dir.join("caregivers").join(c.short).join("apply.toml"),
+            )?;
             let (keys, publishers) = acfg.load_keys()?;
             let mut db = Db::connect(&acfg.connection, &acfg.password)?;
             let pb = indicatif::ProgressBar::new_spinner();
@@ -780,7 +781,7 @@ impl Step<'_> {
                 ..ApplyReport::default()
             };
             let t = Instant::now();
-            apply::apply_all(&acfg, &mut db, &keys, &publishers, &mut report)?;
+            caregiver::apply_all(&acfg, &mut db, &keys, &publishers, &mut report)?;
             pb.finish_and_clear();
             let rows: u64 = report.applied.iter().map(|a| a.1).sum();
             let problems = verify(&mut src, &mut db, c)?;
@@ -844,7 +845,7 @@ fn moving_visit(src: &mut Db) -> Result<i64, DemoError> {
         &[],
     )?;
     rows.first()
-        .and_then(|r| source::int_at(r, 0))
+        .and_then(|r| client::int_at(r, 0))
         .ok_or_else(|| DemoError::Setup("no visit at unit 1".into()))
 }
 
@@ -950,7 +951,7 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     }
     write(&dir.join("ctferry.toml"), &config_text(addr, &deliver))?;
     let cfg = config::load(&dir.join("ctferry.toml"))?;
-    let problems = crate::check::check(&cfg);
+    let problems = crate::publisher::check::check(&cfg);
     if !problems.is_empty() {
         for p in &problems {
             say(&format!("  FAIL check: {p}"));
@@ -1023,8 +1024,8 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     let failures = step.failures;
 
     // Summary per caregiver.
-    let state = crate::state::State::open(&cfg.publisher.state)
-        .map_err(crate::publish::PublishError::from)?;
+    let state = crate::publisher::state::State::open(&cfg.publisher.state)
+        .map_err(crate::publisher::cycle::PublishError::from)?;
     say("");
     say(&format!(
         "{:<24} {:>8} {:>10} {:>9}  {}",
@@ -1033,10 +1034,11 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     for c in CAREGIVERS.iter().filter(|c| c.subscribed) {
         let pk = state
             .packages(c.hsa)
-            .map_err(crate::publish::PublishError::from)?;
-        let acfg = apply::load_config(&dir.join("caregivers").join(c.short).join("apply.toml"))?;
+            .map_err(crate::publisher::cycle::PublishError::from)?;
+        let acfg =
+            crate::config::load_apply(&dir.join("caregivers").join(c.short).join("apply.toml"))?;
         let mut db = Db::connect(&acfg.connection, &acfg.password)?;
-        let asof = apply::last_applied(&mut db)?
+        let asof = caregiver::last_applied(&mut db)?
             .and_then(|a| a.data_as_of)
             .unwrap_or_else(|| "-".into());
         say(&format!(

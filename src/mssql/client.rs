@@ -7,7 +7,7 @@
 //! we sent, a permission, a missing table). The password is never logged.
 
 use crate::config::Secret;
-use crate::value::{ColumnType, Decimal, Value};
+use crate::format::value::{ColumnType, Decimal, Value};
 use futures_util::TryStreamExt;
 use tiberius::{AuthMethod, Client, Config, Query, QueryItem, Row};
 use tokio::net::TcpStream;
@@ -418,7 +418,7 @@ pub fn column_type(
     precision: u8,
     scale: u8,
 ) -> Option<ColumnType> {
-    use crate::value::Len;
+    use crate::format::value::Len;
     let len = |bytes: i16, unicode: bool| {
         if bytes == -1 {
             Len::Max

@@ -17,9 +17,9 @@
 //!
 //! This module never logs values and never writes plaintext to disk.
 
-use crate::cbor::{DecodeError, Decoder, Encoder, Item, Limits};
-use crate::crypto::{self, CryptoError, PublicKey, SecretKey};
-use crate::value::{self, ColumnType, Value};
+use crate::format::cbor::{DecodeError, Decoder, Encoder, Item, Limits};
+use crate::format::crypto::{self, CryptoError, PublicKey, SecretKey};
+use crate::format::value::{self, ColumnType, Value};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::fs::File;

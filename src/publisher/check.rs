@@ -4,12 +4,12 @@
 //! (host key, login, a writable folder) without delivering anything.
 
 use crate::config::{Config, Owner};
-use crate::crypto::{PublicKey, SecretKey};
-use crate::publish::describe;
-use crate::source::{Db, Param};
-use crate::sql;
+use crate::format::crypto::{PublicKey, SecretKey};
+use crate::mssql::client::{Db, Param};
+use crate::mssql::sql::source as sql;
+use crate::publisher::cycle::describe;
 
-use crate::source::int_at as i64_of;
+use crate::mssql::client::int_at as i64_of;
 
 /// Every problem with `cfg` (empty when all is well).
 pub fn check(cfg: &Config) -> Vec<String> {
@@ -34,7 +34,7 @@ pub fn check(cfg: &Config) -> Vec<String> {
         }
     }
     for s in &cfg.subscribers {
-        if let Err(e) = crate::deliver::check_area(s) {
+        if let Err(e) = crate::publisher::deliver::check_area(s) {
             problems.push(format!("[[subscriber]] {}: deliver: {e}", s.hsa_id));
         }
     }
@@ -161,7 +161,7 @@ pub fn check(cfg: &Config) -> Vec<String> {
                 problems.push(format!("[[table]] {name}: mask {c} = NULL, but {c} is NOT NULL; give a literal of type {}", col.ty));
                 continue;
             }
-            let q = format!("SELECT CAST({lit} AS {}) AS v", col.ty);
+            let q = sql::cast_literal(lit, &col.ty);
             if let Err(e) = db.rows("checking a mask literal", &q, &[]) {
                 problems.push(format!(
                     "[[table]] {name}: mask {c} = {lit} does not fit {}: {}",
