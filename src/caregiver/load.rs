@@ -1,0 +1,123 @@
+//! Loading a verified-as-it-streams package into the copy, inside the
+//! package's transaction (opened and committed by the caller, which commits
+//! only after the reader verified the whole package).
+//!
+//! Rows arrive one at a time; every `CHUNK` rows of one table and section
+//! are bulk-loaded into a temp table and merged with a few set-based
+//! statements (`mssql::sql::target::merge_chunk`): memory stays bounded
+//! whatever the package's size. The first part of a snapshot (re)creates
+//! the copy's tables.
+
+use super::log::ensure_schema;
+use crate::format::package::{Kind, Manifest, SectionKind, TableSchema};
+use crate::format::value::{ColumnType, Value};
+use crate::mssql::client::{self, int_at, Db, DbError, Param};
+use crate::mssql::sql::qualified;
+use crate::mssql::sql::target as sql;
+
+/// Rows per bulk load.
+pub const CHUNK: usize = 10_000;
+
+/// Creates (or re-creates, empty) every table of snapshot `m` in the copy.
+pub fn create_tables(db: &mut Db, m: &Manifest) -> Result<(), DbError> {
+    for t in &m.tables {
+        let target = qualified(&t.schema.name);
+        if let Some((s, _)) = t.schema.name.split_once('.') {
+            ensure_schema(db, s)?;
+        }
+        let exists = db.rows(
+            "looking for a table",
+            sql::table_exists(),
+            &[Param::Str(t.schema.name.clone())],
+        )?;
+        if exists.first().and_then(|r| int_at(r, 0)).unwrap_or(0) > 0 {
+            db.execute(&sql::drop_table(&target))?;
+        }
+        db.execute(&sql::create_table(&t.schema, &target, false))?;
+    }
+    Ok(())
+}
+
+/// Moves chunks of one package's rows into the copy through temp tables.
+pub struct Loader<'a> {
+    pub db: &'a mut Db,
+    seq: u64,
+    temps: Vec<String>,
+    created: std::collections::HashSet<(usize, bool)>,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader for package `seq`.
+    pub fn new(db: &'a mut Db, seq: u64) -> Loader<'a> {
+        Loader {
+            db,
+            seq,
+            temps: vec![],
+            created: Default::default(),
+        }
+    }
+
+    /// Drops the temp tables (at the end of a package).
+    pub fn finish(mut self) -> Result<(), DbError> {
+        for t in std::mem::take(&mut self.temps) {
+            self.db.execute(&sql::drop_table(&t))?;
+        }
+        Ok(())
+    }
+    fn stage_name(&self, table: usize, keys: bool) -> String {
+        format!(
+            "#ctf_{}_{}_{}",
+            self.seq,
+            table,
+            if keys { "k" } else { "r" }
+        )
+    }
+
+    /// Loads `rows` of section `kind` of table `table` and empties `rows`.
+    pub fn flush(
+        &mut self,
+        m: &Manifest,
+        table: usize,
+        kind: SectionKind,
+        rows: &mut Vec<Vec<Value>>,
+    ) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let t = &m.tables[table].schema;
+        let target = qualified(&t.name);
+        let keys_only = kind == SectionKind::Deletes;
+        let stage = self.stage_name(table, keys_only);
+        let kp = t.key_positions().unwrap_or_default();
+        let schema_for_stage = if keys_only {
+            TableSchema {
+                name: t.name.clone(),
+                columns: kp.iter().map(|p| t.columns[*p].clone()).collect(),
+                key: t.key.clone(),
+            }
+        } else {
+            t.clone()
+        };
+        if self.created.insert((table, keys_only)) {
+            self.db
+                .execute(&sql::create_table(&schema_for_stage, &stage, true))?;
+            self.temps.push(stage.clone());
+        }
+        let types: Vec<ColumnType> = schema_for_stage
+            .columns
+            .iter()
+            .map(|c| client::stage_type(&c.ty))
+            .collect();
+        self.db.bulk_load(&stage, &types, rows)?;
+        let batch = sql::merge_chunk(
+            t,
+            &target,
+            &stage,
+            keys_only || m.kind == Kind::Delta,
+            !keys_only,
+        );
+        self.db.execute(&batch)?;
+        rows.clear();
+        Ok(())
+    }
+}
