@@ -8,7 +8,7 @@
 //! delta entry per row for one subscriber (a 120-byte row each) and reports
 //! again. Baseline in the same run: the raw bytes of the keys and values.
 
-use ctferry::publisher::state::{Changes, State};
+use ctferry::publisher::state::{Changes, RowId, State};
 
 fn dir_size(p: &std::path::Path) -> u64 {
     let mut n = 0;
@@ -46,7 +46,10 @@ fn main() {
             let mut e = ctferry::format::cbor::Encoder::new();
             e.array(1);
             e.int(i as i64);
-            c.set_owner("dbo.Journalanteckning", &e.buf, Some("SE2321000016-A1B2"));
+            c.set_owner(
+                &RowId::new("dbo.Journalanteckning", &e.buf),
+                Some("SE2321000016-A1B2"),
+            );
             raw += e.buf.len() as u64 + 24 + 17;
             if c.len() >= batch {
                 state.commit(std::mem::take(&mut c)).unwrap();

@@ -291,14 +291,25 @@ pub enum Known {
 }
 
 /// Looks `info` up in the known_hosts file `path` (a missing file knows nothing).
-pub fn known_hosts_check(path: &Path, url: &SftpUrl, info: &HostKeyInfo) -> Result<Known, String> {
+pub fn known_hosts_check(
+    path: &Path,
+    url: &SftpUrl,
+    info: &HostKeyInfo,
+) -> Result<Known, SftpError> {
     if !path.exists() {
         return Ok(Known::Absent);
     }
-    let s = Session::new().map_err(|e| e.message().to_string())?;
-    let mut kh = s.known_hosts().map_err(|e| e.message().to_string())?;
+    let local = |message: String| SftpError {
+        kind: Kind::Local,
+        account: account(url),
+        message,
+    };
+    let s = Session::new().map_err(|e| local(e.message().to_string()))?;
+    let mut kh = s
+        .known_hosts()
+        .map_err(|e| local(e.message().to_string()))?;
     kh.read_file(path, ssh2::KnownHostFileKind::OpenSSH)
-        .map_err(|e| format!("cannot read {}: {}", path.display(), e.message()))?;
+        .map_err(|e| local(format!("cannot read {}: {}", path.display(), e.message())))?;
     Ok(match kh.check_port(&url.host, url.port, &info.blob) {
         ssh2::CheckResult::Match => Known::Match,
         ssh2::CheckResult::Mismatch => Known::Mismatch,
@@ -637,6 +648,7 @@ mod tests {
         assert_eq!(SftpUrl::parse("sftp://a@[::1]:23/d").unwrap().host, "::1");
         assert!(SftpUrl::parse("sftp://a:secret@h/d")
             .unwrap_err()
+            .to_string()
             .contains("password"));
         assert!(SftpUrl::parse("ftp://a@h").is_err());
         assert!(SftpUrl::parse("sftp://h/d").is_err());

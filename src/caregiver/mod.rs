@@ -73,8 +73,11 @@ pub struct ApplyReport {
     pub skipped: Vec<String>,
     /// Packages fetched from the SFTP area in this run.
     pub downloaded: Vec<String>,
-    pub progress: Option<Box<dyn FnMut(&str, u64)>>,
+    pub progress: Option<Progress>,
 }
+
+/// Told (file, rows applied so far) while a package is applied.
+pub type Progress = Box<dyn FnMut(&str, u64)>;
 
 /// Opens a package with whichever of the caregiver's keys it is encrypted
 /// to; "not for us" only when it is for none of them.

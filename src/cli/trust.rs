@@ -27,19 +27,17 @@ pub fn run(config: &Path, hsa: &str, yes: bool) -> Result<()> {
             return Ok(());
         }
         HostTrust::Pinned(fp) => format!("WARNING: this is NOT the pinned key {fp}"),
-        HostTrust::KnownHosts(p) => {
-            match sftp::known_hosts_check(p, &t.url, &info).map_err(anyhow::Error::msg)? {
-                Known::Match => {
-                    println!("already in {}; nothing to do", p.display());
-                    return Ok(());
-                }
-                Known::Mismatch => format!(
-                    "WARNING: {} holds a DIFFERENT key for this server",
-                    p.display()
-                ),
-                Known::Absent => format!("{} has no key for this server yet", p.display()),
+        HostTrust::KnownHosts(p) => match sftp::known_hosts_check(p, &t.url, &info)? {
+            Known::Match => {
+                println!("already in {}; nothing to do", p.display());
+                return Ok(());
             }
-        }
+            Known::Mismatch => format!(
+                "WARNING: {} holds a DIFFERENT key for this server",
+                p.display()
+            ),
+            Known::Absent => format!("{} has no key for this server yet", p.display()),
+        },
     };
     println!("{what}");
     if !yes {

@@ -29,5 +29,5 @@ pub use publisher::{
     PublisherConfig, SourceConfig, SubscriberConfig,
 };
 pub use secret::{passphrase, PassphraseError, Pins, Secret};
-pub use sftp::{pin_host_key, sftp_target, Auth, HostTrust, RawSftp, SftpUrl, Target};
-pub use table::{parse_path, Hop, Owner, TableConfig, TableName};
+pub use sftp::{pin_host_key, sftp_target, Auth, BadUrl, HostTrust, RawSftp, SftpUrl, Target};
+pub use table::{parse_path, BadOwnerPath, Hop, Owner, TableConfig, TableName};

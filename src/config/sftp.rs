@@ -32,9 +32,19 @@ impl std::fmt::Display for SftpUrl {
     }
 }
 
+/// What is wrong with an `sftp://` URL (never the URL's password: one in
+/// the URL is refused without repeating it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadUrl(pub String);
+
 impl SftpUrl {
     /// Parses `sftp://user@host[:port][/dir]`; a password in the URL is refused.
-    pub fn parse(text: &str) -> Result<SftpUrl, String> {
+    pub fn parse(text: &str) -> Result<SftpUrl, BadUrl> {
+        Self::parse_text(text).map_err(BadUrl)
+    }
+
+    fn parse_text(text: &str) -> Result<SftpUrl, String> {
         let rest = text
             .strip_prefix("sftp://")
             .ok_or_else(|| format!("'{text}' should read sftp://user@host:port/dir"))?;
@@ -234,7 +244,15 @@ pub fn sftp_target(
 /// Writes `host_key = "<fingerprint>"` into subscriber `hsa`'s `deliver`
 /// in the configuration file at `path`, keeping everything else (comments
 /// included); replaces the file atomically.
-pub fn pin_host_key(path: &Path, hsa: &str, fingerprint: &str) -> Result<(), String> {
+pub fn pin_host_key(path: &Path, hsa: &str, fingerprint: &str) -> Result<(), ConfigError> {
+    pin_host_key_text(path, hsa, fingerprint).map_err(|message| ConfigError {
+        file: path.display().to_string(),
+        at: format!("[[subscriber]] {hsa} deliver"),
+        message,
+    })
+}
+
+fn pin_host_key_text(path: &Path, hsa: &str, fingerprint: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut doc: toml_edit::DocumentMut = text

@@ -74,31 +74,40 @@ pub struct TableConfig {
     pub masks: BTreeMap<String, String>,
 }
 
+/// What is wrong with an owner path, in the operator's terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadOwnerPath(pub String);
+
 /// Parses `BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId`.
-pub fn parse_path(text: &str) -> Result<Owner, String> {
+pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
     let segs: Vec<&str> = text.split("->").map(str::trim).collect();
     if segs.len() < 2 {
-        return Err(
+        return Err(BadOwnerPath(
             "a path needs at least one hop: `Column -> schema.Table(KeyColumn).OwnerColumn`".into(),
-        );
+        ));
     }
     let mut from = segs[0].to_string();
     if from.is_empty() || from.contains(['(', '.', ')']) {
-        return Err(format!(
+        return Err(BadOwnerPath(format!(
             "'{}' should be a column of the table itself",
             segs[0]
-        ));
+        )));
     }
     let mut hops = Vec::new();
     let mut column = String::new();
     for seg in &segs[1..] {
         // schema.Table(Key).Next
-        let open = seg
-            .find('(')
-            .ok_or_else(|| format!("'{seg}' should read `schema.Table(KeyColumn).NextColumn`"))?;
-        let close = seg.find(')').ok_or_else(|| format!("'{seg}' lacks ')'"))?;
+        let open = seg.find('(').ok_or_else(|| {
+            BadOwnerPath(format!(
+                "'{seg}' should read `schema.Table(KeyColumn).NextColumn`"
+            ))
+        })?;
+        let close = seg
+            .find(')')
+            .ok_or_else(|| BadOwnerPath(format!("'{seg}' lacks ')'")))?;
         let table = TableName::parse(&seg[..open])
-            .ok_or_else(|| format!("'{}' is not a table name", &seg[..open]))?;
+            .ok_or_else(|| BadOwnerPath(format!("'{}' is not a table name", &seg[..open])))?;
         let to = seg[open + 1..close].trim().to_string();
         let next = seg[close + 1..]
             .strip_prefix('.')
@@ -106,9 +115,9 @@ pub fn parse_path(text: &str) -> Result<Owner, String> {
             .unwrap_or("")
             .to_string();
         if to.is_empty() || next.is_empty() {
-            return Err(format!(
+            return Err(BadOwnerPath(format!(
                 "'{seg}' should read `schema.Table(KeyColumn).NextColumn`"
-            ));
+            )));
         }
         hops.push(Hop {
             from_column: from,

@@ -39,7 +39,9 @@ pub const SUFFIX: &str = ".ctf.pgp";
 pub const DEFAULT_PART_BYTES: usize = 64 << 20;
 
 /// Snapshot (the whole filtered copy at one version) or delta (changes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Stored (state records) and written (manifests) as `snapshot` / `delta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Snapshot,
     Delta,

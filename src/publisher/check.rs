@@ -7,7 +7,7 @@ use crate::config::{Config, Owner};
 use crate::format::crypto::{PublicKey, SecretKey};
 use crate::mssql::client::{Db, Param};
 use crate::mssql::sql::source as sql;
-use crate::publisher::cycle::describe;
+use crate::publisher::catalog::describe;
 
 use crate::mssql::client::int_at as i64_of;
 

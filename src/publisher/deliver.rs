@@ -56,8 +56,10 @@ pub struct Report {
     pub removed: usize,
 }
 
-/// A failed delivery try.
-#[derive(Debug, Clone)]
+/// A failed delivery try (or area check), naming the area, and whether a
+/// later try can help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
 pub struct DeliverError {
     pub message: String,
     pub retryable: bool,
@@ -368,21 +370,32 @@ pub fn deliver_to_folder(src: &Path, dir: &Path, name: &str) -> Result<(), Deliv
 /// folder must be creatable and writable; an SFTP area must present the
 /// pinned host key, accept the login, and let the account create and
 /// remove a file in its folder. For `ctferry check`.
-pub fn check_area(s: &SubscriberConfig) -> Result<(), String> {
+pub fn check_area(s: &SubscriberConfig) -> Result<(), DeliverError> {
     match &s.deliver {
         Deliver::Folder(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the delivery folder {}: {e}", dir.display()))?;
+            let io = |message: String| DeliverError {
+                message,
+                retryable: false,
+            };
+            std::fs::create_dir_all(dir).map_err(|e| {
+                io(format!(
+                    "cannot create the delivery folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
             let probe = dir.join(".ctferry-check.part");
             std::fs::write(&probe, b"").map_err(|e| {
-                format!("cannot write in the delivery folder {}: {e}", dir.display())
+                io(format!(
+                    "cannot write in the delivery folder {}: {e}",
+                    dir.display()
+                ))
             })?;
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
         Deliver::Sftp(t) => {
-            let c = sftp::connect(t).map_err(|e| e.to_string())?;
-            c.probe_write().map_err(|e| e.to_string())?;
+            let c = sftp::connect(t)?;
+            c.probe_write()?;
             c.close();
             Ok(())
         }

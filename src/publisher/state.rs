@@ -17,7 +17,7 @@
 //! to the number of packages ever made (a year at 15 minutes is 35,000 per
 //! caregiver). `add_package` maintains them; `open` builds them once for a
 //! state written before they existed.
-//! - `t/<table>`               the column signature a table was published with
+//! - `t/<table>`               the columns and key a table was published with (`PublishedSchema`, JSON)
 //! - `b/<table>`               the begin version of the table's change tracking
 //!
 //! Contract: every change of state is one `commit` (an atomic sled batch)
@@ -26,6 +26,8 @@
 //! process at a time: sled locks the folder, and a second publisher gets a
 //! clear error. Staged rows are already masked; no secret is ever stored.
 
+use crate::format::package::Kind;
+use crate::publisher::catalog::PublishedSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -64,7 +66,7 @@ pub struct PackageRecord {
     pub subscriber: String,
     pub sequence: u64,
     pub epoch: u64,
-    pub kind: String,
+    pub kind: Kind,
     pub file: String,
     pub sha256: String,
     pub bytes: u64,
@@ -136,6 +138,19 @@ pub struct State {
     tree: sled::Tree,
 }
 
+/// A staged change's place in the state (to remove it once packaged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageId(Vec<u8>);
+
+/// One staged change of a subscriber: its table and the encoded op
+/// (`publisher::stage::Op`).
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub id: StageId,
+    pub table: String,
+    pub op: Vec<u8>,
+}
+
 /// A set of state changes applied atomically by `State::commit`.
 #[derive(Default)]
 pub struct Changes {
@@ -157,16 +172,19 @@ fn stage_key(hsa: &str, table: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
-fn owner_key(table: &str, key: &[u8]) -> Vec<u8> {
-    let mut k = format!("o/{table}").into_bytes();
-    k.push(0);
-    k.extend_from_slice(key);
-    k
-}
+/// A published row in the ownership index: its table and its encoded key
+/// (the state key `o/<table>\0<key>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowId(Vec<u8>);
 
-/// The full state key of an ownership index entry.
-pub fn owner_key_pub(table: &str, key: &[u8]) -> Vec<u8> {
-    owner_key(table, key)
+impl RowId {
+    /// The row of `table` whose encoded primary key is `key`.
+    pub fn new(table: &str, key: &[u8]) -> RowId {
+        let mut k = format!("o/{table}").into_bytes();
+        k.push(0);
+        k.extend_from_slice(key);
+        RowId(k)
+    }
 }
 
 fn package_key(hsa: &str, seq: u64) -> Vec<u8> {
@@ -215,23 +233,17 @@ impl Changes {
         self.batch.insert(stage_key(hsa, table, key), op);
         self.n += 1;
     }
-    pub fn unstage_raw(&mut self, full_key: &[u8]) {
-        self.batch.remove(full_key);
+    /// Removes a staged change (packaged, or replaced by a snapshot).
+    pub fn unstage(&mut self, id: &StageId) {
+        self.batch.remove(id.0.as_slice());
         self.n += 1;
     }
-    pub fn set_owner(&mut self, table: &str, key: &[u8], hsa: Option<&str>) {
+    /// Sets (or, with `None`, removes) the caregiver that has `row`.
+    pub fn set_owner(&mut self, row: &RowId, hsa: Option<&str>) {
         match hsa {
-            Some(h) => self.batch.insert(owner_key(table, key), h.as_bytes()),
-            None => self.batch.remove(owner_key(table, key)),
+            Some(h) => self.batch.insert(row.0.as_slice(), h.as_bytes()),
+            None => self.batch.remove(row.0.as_slice()),
         }
-        self.n += 1;
-    }
-    pub fn set_owner_raw(&mut self, full_key: &[u8], hsa: &str) {
-        self.batch.insert(full_key, hsa.as_bytes());
-        self.n += 1;
-    }
-    pub fn remove_raw(&mut self, full_key: &[u8]) {
-        self.batch.remove(full_key);
         self.n += 1;
     }
     pub fn add_package(&mut self, p: &PackageRecord) {
@@ -282,9 +294,10 @@ impl Changes {
             .insert(format!("b/{table}").as_bytes(), &v.to_be_bytes()[..]);
         self.n += 1;
     }
-    pub fn set_table_signature(&mut self, table: &str, sig: &str) {
+    /// Remembers the columns and key `table` is published with.
+    pub fn set_table_schema(&mut self, table: &str, schema: &PublishedSchema) {
         self.batch
-            .insert(format!("t/{table}").as_bytes(), sig.as_bytes());
+            .insert(format!("t/{table}").as_bytes(), schema.to_bytes());
         self.n += 1;
     }
 }
@@ -472,32 +485,29 @@ impl State {
         Ok(out)
     }
 
-    /// The subscriber that has (table, key), per the ownership index.
-    pub fn owner(&self, table: &str, key: &[u8]) -> Result<Option<String>, StateError> {
+    /// The caregiver that has `row`, per the ownership index.
+    pub fn owner(&self, row: &RowId) -> Result<Option<String>, StateError> {
         Ok(self
             .tree
-            .get(owner_key(table, key))
+            .get(&row.0)
             .map_err(|e| self.err(e))?
             .map(|v| String::from_utf8_lossy(&v).to_string()))
     }
 
-    /// Ownership index entries pointing at `hsa` (full keys), to clear on a new epoch.
-    pub fn owned_by(&self, hsa: &str) -> Result<Vec<Vec<u8>>, StateError> {
+    /// The rows the ownership index gives to `hsa` (to clear on a new epoch).
+    pub fn owned_by(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
         let mut out = Vec::new();
         for kv in self.tree.scan_prefix(b"o/") {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             if v.as_ref() == hsa.as_bytes() {
-                out.push(k.to_vec());
+                out.push(RowId(k.to_vec()));
             }
         }
         Ok(out)
     }
 
-    /// A subscriber's staged changes in key order: (full key, table, row key, op).
-    pub fn staged(
-        &self,
-        hsa: &str,
-    ) -> Result<Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>, StateError> {
+    /// A subscriber's staged changes, in key order.
+    pub fn staged(&self, hsa: &str) -> Result<Vec<Staged>, StateError> {
         let prefix = stage_prefix(hsa);
         let mut out = Vec::new();
         for kv in self.tree.scan_prefix(&prefix) {
@@ -507,7 +517,11 @@ impl State {
                 continue;
             };
             let table = String::from_utf8_lossy(&rest[..sep]).to_string();
-            out.push((k.to_vec(), table, rest[sep + 1..].to_vec(), v.to_vec()));
+            out.push(Staged {
+                id: StageId(k.to_vec()),
+                table,
+                op: v.to_vec(),
+            });
         }
         Ok(out)
     }
@@ -586,12 +600,18 @@ impl State {
             .map(i64::from_be_bytes))
     }
 
-    pub fn table_signature(&self, table: &str) -> Result<Option<String>, StateError> {
-        Ok(self
-            .tree
-            .get(format!("t/{table}").as_bytes())
-            .map_err(|e| self.err(e))?
-            .map(|v| String::from_utf8_lossy(&v).to_string()))
+    /// The columns and key `table` was published with, if it was.
+    pub fn table_schema(&self, table: &str) -> Result<Option<PublishedSchema>, StateError> {
+        let key = format!("t/{table}");
+        match self.tree.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => PublishedSchema::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    key,
+                    message: e.to_string(),
+                }),
+        }
     }
 
     /// Bytes the state folder takes on disk.
@@ -609,7 +629,7 @@ mod tests {
             subscriber: "SE-A".into(),
             sequence: seq,
             epoch: 1,
-            kind: "delta".into(),
+            kind: Kind::Delta,
             file: format!("{seq:010}-delta.ctf.pgp"),
             sha256: "00".into(),
             bytes: 1,

@@ -1,0 +1,330 @@
+//! What a published table looks like at the source, and what it looked
+//! like when it was first published.
+//!
+//! `describe` reads a table's columns, types and primary key from the
+//! source catalog (two statements) and builds the select list, with masked
+//! columns replaced by their literal. `PublishedSchema` is the typed value
+//! the state keeps per table (`t/<table>`): a later cycle compares the
+//! source against it (`drift`) and stops publishing a table whose columns
+//! changed until the operator accepts them, and delta packages are written
+//! with it (a delta must describe its rows as the copy's tables are).
+
+use crate::config::TableConfig;
+use crate::format::package::{ColumnSchema, TableSchema};
+use crate::format::value::ColumnType;
+use crate::mssql::client::{self, int_at, text_at, Db, DbError, Param};
+use crate::mssql::sql::source::{self as sql, SelectColumn};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a published table cannot be read as configured. None of these goes
+/// away by retrying: the configuration or the source must change.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("source database: {0}")]
+    Db(#[from] DbError),
+    #[error("table {table} does not exist in the source database (or the login cannot see it)")]
+    NoSuchTable { table: String },
+    #[error("{table}.{column} has type {ty}, which ctferry does not carry; leave the table out or ask for support")]
+    UnsupportedType {
+        table: String,
+        column: String,
+        ty: String,
+    },
+    #[error("{table}: mask names column {column}, which the table does not have")]
+    MaskWithoutColumn { table: String, column: String },
+    #[error("table {table} has no primary key; change tracking and ctferry need one")]
+    NoPrimaryKey { table: String },
+}
+
+/// A published table as found in the source.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub cfg: TableConfig,
+    pub schema: TableSchema,
+    pub key_pos: Vec<usize>,
+    /// The select list (masks applied); empty for a schema rebuilt from the
+    /// state, which is only used to write packages.
+    pub select: Vec<SelectColumn>,
+}
+
+impl TableInfo {
+    /// The schema to remember (and compare) for this table.
+    pub fn published(&self) -> PublishedSchema {
+        PublishedSchema::of(&self.schema)
+    }
+}
+
+/// Why a stored schema cannot be read (the state is damaged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSchema(pub String);
+
+/// One column as published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedColumn {
+    pub name: String,
+    /// The SQL Server type, as `ColumnType` writes and parses it.
+    #[serde(with = "type_text")]
+    pub ty: ColumnType,
+    pub nullable: bool,
+}
+
+/// A table's columns and key as they were published (stored in the state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedSchema {
+    pub columns: Vec<PublishedColumn>,
+    pub key: Vec<String>,
+}
+
+mod type_text {
+    use crate::format::value::ColumnType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ty: &ColumnType, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ty)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ColumnType, D::Error> {
+        let text = String::deserialize(d)?;
+        ColumnType::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// As operators read it in messages: `Id bigint, Note nvarchar(400) NULL; key Id`.
+impl fmt::Display for PublishedSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    c.name,
+                    c.ty,
+                    if c.nullable { " NULL" } else { "" }
+                )
+            })
+            .collect();
+        write!(f, "{}; key {}", cols.join(", "), self.key.join(","))
+    }
+}
+
+impl PublishedSchema {
+    /// The columns and key of `schema`.
+    pub fn of(schema: &TableSchema) -> PublishedSchema {
+        PublishedSchema {
+            columns: schema
+                .columns
+                .iter()
+                .map(|c| PublishedColumn {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    nullable: c.nullable,
+                })
+                .collect(),
+            key: schema.key.clone(),
+        }
+    }
+
+    /// As stored in the state (JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a stored schema: JSON, or the text form that states written
+    /// before this type existed hold (`Id bigint, N nvarchar(40) NULL; key Id`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PublishedSchema, BadSchema> {
+        if bytes.first() == Some(&b'{') {
+            return serde_json::from_slice(bytes).map_err(|e| BadSchema(e.to_string()));
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let (cols, key) = text.split_once("; key ").unwrap_or((&text, ""));
+        let mut columns = Vec::new();
+        for c in cols.split(", ") {
+            let nullable = c.ends_with(" NULL");
+            let c = c.trim_end_matches(" NULL");
+            let (name, ty) = c
+                .rsplit_once(' ')
+                .ok_or_else(|| BadSchema(format!("column '{c}' has no type")))?;
+            columns.push(PublishedColumn {
+                name: name.to_string(),
+                ty: ColumnType::parse(ty).map_err(|e| BadSchema(e.to_string()))?,
+                nullable,
+            });
+        }
+        Ok(PublishedSchema {
+            columns,
+            key: key.split(',').map(str::to_string).collect(),
+        })
+    }
+
+    /// The table schema packages are written with (masks from `t`).
+    pub fn table_info(&self, t: &TableConfig) -> TableInfo {
+        let schema = TableSchema {
+            name: t.name.to_string(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| ColumnSchema {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    nullable: c.nullable,
+                    masked: t.masks.keys().any(|m| m.eq_ignore_ascii_case(&c.name)),
+                })
+                .collect(),
+            key: self.key.clone(),
+        };
+        TableInfo {
+            cfg: t.clone(),
+            key_pos: schema.key_positions().unwrap_or_default(),
+            select: vec![],
+            schema,
+        }
+    }
+}
+
+/// How a table found at the source compares with what was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// First published now, or changed and accepted: remember `now`.
+    Record,
+    /// As published.
+    Same,
+    /// Changed and not accepted: stop publishing.
+    Changed { was: PublishedSchema },
+}
+
+/// Compares `now` with the `stored` schema; `accept` is `ctferry snapshot
+/// --all` accepting changed columns.
+pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema, accept: bool) -> Drift {
+    match stored {
+        None => Drift::Record,
+        Some(_) if accept => Drift::Record,
+        Some(was) if was != *now => Drift::Changed { was },
+        Some(_) => Drift::Same,
+    }
+}
+
+/// Reads a published table's columns and key from the source catalog.
+pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError> {
+    let name = t.name.to_string();
+    let cols = db.rows(
+        &format!("reading the columns of {name}"),
+        sql::columns(),
+        &[Param::Str(name.clone())],
+    )?;
+    if cols.is_empty() {
+        return Err(CatalogError::NoSuchTable { table: name });
+    }
+    let mut columns = Vec::new();
+    let mut select = Vec::new();
+    for r in &cols {
+        let cname = text_at(r, 0).unwrap_or_default();
+        let tname = text_at(r, 1).unwrap_or_default();
+        let max_len = int_at(r, 2).unwrap_or(0) as i16;
+        let prec = int_at(r, 3).unwrap_or(0) as u8;
+        let scale = int_at(r, 4).unwrap_or(0) as u8;
+        let nullable = int_at(r, 5).unwrap_or(1) != 0;
+        let ty = client::column_type(&tname, max_len, prec, scale).ok_or_else(|| {
+            CatalogError::UnsupportedType {
+                table: name.clone(),
+                column: cname.clone(),
+                ty: tname.clone(),
+            }
+        })?;
+        let mask = t
+            .masks
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(&cname))
+            .map(|(_, l)| l.clone());
+        columns.push(ColumnSchema {
+            name: cname.clone(),
+            ty,
+            nullable,
+            masked: mask.is_some(),
+        });
+        select.push(SelectColumn {
+            name: cname,
+            ty,
+            mask,
+        });
+    }
+    for c in t.masks.keys() {
+        if !columns.iter().any(|x| x.name.eq_ignore_ascii_case(c)) {
+            return Err(CatalogError::MaskWithoutColumn {
+                table: name,
+                column: c.clone(),
+            });
+        }
+    }
+    let key: Vec<String> = db
+        .rows(
+            &format!("reading the primary key of {name}"),
+            sql::primary_key(),
+            &[Param::Str(name.clone())],
+        )?
+        .iter()
+        .filter_map(|r| text_at(r, 0))
+        .collect();
+    if key.is_empty() {
+        return Err(CatalogError::NoPrimaryKey { table: name });
+    }
+    let schema = TableSchema { name, columns, key };
+    let key_pos = schema.key_positions().unwrap_or_default();
+    Ok(TableInfo {
+        cfg: t.clone(),
+        schema,
+        key_pos,
+        select,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> PublishedSchema {
+        PublishedSchema {
+            columns: vec![
+                PublishedColumn {
+                    name: "Id".into(),
+                    ty: ColumnType::parse("bigint").unwrap(),
+                    nullable: false,
+                },
+                PublishedColumn {
+                    name: "Note".into(),
+                    ty: ColumnType::parse("nvarchar(400)").unwrap(),
+                    nullable: true,
+                },
+            ],
+            key: vec!["Id".into()],
+        }
+    }
+
+    #[test]
+    fn stored_as_json_and_read_from_the_older_text_form() {
+        let s = schema();
+        assert_eq!(PublishedSchema::from_bytes(&s.to_bytes()).unwrap(), s);
+        assert_eq!(s.to_string(), "Id bigint, Note nvarchar(400) NULL; key Id");
+        // A state written before the schema was a typed value.
+        let legacy = PublishedSchema::from_bytes(b"Id bigint, Note nvarchar(400) NULL; key Id");
+        assert_eq!(legacy.unwrap(), s);
+        assert!(PublishedSchema::from_bytes(b"Id; key Id").is_err());
+        assert!(PublishedSchema::from_bytes(b"{\"columns\": 1}").is_err());
+    }
+
+    #[test]
+    fn drift_stops_a_changed_table_unless_accepted() {
+        let s = schema();
+        assert_eq!(drift(None, &s, false), Drift::Record);
+        assert_eq!(drift(Some(s.clone()), &s, false), Drift::Same);
+        let mut wider = s.clone();
+        wider.columns[1].ty = ColumnType::parse("nvarchar(800)").unwrap();
+        assert_eq!(
+            drift(Some(s.clone()), &wider, false),
+            Drift::Changed { was: s.clone() }
+        );
+        assert_eq!(drift(Some(s), &wider, true), Drift::Record);
+    }
+}

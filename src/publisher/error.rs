@@ -1,0 +1,55 @@
+//! `PublishError`: why a publisher cycle (or opening the publisher) failed,
+//! naming the thing, and whether running again later can help.
+
+use crate::format::crypto::CryptoError;
+use crate::format::package::PackageError;
+use crate::mssql::client::DbError;
+use crate::publisher::catalog::CatalogError;
+use crate::publisher::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("source database: {0}")]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("change tracking is not enabled on the source database: run ALTER DATABASE ... SET CHANGE_TRACKING = ON (see README, Source prerequisites)")]
+    TrackingOff,
+    #[error("change tracking is not enabled on table {table}: run ALTER TABLE {table} ENABLE CHANGE_TRACKING")]
+    TableNotTracked { table: String },
+    #[error("table {table} changed since it was first published (was: {was}; now: {now}); ctferry stops publishing (nothing is sent and nothing is lost) rather than send columns nobody reviewed. Check the masks in the configuration, then run `ctferry snapshot --all` to accept the new columns and send every caregiver a fresh copy")]
+    TableChanged {
+        table: String,
+        was: String,
+        now: String,
+    },
+    #[error("staged changes for {table}, which is no longer published; remove them with `ctferry snapshot --subscriber {subscriber}`")]
+    NoLongerPublished { table: String, subscriber: String },
+    #[error("a staged change of {table} is unreadable ({detail}); the state may be damaged")]
+    StagedUnreadable { table: String, detail: String },
+}
+
+impl PublishError {
+    /// Whether the next cycle can succeed without a person (a network
+    /// hiccup, a deadlock, a snapshot conflict); everything else needs the
+    /// configuration, the source or the state looked at.
+    pub fn retryable(&self) -> bool {
+        match self {
+            PublishError::Db(e) => e.retryable,
+            PublishError::Catalog(CatalogError::Db(e)) => e.retryable,
+            _ => false,
+        }
+    }
+}

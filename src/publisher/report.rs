@@ -1,0 +1,26 @@
+//! `CycleReport`: what one publisher cycle did, for the command line's
+//! summary and log line (`ctferry once`, `run`, `snapshot`).
+
+use crate::publisher::state::PackageRecord;
+use std::collections::BTreeMap;
+
+/// What a cycle did.
+#[derive(Debug, Default, Clone)]
+pub struct CycleReport {
+    pub version: i64,
+    pub previous: Option<i64>,
+    pub changes_read: u64,
+    /// Changes staged per caregiver.
+    pub routed: BTreeMap<String, u64>,
+    /// Caregivers that received a snapshot, and why.
+    pub snapshots: Vec<(String, String)>,
+    pub packages: Vec<PackageRecord>,
+    pub delivered: usize,
+    /// Subscribers whose delivery failed this cycle, with the error.
+    pub delivery_failures: Vec<(String, String)>,
+    /// Subscribers waiting out a delivery backoff.
+    pub delivery_waiting: Vec<String>,
+    /// Statements sent to the source.
+    pub statements: u64,
+    pub duration_ms: u64,
+}

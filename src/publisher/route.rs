@@ -1,0 +1,226 @@
+//! Routing: which caregivers a changed row goes to, and what the ownership
+//! index must say afterwards. The decision is a pure function of the
+//! table's owner rule, whether the row itself changed, and its owner before
+//! (ownership index) and now (read with the row); no I/O, so every case is
+//! unit-tested. `Owners` is the ownership index as this cycle sees it: the
+//! state, overlaid with the cycle's own decisions until they are committed.
+//!
+//! Rules: a shared table's changes go to every caregiver; an owned row that
+//! kept its owner goes to that owner when it changed; a row whose owner
+//! changed (itself or up its owner path) is deleted at the old owner and
+//! upserted at the new one; a deleted row goes (as a delete) to the owner
+//! that had it, and to no one else.
+
+use crate::config::Owner;
+use crate::publisher::state::{Changes, RowId, State, StateError};
+use std::collections::HashMap;
+
+/// Where one staged change goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Send<'a> {
+    /// The row (upsert) to this caregiver.
+    Upsert(&'a str),
+    /// The key (delete) to this caregiver.
+    Delete(&'a str),
+    /// The row to every caregiver (a shared table).
+    UpsertAll,
+    /// The key to every caregiver (a shared table).
+    DeleteAll,
+}
+
+/// A routing decision: what to stage, and the row's owner in the index
+/// afterwards (`None`: the index stays as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route<'a> {
+    pub send: Vec<Send<'a>>,
+    pub index: Option<Option<&'a str>>,
+}
+
+impl Route<'_> {
+    fn nothing() -> Self {
+        Route {
+            send: vec![],
+            index: None,
+        }
+    }
+}
+
+/// A row read from CHANGETABLE joined to the table (it exists now).
+/// `own_change`: the row itself changed (not only something up its owner
+/// path); `old`: its owner per the index; `new`: its owner now.
+pub fn changed_row<'a>(
+    rule: &Owner,
+    own_change: bool,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+) -> Route<'a> {
+    match rule {
+        Owner::Shared => Route {
+            send: if own_change {
+                vec![Send::UpsertAll]
+            } else {
+                vec![]
+            },
+            index: None,
+        },
+        Owner::Column(_) | Owner::Path { .. } => {
+            if old == new {
+                return Route {
+                    send: match new {
+                        Some(h) if own_change => vec![Send::Upsert(h)],
+                        _ => vec![],
+                    },
+                    index: None,
+                };
+            }
+            let mut send = Vec::new();
+            if let Some(h) = old {
+                send.push(Send::Delete(h));
+            }
+            if let Some(h) = new {
+                send.push(Send::Upsert(h));
+            }
+            Route {
+                send,
+                index: Some(new),
+            }
+        }
+    }
+}
+
+/// A row deleted at the source; `old`: its owner per the index.
+pub fn deleted_row<'a>(rule: &Owner, old: Option<&'a str>) -> Route<'a> {
+    match rule {
+        Owner::Shared => Route {
+            send: vec![Send::DeleteAll],
+            index: None,
+        },
+        Owner::Column(_) | Owner::Path { .. } => match old {
+            Some(h) => Route {
+                send: vec![Send::Delete(h)],
+                index: Some(None),
+            },
+            None => Route::nothing(),
+        },
+    }
+}
+
+/// The ownership index as this cycle sees it: the state's, overlaid with
+/// the cycle's decisions, written into the cycle's commit by `commit`.
+pub struct Owners<'s> {
+    state: &'s State,
+    pending: HashMap<RowId, Option<String>>,
+}
+
+impl<'s> Owners<'s> {
+    pub fn new(state: &'s State) -> Owners<'s> {
+        Owners {
+            state,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// The caregiver that has `row` now.
+    pub fn get(&self, row: &RowId) -> Result<Option<String>, StateError> {
+        match self.pending.get(row) {
+            Some(o) => Ok(o.clone()),
+            None => self.state.owner(row),
+        }
+    }
+
+    /// `row` is now `hsa`'s (or no one's).
+    pub fn set(&mut self, row: RowId, hsa: Option<String>) {
+        self.pending.insert(row, hsa);
+    }
+
+    /// A new epoch for `hsa` replaces its copy whole: it owns nothing until
+    /// its snapshot says what it owns.
+    pub fn forget(&mut self, hsa: &str) -> Result<(), StateError> {
+        for row in self.state.owned_by(hsa)? {
+            self.pending.entry(row).or_insert(None);
+        }
+        for o in self.pending.values_mut() {
+            if o.as_deref() == Some(hsa) {
+                *o = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the cycle's decisions into its commit.
+    pub fn commit(self, changes: &mut Changes) {
+        for (row, hsa) in self.pending {
+            changes.set_owner(&row, hsa.as_deref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TableName;
+
+    fn rules() -> [Owner; 2] {
+        [
+            Owner::Column("VardenhetId".into()),
+            Owner::Path {
+                hops: vec![crate::config::Hop {
+                    from_column: "BesokId".into(),
+                    table: TableName::parse("dbo.Besok").unwrap(),
+                    to_column: "Id".into(),
+                }],
+                column: "VardenhetId".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn shared_tables_go_to_everyone() {
+        let r = changed_row(&Owner::Shared, true, None, None);
+        assert_eq!(r.send, vec![Send::UpsertAll]);
+        assert_eq!(r.index, None);
+        // Read only because something it joins changed: nothing to send.
+        assert!(changed_row(&Owner::Shared, false, None, None)
+            .send
+            .is_empty());
+        assert_eq!(
+            deleted_row(&Owner::Shared, None).send,
+            vec![Send::DeleteAll]
+        );
+    }
+
+    #[test]
+    fn owned_rows_follow_their_owner() {
+        for rule in rules() {
+            // Updated in place: to its owner only.
+            let r = changed_row(&rule, true, Some("A"), Some("A"));
+            assert_eq!((r.send, r.index), (vec![Send::Upsert("A")], None));
+            // Unchanged, read because its path was touched: nothing.
+            assert_eq!(
+                changed_row(&rule, false, Some("A"), Some("A")),
+                Route::nothing()
+            );
+            // New row: in, and indexed.
+            let r = changed_row(&rule, true, None, Some("A"));
+            assert_eq!(
+                (r.send, r.index),
+                (vec![Send::Upsert("A")], Some(Some("A")))
+            );
+            // Moved (itself or up its path, changed or not): out of A, into B.
+            for own in [true, false] {
+                let r = changed_row(&rule, own, Some("A"), Some("B"));
+                assert_eq!(r.send, vec![Send::Delete("A"), Send::Upsert("B")]);
+                assert_eq!(r.index, Some(Some("B")));
+            }
+            // Moved to a care unit no caregiver covers: out of A, to no one.
+            let r = changed_row(&rule, true, Some("A"), None);
+            assert_eq!((r.send, r.index), (vec![Send::Delete("A")], Some(None)));
+            // Owned by no caregiver before or now: nothing at all.
+            assert_eq!(changed_row(&rule, true, None, None), Route::nothing());
+            // Deleted: to the owner that had it, and out of the index.
+            let r = deleted_row(&rule, Some("A"));
+            assert_eq!((r.send, r.index), (vec![Send::Delete("A")], Some(None)));
+            assert_eq!(deleted_row(&rule, None), Route::nothing());
+        }
+    }
+}

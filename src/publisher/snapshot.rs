@@ -1,0 +1,126 @@
+//! A caregiver's snapshot: every row it owns, of every published table, read
+//! in the cycle's snapshot transaction (so it agrees with the version V the
+//! cycle commits) and written as the first package(s) of a new epoch.
+//!
+//! Contract: the new epoch replaces the copy whole, so the caregiver's stage
+//! is dropped and the ownership index forgets its rows, then learns them
+//! again from the snapshot; all of it goes into the cycle's one commit,
+//! after the package files are durable (`failpoint` `snapshot-written`).
+
+use crate::config::{Owner, SubscriberConfig};
+use crate::failpoint;
+use crate::format::package::{Kind, PackageError, PackageWriter};
+use crate::format::value::Value;
+use crate::mssql::client::{self, Db, Param};
+use crate::mssql::sql::source as sql;
+use crate::publisher::catalog::TableInfo;
+use crate::publisher::error::PublishError;
+use crate::publisher::packager::{Next, Packager};
+use crate::publisher::report::CycleReport;
+use crate::publisher::route::Owners;
+use crate::publisher::stage::key_bytes;
+use crate::publisher::state::{Changes, RowId, State, SubscriberState};
+
+/// Who gets a snapshot, and why.
+pub struct Onboard<'a> {
+    pub subscriber: &'a SubscriberConfig,
+    /// Its position in the configuration (its key in the packager).
+    pub index: usize,
+    pub state: &'a SubscriberState,
+    pub why: &'a str,
+}
+
+/// Writes `o`'s snapshot of `tables` at version `v` and registers it in
+/// `changes` (see the module doc).
+#[allow(clippy::too_many_arguments)]
+pub fn write(
+    db: &mut Db,
+    state: &State,
+    packager: &mut Packager<'_>,
+    o: Onboard<'_>,
+    tables: &[TableInfo],
+    v: i64,
+    as_of: Option<String>,
+    owners: &mut Owners<'_>,
+    changes: &mut Changes,
+    report: &mut CycleReport,
+) -> Result<(), PublishError> {
+    let s = o.subscriber;
+    for staged in state.staged(&s.hsa_id)? {
+        changes.unstage(&staged.id);
+    }
+    owners.forget(&s.hsa_id)?;
+    let mut st = o.state.clone();
+    let epoch = st.epoch + 1;
+    let template = packager.template(Next {
+        subscriber: s,
+        state: &st,
+        epoch,
+        kind: Kind::Snapshot,
+        ct_from: None,
+        ct_to: v,
+        as_of,
+    });
+    let mut w = PackageWriter::new(packager.writer_config(o.index)?, template);
+    let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
+    let mut owned: Vec<RowId> = Vec::new();
+    for t in tables {
+        let ti = w.add_table(t.schema.clone())?;
+        let shared = match t.cfg.owner {
+            Owner::Shared => true,
+            Owner::Column(_) | Owner::Path { .. } => false,
+        };
+        let q = sql::snapshot_rows(&t.cfg.name, &t.cfg.owner, &t.select, s.keys.len());
+        let name = t.schema.name.clone();
+        let mut failure: Option<PackageError> = None;
+        db.query(
+            &format!("reading the snapshot of {name} for {}", s.hsa_id),
+            &q,
+            if shared { &[] } else { &params },
+            |r| {
+                let mut vals = Vec::with_capacity(t.schema.columns.len());
+                for (ci, c) in t.schema.columns.iter().enumerate() {
+                    vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+                }
+                if !shared {
+                    let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                    owned.push(RowId::new(&name, &key_bytes(&key)));
+                }
+                if failure.is_none() {
+                    if let Err(e) = w.upsert(ti, &vals) {
+                        failure = Some(e);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        report.statements += 1;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
+    let written = w.finish()?;
+    failpoint::hit("snapshot-written");
+    for row in owned {
+        owners.set(row, Some(s.hsa_id.clone()));
+    }
+    st.epoch = epoch;
+    st.keys = {
+        let mut k = s.keys.clone();
+        k.sort();
+        k
+    };
+    st.needs_snapshot = None;
+    packager.register(
+        s,
+        &mut st,
+        &written,
+        "snapshot",
+        Some(o.why.to_string()),
+        changes,
+        report,
+    );
+    changes.set_subscriber(&s.hsa_id, &st);
+    report.snapshots.push((s.hsa_id.clone(), o.why.to_string()));
+    Ok(())
+}
