@@ -6,10 +6,11 @@
 
 use crate::engine::{Isolation, Out, Session, Shared};
 use crate::error::SqlError;
+use crate::tds::collation::COLLATION;
 use crate::tds::login::{parse_login7, parse_prelogin, prelogin_reply, PRODUCT_VERSION};
 use crate::tds::packet::{self, read_message, write_message, Message};
 use crate::tds::request::{parse_batch, parse_rpc, parse_tm, RpcCall, TmRequest};
-use crate::tds::token::{Response, COLLATION, DONE_ATTN, DONE_COUNT, DONE_ERROR, DONE_MORE};
+use crate::tds::token::{Response, DONE_ATTN, DONE_COUNT, DONE_ERROR, DONE_MORE};
 use crate::types::{convert, SqlType, Value};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

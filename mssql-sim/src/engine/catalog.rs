@@ -225,7 +225,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              FROM __sim_columns c JOIN __sim_objects o ON o.object_id = c.object_id JOIN __sim_schemas s ON s.schema_id = o.schema_id
              WHERE o.type = 'U ';",
         types = types_values.join(", "),
-        dbid = super::database_id(database)
+        dbid = database_id(database)
     );
     conn.execute_batch(&sql)
 }
@@ -717,4 +717,20 @@ pub fn get_option(conn: &Connection, name: &str) -> rusqlite::Result<Option<Stri
 pub fn set_option(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
     conn.execute("INSERT INTO __sim_options(name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value", [name, value])?;
     Ok(())
+}
+
+/// A stable database_id: master is 1, user databases count from 5.
+pub fn database_id(name: &str) -> i64 {
+    match name.to_ascii_lowercase().as_str() {
+        "master" => 1,
+        "tempdb" => 2,
+        "model" => 3,
+        "msdb" => 4,
+        other => {
+            5 + (other
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+                % 30000) as i64
+        }
+    }
 }

@@ -1065,7 +1065,7 @@ impl<'a> Rewriter<'a> {
                 if n > 0 {
                     return Err(SqlError::unsupported("DB_ID with an argument"));
                 }
-                number_lit(crate::engine::database_id(&self.session.database))
+                number_lit(super::catalog::database_id(&self.session.database))
             }
             "SCHEMA_NAME" => {
                 if n == 0 {

@@ -21,10 +21,6 @@ pub const CMD_UPDATE: u16 = 0xC5;
 pub const CMD_PROC: u16 = 0xE0;
 pub const CMD_BULK: u16 = 0xF0;
 
-/// The collation every character column and the server report:
-/// SQL_Latin1_General_CP1_CI_AS.
-pub const COLLATION: [u8; 5] = [0x09, 0x04, 0xD0, 0x00, 0x34];
-
 /// The server name sent in ERROR/INFO tokens.
 pub const SERVER_NAME: &str = "mssql-sim";
 

@@ -6,7 +6,7 @@
 //! Decoding never panics and never trusts a length: every read goes through
 //! `Reader`, which returns a protocol error when the input is short.
 
-use super::token::COLLATION;
+use super::collation::COLLATION;
 use crate::types::{
     decimal_bytes, guid_from_sql_bytes, guid_to_sql_bytes, time_bytes, Dec, Len, SqlType, Value,
 };

@@ -1,0 +1,778 @@
+//! CREATE TABLE, CREATE INDEX, ALTER TABLE and DROP: SQL Server's DDL
+//! stored as a catalog entry plus a SQLite table.
+
+use super::catalog::{q, ColumnDef, ForeignKeyDef, TableDef};
+use super::errors::*;
+use super::names::*;
+use super::session::*;
+use super::translate::{Resolver, Rewriter};
+use super::{catalog, ct, translate};
+use crate::error::SqlError;
+use crate::types::{to_storage, Len, SqlType};
+use rusqlite::types::Value as SqliteValue;
+use sqlparser::ast::{
+    ColumnOption, IdentityPropertyFormatKind, IdentityPropertyKind, ObjectName, ObjectNamePart,
+    ObjectType, ReferentialAction, SetExpr, TableConstraint,
+};
+
+impl Session {
+    pub(super) fn create_table(&mut self, ct: sqlparser::ast::CreateTable) -> Result<(), SqlError> {
+        if ct.query.is_some() {
+            return Err(SqlError::unsupported("CREATE TABLE ... AS SELECT"));
+        }
+        let (_, schema, name) = translate::name_parts(&ct.name)?;
+        let temp = name.starts_with('#');
+        if temp && name.starts_with("##") {
+            return Err(SqlError::unsupported("global temporary tables (##)"));
+        }
+        let schema = schema.unwrap_or_else(|| "dbo".into());
+        if !temp {
+            if catalog::schema_name(&self.conn, &schema)
+                .map_err(catalog::sqlite_err)?
+                .is_none()
+            {
+                return Err(SqlError::new(2760, 16, format!("The specified schema name \"{schema}\" either does not exist or you do not have permission to use it.")));
+            }
+            if catalog::find_object(&self.conn, &schema, &name)
+                .map_err(catalog::sqlite_err)?
+                .is_some()
+            {
+                return Err(SqlError::new(
+                    2714,
+                    16,
+                    format!("There is already an object named '{name}' in the database."),
+                ));
+            }
+        } else if self.temp.contains_key(&name.to_lowercase()) {
+            return Err(SqlError::new(
+                2714,
+                16,
+                format!("There is already an object named '{name}' in the database."),
+            ));
+        }
+        let display = if temp {
+            name.clone()
+        } else {
+            format!("{schema}.{name}")
+        };
+        let mut columns: Vec<ColumnDef> = Vec::new();
+        let mut defaults: Vec<Option<String>> = Vec::new();
+        let mut default_sql: Vec<Option<String>> = Vec::new();
+        let mut pk: Vec<String> = Vec::new();
+        let mut pk_name: Option<String> = None;
+        let mut fks: Vec<ForeignKeyDef> = Vec::new();
+        let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        let view = self.view();
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
+        let action = |a: &Option<ReferentialAction>| match a {
+            Some(ReferentialAction::Cascade) => Ok(1),
+            Some(ReferentialAction::SetNull) => Ok(2),
+            Some(ReferentialAction::SetDefault) => Ok(3),
+            Some(ReferentialAction::NoAction) | None => Ok(0),
+            Some(ReferentialAction::Restrict) => Err(SqlError::syntax_near("RESTRICT")),
+        };
+        let fk_target = |t: &ObjectName| -> Result<(String, String), SqlError> {
+            let (_, s, n) = translate::name_parts(t)?;
+            Ok((s.unwrap_or_else(|| "dbo".into()), n))
+        };
+        for (i, c) in ct.columns.iter().enumerate() {
+            if columns
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
+            {
+                return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{display}' is specified more than once.", c.name.value)));
+            }
+            let ty = SqlType::parse(&c.data_type.to_string())?;
+            let mut nullable = true;
+            let mut identity = false;
+            let mut default = None;
+            for o in &c.options {
+                match &o.option {
+                    ColumnOption::Null => nullable = true,
+                    ColumnOption::NotNull => nullable = false,
+                    ColumnOption::Default(e) => {
+                        let mut e = e.clone();
+                        let mut rw = Rewriter::new(&res, &view);
+                        rw.rewrite(&mut e)?;
+                        default = Some(e.to_string());
+                    }
+                    ColumnOption::PrimaryKey(p) => {
+                        if !pk.is_empty() {
+                            return Err(SqlError::new(8110, 16, format!("Cannot add multiple PRIMARY KEY constraints to table '{display}'.")));
+                        }
+                        pk = vec![c.name.value.clone()];
+                        pk_name = p.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone());
+                        nullable = false;
+                    }
+                    ColumnOption::Unique(u) => uniques.push((
+                        u.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone()),
+                        vec![c.name.value.clone()],
+                    )),
+                    ColumnOption::ForeignKey(f) => {
+                        let (rs, rt) = fk_target(&f.foreign_table)?;
+                        let ref_cols = if f.referred_columns.is_empty() {
+                            vec![]
+                        } else {
+                            f.referred_columns.iter().map(|i| i.value.clone()).collect()
+                        };
+                        fks.push(ForeignKeyDef {
+                            name: f
+                                .name
+                                .as_ref()
+                                .or(o.name.as_ref())
+                                .map(|n| n.value.clone())
+                                .unwrap_or_else(|| {
+                                    format!("FK__{}__{}__{:08X}", name, c.name.value, i)
+                                }),
+                            columns: vec![c.name.value.clone()],
+                            ref_schema: rs,
+                            ref_table: rt,
+                            ref_columns: ref_cols,
+                            on_delete: action(&f.on_delete)?,
+                            on_update: action(&f.on_update)?,
+                        });
+                    }
+                    ColumnOption::Identity(kind) => {
+                        let (IdentityPropertyKind::Identity(p)
+                        | IdentityPropertyKind::Autoincrement(p)) = kind;
+                        if let Some(IdentityPropertyFormatKind::FunctionCall(params)) =
+                            &p.parameters
+                        {
+                            if params.seed.to_string() != "1" || params.increment.to_string() != "1"
+                            {
+                                return Err(SqlError::unsupported(
+                                    "IDENTITY with a seed or increment other than (1,1)",
+                                ));
+                            }
+                        }
+                        if !matches!(ty, SqlType::Int | SqlType::BigInt) {
+                            return Err(SqlError::unsupported(
+                                "IDENTITY on a type other than int or bigint",
+                            ));
+                        }
+                        identity = true;
+                        nullable = false;
+                    }
+                    ColumnOption::Collation(coll) => {
+                        let s = coll.to_string();
+                        if !s.to_ascii_uppercase().contains("_CI_") {
+                            return Err(SqlError::unsupported(format!("the collation {s}")));
+                        }
+                    }
+                    ColumnOption::Check(_) => {
+                        return Err(SqlError::unsupported("CHECK constraints"))
+                    }
+                    other => {
+                        return Err(SqlError::unsupported(format!("the column option {other}")))
+                    }
+                }
+            }
+            if let Some(d) = &default {
+                default_sql.push(Some(format!("({d})")));
+            } else {
+                default_sql.push(None);
+            }
+            defaults.push(default);
+            columns.push(ColumnDef {
+                column_id: i as i32 + 1,
+                name: c.name.value.clone(),
+                ty,
+                nullable,
+                identity,
+            });
+        }
+        for tc in &ct.constraints {
+            match tc {
+                TableConstraint::PrimaryKey(p) => {
+                    if !pk.is_empty() {
+                        return Err(SqlError::new(
+                            8110,
+                            16,
+                            format!(
+                                "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
+                            ),
+                        ));
+                    }
+                    pk = p.columns.iter().map(index_column_name).collect();
+                    pk_name = p.name.as_ref().map(|n| n.value.clone());
+                }
+                TableConstraint::Unique(u) => uniques.push((
+                    u.name.as_ref().map(|n| n.value.clone()),
+                    u.columns.iter().map(index_column_name).collect(),
+                )),
+                TableConstraint::ForeignKey(f) => {
+                    let (rs, rt) = fk_target(&f.foreign_table)?;
+                    fks.push(ForeignKeyDef {
+                        name: f
+                            .name
+                            .as_ref()
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| format!("FK__{}__{:08X}", name, fks.len())),
+                        columns: f.columns.iter().map(|c| c.value.clone()).collect(),
+                        ref_schema: rs,
+                        ref_table: rt,
+                        ref_columns: f.referred_columns.iter().map(|c| c.value.clone()).collect(),
+                        on_delete: action(&f.on_delete)?,
+                        on_update: action(&f.on_update)?,
+                    });
+                }
+                TableConstraint::Check(_) => {
+                    return Err(SqlError::unsupported("CHECK constraints"))
+                }
+                other => return Err(SqlError::unsupported(format!("the constraint {other}"))),
+            }
+        }
+        for p in &pk {
+            match columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(p)) {
+                Some(c) => {
+                    if c.nullable
+                        && ct.columns.iter().any(|cd| {
+                            cd.name.value.eq_ignore_ascii_case(p)
+                                && cd
+                                    .options
+                                    .iter()
+                                    .any(|o| matches!(o.option, ColumnOption::Null))
+                        })
+                    {
+                        return Err(SqlError::new(8111, 16, format!("Cannot define PRIMARY KEY constraint on nullable column in table '{display}'.")));
+                    }
+                    c.nullable = false;
+                }
+                None => {
+                    return Err(SqlError::new(
+                        1911,
+                        16,
+                        format!("Column name '{p}' does not exist in the target table or view."),
+                    ))
+                }
+            }
+            if let Some(c) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(p)) {
+                if matches!(
+                    c.ty,
+                    SqlType::NVarChar(Len::Max)
+                        | SqlType::VarChar(Len::Max)
+                        | SqlType::VarBinary(Len::Max)
+                ) {
+                    return Err(SqlError::new(1919, 16, format!("Column '{}' in table '{display}' is of a type that is invalid for use as a key column in an index.", c.name)));
+                }
+            }
+        }
+        if let Some(idc) = columns.iter().find(|c| c.identity) {
+            if !(pk.len() == 1 && pk[0].eq_ignore_ascii_case(&idc.name)) {
+                return Err(SqlError::unsupported(
+                    "an IDENTITY column that is not the table's single-column primary key",
+                ));
+            }
+        }
+        // Resolve referenced columns (default: the referenced table's primary key).
+        for fk in fks.iter_mut() {
+            let self_ref = fk.ref_table.eq_ignore_ascii_case(&name)
+                && fk.ref_schema.eq_ignore_ascii_case(&schema);
+            let (ref_pk, ref_cols): (Vec<String>, Vec<ColumnDef>) = if self_ref {
+                (pk.clone(), columns.clone())
+            } else {
+                let r = catalog::load_table(&self.conn, &fk.ref_schema, &fk.ref_table)
+                    .map_err(catalog::sqlite_err)?
+                    .ok_or_else(|| catalog::invalid_fk_table(fk))?;
+                fk.ref_table = r.name.clone();
+                fk.ref_schema = r.schema.clone();
+                (r.pk.clone(), r.columns.clone())
+            };
+            if fk.ref_columns.is_empty() {
+                fk.ref_columns = ref_pk.clone();
+            }
+            for rc in &fk.ref_columns {
+                if !ref_cols.iter().any(|c| c.name.eq_ignore_ascii_case(rc)) {
+                    return Err(SqlError::new(1770, 16, format!("Foreign key '{}' references invalid column '{rc}' in referenced table '{}.{}'.", fk.name, fk.ref_schema, fk.ref_table)));
+                }
+            }
+            let keyed = fk.ref_columns.len() == ref_pk.len()
+                && fk
+                    .ref_columns
+                    .iter()
+                    .all(|c| ref_pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
+            if !keyed {
+                return Err(SqlError::new(1776, 16, format!("There are no primary or candidate keys in the referenced table '{}.{}' that match the referencing column list in the foreign key '{}'.", fk.ref_schema, fk.ref_table, fk.name)));
+            }
+            for c in &fk.columns {
+                if !columns.iter().any(|x| x.name.eq_ignore_ascii_case(c)) {
+                    return Err(SqlError::new(1769, 16, format!("Foreign key '{}' references invalid column '{c}' in referencing table '{name}'.", fk.name)));
+                }
+            }
+        }
+        drop(res);
+        // The SQLite table.
+        let mut parts = Vec::new();
+        for (c, d) in columns.iter().zip(&defaults) {
+            let mut s = format!("{} {}", q(&c.name), c.ty.sqlite_affinity());
+            if c.identity {
+                s = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
+            }
+            if !c.nullable {
+                s.push_str(" NOT NULL");
+            }
+            if c.ty.is_string() {
+                s.push_str(" COLLATE SQLSRV");
+            }
+            if let Some(d) = d {
+                s.push_str(&format!(
+                    " DEFAULT ({})",
+                    Self::conv_expr(
+                        &TableDef {
+                            object_id: 0,
+                            schema: schema.clone(),
+                            name: name.clone(),
+                            columns: vec![],
+                            pk_name: None,
+                            pk: vec![],
+                            foreign_keys: vec![],
+                            temp
+                        },
+                        c,
+                        d
+                    )
+                ));
+            }
+            parts.push(s);
+        }
+        let identity_pk = columns.iter().any(|c| c.identity);
+        if !pk.is_empty() && !identity_pk {
+            parts.push(format!(
+                "PRIMARY KEY ({})",
+                pk.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for (_, cols) in &uniques {
+            parts.push(format!(
+                "UNIQUE ({})",
+                cols.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let act = |a: i32| match a {
+            1 => "CASCADE",
+            2 => "SET NULL",
+            3 => "SET DEFAULT",
+            _ => "NO ACTION",
+        };
+        for fk in &fks {
+            let rname = if fk.ref_table.eq_ignore_ascii_case(&name) && temp {
+                fk.ref_table.clone()
+            } else {
+                format!("{}.{}", fk.ref_schema, fk.ref_table)
+            };
+            parts.push(format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                fk.columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                q(&rname),
+                fk.ref_columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                act(fk.on_delete),
+                act(fk.on_update)
+            ));
+        }
+        let mut def = TableDef {
+            object_id: 0,
+            schema: schema.clone(),
+            name: name.clone(),
+            columns,
+            pk_name,
+            pk,
+            foreign_keys: fks,
+            temp,
+        };
+        let now = self
+            .shared
+            .clock
+            .now_utc()
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
+        if temp {
+            if !def.foreign_keys.is_empty() {
+                // SQL Server ignores FOREIGN KEY constraints on temporary tables (with a warning).
+                def.foreign_keys.clear();
+                parts.retain(|p| !p.starts_with("FOREIGN KEY"));
+            }
+            let sql = format!(
+                "CREATE TEMP TABLE {} ({})",
+                q(&def.sqlite_name()),
+                parts.join(", ")
+            );
+            self.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, None, &self.database, "CREATE TABLE"))?;
+            self.temp_ids -= 1;
+            def.object_id = self.temp_ids;
+            if def.pk_name.is_none() && !def.pk.is_empty() {
+                def.pk_name = Some(format!("PK__{}", name.trim_start_matches('#')));
+            }
+            self.temp.insert(name.to_lowercase(), def);
+            return Ok(());
+        }
+        let sql = format!(
+            "CREATE TABLE {} ({})",
+            q(&def.sqlite_name()),
+            parts.join(", ")
+        );
+        self.atomic(|s| {
+            s.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, None, &s.database, "CREATE TABLE"))?;
+            catalog::register_table(&s.conn, &mut def, &now, &default_sql)?;
+            for (i, (uname, cols)) in uniques.iter().enumerate() {
+                let n = uname
+                    .clone()
+                    .unwrap_or_else(|| format!("UQ__{}__{}", name, i));
+                let c: Vec<(String, bool)> = cols.iter().map(|c| (c.clone(), false)).collect();
+                catalog::register_index(&s.conn, &def, &n, true, &c, "")?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn create_index(&mut self, ci: sqlparser::ast::CreateIndex) -> Result<(), SqlError> {
+        let def = {
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
+            res.resolve_table(&ci.table_name)?
+        };
+        let Some(name) = ci.name.as_ref().map(column_name_of) else {
+            return Err(SqlError::syntax_near("ON"));
+        };
+        if ci.predicate.is_some() {
+            return Err(SqlError::unsupported("filtered indexes"));
+        }
+        let mut cols = Vec::new();
+        for c in &ci.columns {
+            let n = index_column_name(c);
+            if def.column(&n).is_none() {
+                return Err(SqlError::invalid_column(&n));
+            }
+            cols.push((
+                n,
+                matches!(
+                    c.column.options.sort,
+                    Some(sqlparser::ast::OrderBySort::Desc)
+                ),
+            ));
+        }
+        let sqlite_name = format!("{}.{}", def.sqlite_name(), name);
+        let sql = format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if ci.unique { "UNIQUE " } else { "" },
+            q(&sqlite_name),
+            q(&def.sqlite_name()),
+            cols.iter()
+                .map(|(c, d)| format!("{}{}", q(c), if *d { " DESC" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if def.temp {
+            self.conn
+                .execute_batch(&sql)
+                .map_err(|e| map_sqlite(e, Some(&def), &self.database, "CREATE INDEX"))?;
+            return Ok(());
+        }
+        self.atomic(|s| {
+            catalog::register_index(&s.conn, &def, &name, ci.unique, &cols, &sqlite_name)?;
+            s.conn.execute_batch(&sql).map_err(|e| {
+                let se = map_sqlite(e, Some(&def), &s.database, "CREATE INDEX");
+                if se.number == 2601 || se.number == 2627 {
+                    SqlError::new(1505, 16, format!("The CREATE UNIQUE INDEX statement terminated because a duplicate key was found for the object name '{}' and the index name '{name}'.", def.display_name()))
+                } else {
+                    se
+                }
+            })
+        })
+    }
+
+    pub(super) fn alter_table(&mut self, at: sqlparser::ast::AlterTable) -> Result<(), SqlError> {
+        use sqlparser::ast::AlterTableOperation as Op;
+        let def = {
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
+            res.resolve_table(&at.name)?
+        };
+        if def.temp {
+            return Err(SqlError::unsupported("ALTER TABLE on a temporary table"));
+        }
+        for op in at.operations {
+            let def = {
+                let res = Resolver {
+                    conn: &self.conn,
+                    temp: &self.temp,
+                    database: &self.database,
+                };
+                res.resolve_table(&at.name)?
+            };
+            match op {
+                Op::AddColumn { column_def, .. } => {
+                    if def.column(&column_def.name.value).is_some() {
+                        return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", column_def.name.value, def.display_name())));
+                    }
+                    let ty = SqlType::parse(&column_def.data_type.to_string())?;
+                    let mut nullable = true;
+                    let mut default = None;
+                    for o in &column_def.options {
+                        match &o.option {
+                            ColumnOption::Null => nullable = true,
+                            ColumnOption::NotNull => nullable = false,
+                            ColumnOption::Default(e) => {
+                                let view = self.view();
+                                let res = Resolver {
+                                    conn: &self.conn,
+                                    temp: &self.temp,
+                                    database: &self.database,
+                                };
+                                let mut e = e.clone();
+                                Rewriter::new(&res, &view).rewrite(&mut e)?;
+                                default = Some(e.to_string());
+                            }
+                            other => {
+                                return Err(SqlError::unsupported(format!(
+                                    "ALTER TABLE ADD with the option {other}"
+                                )))
+                            }
+                        }
+                    }
+                    let count: i64 = self
+                        .conn
+                        .query_row(
+                            &format!("SELECT count(*) FROM {}", q(&def.sqlite_name())),
+                            [],
+                            |r| r.get(0),
+                        )
+                        .map_err(catalog::sqlite_err)?;
+                    if !nullable && default.is_none() && count > 0 {
+                        return Err(SqlError::new(4901, 16, format!("ALTER TABLE only allows columns to be added that can contain nulls, or have a DEFAULT definition specified, or the column being added is an identity or timestamp column, or alternatively if none of the previous conditions are satisfied the table must be empty to allow addition of this column. Column '{}' cannot be added to non-empty table '{}' because it does not satisfy these conditions.", column_def.name.value, def.name)));
+                    }
+                    if !nullable && default.is_none() {
+                        return Err(SqlError::unsupported(
+                            "adding a NOT NULL column without DEFAULT (recreate the table)",
+                        ));
+                    }
+                    let col = ColumnDef {
+                        column_id: def.columns.iter().map(|c| c.column_id).max().unwrap_or(0) + 1,
+                        name: column_def.name.value.clone(),
+                        ty,
+                        nullable,
+                        identity: false,
+                    };
+                    let mut s = format!(
+                        "ALTER TABLE {} ADD COLUMN {} {}",
+                        q(&def.sqlite_name()),
+                        q(&col.name),
+                        ty.sqlite_affinity()
+                    );
+                    if ty.is_string() {
+                        s.push_str(" COLLATE SQLSRV");
+                    }
+                    if let Some(d) = &default {
+                        // SQLite needs a constant default for ADD COLUMN: evaluate it now.
+                        let v = self.eval_scalar(
+                            translate::parse_query(&format!("SELECT {d}"))
+                                .ok()
+                                .and_then(|q| match *q.body {
+                                    SetExpr::Select(s) => {
+                                        s.projection.first().and_then(|p| match p {
+                                            sqlparser::ast::SelectItem::UnnamedExpr(e) => {
+                                                Some(e.clone())
+                                            }
+                                            _ => None,
+                                        })
+                                    }
+                                    _ => None,
+                                })
+                                .ok_or_else(|| {
+                                    SqlError::unsupported("this DEFAULT in ALTER TABLE ADD")
+                                })?,
+                        )?;
+                        let stored = to_storage(&crate::types::convert(&v, &ty, None)?, &ty);
+                        let lit = match stored {
+                            SqliteValue::Null => "NULL".to_string(),
+                            SqliteValue::Integer(i) => i.to_string(),
+                            SqliteValue::Real(f) => format!("{f:?}"),
+                            SqliteValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
+                            SqliteValue::Blob(b) => format!(
+                                "X'{}'",
+                                b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+                            ),
+                        };
+                        s.push_str(&format!(" DEFAULT {lit}"));
+                    }
+                    if !nullable {
+                        s.push_str(" NOT NULL");
+                    }
+                    self.atomic(|se| {
+                        se.conn
+                            .execute_batch(&s)
+                            .map_err(|e| map_sqlite(e, Some(&def), &se.database, "ALTER TABLE"))?;
+                        catalog::add_column(
+                            &se.conn,
+                            def.object_id,
+                            &col,
+                            default.as_ref().map(|d| format!("({d})")),
+                        )
+                    })?;
+                }
+                Op::DropColumn {
+                    column_names,
+                    if_exists,
+                    ..
+                } => {
+                    for cn in column_names {
+                        let Some(c) = def.column(&cn.value).cloned() else {
+                            if if_exists {
+                                continue;
+                            }
+                            return Err(SqlError::new(4924, 16, format!("ALTER TABLE DROP COLUMN failed because column '{}' does not exist in table '{}'.", cn.value, def.name)));
+                        };
+                        if def.pk.iter().any(|p| p.eq_ignore_ascii_case(&c.name)) {
+                            return Err(SqlError::new(
+                                5074,
+                                16,
+                                format!(
+                                    "The object '{}' is dependent on column '{}'.",
+                                    def.pk_name.clone().unwrap_or_default(),
+                                    c.name
+                                ),
+                            ));
+                        }
+                        let sql = format!(
+                            "ALTER TABLE {} DROP COLUMN {}",
+                            q(&def.sqlite_name()),
+                            q(&c.name)
+                        );
+                        self.atomic(|se| {
+                            se.conn.execute_batch(&sql).map_err(|e| {
+                                map_sqlite(e, Some(&def), &se.database, "ALTER TABLE")
+                            })?;
+                            catalog::drop_column(&se.conn, def.object_id, c.column_id)
+                        })?;
+                    }
+                }
+                Op::DropConstraint { ref name, .. }
+                    if def
+                        .pk_name
+                        .as_deref()
+                        .map(|p| p.eq_ignore_ascii_case(&name.value))
+                        .unwrap_or(false)
+                        && ct::table_tracking(&self.conn, def.object_id)?.is_some() =>
+                {
+                    // [MANAGE] the primary key of a tracked table cannot be dropped.
+                    return Err(SqlError::new(3735, 16, format!("The primary key constraint '{}' on table '{}' cannot be dropped because change tracking is enabled on the table. Change tracking requires a primary key constraint on the table. Disable change tracking before dropping the constraint.", name.value, def.name)));
+                }
+                other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn drop(
+        &mut self,
+        object_type: ObjectType,
+        if_exists: bool,
+        names: Vec<ObjectName>,
+        table: Option<ObjectName>,
+    ) -> Result<(), SqlError> {
+        match object_type {
+            ObjectType::Table => {
+                for n in names {
+                    let def = {
+                        let res = Resolver {
+                            conn: &self.conn,
+                            temp: &self.temp,
+                            database: &self.database,
+                        };
+                        match res.resolve_table(&n) {
+                            Ok(d) => d,
+                            Err(e) if e.number == 208 => {
+                                if if_exists {
+                                    continue;
+                                }
+                                return Err(SqlError::new(3701, 11, format!("Cannot drop the table '{}', because it does not exist or you do not have permission.", n.to_string().replace(['[', ']'], ""))));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    };
+                    if def.temp {
+                        self.conn
+                            .execute_batch(&format!("DROP TABLE temp.{}", q(&def.sqlite_name())))
+                            .map_err(catalog::sqlite_err)?;
+                        self.temp.remove(&def.name.to_lowercase());
+                        continue;
+                    }
+                    let refs = catalog::referencing_tables(&self.conn, def.object_id)
+                        .map_err(catalog::sqlite_err)?;
+                    if let Some(r) = refs.first() {
+                        return Err(SqlError::new(3726, 16, format!("Could not drop object '{}' because it is referenced by a FOREIGN KEY constraint '{r}'.", def.display_name())));
+                    }
+                    self.atomic(|s| {
+                        ct::forget_table(&s.conn, def.object_id)?;
+                        s.conn
+                            .execute_batch(&format!("DROP TABLE {}", q(&def.sqlite_name())))
+                            .map_err(|e| map_sqlite(e, Some(&def), &s.database, "DROP TABLE"))?;
+                        catalog::drop_table(&s.conn, def.object_id)
+                    })?;
+                }
+                Ok(())
+            }
+            ObjectType::Index => {
+                for n in names {
+                    // DROP INDEX name ON table, or DROP INDEX table.name
+                    let (tname, iname) = match &table {
+                        Some(t) => (t.clone(), column_name_of(&n)),
+                        None => {
+                            let mut parts = n.0.clone();
+                            let i = parts.pop();
+                            let iname = match i {
+                                Some(ObjectNamePart::Identifier(i)) => i.value,
+                                _ => return Err(SqlError::syntax_near(&n.to_string())),
+                            };
+                            (ObjectName(parts), iname)
+                        }
+                    };
+                    let def = {
+                        let res = Resolver {
+                            conn: &self.conn,
+                            temp: &self.temp,
+                            database: &self.database,
+                        };
+                        res.resolve_table(&tname)?
+                    };
+                    match catalog::find_index(&self.conn, def.object_id, &iname).map_err(catalog::sqlite_err)? {
+                        Some((id, Some(sqlite_name))) if !sqlite_name.is_empty() => {
+                            self.atomic(|s| {
+                                s.conn.execute_batch(&format!("DROP INDEX {}", q(&sqlite_name))).map_err(catalog::sqlite_err)?;
+                                catalog::drop_index(&s.conn, def.object_id, id)
+                            })?;
+                        }
+                        Some(_) => return Err(SqlError::new(3723, 16, format!("An explicit DROP INDEX is not allowed on index '{}.{iname}'. It is being used for PRIMARY KEY or UNIQUE constraint enforcement.", def.display_name()))),
+                        None if if_exists => {}
+                        None => return Err(SqlError::new(3701, 11, format!("Cannot drop the index '{}.{iname}', because it does not exist or you do not have permission.", def.display_name()))),
+                    }
+                }
+                Ok(())
+            }
+            ObjectType::Schema => Err(SqlError::unsupported("DROP SCHEMA")),
+            ObjectType::Database => Err(SqlError::unsupported("DROP DATABASE")),
+            other => Err(SqlError::unsupported(format!("DROP {other}"))),
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! INSERT, UPDATE, DELETE and TRUNCATE TABLE, with SQL Server's
+//! conversions, constraint errors and change tracking.
+
+use super::catalog::{q, ColumnDef, TableDef};
+use super::errors::*;
+use super::names::*;
+use super::session::*;
+use super::translate::{Resolver, Rewriter};
+use super::{catalog, ct};
+use crate::error::SqlError;
+use sqlparser::ast::{
+    AssignmentTarget, Expr, FromTable, JoinConstraint, JoinOperator, ObjectName, SetExpr,
+    TableFactor, TableObject, UpdateTableFromKind,
+};
+
+impl Session {
+    /// Runs one INSERT/UPDATE/DELETE. Outside a transaction the statement
+    /// is its own transaction, so that the change tracking version it draws
+    /// commits with it.
+    pub(super) fn dml(
+        &mut self,
+        f: impl FnOnce(&mut Session) -> Result<u64, SqlError>,
+    ) -> Result<u64, SqlError> {
+        let auto = self.tran.count == 0;
+        if auto {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
+        }
+        ct::begin_statement(&self.ct_stmt, self.ct_context.take(), None);
+        let r = f(self);
+        ct::end_statement(&self.ct_stmt);
+        if !auto {
+            return r;
+        }
+        let r = r.and_then(|n| {
+            ct::on_commit(&self.conn, &self.now_text())?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))?;
+            Ok(n)
+        });
+        if r.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        r
+    }
+
+    /// Executes a write statement built by this module, in a savepoint so it
+    /// is atomic, and returns the rows it changed.
+    pub(super) fn write(
+        &self,
+        sql: &str,
+        table: Option<&TableDef>,
+        verb: &str,
+    ) -> Result<u64, SqlError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
+        self.bind_params(&mut stmt)?;
+        let n = stmt
+            .raw_execute()
+            .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
+        Ok(n as u64)
+    }
+
+    pub(super) fn atomic<T>(
+        &self,
+        f: impl FnOnce(&Session) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        self.conn
+            .execute_batch("SAVEPOINT __sim_stmt")
+            .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
+        match f(self) {
+            Ok(v) => {
+                self.conn
+                    .execute_batch("RELEASE __sim_stmt")
+                    .map_err(|e| map_sqlite(e, None, &self.database, "COMMIT"))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO __sim_stmt; RELEASE __sim_stmt");
+                Err(e)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ DML
+
+    pub(super) fn conv_expr(def: &TableDef, col: &ColumnDef, expr: &str) -> String {
+        format!(
+            "__sim_conv({expr}, '{}', '{}', '{}')",
+            col.ty,
+            def.display_name().replace('\'', "''"),
+            col.name.replace('\'', "''")
+        )
+    }
+
+    pub(super) fn insert(&mut self, ins: sqlparser::ast::Insert) -> Result<u64, SqlError> {
+        if ins.output.is_some() || ins.returning.is_some() {
+            return Err(SqlError::unsupported("INSERT ... OUTPUT"));
+        }
+        let name = match &ins.table {
+            TableObject::TableName(n) => n.clone(),
+            _ => return Err(SqlError::unsupported("INSERT into a table function")),
+        };
+        let view = self.view();
+        let (def, source_sql, target_cols) = {
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
+            let def = res.resolve_table(&name)?;
+            let target_cols: Vec<ColumnDef> = if ins.columns.is_empty() {
+                def.columns
+                    .iter()
+                    .filter(|c| !c.identity || self.identity_insert == Some(def.object_id))
+                    .cloned()
+                    .collect()
+            } else {
+                let mut v = Vec::new();
+                for c in &ins.columns {
+                    let n = column_name_of(c);
+                    let cd = def.column(&n).ok_or_else(|| SqlError::invalid_column(&n))?;
+                    if v.iter().any(|x: &ColumnDef| x.column_id == cd.column_id) {
+                        return Err(SqlError::new(264, 16, format!("The column name '{}' is specified more than once in the SET clause or column list of an INSERT. A column cannot be assigned more than one value in the same clause. Modify the clause to make sure that a column is updated only once.", cd.name)));
+                    }
+                    v.push(cd.clone());
+                }
+                v
+            };
+            if target_cols.iter().any(|c| c.identity) && self.identity_insert != Some(def.object_id)
+            {
+                {
+                    return Err(SqlError::new(
+                        544,
+                        16,
+                        format!("Cannot insert explicit value for identity column in table '{}' when IDENTITY_INSERT is set to OFF.", def.name),
+                    ));
+                }
+            }
+            let source_sql = match ins.source {
+                None => None,
+                Some(mut src) => {
+                    if let SetExpr::Values(v) = src.body.as_ref() {
+                        for row in &v.rows {
+                            if row.len() > target_cols.len() {
+                                return Err(SqlError::new(110, 15, "There are fewer columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement."));
+                            }
+                            if row.len() < target_cols.len() {
+                                return Err(SqlError::new(109, 15, "There are more columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement."));
+                            }
+                        }
+                    }
+                    let mut rw = Rewriter::new(&res, &view);
+                    rw.rewrite(src.as_mut())?;
+                    Some((src.to_string(), rw.ct_ctes()))
+                }
+            };
+            (def, source_sql, target_cols)
+        };
+        let table = q(&def.sqlite_name());
+        let sql = match source_sql {
+            None => format!("INSERT INTO {table} DEFAULT VALUES"),
+            Some((src, ct_ctes)) => {
+                let ct_ctes = ct_ctes.map(|c| format!("{c}, ")).unwrap_or_default();
+                let src_cols: Vec<String> = (1..=target_cols.len())
+                    .map(|i| format!("\"__c{i}\""))
+                    .collect();
+                let convs: Vec<String> = target_cols
+                    .iter()
+                    .zip(&src_cols)
+                    .map(|(c, s)| Self::conv_expr(&def, c, s))
+                    .collect();
+                let names: Vec<String> = target_cols.iter().map(|c| q(&c.name)).collect();
+                format!(
+                    "WITH {ct_ctes}\"__src\"({}) AS ({src}) INSERT INTO {table} ({}) SELECT {} FROM \"__src\"",
+                    src_cols.join(", "),
+                    names.join(", "),
+                    convs.join(", ")
+                )
+            }
+        };
+        let n = self.write(&sql, Some(&def), "INSERT")?;
+        if def.columns.iter().any(|c| c.identity) && n > 0 {
+            self.last_identity = Some(self.conn.last_insert_rowid());
+        }
+        Ok(n)
+    }
+
+    pub(super) fn update(&mut self, upd: sqlparser::ast::Update) -> Result<u64, SqlError> {
+        if upd.output.is_some() || upd.returning.is_some() {
+            return Err(SqlError::unsupported("UPDATE ... OUTPUT"));
+        }
+        if !upd.table.joins.is_empty() {
+            return Err(SqlError::syntax_near("JOIN"));
+        }
+        let view = self.view();
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
+        let mut rw = Rewriter::new(&res, &view);
+        let TableFactor::Table {
+            name: target_name,
+            alias: target_alias,
+            ..
+        } = &upd.table.relation
+        else {
+            return Err(SqlError::unsupported("UPDATE of a derived table"));
+        };
+        let target_ref = column_name_of(target_name);
+        // T-SQL's UPDATE alias SET ... FROM t alias JOIN ...: find the target in FROM.
+        let from = match upd.from {
+            Some(UpdateTableFromKind::AfterSet(f)) | Some(UpdateTableFromKind::BeforeSet(f)) => f,
+            None => vec![],
+        };
+        let mut extra_from: Vec<String> = vec![];
+        let mut extra_where: Vec<Expr> = vec![];
+        let (def, alias) = if from.is_empty() {
+            let def = res.resolve_table(target_name)?;
+            let alias = target_alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| def.name.clone());
+            (def, alias)
+        } else {
+            let mut from = from;
+            // The target is the first table of FROM whose alias or name matches.
+            let first = &from[0].relation;
+            let matches = match first {
+                TableFactor::Table { name, alias, .. } => {
+                    alias
+                        .as_ref()
+                        .map(|a| a.name.value.eq_ignore_ascii_case(&target_ref))
+                        .unwrap_or(false)
+                        || column_name_of(name).eq_ignore_ascii_case(&target_ref)
+                }
+                _ => false,
+            };
+            if !matches {
+                return Err(SqlError::unsupported(
+                    "UPDATE ... FROM where the target is not the first table of FROM",
+                ));
+            }
+            let TableFactor::Table { name, alias, .. } = first.clone() else {
+                unreachable!()
+            };
+            let def = res.resolve_table(&name)?;
+            let alias = alias
+                .map(|a| a.name.value)
+                .unwrap_or_else(|| def.name.clone());
+            let twj = from.remove(0);
+            let mut rest_rel = Vec::new();
+            for j in twj.joins {
+                match j.join_operator {
+                    JoinOperator::Join(JoinConstraint::On(on))
+                    | JoinOperator::Inner(JoinConstraint::On(on)) => {
+                        rest_rel.push(j.relation);
+                        extra_where.push(on);
+                    }
+                    _ => return Err(SqlError::unsupported("UPDATE ... FROM with outer joins")),
+                }
+            }
+            for mut tf in rest_rel {
+                rw.rewrite(&mut tf)?;
+                extra_from.push(tf.to_string());
+            }
+            for mut t in from {
+                rw.rewrite(&mut t)?;
+                extra_from.push(t.to_string());
+            }
+            (def, alias)
+        };
+        rw.scope.insert(alias.to_lowercase(), def.clone());
+        let mut sets = Vec::new();
+        let mut set_ids: Vec<i32> = Vec::new();
+        let mut key_set = false;
+        for a in upd.assignments {
+            let col_name = match &a.target {
+                AssignmentTarget::ColumnName(n) => column_name_of(n),
+                AssignmentTarget::Tuple(_) => return Err(SqlError::syntax_near("(")),
+            };
+            let col = def
+                .column(&col_name)
+                .ok_or_else(|| SqlError::invalid_column(&col_name))?
+                .clone();
+            if col.identity {
+                return Err(SqlError::new(
+                    8102,
+                    16,
+                    format!("Cannot update identity column '{}'.", col.name),
+                ));
+            }
+            if !set_ids.contains(&col.column_id) {
+                set_ids.push(col.column_id);
+            }
+            key_set |= def.pk.iter().any(|k| k.eq_ignore_ascii_case(&col.name));
+            let mut v = a.value;
+            rw.rewrite(&mut v)?;
+            sets.push(format!(
+                "{} = {}",
+                q(&col.name),
+                Self::conv_expr(&def, &col, &v.to_string())
+            ));
+        }
+        let mut conds = Vec::new();
+        for mut e in extra_where {
+            rw.rewrite(&mut e)?;
+            conds.push(format!("({e})"));
+        }
+        if let Some(mut w) = upd.selection {
+            rw.rewrite(&mut w)?;
+            conds.push(format!("({w})"));
+        }
+        let mut sql = format!(
+            "UPDATE {} AS {} SET {}",
+            q(&def.sqlite_name()),
+            q(&alias),
+            sets.join(", ")
+        );
+        if !extra_from.is_empty() {
+            sql.push_str(&format!(" FROM {}", extra_from.join(", ")));
+        }
+        if !conds.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        let sql = rw.finish_sql(sql);
+        drop(rw);
+        ct::set_update(&self.ct_stmt, def.object_id, set_ids, key_set);
+        self.write(&sql, Some(&def), "UPDATE")
+    }
+
+    pub(super) fn delete(&mut self, del: sqlparser::ast::Delete) -> Result<u64, SqlError> {
+        if del.output.is_some() || del.returning.is_some() {
+            return Err(SqlError::unsupported("DELETE ... OUTPUT"));
+        }
+        if del.limit.is_some() || !del.order_by.is_empty() || del.using.is_some() {
+            return Err(SqlError::unsupported("DELETE TOP / ORDER BY / USING"));
+        }
+        let view = self.view();
+        let res = Resolver {
+            conn: &self.conn,
+            temp: &self.temp,
+            database: &self.database,
+        };
+        let mut rw = Rewriter::new(&res, &view);
+        let from = match del.from {
+            FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
+        };
+        let (def, sql) = if del.tables.is_empty() {
+            if from.len() != 1 || !from[0].joins.is_empty() {
+                return Err(SqlError::syntax_near("JOIN"));
+            }
+            let TableFactor::Table { name, alias, .. } = &from[0].relation else {
+                return Err(SqlError::unsupported("DELETE from a derived table"));
+            };
+            let def = res.resolve_table(name)?;
+            let alias = alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| def.name.clone());
+            rw.scope.insert(alias.to_lowercase(), def.clone());
+            let mut sql = format!("DELETE FROM {} AS {}", q(&def.sqlite_name()), q(&alias));
+            if let Some(mut w) = del.selection {
+                rw.rewrite(&mut w)?;
+                sql.push_str(&format!(" WHERE {w}"));
+            }
+            (def, sql)
+        } else {
+            // DELETE t FROM <from> WHERE ...: delete the rows of t that the FROM yields.
+            if del.tables.len() != 1 {
+                return Err(SqlError::syntax_near(","));
+            }
+            let target = column_name_of(&del.tables[0]);
+            let mut found: Option<(TableDef, String)> = None;
+            let mut from = from;
+            for twj in from.iter() {
+                let rels =
+                    std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
+                for r in rels {
+                    if let TableFactor::Table { name, alias, .. } = r {
+                        let a = alias
+                            .as_ref()
+                            .map(|a| a.name.value.clone())
+                            .unwrap_or_else(|| column_name_of(name));
+                        if a.eq_ignore_ascii_case(&target) {
+                            found = Some((res.resolve_table(name)?, a));
+                        }
+                    }
+                }
+            }
+            let Some((def, alias)) = found else {
+                return Err(SqlError::invalid_object(&target));
+            };
+            for twj in from.iter_mut() {
+                rw.rewrite(twj)?;
+            }
+            let from_sql: Vec<String> = from.iter().map(|t| t.to_string()).collect();
+            let mut inner = format!("SELECT {}.rowid FROM {}", q(&alias), from_sql.join(", "));
+            if let Some(mut w) = del.selection {
+                rw.rewrite(&mut w)?;
+                inner.push_str(&format!(" WHERE {w}"));
+            }
+            let sql = format!(
+                "DELETE FROM {} WHERE rowid IN ({inner})",
+                q(&def.sqlite_name())
+            );
+            (def, sql)
+        };
+        let sql = rw.finish_sql(sql);
+        drop(rw);
+        self.write(&sql, Some(&def), "DELETE")
+    }
+
+    pub(super) fn truncate(&mut self, name: &ObjectName) -> Result<(), SqlError> {
+        let def = {
+            let res = Resolver {
+                conn: &self.conn,
+                temp: &self.temp,
+                database: &self.database,
+            };
+            res.resolve_table(name)?
+        };
+        if !def.temp {
+            let refs = catalog::referencing_tables(&self.conn, def.object_id)
+                .map_err(catalog::sqlite_err)?;
+            if !refs.is_empty() {
+                return Err(SqlError::new(
+                    4712,
+                    16,
+                    format!("Cannot truncate table '{}' because it is being referenced by a FOREIGN KEY constraint.", def.display_name()),
+                ));
+            }
+        }
+        self.atomic(|s| {
+            s.write(
+                &format!("DELETE FROM {}", q(&def.sqlite_name())),
+                Some(&def),
+                "TRUNCATE",
+            )?;
+            let _ = s.conn.execute(
+                "DELETE FROM sqlite_sequence WHERE name = ?1",
+                [def.sqlite_name()],
+            );
+            if !def.temp {
+                ct::truncated(&s.conn, def.object_id)?;
+            }
+            Ok(())
+        })
+    }
+
+    // ------------------------------------------------------------------ DDL
+}
