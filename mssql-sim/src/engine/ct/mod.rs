@@ -26,6 +26,8 @@
 //! (cleaned up, truncated, tracked after the fact) are simply absent, and it
 //! is the client's job to compare its version with the minimum valid one.
 
+mod changetable;
+
 use super::catalog::{q, sqlite_err, TableDef};
 use crate::error::SqlError;
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};

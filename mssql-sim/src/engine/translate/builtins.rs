@@ -1,0 +1,388 @@
+//! T-SQL's built-in functions and `@@` variables, mapped to SQLite or to
+//! the simulator's own functions; an unknown function is error 195, never
+//! passed through to SQLite.
+
+use super::ast::*;
+use super::names::*;
+use super::rewriter::*;
+use crate::engine::catalog::{self};
+use crate::error::SqlError;
+use crate::types::SqlType;
+use sqlparser::ast::{BinaryOperator, Expr, Function, Ident, ObjectName, ObjectNamePart};
+
+impl<'a> Rewriter<'a> {
+    pub(in crate::engine) fn session_variable(&self, name: &str) -> Option<Expr> {
+        let v = self.session;
+        Some(match name.to_ascii_uppercase().as_str() {
+            "@@TRANCOUNT" => number_lit(v.trancount),
+            "@@ROWCOUNT" => number_lit(v.rowcount),
+            "@@SPID" => number_lit(v.spid),
+            "@@ERROR" => number_lit(0),
+            "@@VERSION" => string_lit(&crate::version_string()),
+            "@@SERVERNAME" => string_lit("mssql-sim"),
+            "@@SERVICENAME" => string_lit("MSSQLSERVER"),
+            "@@LANGUAGE" => string_lit("us_english"),
+            "@@IDENTITY" => v.identity.map(number_lit).unwrap_or_else(null_lit),
+            "@@OPTIONS" => number_lit(5496),
+            "@@MAX_PRECISION" => number_lit(38),
+            "@@TEXTSIZE" => number_lit(2147483647),
+            _ => return None,
+        })
+    }
+
+    /// Rewrites one function call; see the module docs for the rules.
+    pub(in crate::engine) fn function(&mut self, f: &Function) -> Result<Expr, SqlError> {
+        if f.over.is_some() {
+            let name = f.name.to_string().to_ascii_uppercase();
+            if matches!(
+                name.as_str(),
+                "ROW_NUMBER" | "RANK" | "DENSE_RANK" | "COUNT" | "SUM" | "MIN" | "MAX"
+            ) {
+                return Ok(Expr::Function(f.clone()));
+            }
+            return Err(SqlError::unsupported(format!("the window function {name}")));
+        }
+        let raw = f.name.to_string();
+        let name = raw
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_ascii_uppercase();
+        let name = name.strip_prefix("SYS.").unwrap_or(&name).to_string();
+        let args = function_args(f)?;
+        let n = args.len();
+        let need = |k: usize| {
+            if n == k {
+                Ok(())
+            } else {
+                Err(wrong_args(&name, k))
+            }
+        };
+        let e = match name.as_str() {
+            "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" => {
+                if name == "SUM" || name == "AVG" {
+                    if let Some(t) = args.first().and_then(|a| self.column_type(a)) {
+                        if t.decimal_parts().is_some() && t.sqlite_affinity() != "REAL" {
+                            return Err(SqlError::unsupported(format!("{name} over {t} columns (precision above 15 and money are stored exactly, not as numbers)")));
+                        }
+                    }
+                }
+                if name == "AVG" {
+                    // SQL Server's AVG of an integer column is an integer.
+                    if let Some(t) = args.first().and_then(|a| self.expr_type(a)) {
+                        if matches!(
+                            t,
+                            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt
+                        ) {
+                            let mut g = f.clone();
+                            g.name =
+                                ObjectName(vec![ObjectNamePart::Identifier(Ident::new("AVG"))]);
+                            return Ok(call(
+                                "__sim_cast",
+                                vec![Expr::Function(g), string_lit(&t.to_string())],
+                            ));
+                        }
+                    }
+                }
+                Expr::Function(f.clone())
+            }
+            "COUNT_BIG" => {
+                let mut g = f.clone();
+                g.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("COUNT"))]);
+                call("__sim_cast", vec![Expr::Function(g), string_lit("bigint")])
+            }
+            "ISNULL" => {
+                need(2)?;
+                call("ifnull", args)
+            }
+            "COALESCE" | "NULLIF" => Expr::Function(f.clone()),
+            "ABS" => {
+                need(1)?;
+                call("abs", args)
+            }
+            "UPPER" | "LOWER" | "LTRIM" | "RTRIM" => {
+                need(1)?;
+                call(&name.to_lowercase(), args)
+            }
+            "TRIM" => call("trim", args),
+            "REPLACE" => {
+                need(3)?;
+                call("replace", args)
+            }
+            "LEN" => {
+                need(1)?;
+                call("__sim_len", args)
+            }
+            "SUBSTRING" => {
+                need(3)?;
+                call("substr", args)
+            }
+            "LEFT" => {
+                need(2)?;
+                call(
+                    "substr",
+                    vec![args[0].clone(), number_lit(1), args[1].clone()],
+                )
+            }
+            "RIGHT" => {
+                need(2)?;
+                // substr(s, max(len - n + 1, 1))
+                let start = call(
+                    "max",
+                    vec![
+                        Expr::BinaryOp {
+                            left: Box::new(Expr::BinaryOp {
+                                left: Box::new(call("length", vec![args[0].clone()])),
+                                op: BinaryOperator::Minus,
+                                right: Box::new(args[1].clone()),
+                            }),
+                            op: BinaryOperator::Plus,
+                            right: Box::new(number_lit(1)),
+                        },
+                        number_lit(1),
+                    ],
+                );
+                call("substr", vec![args[0].clone(), start])
+            }
+            "CHARINDEX" => {
+                need(2)?;
+                call("__sim_charindex", args)
+            }
+            "CONCAT" => {
+                if n < 2 {
+                    return Err(SqlError::new(
+                        189,
+                        15,
+                        "The concat function requires 2 to 254 arguments.",
+                    ));
+                }
+                let parts: Vec<Expr> = args
+                    .into_iter()
+                    .map(|a| call("ifnull", vec![a, string_lit("")]))
+                    .collect();
+                let mut it = parts.into_iter();
+                let first = it.next().unwrap();
+                it.fold(first, |acc, e| Expr::BinaryOp {
+                    left: Box::new(acc),
+                    op: BinaryOperator::StringConcat,
+                    right: Box::new(e),
+                })
+            }
+            "FLOOR" => {
+                need(1)?;
+                call("__sim_floor", args)
+            }
+            "CEILING" => {
+                need(1)?;
+                call("__sim_ceiling", args)
+            }
+            "ROUND" => {
+                if n != 2 {
+                    return Err(SqlError::unsupported("ROUND with a third argument"));
+                }
+                let t = self.expr_type(&args[0]);
+                let r = call("round", args);
+                match t {
+                    Some(
+                        t @ (SqlType::Decimal { .. } | SqlType::Numeric { .. } | SqlType::Money),
+                    ) => call("__sim_cast", vec![r, string_lit(&t.to_string())]),
+                    Some(SqlType::Int | SqlType::BigInt | SqlType::SmallInt | SqlType::TinyInt) => {
+                        call("__sim_cast", vec![r, string_lit("bigint")])
+                    }
+                    _ => r,
+                }
+            }
+            "GETDATE" | "CURRENT_TIMESTAMP" => {
+                need(0)?;
+                call("__sim_getdate", vec![])
+            }
+            "GETUTCDATE" => {
+                need(0)?;
+                call(
+                    "__sim_cast",
+                    vec![call("__sim_sysutcdatetime", vec![]), string_lit("datetime")],
+                )
+            }
+            "SYSDATETIME" => {
+                need(0)?;
+                call("__sim_sysdatetime", vec![])
+            }
+            "SYSUTCDATETIME" => {
+                need(0)?;
+                call("__sim_sysutcdatetime", vec![])
+            }
+            "SYSDATETIMEOFFSET" => {
+                need(0)?;
+                call("__sim_sysdatetimeoffset", vec![])
+            }
+            "NEWID" => {
+                need(0)?;
+                call("__sim_newid", vec![])
+            }
+            "SCOPE_IDENTITY" => {
+                need(0)?;
+                self.session
+                    .identity
+                    .map(number_lit)
+                    .unwrap_or_else(null_lit)
+            }
+            "DB_NAME" => {
+                if n > 0 {
+                    return Err(SqlError::unsupported("DB_NAME with an argument"));
+                }
+                string_lit(&self.session.database)
+            }
+            "DB_ID" => {
+                if n > 0 {
+                    return Err(SqlError::unsupported("DB_ID with an argument"));
+                }
+                number_lit(crate::engine::catalog::database_id(&self.session.database))
+            }
+            "SCHEMA_NAME" => {
+                if n == 0 {
+                    string_lit("dbo")
+                } else {
+                    Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT __v FROM __sim_schema_names WHERE __k = ({})",
+                        args[0]
+                    ))?))
+                }
+            }
+            "SCHEMA_ID" => {
+                if n == 0 {
+                    number_lit(1)
+                } else {
+                    Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT __k FROM __sim_schema_names WHERE __v = ({})",
+                        args[0]
+                    ))?))
+                }
+            }
+            "OBJECT_NAME" => {
+                need(1)?;
+                Expr::Subquery(Box::new(parse_query(&format!(
+                    "SELECT __v FROM __sim_object_names WHERE __k = ({})",
+                    args[0]
+                ))?))
+            }
+            "OBJECT_SCHEMA_NAME" => {
+                need(1)?;
+                Expr::Subquery(Box::new(parse_query(&format!(
+                    "SELECT __v FROM __sim_object_schemas WHERE __k = ({})",
+                    args[0]
+                ))?))
+            }
+            "OBJECT_ID" => {
+                if n == 0 || n > 2 {
+                    return Err(wrong_args(&name, 1));
+                }
+                match literal_string(&args[0]) {
+                    Some(text) => match self.object_id(&text)? {
+                        Some(id) => number_lit(id),
+                        None => null_lit(),
+                    },
+                    // A variable or expression: resolved when the statement runs
+                    // (permanent objects; temp tables need a literal name).
+                    None => Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT o.object_id FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
+                         WHERE s.name = __sim_name_part(({a}), 1) AND o.name = __sim_name_part(({a}), 2)",
+                        a = args[0]
+                    ))?)),
+                }
+            }
+            "COLUMNPROPERTY" => {
+                need(3)?;
+                let prop = literal_string(&args[2]).map(|p| p.to_ascii_lowercase());
+                match prop.as_deref() {
+                    Some("columnid") => Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT column_id FROM __sim_columns WHERE object_id = ({}) AND name = ({})",
+                        args[0], args[1]
+                    ))?)),
+                    _ => {
+                        return Err(SqlError::unsupported(format!(
+                            "COLUMNPROPERTY({})",
+                            args[2]
+                        )))
+                    }
+                }
+            }
+            "CHANGE_TRACKING_CURRENT_VERSION" => {
+                need(0)?;
+                call(
+                    "__sim_bigint",
+                    vec![Expr::Subquery(Box::new(parse_query(
+                        &crate::engine::ct::current_version_sql(),
+                    )?))],
+                )
+            }
+            "CHANGE_TRACKING_MIN_VALID_VERSION" => {
+                need(1)?;
+                call(
+                    "__sim_bigint",
+                    vec![Expr::Subquery(Box::new(parse_query(
+                        &crate::engine::ct::min_valid_sql(&args[0].to_string()),
+                    )?))],
+                )
+            }
+            "CHANGE_TRACKING_IS_COLUMN_IN_MASK" => {
+                need(2)?;
+                call("__sim_ct_in_mask", args)
+            }
+            "SERVERPROPERTY" => {
+                need(1)?;
+                let Some(p) = literal_string(&args[0]) else {
+                    return Err(SqlError::unsupported(
+                        "SERVERPROPERTY with a non-literal argument",
+                    ));
+                };
+                match p.to_ascii_lowercase().as_str() {
+                    "productversion" => string_lit(crate::tds::login::PRODUCT_VERSION_STRING),
+                    "productlevel" => string_lit("RTM"),
+                    "edition" => string_lit("Developer Edition (64-bit)"),
+                    "engineedition" => number_lit(3),
+                    "servername" | "machinename" => string_lit("mssql-sim"),
+                    "collation" => string_lit("SQL_Latin1_General_CP1_CI_AS"),
+                    "productmajorversion" => string_lit("16"),
+                    "ishadrenabled" => number_lit(0),
+                    _ => null_lit(),
+                }
+            }
+            "IIF" => {
+                need(3)?;
+                Expr::Case {
+                    case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    operand: None,
+                    conditions: vec![sqlparser::ast::CaseWhen {
+                        condition: args[0].clone(),
+                        result: args[1].clone(),
+                    }],
+                    else_result: Some(Box::new(args[2].clone())),
+                }
+            }
+            _ => {
+                return Err(SqlError::new(
+                    195,
+                    15,
+                    format!("'{raw}' is not a recognized built-in function name."),
+                ));
+            }
+        };
+        Ok(e)
+    }
+
+    /// OBJECT_ID('schema.name') resolved now (the argument is a literal).
+    pub(in crate::engine) fn object_id(&self, text: &str) -> Result<Option<i64>, SqlError> {
+        let name = parse_object_name(text)?;
+        let (_, schema, object) = name_parts(&name)?;
+        if object.starts_with('#') {
+            return Ok(self
+                .res
+                .temp
+                .get(&object.to_lowercase())
+                .map(|t| t.object_id));
+        }
+        let schema = schema.unwrap_or_else(|| "dbo".into());
+        Ok(catalog::find_object(self.res.conn, &schema, &object)
+            .map_err(catalog::sqlite_err)?
+            .map(|(id, _)| id))
+    }
+}

@@ -1,0 +1,175 @@
+//! What SQL Server type an expression has (for result columns, and to
+//! convert a literal compared with a typed column to that type first).
+
+use super::ast::*;
+use super::rewriter::*;
+use crate::types::{Len, SqlType};
+use sqlparser::ast::{BinaryOperator, Expr, Value};
+
+impl<'a> Rewriter<'a> {
+    /// The SQL type of a column reference, if it names a known column.
+    pub fn column_type(&self, e: &Expr) -> Option<SqlType> {
+        match e {
+            Expr::Identifier(i) => {
+                let mut found = None;
+                for t in self.scope.values() {
+                    if let Some(c) = t.column(&i.value) {
+                        if found.is_some() {
+                            return None;
+                        }
+                        found = Some(c.ty);
+                    }
+                }
+                found
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let alias = parts[parts.len() - 2].value.to_lowercase();
+                self.scope
+                    .get(&alias)
+                    .and_then(|t| t.column(&parts[parts.len() - 1].value))
+                    .map(|c| c.ty)
+            }
+            Expr::Nested(inner) => self.column_type(inner),
+            _ => None,
+        }
+    }
+
+    /// A best-effort static type of an expression, used for `+` and for result
+    /// columns that SQLite cannot trace to a table column.
+    pub fn expr_type(&self, e: &Expr) -> Option<SqlType> {
+        if let Some(t) = self.column_type(e) {
+            return Some(t);
+        }
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => {
+                    Some(SqlType::VarChar(Len::N(s.len().clamp(1, 8000) as u16)))
+                }
+                Value::NationalStringLiteral(s) => Some(SqlType::NVarChar(Len::N(
+                    s.encode_utf16().count().clamp(1, 4000) as u16,
+                ))),
+                Value::Number(n, _) => {
+                    if n.contains(['.', 'e', 'E']) {
+                        let d = crate::types::Dec::parse(n)?;
+                        let digits = d.mantissa.unsigned_abs().to_string().len() as u8;
+                        Some(SqlType::Numeric {
+                            p: digits.max(d.scale).clamp(1, 38),
+                            s: d.scale,
+                        })
+                    } else if n.parse::<i32>().is_ok() {
+                        Some(SqlType::Int)
+                    } else if n.parse::<i64>().is_ok() {
+                        Some(SqlType::BigInt)
+                    } else {
+                        Some(SqlType::Numeric {
+                            p: n.len().clamp(1, 38) as u8,
+                            s: 0,
+                        })
+                    }
+                }
+                _ => None,
+            },
+            Expr::Nested(inner) => self.expr_type(inner),
+            Expr::BinaryOp {
+                op: BinaryOperator::StringConcat,
+                left,
+                right,
+            } => {
+                let l = self.expr_type(left);
+                let r = self.expr_type(right);
+                if l.map(|t| t.is_unicode()).unwrap_or(false)
+                    || r.map(|t| t.is_unicode()).unwrap_or(false)
+                {
+                    Some(SqlType::NVarChar(Len::N(4000)))
+                } else {
+                    Some(SqlType::VarChar(Len::N(8000)))
+                }
+            }
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                match name.as_str() {
+                    "__sim_cast" => {
+                        let args = function_args(f).ok()?;
+                        SqlType::parse(&literal_string(args.get(1)?)?).ok()
+                    }
+                    "__sim_sysutcdatetime" | "__sim_sysdatetime" => Some(SqlType::DateTime2(7)),
+                    "__sim_getdate" => Some(SqlType::DateTime),
+                    "__sim_sysdatetimeoffset" => Some(SqlType::DateTimeOffset(7)),
+                    "__sim_newid" => Some(SqlType::UniqueIdentifier),
+                    "__sim_len" | "__sim_charindex" | "__sim_ct_in_mask" => Some(SqlType::Int),
+                    "__sim_bigint" => Some(SqlType::BigInt),
+                    "count" => Some(SqlType::Int),
+                    "__sim_count_big" => Some(SqlType::BigInt),
+                    "upper" | "lower" | "ltrim" | "rtrim" | "trim" | "replace" | "substr" => {
+                        let args = function_args(f).ok()?;
+                        let t = self.expr_type(args.first()?)?;
+                        if t.is_string() {
+                            Some(match t {
+                                SqlType::Char(n) => SqlType::VarChar(Len::N(n)),
+                                SqlType::NChar(n) => SqlType::NVarChar(Len::N(n)),
+                                other => other,
+                            })
+                        } else {
+                            None
+                        }
+                    }
+                    "min" | "max" => {
+                        let args = function_args(f).ok()?;
+                        self.expr_type(args.first()?)
+                    }
+                    "sum" => {
+                        let args = function_args(f).ok()?;
+                        match self.expr_type(args.first()?)? {
+                            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int => {
+                                Some(SqlType::Int)
+                            }
+                            SqlType::BigInt => Some(SqlType::BigInt),
+                            SqlType::Decimal { s, .. } | SqlType::Numeric { s, .. } => {
+                                Some(SqlType::Decimal { p: 38, s })
+                            }
+                            SqlType::Money | SqlType::SmallMoney => Some(SqlType::Money),
+                            _ => Some(SqlType::Float),
+                        }
+                    }
+                    "ifnull" | "coalesce" => {
+                        let args = function_args(f).ok()?;
+                        args.iter().find_map(|a| self.expr_type(a))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    pub(in crate::engine) fn is_stringy(&self, e: &Expr) -> bool {
+        self.expr_type(e).map(|t| t.is_string()).unwrap_or(false)
+    }
+
+    pub(in crate::engine) fn coerce_against(&self, column: &Expr, other: &mut Expr) {
+        let Some(t) = self.column_type(column) else {
+            return;
+        };
+        let text_decimal = t.decimal_parts().is_some() && t.sqlite_affinity() != "REAL";
+        let needs = text_decimal
+            || matches!(
+                t,
+                SqlType::Date
+                    | SqlType::Time(_)
+                    | SqlType::DateTime
+                    | SqlType::SmallDateTime
+                    | SqlType::DateTime2(_)
+                    | SqlType::DateTimeOffset(_)
+                    | SqlType::UniqueIdentifier
+            );
+        if !needs {
+            return;
+        }
+        let is_literal_or_param = matches!(other, Expr::Value(_))
+            || matches!(other, Expr::Identifier(i) if i.value.starts_with('@'));
+        if is_literal_or_param {
+            let inner = std::mem::replace(other, null_lit());
+            *other = call("__sim_cast", vec![inner, string_lit(&t.to_string())]);
+        }
+    }
+}
