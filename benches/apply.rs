@@ -13,33 +13,27 @@ use ctferry::caregiver::{self, ApplyReport};
 use ctferry::config::ApplyConfig;
 use ctferry::config::Secret;
 use ctferry::format::crypto::{self, PublicKey, SecretKey};
-use ctferry::format::package::{
-    self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
-};
-use ctferry::format::value::{ColumnType, Decimal, Value};
+use ctferry::format::package::{self, Kind, Manifest, PackageWriter, TableSchema, WriterConfig};
+use ctferry::format::value::{Decimal, Value};
 use ctferry::mssql::client::Db;
 use std::time::Instant;
 
 const PW: &str = "Bench#Passw0rd";
 
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
+
 fn schema() -> TableSchema {
-    let col = |n: &str, t: &str, nullable: bool| ColumnSchema {
-        name: n.into(),
-        ty: ColumnType::parse(t).unwrap(),
-        nullable,
-        masked: false,
-    };
-    TableSchema {
-        name: "dbo.Journalanteckning".into(),
-        columns: vec![
-            col("Id", "bigint", false),
-            col("BesokId", "int", false),
-            col("Skriven", "datetime2(7)", false),
-            col("Text", "nvarchar(400)", true),
-            col("Vikt", "decimal(9,3)", true),
+    fixtures::schema(
+        "dbo.Journalanteckning",
+        &[
+            ("Id", "bigint", false),
+            ("BesokId", "int", false),
+            ("Skriven", "datetime2(7)", false),
+            ("Text", "nvarchar(400)", true),
+            ("Vikt", "decimal(9,3)", true),
         ],
-        key: vec!["Id".into()],
-    }
+    )
 }
 
 fn row(i: i64, tag: &str) -> Vec<Value> {

@@ -13,10 +13,8 @@
 //! figures in docs/BENCHMARKS.md come from here.
 
 use ctferry::format::crypto::{self, PublicKey, SecretKey};
-use ctferry::format::package::{
-    self, ColumnSchema, Kind, Manifest, PackageWriter, TableSchema, WriterConfig,
-};
-use ctferry::format::value::{ColumnType, Decimal, Value};
+use ctferry::format::package::{self, Kind, Manifest, PackageWriter, TableSchema, WriterConfig};
+use ctferry::format::value::{Decimal, Value};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,16 +31,9 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A deterministic pseudo-random generator (xorshift), so runs compare.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
+use fixtures::Rng;
 
 const WORDS: &[&str] = &[
     "patienten",
@@ -88,40 +79,23 @@ fn note(rng: &mut Rng) -> String {
 }
 
 fn schema() -> TableSchema {
-    let col = |n: &str, t: &str, nullable: bool| ColumnSchema {
-        name: n.into(),
-        ty: ColumnType::parse(t).unwrap(),
-        nullable,
-        masked: false,
-    };
-    TableSchema {
-        name: "dbo.Journalanteckning".into(),
-        columns: vec![
-            col("Id", "bigint", false),
-            col("BesokId", "bigint", false),
-            col("PatientGuid", "uniqueidentifier", false),
-            col("Skriven", "datetime2(7)", false),
-            col("Text", "nvarchar(max)", true),
-            col("Vikt", "decimal(9,3)", true),
-            col("Signerad", "bit", false),
+    fixtures::schema(
+        "dbo.Journalanteckning",
+        &[
+            ("Id", "bigint", false),
+            ("BesokId", "bigint", false),
+            ("PatientGuid", "uniqueidentifier", false),
+            ("Skriven", "datetime2(7)", false),
+            ("Text", "nvarchar(max)", true),
+            ("Vikt", "decimal(9,3)", true),
+            ("Signerad", "bit", false),
         ],
-        key: vec!["Id".into()],
-    }
+    )
 }
 
 fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args([
-            "--batch",
-            "--yes",
-            "--no-tty",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ])
+    fixtures::gpg_command(home)
+        .args(["--passphrase", ""])
         .args(args)
         .output()
         .expect("gpg")
@@ -135,15 +109,7 @@ fn main() {
     let target = mb << 20;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let home = tempfile::Builder::new()
-        .prefix("gpgb")
-        .tempdir_in("/tmp")
-        .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
+    let home = fixtures::private_tmp("gpgb");
     for name in ["region", "norr"] {
         let (public, secret) =
             crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();

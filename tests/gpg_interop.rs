@@ -14,36 +14,23 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 struct Gpg {
     home: tempfile::TempDir,
 }
 
 impl Gpg {
     fn new() -> Gpg {
-        let home = tempfile::Builder::new()
-            .prefix("gpg")
-            .tempdir_in("/tmp")
-            .unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        Gpg {
+            home: fixtures::private_tmp("gpg"),
         }
-        Gpg { home }
     }
 
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut cmd = Command::new("gpg");
-        cmd.arg("--homedir")
-            .arg(self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--no-tty",
-                "--pinentry-mode",
-                "loopback",
-            ])
-            .args(args)
+        let mut cmd = fixtures::gpg_command(self.home.path());
+        cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -119,6 +106,55 @@ fn ctferry(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+impl Gpg {
+    /// gpg signs with `signer` and encrypts to `recipient` (both uids),
+    /// with its own defaults otherwise; `extra` goes first.
+    fn seal(&self, extra: &[&str], signer: &str, recipient: &str, data: &[u8]) -> Vec<u8> {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend([
+            "--sign",
+            "--encrypt",
+            "--local-user",
+            signer,
+            "--recipient",
+            recipient,
+            "--trust-model",
+            "always",
+            "--output",
+            "-",
+        ]);
+        self.ok(&args, Some(data))
+    }
+}
+
+/// `ctferry inspect FILE --key KEY --signer SIGNER --json [extra]`, which
+/// must succeed; its JSON.
+fn inspect_json(
+    file: &Path,
+    key: &Path,
+    signer: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut args = vec![
+        "inspect",
+        file.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--signer",
+        signer.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = ctferry(&args, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn schema() -> TableSchema {
@@ -299,44 +335,22 @@ fn ed25519_keys_both_directions() {
     // gpg → ctferry: a gpg-made region key signs, gpg encrypts (with its own
     // compression on) to the caregiver key; ctferry inspect verifies and reads.
     gpg.key(d, "region2", "future-default", "");
-    let sealed = gpg.ok(
-        &[
-            "--sign",
-            "--encrypt",
-            "--local-user",
-            "region2@example.invalid",
-            "--recipient",
-            "norr@example.invalid",
-            "--trust-model",
-            "always",
-            "--output",
-            "-",
-        ],
-        Some(&zstd_data),
+    let sealed = gpg.seal(
+        &[],
+        "region2@example.invalid",
+        "norr@example.invalid",
+        &zstd_data,
     );
     let from_gpg = d.join("0000000003-delta-100-120.ctf.pgp");
     std::fs::remove_file(&from_gpg).unwrap();
     std::fs::write(&from_gpg, sealed).unwrap();
-    let out = ctferry(
-        &[
-            "inspect",
-            from_gpg.to_str().unwrap(),
-            "--key",
-            norr_sec.to_str().unwrap(),
-            "--signer",
-            d.join("region2.pub.asc").to_str().unwrap(),
-            "--json",
-            "--rows",
-            "2",
-        ],
+    let report = inspect_json(
+        &from_gpg,
+        &norr_sec,
+        &d.join("region2.pub.asc"),
+        &["--rows", "2"],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["manifest"]["ct_to"], 120);
     assert_eq!(report["rows"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -430,42 +444,20 @@ fn rsa_keys_with_passphrases_both_directions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("passphrase"));
 
     // gpg → ctferry with RSA.
-    let sealed = gpg.ok(
-        &[
-            "--passphrase",
-            "region-secret",
-            "--sign",
-            "--encrypt",
-            "--local-user",
-            "regionrsa@example.invalid",
-            "--recipient",
-            "syd@example.invalid",
-            "--trust-model",
-            "always",
-            "--output",
-            "-",
-        ],
-        Some(&zstd_data),
+    let sealed = gpg.seal(
+        &["--passphrase", "region-secret"],
+        "regionrsa@example.invalid",
+        "syd@example.invalid",
+        &zstd_data,
     );
     let p = d.join("from-gpg.ctf.pgp");
     std::fs::write(&p, sealed).unwrap();
-    let out = ctferry(
-        &[
-            "inspect",
-            p.to_str().unwrap(),
-            "--key",
-            syd_sec.to_str().unwrap(),
-            "--signer",
-            reg_pub.to_str().unwrap(),
-            "--json",
-        ],
+    let report = inspect_json(
+        &p,
+        &syd_sec,
+        &reg_pub,
+        &[],
         &[("CTFERRY_KEY_PASSPHRASE", "syd-secret")],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows"].as_array().unwrap().len(), 4);
 }

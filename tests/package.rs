@@ -5,26 +5,21 @@
 use chrono::NaiveDate;
 use ctferry::format::crypto::{self, CryptoError, PublicKey, SecretKey};
 use ctferry::format::package::{
-    self, ColumnSchema, Kind, Manifest, PackageError, PackageReader, PackageWriter, Row,
-    SectionKind, TableSchema, WriterConfig,
+    self, Kind, Manifest, PackageError, PackageReader, PackageWriter, Row, SectionKind,
+    TableSchema, WriterConfig,
 };
-use ctferry::format::value::{ColumnType, Decimal, Value};
+use ctferry::format::value::{Decimal, Value};
 use std::path::{Path, PathBuf};
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{col, key};
 
 struct Keys {
     _dir: tempfile::TempDir,
     region: SecretKey,
     norr: SecretKey,
     syd: SecretKey,
-}
-
-fn key(dir: &Path, name: &str) -> SecretKey {
-    let (public, secret) =
-        crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
-    std::fs::write(dir.join(format!("{name}.pub.asc")), public).unwrap();
-    let p = dir.join(format!("{name}.sec.asc"));
-    std::fs::write(&p, secret).unwrap();
-    SecretKey::load(&p, None).unwrap()
 }
 
 fn keys() -> Keys {
@@ -34,15 +29,6 @@ fn keys() -> Keys {
         norr: key(dir.path(), "norr"),
         syd: key(dir.path(), "syd"),
         _dir: dir,
-    }
-}
-
-fn col(name: &str, ty: &str, nullable: bool) -> ColumnSchema {
-    ColumnSchema {
-        name: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
-        nullable,
-        masked: false,
     }
 }
 

@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::Rng;
+
 const PW: &str = "Sim#Passw0rd";
 
 struct Env {
@@ -647,20 +651,6 @@ fn kill_9_at_every_commit_boundary_loses_and_duplicates_nothing() {
                 assert!(n.ends_with(".ctf.pgp") || n.ends_with(".part"), "{n}");
             }
         }
-    }
-}
-
-/// xorshift, so a failing seed can be replayed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 

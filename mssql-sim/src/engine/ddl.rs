@@ -5,7 +5,7 @@ use super::catalog::{q, ColumnDef, ForeignKeyDef, TableDef};
 use super::errors::*;
 use super::names::*;
 use super::session::*;
-use super::translate::{Resolver, Rewriter};
+use super::translate::Rewriter;
 use super::{catalog, ct, translate};
 use crate::error::SqlError;
 use crate::types::{to_storage, Len, SqlType};
@@ -63,11 +63,7 @@ impl Session {
         let mut fks: Vec<ForeignKeyDef> = Vec::new();
         let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
         let view = self.view();
-        let res = Resolver {
-            conn: &self.conn,
-            temp: &self.temp,
-            database: &self.database,
-        };
+        let res = self.resolver();
         let action = |a: &Option<ReferentialAction>| match a {
             Some(ReferentialAction::Cascade) => Ok(1),
             Some(ReferentialAction::SetNull) => Ok(2),
@@ -442,11 +438,7 @@ impl Session {
 
     pub(super) fn create_index(&mut self, ci: sqlparser::ast::CreateIndex) -> Result<(), SqlError> {
         let def = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             res.resolve_table(&ci.table_name)?
         };
         let Some(name) = ci.name.as_ref().map(column_name_of) else {
@@ -502,11 +494,7 @@ impl Session {
     pub(super) fn alter_table(&mut self, at: sqlparser::ast::AlterTable) -> Result<(), SqlError> {
         use sqlparser::ast::AlterTableOperation as Op;
         let def = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             res.resolve_table(&at.name)?
         };
         if def.temp {
@@ -514,11 +502,7 @@ impl Session {
         }
         for op in at.operations {
             let def = {
-                let res = Resolver {
-                    conn: &self.conn,
-                    temp: &self.temp,
-                    database: &self.database,
-                };
+                let res = self.resolver();
                 res.resolve_table(&at.name)?
             };
             match op {
@@ -535,11 +519,7 @@ impl Session {
                             ColumnOption::NotNull => nullable = false,
                             ColumnOption::Default(e) => {
                                 let view = self.view();
-                                let res = Resolver {
-                                    conn: &self.conn,
-                                    temp: &self.temp,
-                                    database: &self.database,
-                                };
+                                let res = self.resolver();
                                 let mut e = e.clone();
                                 Rewriter::new(&res, &view).rewrite(&mut e)?;
                                 default = Some(e.to_string());
@@ -695,11 +675,7 @@ impl Session {
             ObjectType::Table => {
                 for n in names {
                     let def = {
-                        let res = Resolver {
-                            conn: &self.conn,
-                            temp: &self.temp,
-                            database: &self.database,
-                        };
+                        let res = self.resolver();
                         match res.resolve_table(&n) {
                             Ok(d) => d,
                             Err(e) if e.number == 208 => {
@@ -749,11 +725,7 @@ impl Session {
                         }
                     };
                     let def = {
-                        let res = Resolver {
-                            conn: &self.conn,
-                            temp: &self.temp,
-                            database: &self.database,
-                        };
+                        let res = self.resolver();
                         res.resolve_table(&tname)?
                     };
                     match catalog::find_index(&self.conn, def.object_id, &iname).map_err(catalog::sqlite_err)? {

@@ -5,7 +5,7 @@ use super::catalog::{q, ColumnDef, TableDef};
 use super::errors::*;
 use super::names::*;
 use super::session::*;
-use super::translate::{Resolver, Rewriter};
+use super::translate::Rewriter;
 use super::{catalog, ct};
 use crate::error::SqlError;
 use sqlparser::ast::{
@@ -109,11 +109,7 @@ impl Session {
         };
         let view = self.view();
         let (def, source_sql, target_cols) = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             let def = res.resolve_table(&name)?;
             let target_cols: Vec<ColumnDef> = if ins.columns.is_empty() {
                 def.columns
@@ -200,11 +196,7 @@ impl Session {
             return Err(SqlError::syntax_near("JOIN"));
         }
         let view = self.view();
-        let res = Resolver {
-            conn: &self.conn,
-            temp: &self.temp,
-            database: &self.database,
-        };
+        let res = self.resolver();
         let mut rw = Rewriter::new(&res, &view);
         let TableFactor::Table {
             name: target_name,
@@ -344,11 +336,7 @@ impl Session {
             return Err(SqlError::unsupported("DELETE TOP / ORDER BY / USING"));
         }
         let view = self.view();
-        let res = Resolver {
-            conn: &self.conn,
-            temp: &self.temp,
-            database: &self.database,
-        };
+        let res = self.resolver();
         let mut rw = Rewriter::new(&res, &view);
         let from = match del.from {
             FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
@@ -420,11 +408,7 @@ impl Session {
 
     pub(super) fn truncate(&mut self, name: &ObjectName) -> Result<(), SqlError> {
         let def = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             res.resolve_table(name)?
         };
         if !def.temp {

@@ -6,6 +6,17 @@ use super::{catalog, ct};
 use crate::error::SqlError;
 use sqlparser::ast::ObjectName;
 
+/// SET options whose OFF would change what statements mean: accepted ON
+/// (SQL Server's default for clients), refused OFF.
+const ON_ONLY: [&str; 6] = [
+    "ANSI_NULLS",
+    "ANSI_PADDING",
+    "ANSI_WARNINGS",
+    "CONCAT_NULL_YIELDS_NULL",
+    "QUOTED_IDENTIFIER",
+    "ARITHABORT",
+];
+
 impl Session {
     /// `ALTER TABLE t ENABLE|DISABLE CHANGE_TRACKING`.
     pub(super) fn alter_table_change_tracking(
@@ -37,23 +48,11 @@ impl Session {
             "IMPLICIT_TRANSACTIONS" if on => {
                 return Err(SqlError::unsupported("SET IMPLICIT_TRANSACTIONS ON"))
             }
-            "ANSI_NULLS"
-            | "ANSI_PADDING"
-            | "ANSI_WARNINGS"
-            | "CONCAT_NULL_YIELDS_NULL"
-            | "QUOTED_IDENTIFIER"
-            | "ARITHABORT"
-                if !on =>
-            {
+            _ if ON_ONLY.contains(&name) && !on => {
                 return Err(SqlError::unsupported(format!("SET {name} OFF")));
             }
-            "ANSI_NULLS"
-            | "ANSI_PADDING"
-            | "ANSI_WARNINGS"
-            | "CONCAT_NULL_YIELDS_NULL"
-            | "QUOTED_IDENTIFIER"
-            | "ARITHABORT"
-            | "ANSI_NULL_DFLT_ON"
+            _ if ON_ONLY.contains(&name) => {}
+            "ANSI_NULL_DFLT_ON"
             | "ANSI_DEFAULTS"
             | "CURSOR_CLOSE_ON_COMMIT"
             | "IMPLICIT_TRANSACTIONS"

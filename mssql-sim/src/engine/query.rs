@@ -4,7 +4,7 @@
 use super::catalog::TableDef;
 use super::errors::*;
 use super::session::*;
-use super::translate::{Resolver, Rewriter};
+use super::translate::Rewriter;
 use super::{catalog, ct, translate};
 use crate::error::SqlError;
 use crate::tds::token::Column;
@@ -17,11 +17,7 @@ impl Session {
     pub(super) fn run_query(&mut self, mut q: Query, out: &mut Vec<Out>) -> Result<u64, SqlError> {
         let view = self.view();
         let (sql, hints, info_views) = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             let mut rw = Rewriter::new(&res, &view);
             rw.rewrite(&mut q)?;
             let hints = if translate::projection_is_explicit(&q) {

@@ -471,11 +471,7 @@ impl Session {
             }
             Stmt::SetIdentityInsert { table, on } => {
                 let t = {
-                    let res = Resolver {
-                        conn: &self.conn,
-                        temp: &self.temp,
-                        database: &self.database,
-                    };
+                    let res = self.resolver();
                     res.resolve_table(&table)?
                 };
                 if !t.columns.iter().any(|c| c.identity) {
@@ -844,11 +840,7 @@ impl Session {
     pub(super) fn eval_scalar(&mut self, mut e: Expr) -> Result<Value, SqlError> {
         let view = self.view();
         let sql = {
-            let res = Resolver {
-                conn: &self.conn,
-                temp: &self.temp,
-                database: &self.database,
-            };
+            let res = self.resolver();
             let mut rw = Rewriter::new(&res, &view);
             rw.rewrite(&mut e)?;
             rw.finish_sql(format!("SELECT {e}"))

@@ -708,21 +708,22 @@ pub fn truncated(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
     .map_err(sqlite_err)
 }
 
+/// The object ids a query of the change tracking tables returns.
+fn object_ids(conn: &Connection, sql: &str) -> Result<Vec<i64>, SqlError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_err)?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(sqlite_err)?
+        .collect::<rusqlite::Result<Vec<i64>>>()
+        .map_err(sqlite_err)?;
+    Ok(rows)
+}
+
 /// Called just before a transaction commits: when it changed a tracked
 /// table, draws the next version, stamps the transaction's changes with it
 /// and records the commit time. Returns the version drawn.
 pub fn on_commit(conn: &Connection, now: &str) -> Result<Option<i64>, SqlError> {
-    let pending: Vec<i64> = {
-        let mut stmt = conn
-            .prepare_cached("SELECT object_id FROM __sim_ct_pending")
-            .map_err(sqlite_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(sqlite_err)?
-            .collect::<rusqlite::Result<Vec<i64>>>()
-            .map_err(sqlite_err)?;
-        rows
-    };
+    let pending = object_ids(conn, "SELECT object_id FROM __sim_ct_pending")?;
     if pending.is_empty() {
         return Ok(None);
     }
@@ -783,17 +784,7 @@ pub fn cleanup(conn: &Connection, now: &str, only: Option<i64>) -> Result<i64, S
         .map_err(sqlite_err)?
     };
     let Some(invalid) = invalid else { return Ok(0) };
-    let tables: Vec<i64> = {
-        let mut stmt = conn
-            .prepare("SELECT object_id FROM __sim_ct_tables")
-            .map_err(sqlite_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(sqlite_err)?
-            .collect::<rusqlite::Result<Vec<i64>>>()
-            .map_err(sqlite_err)?;
-        rows
-    };
+    let tables = object_ids(conn, "SELECT object_id FROM __sim_ct_tables")?;
     let mut deleted = 0i64;
     for obj in tables {
         if only.is_some() && only != Some(obj) {

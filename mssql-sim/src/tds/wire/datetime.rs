@@ -3,7 +3,7 @@
 //! epoch, time in units of the scale, the offset in minutes.
 
 use super::reader::{perr, PResult, ProtocolError, Reader};
-use super::wire_type::WireType;
+use super::wire_type::{put_sized, WireType};
 use crate::types::{time_bytes, SqlType, Value};
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
@@ -46,16 +46,16 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
             let ticks = dt.time().num_seconds_from_midnight() as u64 * 10_000_000
                 + (dt.time().nanosecond() as u64) / 100;
             let t300 = ((ticks * 300 + 5_000_000) / 10_000_000) as u32;
-            buf.push(8);
-            buf.extend_from_slice(&days.to_le_bytes());
-            buf.extend_from_slice(&t300.to_le_bytes());
+            let mut b = days.to_le_bytes().to_vec();
+            b.extend_from_slice(&t300.to_le_bytes());
+            put_sized(buf, &b);
         }
         (SqlType::SmallDateTime, Value::DateTime(dt)) => {
             let days = days_since(NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), dt.date()) as u16;
             let mins = (dt.time().num_seconds_from_midnight() / 60) as u16;
-            buf.push(4);
-            buf.extend_from_slice(&days.to_le_bytes());
-            buf.extend_from_slice(&mins.to_le_bytes());
+            let mut b = days.to_le_bytes().to_vec();
+            b.extend_from_slice(&mins.to_le_bytes());
+            put_sized(buf, &b);
         }
         (SqlType::Date, Value::Date(d)) => {
             buf.push(3);
@@ -83,26 +83,11 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
 }
 
 pub fn decode_type_info(token: u8, r: &mut Reader<'_>) -> PResult<WireType> {
-    let w = |ty, len| WireType {
-        ty,
-        token,
-        len,
-        plp: false,
-    };
+    let w = |ty, len| WireType::sized(ty, token, len);
     Ok(match token {
         0x3D => w(SqlType::DateTime, 8),
         0x3A => w(SqlType::SmallDateTime, 4),
-        0x6F => {
-            let n = r.u8()?;
-            w(
-                if n == 4 {
-                    SqlType::SmallDateTime
-                } else {
-                    SqlType::DateTime
-                },
-                n as u32,
-            )
-        }
+        0x6F => WireType::by_length(token, r, SqlType::SmallDateTime, SqlType::DateTime)?,
         0x28 => w(SqlType::Date, 3),
         _ => {
             // 0x29 time, 0x2A datetime2, 0x2B datetimeoffset

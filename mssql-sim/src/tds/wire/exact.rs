@@ -3,21 +3,19 @@
 //! fixed-length money tokens in. Values stay exact (`Dec`).
 
 use super::reader::{perr, PResult, Reader};
-use super::wire_type::WireType;
+use super::wire_type::{put_sized, WireType};
 use crate::types::{decimal_bytes, Dec, SqlType, Value};
 
+/// DECIMALN/NUMERICN (0x6A/0x6C) with length, precision and scale;
+/// MONEYN (0x6E) with the byte length.
 pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
-    match *ty {
-        SqlType::Decimal { p, s } => {
-            buf.extend_from_slice(&[0x6A, decimal_bytes(p) as u8 + 1, p, s])
-        }
-        SqlType::Numeric { p, s } => {
-            buf.extend_from_slice(&[0x6C, decimal_bytes(p) as u8 + 1, p, s])
-        }
-        SqlType::Money => buf.extend_from_slice(&[0x6E, 8]),
-        SqlType::SmallMoney => buf.extend_from_slice(&[0x6E, 4]),
-        _ => {}
-    }
+    let (token, p, s) = match *ty {
+        SqlType::Decimal { p, s } => (0x6A, p, s),
+        SqlType::Numeric { p, s } => (0x6C, p, s),
+        SqlType::Money => return buf.extend_from_slice(&[0x6E, 8]),
+        _ => return buf.extend_from_slice(&[0x6E, 4]), // smallmoney
+    };
+    buf.extend_from_slice(&[token, decimal_bytes(p) as u8 + 1, p, s]);
 }
 
 /// False when `v` is not a value of `ty` (the caller sends NULL).
@@ -32,14 +30,13 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
         }
         SqlType::Money => {
             let m = d.rescale(4).map(|d| d.mantissa).unwrap_or(0) as i64;
-            buf.push(8);
-            buf.extend_from_slice(&((m >> 32) as i32).to_le_bytes());
-            buf.extend_from_slice(&(m as u32).to_le_bytes());
+            let mut b = ((m >> 32) as i32).to_le_bytes().to_vec();
+            b.extend_from_slice(&(m as u32).to_le_bytes());
+            put_sized(buf, &b);
         }
         SqlType::SmallMoney => {
             let m = d.rescale(4).map(|d| d.mantissa).unwrap_or(0) as i32;
-            buf.push(4);
-            buf.extend_from_slice(&m.to_le_bytes());
+            put_sized(buf, &m.to_le_bytes());
         }
         _ => return false,
     }
@@ -47,26 +44,11 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
 }
 
 pub fn decode_type_info(token: u8, r: &mut Reader<'_>) -> PResult<WireType> {
-    let w = |ty, len| WireType {
-        ty,
-        token,
-        len,
-        plp: false,
-    };
+    let w = |ty, len| WireType::sized(ty, token, len);
     Ok(match token {
         0x3C => w(SqlType::Money, 8),
         0x7A => w(SqlType::SmallMoney, 4),
-        0x6E => {
-            let n = r.u8()?;
-            w(
-                if n == 4 {
-                    SqlType::SmallMoney
-                } else {
-                    SqlType::Money
-                },
-                n as u32,
-            )
-        }
+        0x6E => WireType::by_length(token, r, SqlType::SmallMoney, SqlType::Money)?,
         _ => {
             // 0x6A DECIMALN, 0x6C NUMERICN, 0x37 DECIMAL, 0x3F NUMERIC
             let n = r.u8()?;

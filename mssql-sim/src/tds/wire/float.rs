@@ -1,56 +1,33 @@
 //! real, float: FLTN (0x6D) out; FLTN and the fixed-length tokens in.
 
 use super::reader::{perr, PResult, Reader};
-use super::wire_type::WireType;
+use super::wire_type::{put_sized, WireType};
 use crate::types::{SqlType, Value};
 
+/// FLTN (0x6D) with the byte length.
 pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
-    match ty {
-        SqlType::Float => buf.extend_from_slice(&[0x6D, 8]),
-        SqlType::Real => buf.extend_from_slice(&[0x6D, 4]),
-        _ => {}
-    }
+    let len = if *ty == SqlType::Real { 4 } else { 8 };
+    buf.extend_from_slice(&[0x6D, len]);
 }
 
 /// False when `v` is not a value of `ty` (the caller sends NULL).
 pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
     let Value::Float(f) = v else { return false };
     match ty {
-        SqlType::Float => {
-            buf.push(8);
-            buf.extend_from_slice(&f.to_le_bytes());
-        }
-        SqlType::Real => {
-            buf.push(4);
-            buf.extend_from_slice(&(*f as f32).to_le_bytes());
-        }
+        SqlType::Float => put_sized(buf, &f.to_le_bytes()),
+        SqlType::Real => put_sized(buf, &(*f as f32).to_le_bytes()),
         _ => return false,
     }
     true
 }
 
 pub fn decode_type_info(token: u8, r: &mut Reader<'_>) -> PResult<WireType> {
-    let w = |ty, len| WireType {
-        ty,
-        token,
-        len,
-        plp: false,
-    };
+    let w = |ty, len| WireType::sized(ty, token, len);
     Ok(match token {
         0x3B => w(SqlType::Real, 4),
         0x3E => w(SqlType::Float, 8),
-        _ => {
-            // 0x6D FLTN
-            let n = r.u8()?;
-            w(
-                if n == 4 {
-                    SqlType::Real
-                } else {
-                    SqlType::Float
-                },
-                n as u32,
-            )
-        }
+        // 0x6D FLTN
+        _ => WireType::by_length(token, r, SqlType::Real, SqlType::Float)?,
     })
 }
 

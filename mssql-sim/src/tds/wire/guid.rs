@@ -1,7 +1,7 @@
 //! uniqueidentifier: GUIDTYPE (0x24), in SQL Server's mixed-endian byte order.
 
 use super::reader::{perr, PResult, Reader};
-use super::wire_type::WireType;
+use super::wire_type::{put_sized, WireType};
 use crate::types::{guid_from_sql_bytes, guid_to_sql_bytes, SqlType, Value};
 
 pub fn encode_type_info(buf: &mut Vec<u8>) {
@@ -11,19 +11,13 @@ pub fn encode_type_info(buf: &mut Vec<u8>) {
 /// False when `v` is not a GUID (the caller sends NULL).
 pub fn encode_value(buf: &mut Vec<u8>, v: &Value) -> bool {
     let Value::Guid(g) = v else { return false };
-    buf.push(16);
-    buf.extend_from_slice(&guid_to_sql_bytes(g));
+    put_sized(buf, &guid_to_sql_bytes(g));
     true
 }
 
 pub fn decode_type_info(token: u8, r: &mut Reader<'_>) -> PResult<WireType> {
     let n = r.u8()?;
-    Ok(WireType {
-        ty: SqlType::UniqueIdentifier,
-        token,
-        len: n as u32,
-        plp: false,
-    })
+    Ok(WireType::sized(SqlType::UniqueIdentifier, token, n as u32))
 }
 
 /// The value in `b` (its bytes, without the length).

@@ -2,18 +2,20 @@
 //! INTN, BITN, the fixed-length tokens and NULLTYPE in.
 
 use super::reader::{perr, PResult, Reader};
-use super::wire_type::WireType;
+use super::wire_type::{put_sized, WireType};
 use crate::types::{SqlType, Value};
 
+/// BITN (0x68) for bit, INTN (0x26) with the byte length otherwise.
 pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
-    match ty {
-        SqlType::Bit => buf.extend_from_slice(&[0x68, 1]),
-        SqlType::TinyInt => buf.extend_from_slice(&[0x26, 1]),
-        SqlType::SmallInt => buf.extend_from_slice(&[0x26, 2]),
-        SqlType::Int => buf.extend_from_slice(&[0x26, 4]),
-        SqlType::BigInt => buf.extend_from_slice(&[0x26, 8]),
-        _ => {}
-    }
+    let info: [u8; 2] = match ty {
+        SqlType::Bit => [0x68, 1],
+        SqlType::TinyInt => [0x26, 1],
+        SqlType::SmallInt => [0x26, 2],
+        SqlType::Int => [0x26, 4],
+        SqlType::BigInt => [0x26, 8],
+        _ => return,
+    };
+    buf.extend_from_slice(&info);
 }
 
 /// False when `v` is not a value of `ty` (the caller sends NULL).
@@ -22,30 +24,16 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
     match ty {
         SqlType::Bit => buf.extend_from_slice(&[1, (*i != 0) as u8]),
         SqlType::TinyInt => buf.extend_from_slice(&[1, *i as u8]),
-        SqlType::SmallInt => {
-            buf.push(2);
-            buf.extend_from_slice(&(*i as i16).to_le_bytes());
-        }
-        SqlType::Int => {
-            buf.push(4);
-            buf.extend_from_slice(&(*i as i32).to_le_bytes());
-        }
-        SqlType::BigInt => {
-            buf.push(8);
-            buf.extend_from_slice(&i.to_le_bytes());
-        }
+        SqlType::SmallInt => put_sized(buf, &(*i as i16).to_le_bytes()),
+        SqlType::Int => put_sized(buf, &(*i as i32).to_le_bytes()),
+        SqlType::BigInt => put_sized(buf, &i.to_le_bytes()),
         _ => return false,
     }
     true
 }
 
 pub fn decode_type_info(token: u8, r: &mut Reader<'_>) -> PResult<WireType> {
-    let w = |ty, len| WireType {
-        ty,
-        token,
-        len,
-        plp: false,
-    };
+    let w = |ty, len| WireType::sized(ty, token, len);
     Ok(match token {
         0x1F => w(SqlType::Int, 0), // NULLTYPE: the value is always NULL
         0x30 => w(SqlType::TinyInt, 1),

@@ -15,6 +15,29 @@ pub struct WireType {
 }
 
 impl WireType {
+    /// A type read with its token and length, values not in PLP chunks.
+    pub(super) fn sized(ty: SqlType, token: u8, len: u32) -> WireType {
+        WireType {
+            ty,
+            token,
+            len,
+            plp: false,
+        }
+    }
+
+    /// An N-type whose length byte (4 or 8) picks the type: FLTN, MONEYN,
+    /// DATETIMN.
+    pub(super) fn by_length(
+        token: u8,
+        r: &mut super::reader::Reader<'_>,
+        four: SqlType,
+        eight: SqlType,
+    ) -> super::reader::PResult<WireType> {
+        let n = r.u8()?;
+        let ty = if n == 4 { four } else { eight };
+        Ok(WireType::sized(ty, token, n as u32))
+    }
+
     /// The TDS type token.
     pub fn token(&self) -> u8 {
         self.token
@@ -90,4 +113,10 @@ pub fn is_fixed(token: u8) -> bool {
         token,
         0x30 | 0x32 | 0x34 | 0x38 | 0x7F | 0x3B | 0x3E | 0x3C | 0x7A | 0x3D | 0x3A
     )
+}
+
+/// Appends a value with its one-byte length.
+pub fn put_sized(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.push(bytes.len() as u8);
+    buf.extend_from_slice(bytes);
 }

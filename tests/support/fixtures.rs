@@ -1,0 +1,90 @@
+//! Small fixtures shared by the integration tests and the benchmarks
+//! (included with `#[path]`): table schemas, key pairs, a private folder
+//! for GnuPG, and a deterministic generator so that a failing seed or a
+//! benchmark run can be replayed.
+#![allow(dead_code)]
+
+use ctferry::format::crypto::{self, SecretKey};
+use ctferry::format::package::{ColumnSchema, TableSchema};
+use ctferry::format::value::ColumnType;
+use std::path::Path;
+use std::process::Command;
+
+/// A column of a package's table schema (never masked).
+pub fn col(name: &str, ty: &str, nullable: bool) -> ColumnSchema {
+    ColumnSchema {
+        name: name.into(),
+        ty: ColumnType::parse(ty).unwrap(),
+        nullable,
+        masked: false,
+    }
+}
+
+/// A table schema keyed by its first column: `(name, type, nullable)` each.
+pub fn schema(name: &str, columns: &[(&str, &str, bool)]) -> TableSchema {
+    TableSchema {
+        name: name.into(),
+        columns: columns
+            .iter()
+            .map(|(n, t, null)| col(n, t, *null))
+            .collect(),
+        key: vec![columns[0].0.into()],
+    }
+}
+
+/// Generates a key pair `NAME.pub.asc` / `NAME.sec.asc` in `dir` and loads
+/// the secret one.
+pub fn key(dir: &Path, name: &str) -> SecretKey {
+    let (public, secret) =
+        crypto::generate(name, &format!("{name}@example.invalid"), None).unwrap();
+    std::fs::write(dir.join(format!("{name}.pub.asc")), public).unwrap();
+    let p = dir.join(format!("{name}.sec.asc"));
+    std::fs::write(&p, secret).unwrap();
+    SecretKey::load(&p, None).unwrap()
+}
+
+/// A folder under /tmp readable by its owner only (GnuPG refuses a home
+/// others can read, and its socket path must stay short).
+pub fn private_tmp(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    dir
+}
+
+/// `gpg` with home folder `home`, never asking anything (batch, loopback
+/// pinentry).
+pub fn gpg_command(home: &Path) -> Command {
+    let mut cmd = Command::new("gpg");
+    cmd.arg("--homedir").arg(home).args([
+        "--batch",
+        "--yes",
+        "--no-tty",
+        "--pinentry-mode",
+        "loopback",
+    ]);
+    cmd
+}
+
+/// xorshift: deterministic, so a run can be replayed from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
