@@ -28,6 +28,7 @@ pub mod parse;
 mod procedures;
 mod query;
 mod session;
+mod table_spec;
 mod transaction;
 pub mod translate;
 

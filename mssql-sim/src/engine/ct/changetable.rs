@@ -5,6 +5,7 @@
 
 use crate::engine::catalog::{self, TableDef};
 use crate::engine::translate::ast::*;
+use crate::engine::translate::builtins::Call;
 use crate::engine::translate::names::Resolved;
 use crate::engine::translate::rewriter::Rewriter;
 use crate::error::SqlError;
@@ -408,5 +409,41 @@ impl<'a> Rewriter<'a> {
         }
         args.args.truncate(2);
         Ok(cond)
+    }
+
+    /// CHANGE_TRACKING_CURRENT_VERSION(), CHANGE_TRACKING_MIN_VALID_VERSION(),
+    /// CHANGE_TRACKING_IS_COLUMN_IN_MASK().
+    pub(in crate::engine) fn change_tracking_function(
+        &mut self,
+        c: &Call<'_>,
+    ) -> Result<Option<Expr>, SqlError> {
+        let name = c.name.clone();
+        let args = c.args.clone();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
+            "CHANGE_TRACKING_CURRENT_VERSION" => {
+                need(0)?;
+                call(
+                    "__sim_bigint",
+                    vec![Expr::Subquery(Box::new(parse_query(
+                        &crate::engine::ct::current_version_sql(),
+                    )?))],
+                )
+            }
+            "CHANGE_TRACKING_MIN_VALID_VERSION" => {
+                need(1)?;
+                call(
+                    "__sim_bigint",
+                    vec![Expr::Subquery(Box::new(parse_query(
+                        &crate::engine::ct::min_valid_sql(&args[0].to_string()),
+                    )?))],
+                )
+            }
+            "CHANGE_TRACKING_IS_COLUMN_IN_MASK" => {
+                need(2)?;
+                call("__sim_ct_in_mask", args)
+            }
+            _ => return Ok(None),
+        }))
     }
 }

@@ -10,6 +10,30 @@ use crate::error::SqlError;
 use crate::types::SqlType;
 use sqlparser::ast::{BinaryOperator, Expr, Function, Ident, ObjectName, ObjectNamePart};
 
+/// A function call being rewritten: its name (upper case, without `sys.`),
+/// as written, and its arguments already rewritten.
+pub(in crate::engine) struct Call<'f> {
+    pub f: &'f Function,
+    pub raw: String,
+    pub name: String,
+    pub args: Vec<Expr>,
+}
+
+impl Call<'_> {
+    /// Error 174 unless the call has `k` arguments.
+    pub fn need(&self, k: usize) -> Result<(), SqlError> {
+        if self.args.len() == k {
+            Ok(())
+        } else {
+            Err(wrong_args(&self.name, k))
+        }
+    }
+}
+
+/// One family of built-in functions: the rewritten call, or `None` when
+/// the function is not of this family.
+type Family<'a> = fn(&mut Rewriter<'a>, &Call<'_>) -> Result<Option<Expr>, SqlError>;
+
 impl<'a> Rewriter<'a> {
     pub(in crate::engine) fn session_variable(&self, name: &str) -> Option<Expr> {
         let v = self.session;
@@ -47,16 +71,39 @@ impl<'a> Rewriter<'a> {
             .trim_matches(|c| c == '[' || c == ']')
             .to_ascii_uppercase();
         let name = name.strip_prefix("SYS.").unwrap_or(&name).to_string();
-        let args = function_args(f)?;
-        let n = args.len();
-        let need = |k: usize| {
-            if n == k {
-                Ok(())
-            } else {
-                Err(wrong_args(&name, k))
-            }
+        let c = Call {
+            f,
+            args: function_args(f)?,
+            raw,
+            name,
         };
-        let e = match name.as_str() {
+        let families: [Family<'a>; 6] = [
+            Self::general_function,
+            Self::string_function,
+            Self::math_function,
+            Self::time_function,
+            Self::metadata_function,
+            Self::change_tracking_function,
+        ];
+        for family in families {
+            if let Some(e) = family(self, &c)? {
+                return Ok(e);
+            }
+        }
+        Err(SqlError::new(
+            195,
+            15,
+            format!("'{}' is not a recognized built-in function name.", c.raw),
+        ))
+    }
+
+    /// Aggregates, NULL handling and IIF.
+    fn general_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
+        let f = c.f;
+        let name = c.name.clone();
+        let args = c.args.clone();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
             "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" => {
                 if name == "SUM" || name == "AVG" {
                     if let Some(t) = args.first().and_then(|a| self.column_type(a)) {
@@ -75,10 +122,10 @@ impl<'a> Rewriter<'a> {
                             let mut g = f.clone();
                             g.name =
                                 ObjectName(vec![ObjectNamePart::Identifier(Ident::new("AVG"))]);
-                            return Ok(call(
+                            return Ok(Some(call(
                                 "__sim_cast",
                                 vec![Expr::Function(g), string_lit(&t.to_string())],
-                            ));
+                            )));
                         }
                     }
                 }
@@ -94,10 +141,30 @@ impl<'a> Rewriter<'a> {
                 call("ifnull", args)
             }
             "COALESCE" | "NULLIF" => Expr::Function(f.clone()),
-            "ABS" => {
-                need(1)?;
-                call("abs", args)
+            "IIF" => {
+                need(3)?;
+                Expr::Case {
+                    case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    operand: None,
+                    conditions: vec![sqlparser::ast::CaseWhen {
+                        condition: args[0].clone(),
+                        result: args[1].clone(),
+                    }],
+                    else_result: Some(Box::new(args[2].clone())),
+                }
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// String functions.
+    fn string_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
+        let name = c.name.clone();
+        let args = c.args.clone();
+        let n = c.args.len();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
             "UPPER" | "LOWER" | "LTRIM" | "RTRIM" => {
                 need(1)?;
                 call(&name.to_lowercase(), args)
@@ -166,6 +233,21 @@ impl<'a> Rewriter<'a> {
                     right: Box::new(e),
                 })
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Arithmetic functions.
+    fn math_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
+        let name = c.name.clone();
+        let args = c.args.clone();
+        let n = c.args.len();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
+            "ABS" => {
+                need(1)?;
+                call("abs", args)
+            }
             "FLOOR" => {
                 need(1)?;
                 call("__sim_floor", args)
@@ -190,6 +272,15 @@ impl<'a> Rewriter<'a> {
                     _ => r,
                 }
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Dates and times of the simulated clock, NEWID, SCOPE_IDENTITY.
+    fn time_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
+        let name = c.name.clone();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
             "GETDATE" | "CURRENT_TIMESTAMP" => {
                 need(0)?;
                 call("__sim_getdate", vec![])
@@ -224,6 +315,17 @@ impl<'a> Rewriter<'a> {
                     .map(number_lit)
                     .unwrap_or_else(null_lit)
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Catalog and server metadata (DB_NAME, OBJECT_ID, COLUMNPROPERTY, SERVERPROPERTY, ...).
+    fn metadata_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
+        let name = c.name.clone();
+        let args = c.args.clone();
+        let n = c.args.len();
+        let need = |k: usize| c.need(k);
+        Ok(Some(match name.as_str() {
             "DB_NAME" => {
                 if n > 0 {
                     return Err(SqlError::unsupported("DB_NAME with an argument"));
@@ -304,28 +406,6 @@ impl<'a> Rewriter<'a> {
                     }
                 }
             }
-            "CHANGE_TRACKING_CURRENT_VERSION" => {
-                need(0)?;
-                call(
-                    "__sim_bigint",
-                    vec![Expr::Subquery(Box::new(parse_query(
-                        &crate::engine::ct::current_version_sql(),
-                    )?))],
-                )
-            }
-            "CHANGE_TRACKING_MIN_VALID_VERSION" => {
-                need(1)?;
-                call(
-                    "__sim_bigint",
-                    vec![Expr::Subquery(Box::new(parse_query(
-                        &crate::engine::ct::min_valid_sql(&args[0].to_string()),
-                    )?))],
-                )
-            }
-            "CHANGE_TRACKING_IS_COLUMN_IN_MASK" => {
-                need(2)?;
-                call("__sim_ct_in_mask", args)
-            }
             "SERVERPROPERTY" => {
                 need(1)?;
                 let Some(p) = literal_string(&args[0]) else {
@@ -345,28 +425,8 @@ impl<'a> Rewriter<'a> {
                     _ => null_lit(),
                 }
             }
-            "IIF" => {
-                need(3)?;
-                Expr::Case {
-                    case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-                    end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
-                    operand: None,
-                    conditions: vec![sqlparser::ast::CaseWhen {
-                        condition: args[0].clone(),
-                        result: args[1].clone(),
-                    }],
-                    else_result: Some(Box::new(args[2].clone())),
-                }
-            }
-            _ => {
-                return Err(SqlError::new(
-                    195,
-                    15,
-                    format!("'{raw}' is not a recognized built-in function name."),
-                ));
-            }
-        };
-        Ok(e)
+            _ => return Ok(None),
+        }))
     }
 
     /// OBJECT_ID('schema.name') resolved now (the argument is a literal).

@@ -22,7 +22,7 @@
 //! next to the change tracking it reads, in `engine::ct::changetable`.
 
 pub mod ast;
-mod builtins;
+pub mod builtins;
 pub mod names;
 pub mod rewriter;
 mod types;

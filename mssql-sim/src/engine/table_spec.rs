@@ -1,0 +1,430 @@
+//! A CREATE TABLE being read (`TableSpec`): its columns, keys and
+//! constraints checked as SQL Server checks them, with SQL Server's errors,
+//! then turned into the SQLite table's definition. `Session::create_table`
+//! (ddl.rs) creates the table and its catalog entry from it.
+
+use super::catalog::{self, q, ColumnDef, ForeignKeyDef, TableDef};
+use super::names::index_column_name;
+use super::session::Session;
+use super::translate::{self, Resolver, Rewriter, SessionView};
+use crate::error::SqlError;
+use crate::types::{Len, SqlType};
+use rusqlite::Connection;
+use sqlparser::ast::{
+    ColumnOption, IdentityPropertyFormatKind, IdentityPropertyKind, ObjectName, ReferentialAction,
+    TableConstraint,
+};
+
+/// A table definition under construction.
+pub struct TableSpec {
+    pub schema: String,
+    pub name: String,
+    pub temp: bool,
+    /// As SQL Server names the table in messages.
+    pub display: String,
+    pub columns: Vec<ColumnDef>,
+    /// Each column's default (T-SQL translated), if any.
+    pub defaults: Vec<Option<String>>,
+    /// The same as the catalog stores it (`(expr)`).
+    pub default_sql: Vec<Option<String>>,
+    pub pk: Vec<String>,
+    pub pk_name: Option<String>,
+    pub fks: Vec<ForeignKeyDef>,
+    pub uniques: Vec<(Option<String>, Vec<String>)>,
+}
+
+/// A foreign key's ON DELETE/ON UPDATE as the catalog stores it.
+fn action(a: &Option<ReferentialAction>) -> Result<i32, SqlError> {
+    match a {
+        Some(ReferentialAction::Cascade) => Ok(1),
+        Some(ReferentialAction::SetNull) => Ok(2),
+        Some(ReferentialAction::SetDefault) => Ok(3),
+        Some(ReferentialAction::NoAction) | None => Ok(0),
+        Some(ReferentialAction::Restrict) => Err(SqlError::syntax_near("RESTRICT")),
+    }
+}
+
+/// The (schema, table) a foreign key references.
+fn fk_target(t: &ObjectName) -> Result<(String, String), SqlError> {
+    let (_, s, n) = translate::name_parts(t)?;
+    Ok((s.unwrap_or_else(|| "dbo".into()), n))
+}
+
+impl TableSpec {
+    pub fn new(schema: String, name: String, temp: bool) -> TableSpec {
+        let display = if temp {
+            name.clone()
+        } else {
+            format!("{schema}.{name}")
+        };
+        TableSpec {
+            schema,
+            name,
+            temp,
+            display,
+            columns: vec![],
+            defaults: vec![],
+            default_sql: vec![],
+            pk: vec![],
+            pk_name: None,
+            fks: vec![],
+            uniques: vec![],
+        }
+    }
+
+    /// Column `i` with its options (NULL, DEFAULT, PRIMARY KEY, UNIQUE,
+    /// REFERENCES, IDENTITY, COLLATE).
+    pub fn add_column(
+        &mut self,
+        i: usize,
+        c: &sqlparser::ast::ColumnDef,
+        res: &Resolver<'_>,
+        view: &SessionView,
+    ) -> Result<(), SqlError> {
+        let display = self.display.clone();
+        if self
+            .columns
+            .iter()
+            .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
+        {
+            return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", c.name.value, self.display)));
+        }
+        let ty = SqlType::parse(&c.data_type.to_string())?;
+        let mut nullable = true;
+        let mut identity = false;
+        let mut default = None;
+        for o in &c.options {
+            match &o.option {
+                ColumnOption::Null => nullable = true,
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::Default(e) => {
+                    let mut e = e.clone();
+                    let mut rw = Rewriter::new(res, view);
+                    rw.rewrite(&mut e)?;
+                    default = Some(e.to_string());
+                }
+                ColumnOption::PrimaryKey(p) => {
+                    if !self.pk.is_empty() {
+                        return Err(SqlError::new(
+                            8110,
+                            16,
+                            format!(
+                                "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
+                            ),
+                        ));
+                    }
+                    self.pk = vec![c.name.value.clone()];
+                    self.pk_name = p.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone());
+                    nullable = false;
+                }
+                ColumnOption::Unique(u) => self.uniques.push((
+                    u.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone()),
+                    vec![c.name.value.clone()],
+                )),
+                ColumnOption::ForeignKey(f) => {
+                    let (rs, rt) = fk_target(&f.foreign_table)?;
+                    let ref_cols = if f.referred_columns.is_empty() {
+                        vec![]
+                    } else {
+                        f.referred_columns.iter().map(|i| i.value.clone()).collect()
+                    };
+                    self.fks.push(ForeignKeyDef {
+                        name: f
+                            .name
+                            .as_ref()
+                            .or(o.name.as_ref())
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| {
+                                format!("FK__{}__{}__{:08X}", self.name, c.name.value, i)
+                            }),
+                        columns: vec![c.name.value.clone()],
+                        ref_schema: rs,
+                        ref_table: rt,
+                        ref_columns: ref_cols,
+                        on_delete: action(&f.on_delete)?,
+                        on_update: action(&f.on_update)?,
+                    });
+                }
+                ColumnOption::Identity(kind) => {
+                    let (IdentityPropertyKind::Identity(p)
+                    | IdentityPropertyKind::Autoincrement(p)) = kind;
+                    if let Some(IdentityPropertyFormatKind::FunctionCall(params)) = &p.parameters {
+                        if params.seed.to_string() != "1" || params.increment.to_string() != "1" {
+                            return Err(SqlError::unsupported(
+                                "IDENTITY with a seed or increment other than (1,1)",
+                            ));
+                        }
+                    }
+                    if !matches!(ty, SqlType::Int | SqlType::BigInt) {
+                        return Err(SqlError::unsupported(
+                            "IDENTITY on a type other than int or bigint",
+                        ));
+                    }
+                    identity = true;
+                    nullable = false;
+                }
+                ColumnOption::Collation(coll) => {
+                    let s = coll.to_string();
+                    if !s.to_ascii_uppercase().contains("_CI_") {
+                        return Err(SqlError::unsupported(format!("the collation {s}")));
+                    }
+                }
+                ColumnOption::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
+                other => return Err(SqlError::unsupported(format!("the column option {other}"))),
+            }
+        }
+        if let Some(d) = &default {
+            self.default_sql.push(Some(format!("({d})")));
+        } else {
+            self.default_sql.push(None);
+        }
+        self.defaults.push(default);
+        self.columns.push(ColumnDef {
+            column_id: i as i32 + 1,
+            name: c.name.value.clone(),
+            ty,
+            nullable,
+            identity,
+        });
+        Ok(())
+    }
+
+    /// A table constraint (PRIMARY KEY, UNIQUE, FOREIGN KEY).
+    pub fn add_constraint(&mut self, tc: &TableConstraint) -> Result<(), SqlError> {
+        let display = self.display.clone();
+        match tc {
+            TableConstraint::PrimaryKey(p) => {
+                if !self.pk.is_empty() {
+                    return Err(SqlError::new(
+                        8110,
+                        16,
+                        format!(
+                            "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
+                        ),
+                    ));
+                }
+                self.pk = p.columns.iter().map(index_column_name).collect();
+                self.pk_name = p.name.as_ref().map(|n| n.value.clone());
+            }
+            TableConstraint::Unique(u) => self.uniques.push((
+                u.name.as_ref().map(|n| n.value.clone()),
+                u.columns.iter().map(index_column_name).collect(),
+            )),
+            TableConstraint::ForeignKey(f) => {
+                let (rs, rt) = fk_target(&f.foreign_table)?;
+                self.fks.push(ForeignKeyDef {
+                    name: f
+                        .name
+                        .as_ref()
+                        .map(|n| n.value.clone())
+                        .unwrap_or_else(|| format!("FK__{}__{:08X}", self.name, self.fks.len())),
+                    columns: f.columns.iter().map(|c| c.value.clone()).collect(),
+                    ref_schema: rs,
+                    ref_table: rt,
+                    ref_columns: f.referred_columns.iter().map(|c| c.value.clone()).collect(),
+                    on_delete: action(&f.on_delete)?,
+                    on_update: action(&f.on_update)?,
+                });
+            }
+            TableConstraint::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
+            other => return Err(SqlError::unsupported(format!("the constraint {other}"))),
+        }
+        Ok(())
+    }
+
+    /// The primary key's columns exist, are not nullable and not of a `max`
+    /// type; an IDENTITY column is the single-column primary key.
+    pub fn check_keys(&mut self, ct_columns: &[sqlparser::ast::ColumnDef]) -> Result<(), SqlError> {
+        let TableSpec {
+            display,
+            pk,
+            columns,
+            ..
+        } = self;
+        for p in pk.iter() {
+            match columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(p)) {
+                Some(c) => {
+                    if c.nullable
+                        && ct_columns.iter().any(|cd| {
+                            cd.name.value.eq_ignore_ascii_case(p)
+                                && cd
+                                    .options
+                                    .iter()
+                                    .any(|o| matches!(o.option, ColumnOption::Null))
+                        })
+                    {
+                        return Err(SqlError::new(8111, 16, format!("Cannot define PRIMARY KEY constraint on nullable column in table '{display}'.")));
+                    }
+                    c.nullable = false;
+                }
+                None => {
+                    return Err(SqlError::new(
+                        1911,
+                        16,
+                        format!("Column name '{p}' does not exist in the target table or view."),
+                    ))
+                }
+            }
+            if let Some(c) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(p)) {
+                if matches!(
+                    c.ty,
+                    SqlType::NVarChar(Len::Max)
+                        | SqlType::VarChar(Len::Max)
+                        | SqlType::VarBinary(Len::Max)
+                ) {
+                    return Err(SqlError::new(1919, 16, format!("Column '{}' in table '{display}' is of a type that is invalid for use as a key column in an index.", c.name)));
+                }
+            }
+        }
+        if let Some(idc) = columns.iter().find(|c| c.identity) {
+            if !(pk.len() == 1 && pk[0].eq_ignore_ascii_case(&idc.name)) {
+                return Err(SqlError::unsupported(
+                    "an IDENTITY column that is not the table's single-column primary key",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each foreign key's referenced table and columns (by default the
+    /// referenced table's primary key), which must be a key there.
+    pub fn resolve_foreign_keys(&mut self, conn: &Connection) -> Result<(), SqlError> {
+        let TableSpec {
+            schema,
+            name,
+            pk,
+            columns,
+            fks,
+            ..
+        } = self;
+        // Resolve referenced columns (default: the referenced table's primary key).
+        for fk in fks.iter_mut() {
+            let self_ref = fk.ref_table.eq_ignore_ascii_case(name)
+                && fk.ref_schema.eq_ignore_ascii_case(schema);
+            let (ref_pk, ref_cols): (Vec<String>, Vec<ColumnDef>) = if self_ref {
+                (pk.clone(), columns.clone())
+            } else {
+                let r = catalog::load_table(conn, &fk.ref_schema, &fk.ref_table)
+                    .map_err(catalog::sqlite_err)?
+                    .ok_or_else(|| catalog::invalid_fk_table(fk))?;
+                fk.ref_table = r.name.clone();
+                fk.ref_schema = r.schema.clone();
+                (r.pk.clone(), r.columns.clone())
+            };
+            if fk.ref_columns.is_empty() {
+                fk.ref_columns = ref_pk.clone();
+            }
+            for rc in &fk.ref_columns {
+                if !ref_cols.iter().any(|c| c.name.eq_ignore_ascii_case(rc)) {
+                    return Err(SqlError::new(1770, 16, format!("Foreign key '{}' references invalid column '{rc}' in referenced table '{}.{}'.", fk.name, fk.ref_schema, fk.ref_table)));
+                }
+            }
+            let keyed = fk.ref_columns.len() == ref_pk.len()
+                && fk
+                    .ref_columns
+                    .iter()
+                    .all(|c| ref_pk.iter().any(|p| p.eq_ignore_ascii_case(c)));
+            if !keyed {
+                return Err(SqlError::new(1776, 16, format!("There are no primary or candidate keys in the referenced table '{}.{}' that match the referencing column list in the foreign key '{}'.", fk.ref_schema, fk.ref_table, fk.name)));
+            }
+            for c in &fk.columns {
+                if !columns.iter().any(|x| x.name.eq_ignore_ascii_case(c)) {
+                    return Err(SqlError::new(1769, 16, format!("Foreign key '{}' references invalid column '{c}' in referencing table '{name}'.", fk.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The column and constraint clauses of the SQLite table.
+    pub fn sqlite_parts(&self) -> Vec<String> {
+        let TableSpec {
+            schema,
+            name,
+            temp,
+            columns,
+            defaults,
+            pk,
+            fks,
+            uniques,
+            ..
+        } = self;
+        // The SQLite table.
+        let mut parts = Vec::new();
+        for (c, d) in columns.iter().zip(defaults.iter()) {
+            let mut s = format!("{} {}", q(&c.name), c.ty.sqlite_affinity());
+            if c.identity {
+                s = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
+            }
+            if !c.nullable {
+                s.push_str(" NOT NULL");
+            }
+            if c.ty.is_string() {
+                s.push_str(" COLLATE SQLSRV");
+            }
+            if let Some(d) = d {
+                s.push_str(&format!(
+                    " DEFAULT ({})",
+                    Session::conv_expr(
+                        &TableDef {
+                            object_id: 0,
+                            schema: schema.clone(),
+                            name: name.clone(),
+                            columns: vec![],
+                            pk_name: None,
+                            pk: vec![],
+                            foreign_keys: vec![],
+                            temp: *temp
+                        },
+                        c,
+                        d
+                    )
+                ));
+            }
+            parts.push(s);
+        }
+        let identity_pk = columns.iter().any(|c| c.identity);
+        if !pk.is_empty() && !identity_pk {
+            parts.push(format!(
+                "PRIMARY KEY ({})",
+                pk.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for (_, cols) in uniques.iter() {
+            parts.push(format!(
+                "UNIQUE ({})",
+                cols.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let act = |a: i32| match a {
+            1 => "CASCADE",
+            2 => "SET NULL",
+            3 => "SET DEFAULT",
+            _ => "NO ACTION",
+        };
+        for fk in fks.iter() {
+            let rname = if fk.ref_table.eq_ignore_ascii_case(name) && *temp {
+                fk.ref_table.clone()
+            } else {
+                format!("{}.{}", fk.ref_schema, fk.ref_table)
+            };
+            parts.push(format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                fk.columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                q(&rname),
+                fk.ref_columns
+                    .iter()
+                    .map(|p| q(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                act(fk.on_delete),
+                act(fk.on_update)
+            ));
+        }
+        parts
+    }
+}
