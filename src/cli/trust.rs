@@ -2,12 +2,11 @@
 //! the operator confirms it (compared with the caregiver's fingerprint).
 
 use anyhow::{bail, Context, Result};
+use ctferry::config::{Deliver, HostTrust, Pins};
+use ctferry::sftp::{self, Known};
 use std::path::Path;
 
 pub fn run(config: &Path, hsa: &str, yes: bool) -> Result<()> {
-    use ctferry::config::HostTrust;
-    use ctferry::config::{Deliver, Pins};
-    use ctferry::sftp::{self, Known};
     let cfg = ctferry::config::load_with(config, Pins::Optional)?;
     let sub = cfg
         .subscriber(hsa)
@@ -57,8 +56,7 @@ pub fn run(config: &Path, hsa: &str, yes: bool) -> Result<()> {
             println!("wrote the key to {}", p.display());
         }
         HostTrust::Pinned(_) => {
-            ctferry::config::pin_host_key(config, hsa, &info.fingerprint)
-                .map_err(anyhow::Error::msg)?;
+            ctferry::config::pin_host_key(config, hsa, &info.fingerprint)?;
             println!(
                 "pinned host_key = \"{}\" for {hsa} in {}",
                 info.fingerprint,
