@@ -2,7 +2,8 @@
 # Runs every test of ctferry and mssql-sim on a fresh machine.
 #
 # It first installs what the tests need that cargo does not bring:
-#   - python-tds, the independent TDS client that cross-checks mssql-sim;
+#   - python-tds (with pyOpenSSL, for TLS) and tedious (Node.js), the
+#     independent TDS clients that cross-check mssql-sim;
 #   - GnuPG (gpg) and zstd, for the OpenPGP interop tests in both directions;
 #   - cbor2, the one package docs/read_package.py needs;
 #   - OpenSSH's sshd (openssh-server) for the SFTP delivery tests, which start
@@ -26,6 +27,8 @@ command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v sftp >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     say "installing ${need_apt[*]} (apt-get)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -34,6 +37,19 @@ if ! python3 -c 'import pytds' >/dev/null 2>&1; then
     say "installing python-tds (pip)"
     python3 -m pip install --quiet --disable-pip-version-check 'python-tds==1.17.1' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
     python3 -c 'import pytds' || { say "python-tds could not be installed; the cross-client test needs it"; exit 1; }
+fi
+
+if ! python3 -c 'import OpenSSL' >/dev/null 2>&1; then
+    say "installing pyOpenSSL (pip), python-tds's TLS"
+    python3 -m pip install --quiet --disable-pip-version-check pyOpenSSL 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    python3 -c 'import OpenSSL' || { say "pyOpenSSL could not be installed; the python-tds TLS test needs it"; exit 1; }
+fi
+
+# tedious 19 (the newest that runs on Node.js 18-20; 20 needs Node 22).
+if [ ! -d mssql-sim/tests/clients/node_modules/tedious ]; then
+    say "installing tedious (npm install in mssql-sim/tests/clients)"
+    (cd mssql-sim/tests/clients && npm install --no-audit --no-fund --silent) >&2
+    [ -d mssql-sim/tests/clients/node_modules/tedious ] || { say "tedious could not be installed; the tedious TLS test needs it"; exit 1; }
 fi
 
 if ! python3 -c 'import cbor2' >/dev/null 2>&1; then

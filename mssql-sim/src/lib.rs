@@ -16,10 +16,12 @@ pub mod engine;
 pub mod error;
 mod server;
 pub mod tds;
+pub mod tls;
 pub mod types;
 
 pub use error::SqlError;
 pub use server::{Config, Server};
+pub use tls::TlsConfig;
 
 /// What `SELECT @@VERSION` returns.
 pub fn version_string() -> String {

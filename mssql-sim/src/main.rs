@@ -10,6 +10,7 @@ const HELP: &str = "mssql-sim: a SQL Server simulator (TDS 7.4 over SQLite) for 
 
 USAGE:
     mssql-sim --listen 127.0.0.1:PORT --data DIR --password PASSWORD [--password-env VAR]
+              [--tls-cert CERT.pem --tls-key KEY.pem [--force-encryption]]
 
 OPTIONS:
     --listen ADDR         address to listen on (default 127.0.0.1:0; port 0 picks a free port)
@@ -19,13 +20,21 @@ OPTIONS:
     --lock-timeout SECS   how long a writer waits for another's lock before error 1222 (default 30)
     --clock-offset SECS   simulator-only: run the clock SECS seconds ahead of real time (tests of
                           change tracking retention); also `EXEC mssql_sim.advance_clock @seconds = N`
+    --tls-cert CERT.pem   the server certificate (PEM, then any intermediates): TLS as SQL Server
+                          does it; clients that ask for encryption get it, others get login-only
+                          encryption (TLS for the login packet)
+    --tls-key KEY.pem     its private key (PEM)
+    --force-encryption    like SQL Server's Force Encryption: every connection is encrypted, and a
+                          client that cannot encrypt is disconnected
     -h, --help            this text
     -V, --version         the version
 
 When ready, prints one line on stdout: 'mssql-sim listening on ADDR'.
 SIGTERM or SIGINT stop the server; data in DIR persists across restarts.
-Connect with TLS off (tiberius: encrypt=DANGER_PLAINTEXT; FreeTDS: encryption = off;
-python-tds: no cafile; tedious: encrypt: false). Login 'sa'.";
+Without --tls-cert, connect with TLS off (tiberius: encrypt=DANGER_PLAINTEXT; FreeTDS:
+encryption = off; python-tds: no cafile; tedious: encrypt: false). With it, as to SQL Server
+(tiberius: encrypt=true;TrustServerCertificateCA=CA.pem; python-tds: cafile=CA.pem; tedious:
+encrypt: true). Login 'sa'.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -34,6 +43,9 @@ fn main() -> ExitCode {
     let mut password: Option<String> = None;
     let mut lock_timeout = 30u64;
     let mut clock_offset = 0i64;
+    let mut tls_cert: Option<String> = None;
+    let mut tls_key: Option<String> = None;
+    let mut force_encryption = false;
     while let Some(a) = args.next() {
         let mut value = |name: &str| -> Result<String, ExitCode> {
             args.next().ok_or_else(|| {
@@ -83,6 +95,12 @@ fn main() -> ExitCode {
                     Err(ExitCode::from(2))
                 }
             }),
+            "--tls-cert" => value("--tls-cert").map(|v| tls_cert = Some(v)),
+            "--tls-key" => value("--tls-key").map(|v| tls_key = Some(v)),
+            "--force-encryption" => {
+                force_encryption = true;
+                Ok(())
+            }
             other => {
                 eprintln!("mssql-sim: unknown argument '{other}'; see --help");
                 Err(ExitCode::from(2))
@@ -107,7 +125,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(mssql_sim::TlsConfig {
+            cert: cert.into(),
+            key: key.into(),
+            force_encryption,
+        }),
+        (None, None) if force_encryption => {
+            eprintln!("mssql-sim: --force-encryption needs --tls-cert and --tls-key");
+            return ExitCode::from(2);
+        }
+        (None, None) => None,
+        _ => {
+            eprintln!("mssql-sim: give both --tls-cert and --tls-key");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = mssql_sim::Config::new(data, password);
+    config.tls = tls;
     config.listen = listen;
     config.lock_timeout = Duration::from_secs(lock_timeout);
     config.clock_offset_secs = clock_offset;

@@ -11,8 +11,9 @@ use crate::tds::login::{parse_login7, parse_prelogin, prelogin_reply, PRODUCT_VE
 use crate::tds::packet::{self, read_message, write_message, Message};
 use crate::tds::request::{parse_batch, parse_rpc, parse_tm, RpcCall, TmRequest};
 use crate::tds::token::{Response, DONE_ATTN, DONE_COUNT, DONE_ERROR, DONE_MORE};
+use crate::tls::{self, Mode, Tls, TlsConfig};
 use crate::types::{convert, SqlType, Value};
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,9 @@ pub struct Config {
     /// Simulator-only: seconds added to the real clock (GETDATE(), change
     /// tracking commit times and retention), so tests can run "days later".
     pub clock_offset_secs: i64,
+    /// A certificate: TLS as SQL Server does it (see `crate::tls`). Without
+    /// one, PRELOGIN answers ENCRYPT_NOT_SUP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             password: password.into(),
             lock_timeout: Duration::from_secs(30),
             clock_offset_secs: 0,
+            tls: None,
         }
     }
 }
@@ -63,6 +68,12 @@ impl Server {
     /// Binds, creates `master` if the data folder is new, and starts accepting.
     pub fn start(config: Config) -> io::Result<Server> {
         std::fs::create_dir_all(&config.data_dir)?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(Tls::load)
+            .transpose()?
+            .map(Arc::new);
         let shared = Arc::new(Shared::new(
             config.data_dir.clone(),
             config.password.clone(),
@@ -80,6 +91,7 @@ impl Server {
             let shared = shared.clone();
             let stop = stop.clone();
             let conns = conns.clone();
+            let tls = tls.clone();
             std::thread::Builder::new()
                 .name("mssql-sim-accept".into())
                 .spawn(move || {
@@ -94,10 +106,11 @@ impl Server {
                             list.push(c);
                         }
                         let shared = shared.clone();
+                        let tls = tls.clone();
                         let _ = std::thread::Builder::new()
                             .name("mssql-sim-conn".into())
                             .spawn(move || {
-                                let _ = handle_connection(stream, shared);
+                                let _ = handle_connection(stream, shared, tls);
                             });
                     }
                 })?
@@ -115,7 +128,8 @@ impl Server {
         self.addr
     }
 
-    /// An ADO.NET connection string for tiberius (plaintext, as the simulator has no TLS).
+    /// An ADO.NET connection string for tiberius, plaintext (for a server
+    /// started without a certificate).
     pub fn ado_string(&self, database: &str) -> String {
         format!(
             "server=tcp:{},{};database={};user id=sa;password={};encrypt=DANGER_PLAINTEXT;TrustServerCertificate=true",
@@ -171,7 +185,11 @@ enum Event {
     Attention,
 }
 
-fn handle_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
+fn handle_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    tls: Option<Arc<Tls>>,
+) -> io::Result<()> {
     // The server keeps a clone of every stream (to close it at shutdown), so
     // dropping ours does not close the socket: shut it down explicitly.
     struct Closer(TcpStream);
@@ -181,42 +199,72 @@ fn handle_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         }
     }
     let _closer = Closer(stream.try_clone()?);
-    serve_connection(stream, shared)
+    serve_connection(stream, shared, tls.as_deref())
 }
 
-fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
+/// The connection's two directions, plaintext or TLS.
+type Halves = (Box<dyn Read + Send>, Box<dyn Write + Send>);
+
+fn plain_halves(stream: &TcpStream) -> io::Result<Halves> {
+    Ok((Box::new(stream.try_clone()?), Box::new(stream.try_clone()?)))
+}
+
+fn serve_connection(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    tls: Option<&Tls>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut reader = stream.try_clone()?;
-    let mut writer = stream;
     // PRELOGIN
-    let Some(msg) = read_message(&mut reader)? else {
+    let Some(msg) = read_message(&mut stream)? else {
         return Ok(());
     };
     if msg.packet_type != packet::PT_PRELOGIN {
         return Err(protocol_error("expected PRELOGIN"));
     }
-    parse_prelogin(&msg.payload).map_err(|e| protocol_error(e.0))?;
+    let client_encryption = parse_prelogin(&msg.payload).map_err(|e| protocol_error(e.0))?;
+    let (answer, mode) = tls::negotiate(client_encryption, tls);
     write_message(
-        &mut writer,
+        &mut stream,
         packet::PT_RESPONSE,
-        &prelogin_reply(),
+        &prelogin_reply(answer),
         packet::DEFAULT_PACKET_SIZE,
         0,
     )?;
-    // LOGIN7
-    let Some(msg) = read_message(&mut reader)? else {
+    // LOGIN7, through TLS when negotiated; then the connection's halves.
+    let (msg, (mut reader, mut writer)) = match (mode, tls) {
+        (Mode::Refuse, _) => return Ok(()), // the client cannot encrypt: disconnect
+        (Mode::LoginOnly | Mode::Full, Some(t)) => {
+            let conn = tls::handshake(t, &mut stream)?;
+            let (mut r, w) = tls::split(&stream, conn)?;
+            let msg = read_message(&mut r)?;
+            if mode == Mode::Full {
+                let halves: Halves = (Box::new(r), Box::new(w));
+                (msg, halves)
+            } else {
+                // Login-only: the client drops TLS right after LOGIN7.
+                (msg, plain_halves(&stream)?)
+            }
+        }
+        _ => {
+            let (mut r, w) = plain_halves(&stream)?;
+            (read_message(&mut r)?, (r, w))
+        }
+    };
+    let Some(msg) = msg else {
         return Ok(());
     };
     if msg.packet_type != packet::PT_LOGIN7 {
-        // A client that wanted TLS sends a TLS handshake here.
-        return Err(protocol_error(
-            "expected LOGIN7 (this server does not support TLS)",
-        ));
+        return Err(protocol_error(if msg.packet_type == packet::PT_PRELOGIN {
+            "expected LOGIN7, got PRELOGIN: a TLS handshake to a server started without a certificate (--tls-cert)"
+        } else {
+            "expected LOGIN7"
+        }));
     }
     let login = parse_login7(&msg.payload).map_err(|e| protocol_error(e.0))?;
     let mut resp = Response::new();
     // A refused login: the cause (if any), then 18456, then DONE with ERROR; no LOGINACK.
-    let refuse = |writer: &mut TcpStream, cause: Option<SqlError>| -> io::Result<()> {
+    let refuse = |writer: &mut Box<dyn Write + Send>, cause: Option<SqlError>| -> io::Result<()> {
         let mut resp = Response::new();
         if let Some(e) = cause {
             resp.error(&e);
@@ -336,7 +384,8 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         }
         Ok(())
     })();
-    let _ = writer.shutdown(Shutdown::Both);
+    let _ = writer.flush();
+    let _ = stream.shutdown(Shutdown::Both);
     drop(rx);
     let _ = reader_thread.join();
     // Leaving the session rolls back any open transaction (SQLite does it on close).

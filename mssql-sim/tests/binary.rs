@@ -120,7 +120,14 @@ fn help_documents_the_flags_and_bad_flags_fail() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--listen", "--data", "--password"] {
+    for flag in [
+        "--listen",
+        "--data",
+        "--password",
+        "--tls-cert",
+        "--tls-key",
+        "--force-encryption",
+    ] {
         assert!(text.contains(flag), "--help mentions {flag}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
@@ -135,4 +142,60 @@ fn help_documents_the_flags_and_bad_flags_fail() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_flags_serve_encrypted_and_force_refuses_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = certs.path().join("server.pem");
+    let key = certs.path().join("server.key");
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (mut child, addr) = spawn_with(
+        dir.path(),
+        &["--tls-cert", cert, "--tls-key", key, "--force-encryption"],
+    );
+    let port = addr.rsplit_once(':').unwrap().1;
+    let ado = |tail: &str| {
+        format!(
+            "server=tcp:localhost,{port};database=master;user id=sa;password={};{tail}",
+            common::PASSWORD
+        )
+    };
+    // The certificate itself as the trusted CA (it is self-signed).
+    let mut c = common::try_connect(&ado(&format!(
+        "encrypt=true;TrustServerCertificateCA={cert}"
+    )))
+    .await
+    .unwrap();
+    assert_eq!(common::scalar_i64(&mut c, "SELECT 7").await, Some(7));
+    drop(c);
+    assert!(common::try_connect(&ado("encrypt=DANGER_PLAINTEXT"))
+        .await
+        .is_err());
+    assert!(sigterm(&mut child).success());
+    // Half a TLS configuration, or forcing without a certificate: usage errors.
+    for args in [vec!["--tls-cert", cert], vec!["--force-encryption"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
+            .args(["--data", dir.path().to_str().unwrap(), "--password", "x"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--tls-"),
+            "{args:?}"
+        );
+    }
+    // A key that is not a key: the server does not start, and says which file.
+    let out = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
+        .args(["--data", dir.path().to_str().unwrap(), "--password", "x"])
+        .args(["--tls-cert", cert, "--tls-key", cert])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.pem"));
 }

@@ -1,7 +1,6 @@
 //! PRELOGIN and LOGIN7 (MS-TDS 2.2.6.4–2.2.6.5).
 //!
-//! The simulator never encrypts: PRELOGIN answers ENCRYPT_NOT_SUP, and a
-//! client that insists on TLS gets a clear failure from its own driver.
+//! The ENCRYPTION value the server answers is decided by `crate::tls`.
 
 use super::wire::{PResult, ProtocolError, Reader};
 
@@ -9,15 +8,16 @@ use super::wire::{PResult, ProtocolError, Reader};
 pub const PRODUCT_VERSION: (u8, u8, u16) = (16, 0, 1000);
 pub const PRODUCT_VERSION_STRING: &str = "16.0.1000.6";
 
-/// The PRELOGIN reply: VERSION, ENCRYPTION=NOT_SUP, INSTOPT, THREADID (empty), MARS=0.
-pub fn prelogin_reply() -> Vec<u8> {
+/// The PRELOGIN reply: VERSION, ENCRYPTION=`encryption`, INSTOPT, THREADID
+/// (empty), MARS=0.
+pub fn prelogin_reply(encryption: u8) -> Vec<u8> {
     let version: [u8; 6] = {
         let b = PRODUCT_VERSION.2.to_be_bytes();
         [PRODUCT_VERSION.0, PRODUCT_VERSION.1, b[0], b[1], 0, 6]
     };
     let options: [(u8, &[u8]); 5] = [
         (0, &version),
-        (1, &[0x02]),
+        (1, &[encryption]),
         (2, &[0x00]),
         (3, &[]),
         (4, &[0x00]),
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn prelogin_reply_layout() {
-        let r = prelogin_reply();
+        let r = prelogin_reply(0x02);
         // Five options of 5 bytes and the terminator, then 6+1+1+0+1 data bytes.
         assert_eq!(r.len(), 26 + 9);
         assert_eq!(r[25], 0xFF);
