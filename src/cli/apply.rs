@@ -9,6 +9,9 @@ use std::path::Path;
 
 pub fn run(config: &Path, watch: bool, every: u64, status: bool) -> Result<()> {
     let cfg = ctferry::config::load_apply(config)?;
+    for w in cfg.connection.warnings() {
+        tracing::warn!("{}: [target] connection: {w}", config.display());
+    }
     let mut db = Db::connect(&cfg.connection, &cfg.password)?;
     if status {
         return show_status(&mut db);

@@ -6,6 +6,9 @@ use std::path::Path;
 
 pub fn run(config: &Path) -> Result<()> {
     let cfg = ctferry::config::load(config)?;
+    for w in ctferry::publisher::check::warnings(&cfg) {
+        eprintln!("{}: warning: {w}", config.display());
+    }
     let problems = ctferry::publisher::check::check(&cfg);
     if problems.is_empty() {
         println!(

@@ -4,6 +4,7 @@
 //! validated into `ApplyConfig` before `ctferry apply` touches anything;
 //! docs/CONFIG.md documents every field.
 
+use super::connection::ConnectionString;
 use super::error::ConfigError;
 use super::secret::{resolve_secret, Pins, Secret};
 use super::sftp::{sftp_target, RawSftp, Target};
@@ -58,7 +59,8 @@ struct RawSource {
 /// `apply.toml`, validated.
 #[derive(Debug, Clone)]
 pub struct ApplyConfig {
-    pub connection: String,
+    /// The copy database's connection string, validated for TLS.
+    pub connection: ConnectionString,
     pub password: Secret,
     /// The caregiver's secret key(s); a package is opened with the one it
     /// is encrypted to (more than one only during a key rotation).
@@ -90,13 +92,8 @@ pub fn load_apply(path: &Path) -> Result<ApplyConfig, ConfigError> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let lower = raw.target.connection.to_ascii_lowercase();
-    if lower.contains("password=") || lower.contains("pwd=") {
-        return Err(err(
-            "[target] connection",
-            "must not contain the password; use password_env or password_file".into(),
-        ));
-    }
+    let connection = ConnectionString::parse(&raw.target.connection, &base)
+        .map_err(|e| err("[target] connection", e.to_string()))?;
     let secret = |at: &str, env: &Option<String>, file_: &Option<PathBuf>| {
         resolve_secret(&file, at, env, file_, &base, false, Pins::Required)
     };
@@ -151,7 +148,7 @@ pub fn load_apply(path: &Path) -> Result<ApplyConfig, ConfigError> {
         )),
     };
     Ok(ApplyConfig {
-        connection: raw.target.connection,
+        connection,
         password,
         secret_keys,
         passphrase,

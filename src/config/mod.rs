@@ -8,6 +8,7 @@
 //! - `caregiver`: apply.toml (copy database, keys, where packages arrive);
 //! - `table`: table names and owner rules;
 //! - `sftp`: an SFTP area's URL, login and pinned host key (both files);
+//! - `connection`: a SQL Server connection string, checked for TLS (both files);
 //! - `secret`: `*_env` / `*_file` secrets, resolved once, never shown;
 //! - `error`: `ConfigError`, naming the file, the place and what to do.
 //!
@@ -16,6 +17,7 @@
 //! (`publisher::check`).
 
 pub mod caregiver;
+pub mod connection;
 pub mod error;
 pub mod publisher;
 pub mod secret;
@@ -23,6 +25,7 @@ pub mod sftp;
 pub mod table;
 
 pub use caregiver::{load_apply, ApplyConfig};
+pub use connection::{ConnectionString, Encryption, Trust};
 pub use error::ConfigError;
 pub use publisher::{
     load, load_with, parse_interval, parse_retention, Config, Deliver, DeliveryPolicy,

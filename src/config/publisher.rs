@@ -9,6 +9,7 @@
 //! What can only be checked against the live source (tables, columns, keys,
 //! foreign keys, change tracking) is checked by `ctferry check` (`publisher::check`).
 
+use super::connection::ConnectionString;
 use super::error::ConfigError;
 use super::secret::{resolve_secret, Pins, Secret};
 use super::sftp::{sftp_target, RawSftp, Target};
@@ -94,8 +95,9 @@ struct RawSubscriber {
 /// Where the source database is.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
-    /// ADO-style connection string as tiberius reads it (without the password).
-    pub connection: String,
+    /// ADO-style connection string as tiberius reads it (without the
+    /// password), validated for TLS (`config::connection`).
+    pub connection: ConnectionString,
     pub password: Secret,
 }
 
@@ -255,15 +257,8 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         base
     };
 
-    if raw
-        .source
-        .connection
-        .to_ascii_lowercase()
-        .contains("password=")
-        || raw.source.connection.to_ascii_lowercase().contains("pwd=")
-    {
-        return Err(err("[source] connection", "the connection string must not contain the password; use password_env or password_file".into()));
-    }
+    let connection = ConnectionString::parse(&raw.source.connection, &base)
+        .map_err(|e| err("[source] connection", e.to_string()))?;
     let password = resolve_secret(
         &file,
         "[source]",
@@ -449,7 +444,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     Ok(Config {
         file: path.to_path_buf(),
         source: SourceConfig {
-            connection: raw.source.connection.clone(),
+            connection,
             password,
         },
         publisher,

@@ -112,6 +112,60 @@ pub struct Db {
     client: Client<Compat<TcpStream>>,
 }
 
+enum LoginError {
+    Routed { host: String, port: u16 },
+    Db(DbError),
+}
+
+/// Connects and logs in once; a routing answer is returned, not followed.
+async fn login(config: Config, plaintext: bool) -> Result<Client<Compat<TcpStream>>, LoginError> {
+    let addr = config.get_addr();
+    let tcp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        TcpStream::connect(addr.clone()),
+    )
+    .await
+    .map_err(|_| {
+        LoginError::Db(DbError {
+            what: format!("connecting to {addr}"),
+            message: "timed out after 30 s".into(),
+            number: None,
+            retryable: true,
+        })
+    })?
+    .map_err(|e| {
+        LoginError::Db(DbError {
+            what: format!("connecting to {addr}"),
+            message: e.to_string(),
+            number: None,
+            retryable: true,
+        })
+    })?;
+    tcp.set_nodelay(true).ok();
+    match Client::connect(config, tcp.compat_write()).await {
+        Ok(c) => Ok(c),
+        Err(tiberius::error::Error::Routing { host, port }) => Err(LoginError::Routed { host, port }),
+        Err(tiberius::error::Error::Tls(m)) => {
+            // tiberius's text goes on with advice for programs that use it
+            // directly; the operator needs the cause and ctferry's setting.
+            let cause = m.split(". To connect anyway").next().unwrap_or(&m);
+            Err(LoginError::Db(DbError {
+                what: format!("TLS with {addr}"),
+                message: format!("{cause}; set TrustServerCertificateCA=<the CA or certificate file the DBA exports> in the connection string, and connect with the host name the certificate was issued for"),
+                number: None,
+                retryable: false,
+            }))
+        }
+        Err(tiberius::error::Error::Io { message, .. }) if plaintext => Err(LoginError::Db(DbError {
+            what: format!("logging in to {addr}"),
+            message: format!("{message}: the server closed the connection when ctferry did not encrypt; it requires encryption (SQL Server's Force Encryption): use encrypt=true"),
+            number: None,
+            retryable: false,
+        })),
+        Err(e) => Err(LoginError::Db(db_err(&format!("logging in to {addr}"), e))),
+    }
+}
+
 /// The `user id` of an ADO connection string.
 fn ado_user(conn: &str) -> Option<String> {
     conn.split(';').find_map(|kv| {
@@ -152,29 +206,30 @@ impl Db {
             retryable: false,
         })?;
         config.authentication(AuthMethod::sql_server(user, password.expose()));
-        let addr = config.get_addr();
+        let plaintext = connection
+            .to_ascii_lowercase()
+            .contains("encrypt=danger_plaintext");
         let client = rt.block_on(async {
-            let tcp = tokio::time::timeout(
-                std::time::Duration::from_secs(30),
-                TcpStream::connect(addr.clone()),
-            )
-            .await
-            .map_err(|_| DbError {
-                what: format!("connecting to {addr}"),
-                message: "timed out after 30 s".into(),
-                number: None,
-                retryable: true,
-            })?
-            .map_err(|e| DbError {
-                what: format!("connecting to {addr}"),
-                message: e.to_string(),
-                number: None,
-                retryable: true,
-            })?;
-            tcp.set_nodelay(true).ok();
-            Client::connect(config, tcp.compat_write())
-                .await
-                .map_err(|e| db_err(&format!("logging in to {addr}"), e))
+            match login(config.clone(), plaintext).await {
+                // Azure SQL's gateway (and a failover partner) sends the
+                // client to another server: follow that once.
+                Err(LoginError::Routed { host, port }) => {
+                    config.host(&host);
+                    config.port(port);
+                    match login(config, plaintext).await {
+                        Err(LoginError::Routed { host, port }) => Err(DbError {
+                            what: format!("logging in to {host}:{port}"),
+                            message: "the server redirected the login a second time; ctferry follows one redirect".into(),
+                            number: None,
+                            retryable: false,
+                        }),
+                        Err(LoginError::Db(e)) => Err(e),
+                        Ok(c) => Ok(c),
+                    }
+                }
+                Err(LoginError::Db(e)) => Err(e),
+                Ok(c) => Ok(c),
+            }
         })?;
         Ok(Db { rt, client })
     }

@@ -11,6 +11,17 @@ use crate::publisher::catalog::describe;
 
 use crate::mssql::client::int_at as i64_of;
 
+/// Settings that work but protect less than they should (printed as
+/// warnings; they do not fail `check`).
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    cfg.source
+        .connection
+        .warnings()
+        .into_iter()
+        .map(|w| format!("[source] connection: {w}"))
+        .collect()
+}
+
 /// Every problem with `cfg` (empty when all is well).
 pub fn check(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
