@@ -251,3 +251,37 @@ fn another_ca_weaker_settings_and_plaintext() {
         "{err}"
     );
 }
+
+/// Azure SQL's gateway (or a failover partner) answers the login with a
+/// routing ENVCHANGE: ctferry logs in again at the address it names, once.
+#[test]
+fn a_login_redirect_is_followed_once() {
+    let data = tempfile::tempdir().unwrap();
+    let real = Server::start(Config::new(data.path(), PW)).unwrap();
+    let gw_data = tempfile::tempdir().unwrap();
+    let mut gw = Config::new(gw_data.path(), PW);
+    gw.redirect = Some(("127.0.0.1".into(), real.addr().port()));
+    let gateway = Server::start(gw).unwrap();
+    let conn = |port: u16| {
+        ctferry::config::ConnectionString::parse(
+            &format!(
+                "server=tcp:127.0.0.1,{port};database=master;user id=sa;encrypt=DANGER_PLAINTEXT"
+            ),
+            Path::new("."),
+        )
+        .unwrap()
+    };
+    let mut db = Db::connect(&conn(gateway.addr().port()), &Secret::new(PW.into())).unwrap();
+    let rows = db.rows("asking", "SELECT @@SERVERNAME", &[]).unwrap();
+    assert_eq!(rows.len(), 1);
+    // A gateway that sends the client to another gateway: not followed again.
+    let loop_data = tempfile::tempdir().unwrap();
+    let mut lp = Config::new(loop_data.path(), PW);
+    lp.redirect = Some(("127.0.0.1".into(), gateway.addr().port()));
+    let looping = Server::start(lp).unwrap();
+    let e = Db::connect(&conn(looping.addr().port()), &Secret::new(PW.into()))
+        .err()
+        .expect("a second redirect is refused")
+        .to_string();
+    assert!(e.contains("redirected the login a second time"), "{e}");
+}

@@ -40,6 +40,10 @@ pub struct Config {
     /// A certificate: TLS as SQL Server does it (see `crate::tls`). Without
     /// one, PRELOGIN answers ENCRYPT_NOT_SUP.
     pub tls: Option<TlsConfig>,
+    /// Behave as Azure SQL's gateway or a failover partner: every accepted
+    /// login is answered with LOGINACK and a routing ENVCHANGE to this
+    /// host and port (MS-TDS 2.2.7.9), and the connection is closed.
+    pub redirect: Option<(String, u16)>,
 }
 
 impl Config {
@@ -51,6 +55,7 @@ impl Config {
             lock_timeout: Duration::from_secs(30),
             clock_offset_secs: 0,
             tls: None,
+            redirect: None,
         }
     }
 }
@@ -68,12 +73,10 @@ impl Server {
     /// Binds, creates `master` if the data folder is new, and starts accepting.
     pub fn start(config: Config) -> io::Result<Server> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let tls = config
-            .tls
-            .as_ref()
-            .map(Tls::load)
-            .transpose()?
-            .map(Arc::new);
+        let front = Arc::new(Front {
+            tls: config.tls.as_ref().map(Tls::load).transpose()?,
+            redirect: config.redirect.clone(),
+        });
         let shared = Arc::new(Shared::new(
             config.data_dir.clone(),
             config.password.clone(),
@@ -91,7 +94,7 @@ impl Server {
             let shared = shared.clone();
             let stop = stop.clone();
             let conns = conns.clone();
-            let tls = tls.clone();
+            let front = front.clone();
             std::thread::Builder::new()
                 .name("mssql-sim-accept".into())
                 .spawn(move || {
@@ -106,11 +109,11 @@ impl Server {
                             list.push(c);
                         }
                         let shared = shared.clone();
-                        let tls = tls.clone();
+                        let front = front.clone();
                         let _ = std::thread::Builder::new()
                             .name("mssql-sim-conn".into())
                             .spawn(move || {
-                                let _ = handle_connection(stream, shared, tls);
+                                let _ = handle_connection(stream, shared, &front);
                             });
                     }
                 })?
@@ -185,11 +188,13 @@ enum Event {
     Attention,
 }
 
-fn handle_connection(
-    stream: TcpStream,
-    shared: Arc<Shared>,
-    tls: Option<Arc<Tls>>,
-) -> io::Result<()> {
+/// What a connection needs of the server's configuration before login.
+struct Front {
+    tls: Option<Tls>,
+    redirect: Option<(String, u16)>,
+}
+
+fn handle_connection(stream: TcpStream, shared: Arc<Shared>, front: &Front) -> io::Result<()> {
     // The server keeps a clone of every stream (to close it at shutdown), so
     // dropping ours does not close the socket: shut it down explicitly.
     struct Closer(TcpStream);
@@ -199,7 +204,7 @@ fn handle_connection(
         }
     }
     let _closer = Closer(stream.try_clone()?);
-    serve_connection(stream, shared, tls.as_deref())
+    serve_connection(stream, shared, front)
 }
 
 /// The connection's two directions, plaintext or TLS.
@@ -209,11 +214,8 @@ fn plain_halves(stream: &TcpStream) -> io::Result<Halves> {
     Ok((Box::new(stream.try_clone()?), Box::new(stream.try_clone()?)))
 }
 
-fn serve_connection(
-    mut stream: TcpStream,
-    shared: Arc<Shared>,
-    tls: Option<&Tls>,
-) -> io::Result<()> {
+fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, front: &Front) -> io::Result<()> {
+    let tls = front.tls.as_ref();
     stream.set_nodelay(true)?;
     // PRELOGIN
     let Some(msg) = read_message(&mut stream)? else {
@@ -319,6 +321,18 @@ fn serve_connection(
     resp.info(5703, "Changed language setting to us_english.");
     resp.login_ack(tds_version, PRODUCT_VERSION);
     resp.env_change_str(4, &packet_size.to_string(), "4096");
+    if let Some((host, port)) = &front.redirect {
+        // A gateway: the client is to log in again over there.
+        resp.env_change_routing(host, *port);
+        resp.done(0, 0, 0);
+        return write_message(
+            &mut writer,
+            packet::PT_RESPONSE,
+            &resp.buf,
+            packet::DEFAULT_PACKET_SIZE,
+            spid,
+        );
+    }
     resp.done(0, 0, 0);
     write_message(
         &mut writer,

@@ -427,3 +427,20 @@ async fn xact_abort_rolls_back_and_composite_keys_are_enforced() {
         Some(0)
     );
 }
+
+/// A gateway (Azure SQL) or failover partner answers the login with a
+/// routing ENVCHANGE (MS-TDS 2.2.7.9): tiberius reports where to go.
+#[tokio::test]
+async fn a_redirecting_server_sends_the_client_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = mssql_sim::Config::new(dir.path(), common::PASSWORD);
+    cfg.redirect = Some(("db-2.example.invalid".into(), 11433));
+    let gateway = mssql_sim::Server::start(cfg).unwrap();
+    match common::try_connect(&gateway.ado_string("master")).await {
+        Err(tiberius::error::Error::Routing { host, port }) => {
+            assert_eq!((host.as_str(), port), ("db-2.example.invalid", 11433));
+        }
+        Err(e) => panic!("expected a routing answer, got {e}"),
+        Ok(_) => panic!("expected a routing answer, got a session"),
+    }
+}

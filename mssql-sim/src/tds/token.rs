@@ -91,6 +91,22 @@ impl Response {
         });
     }
 
+    /// ENVCHANGE type 20, Routing (MS-TDS 2.2.7.9): TCP to `host`:`port`.
+    pub fn env_change_routing(&mut self, host: &str, port: u16) {
+        self.with_len(0xE3, |b| {
+            b.push(20);
+            let mut value = vec![0u8]; // protocol: TCP
+            value.extend_from_slice(&port.to_le_bytes());
+            value.extend_from_slice(&(host.encode_utf16().count() as u16).to_le_bytes());
+            for u in host.encode_utf16() {
+                value.extend_from_slice(&u.to_le_bytes());
+            }
+            b.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            b.extend_from_slice(&value);
+            b.extend_from_slice(&0u16.to_le_bytes()); // old value: none
+        });
+    }
+
     pub fn begin_transaction(&mut self, descriptor: u64) {
         self.env_change_bytes(8, &descriptor.to_le_bytes(), &[]);
     }
