@@ -138,3 +138,43 @@ async fn a_failing_bulk_load_inserts_nothing_and_rolls_back_with_its_transaction
         Some(1)
     );
 }
+
+/// tiberius declares an nvarchar(2500) column as `nvarchar(max)` in INSERT
+/// BULK (its length in bytes is above 4000) but sends the values sized: SQL
+/// Server refuses that with 4816 (tiberius issue #322), and so does the
+/// simulator; an nvarchar(max) column, declared and sent as max, loads.
+#[tokio::test]
+async fn a_max_declaration_for_a_sized_column_is_refused_like_sql_server() {
+    let sim = common::start();
+    let mut c = common::fresh_db(&sim, "Bcp").await;
+    common::ok(
+        &mut c,
+        "CREATE TABLE dbo.L (id int NOT NULL PRIMARY KEY, t nvarchar(2500) NULL); CREATE TABLE dbo.M (id int NOT NULL PRIMARY KEY, t nvarchar(max) NULL)",
+    )
+    .await;
+    let load = |table: &'static str| {
+        let mut row = tiberius::TokenRow::new();
+        row.push(tiberius::ColumnData::I32(Some(1)));
+        row.push(tiberius::ColumnData::String(Some("kort".into())));
+        (table, row)
+    };
+    let (t, row) = load("dbo.L");
+    let e = async {
+        let mut req = c.bulk_insert(t).await?;
+        req.send(row).await?;
+        req.finalize().await
+    }
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("4816") || e.contains("bcp client"), "{e}");
+    let (t, row) = load("dbo.M");
+    let mut req = c.bulk_insert(t).await.unwrap();
+    req.send(row).await.unwrap();
+    req.finalize().await.unwrap();
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT COUNT(*) FROM dbo.M").await,
+        Some(1)
+    );
+}

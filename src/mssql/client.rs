@@ -321,7 +321,15 @@ impl Db {
 /// The type a value is staged as for bulk loading: what tiberius sends for
 /// it exactly (money as decimal, date-times with 7 fractional digits).
 pub fn stage_type(ty: &ColumnType) -> ColumnType {
+    use crate::format::value::Len;
     match ty {
+        // tiberius declares nvarchar/nchar columns in INSERT BULK with their
+        // length in bytes, as nvarchar(max) above 4000 bytes, while it sends
+        // the values sized: SQL Server refuses that (4816, tiberius issue
+        // #322). Such columns are staged as nvarchar(max) (declared and sent
+        // as max) and cast back on insert.
+        ColumnType::NVarChar(Len::N(n)) if *n > 2000 => ColumnType::NVarChar(Len::Max),
+        ColumnType::NChar(n) if *n > 2000 => ColumnType::NVarChar(Len::Max),
         ColumnType::Money => ColumnType::Decimal { p: 19, s: 4 },
         ColumnType::SmallMoney => ColumnType::Decimal { p: 10, s: 4 },
         ColumnType::DateTime | ColumnType::SmallDateTime | ColumnType::DateTime2(_) => {

@@ -57,7 +57,9 @@ pub enum Stmt {
     /// message that follows carries the rows.
     InsertBulk {
         table: ObjectName,
-        columns: Vec<String>,
+        /// Each column with the type the statement declares for it (as
+        /// written, without COLLATE / NULL).
+        columns: Vec<(String, String)>,
     },
     /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
     WithChangeTrackingContext {
@@ -264,11 +266,26 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                         ))))
                     }
                 };
-                columns.push(name);
-                // Skip the type (and COLLATE / NULL) up to the next column.
+                // The type, then (skipped) COLLATE / NULL, up to the next column.
+                let mut ty = String::new();
+                let mut in_type = true;
                 let mut depth = 0;
                 let last = loop {
-                    match p.next_token().token {
+                    let tok = p.next_token().token;
+                    if let Token::Word(w) = &tok {
+                        if ["COLLATE", "NULL", "NOT"]
+                            .iter()
+                            .any(|k| w.value.eq_ignore_ascii_case(k))
+                        {
+                            in_type = false;
+                        }
+                    }
+                    let ends = matches!(tok, Token::RParen if depth == 0)
+                        || matches!(tok, Token::Comma if depth == 0);
+                    if in_type && !ends {
+                        ty.push_str(&tok.to_string());
+                    }
+                    match tok {
                         Token::LParen => depth += 1,
                         Token::RParen if depth > 0 => depth -= 1,
                         Token::RParen => break true,
@@ -281,6 +298,7 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                         _ => {}
                     }
                 };
+                columns.push((name, ty));
                 if last {
                     break;
                 }

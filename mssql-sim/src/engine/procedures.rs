@@ -7,7 +7,7 @@ use super::session::*;
 use super::{catalog, ct, translate};
 use crate::error::SqlError;
 use crate::tds::token::CMD_INSERT;
-use crate::types::{to_storage, SqlType, Value};
+use crate::types::{to_storage, Len, SqlType, Value};
 use sqlparser::ast::{Expr, ObjectName};
 
 impl Session {
@@ -164,19 +164,38 @@ impl Session {
         columns: Vec<(String, SqlType)>,
         rows: Vec<Vec<Value>>,
     ) -> Result<u64, SqlError> {
-        let Some((def, names)) = self.bulk.take() else {
+        let Some((def, declared)) = self.bulk.take() else {
             return Err(SqlError::new(4804, 16, "While reading current row from host, a premature end-of-message was encountered--an incoming data stream was interrupted when the server expected to see more data. The host program may have terminated. Ensure that you are using a supported client application programming interface (API)."));
         };
-        if columns.len() != names.len() {
-            return Err(SqlError::new(
+        let bad_colid = |i: usize| {
+            SqlError::new(
                 4816,
                 16,
-                format!(
-                    "Invalid column type from bcp client for colid {}.",
-                    columns.len().min(names.len()) + 1
-                ),
-            ));
+                format!("Invalid column type from bcp client for colid {}.", i + 1),
+            )
+        };
+        if columns.len() != declared.len() {
+            return Err(bad_colid(columns.len().min(declared.len())));
         }
+        // A column declared `max` in INSERT BULK but sent in the bulk
+        // COLMETADATA as a sized type (or the other way round) is refused, as
+        // SQL Server refuses it (the shape tiberius issue #322 reports).
+        let is_max = |t: &SqlType| {
+            matches!(
+                t,
+                SqlType::NVarChar(Len::Max)
+                    | SqlType::VarChar(Len::Max)
+                    | SqlType::VarBinary(Len::Max)
+            )
+        };
+        for (i, ((_, decl), (_, wire))) in declared.iter().zip(&columns).enumerate() {
+            if let Ok(d) = SqlType::parse(decl) {
+                if is_max(&d) != is_max(wire) {
+                    return Err(bad_colid(i));
+                }
+            }
+        }
+        let names: Vec<String> = declared.into_iter().map(|(n, _)| n).collect();
         let targets: Vec<ColumnDef> = names
             .iter()
             .map(|n| {

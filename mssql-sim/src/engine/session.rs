@@ -217,8 +217,9 @@ pub struct Session {
     pub(super) ct_stmt: ct::StmtCell,
     /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
     pub(super) ct_context: Option<Vec<u8>>,
-    /// The target of an `INSERT BULK` whose bulk-load message is awaited.
-    pub(super) bulk: Option<(TableDef, Vec<String>)>,
+    /// The target of an `INSERT BULK` whose bulk-load message is awaited,
+    /// with the columns and the types the statement declared.
+    pub(super) bulk: Option<(TableDef, Vec<(String, String)>)>,
 }
 
 pub(super) fn open_connection(
@@ -553,7 +554,7 @@ impl Session {
             }
             Stmt::InsertBulk { table, columns } => {
                 let def = self.resolver().resolve_table(&table)?;
-                for c in &columns {
+                for (c, _) in &columns {
                     if def.column(c).is_none() {
                         return Err(SqlError::invalid_column(c));
                     }
