@@ -352,7 +352,10 @@ impl SqlType {
             | SqlType::TinyInt
             | SqlType::SmallInt
             | SqlType::Int
-            | SqlType::BigInt => "INTEGER",
+            // "INT", not "INTEGER": a single-column INTEGER PRIMARY KEY
+            // would be SQLite's rowid alias, which turns an explicit NULL key
+            // into a new value where SQL Server fails with 515.
+            | SqlType::BigInt => "INT",
             SqlType::Float | SqlType::Real => "REAL",
             SqlType::Decimal { p, .. } | SqlType::Numeric { p, .. } if *p <= 15 => "REAL",
             SqlType::SmallMoney => "REAL",

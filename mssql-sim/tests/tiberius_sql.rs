@@ -366,3 +366,59 @@ async fn cancel_stops_a_running_query_and_the_connection_stays_usable() {
         .unwrap();
     assert_eq!(scalar_i64(&mut c, "SELECT 5").await, Some(5));
 }
+
+/// A single-column int or bigint primary key takes no NULL (515), whether
+/// inserted or updated: SQLite's rowid alias would assign a value instead.
+#[tokio::test]
+async fn a_null_int_primary_key_is_515() {
+    let sim = common::start();
+    let mut c = common::fresh_db(&sim, "Keys").await;
+    common::ok(
+        &mut c,
+        "CREATE TABLE dbo.A (id int NOT NULL PRIMARY KEY, v int NULL); CREATE TABLE dbo.B (id bigint PRIMARY KEY, v int NULL); INSERT INTO dbo.A VALUES (1, 1); INSERT INTO dbo.B VALUES (1, 1)",
+    )
+    .await;
+    for sql in [
+        "INSERT INTO dbo.A (id, v) VALUES (NULL, 2)",
+        "INSERT INTO dbo.B (id, v) VALUES (NULL, 2)",
+        "UPDATE dbo.A SET id = NULL WHERE id = 1",
+        "UPDATE dbo.B SET id = NULL",
+    ] {
+        assert_eq!(common::err_code(&mut c, sql).await, 515, "{sql}");
+    }
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT COUNT(*) FROM dbo.A WHERE id = 1").await,
+        Some(1)
+    );
+}
+
+/// `DB_ID('name')` and `DB_NAME(id)` for any database on the server, NULL
+/// for one that does not exist: `IF DB_ID('x') IS NULL CREATE DATABASE x`,
+/// the first line of most setup scripts.
+#[tokio::test]
+async fn db_id_and_db_name_of_any_database() {
+    let sim = common::start();
+    let mut c = common::connect_db(&sim, "master").await;
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT DB_ID('Setup')").await,
+        None
+    );
+    common::ok(&mut c, "IF DB_ID('Setup') IS NULL CREATE DATABASE Setup").await;
+    common::ok(&mut c, "IF DB_ID(N'setup') IS NULL CREATE DATABASE Setup").await;
+    let id = common::scalar_i64(&mut c, "SELECT DB_ID(N'Setup')")
+        .await
+        .unwrap();
+    assert!(id > 4, "{id}");
+    assert_eq!(
+        common::scalar_i64(&mut c, "SELECT DB_ID('master')").await,
+        Some(1)
+    );
+    let r = common::ok(
+        &mut c,
+        &format!("SELECT DB_NAME({id}), DB_NAME(DB_ID('master')), DB_NAME(32767)"),
+    )
+    .await;
+    assert_eq!(r[0][0].get::<&str, _>(0), Some("Setup"));
+    assert_eq!(r[0][0].get::<&str, _>(1), Some("master"));
+    assert_eq!(r[0][0].get::<&str, _>(2), None);
+}

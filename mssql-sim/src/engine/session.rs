@@ -59,6 +59,21 @@ impl Shared {
     }
 
     /// The file name a database's SQLite file has, found case-insensitively.
+    /// The names of every database on the server, master first.
+    pub fn database_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.data_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("sqlite"))
+                    .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_by_key(|n| (catalog::database_id(n), n.to_lowercase()));
+        names
+    }
+
     pub fn find_database(&self, name: &str) -> Option<(String, PathBuf)> {
         let want = name.to_lowercase();
         let entries = std::fs::read_dir(&self.data_dir).ok()?;
@@ -317,6 +332,7 @@ impl Session {
             rowcount: self.rowcount,
             spid: self.spid,
             identity: self.last_identity,
+            databases: self.shared.database_names(),
         }
     }
 

@@ -32,7 +32,11 @@ def check(what, got, want):
 with connect("master") as c:
     c.autocommit = True
     cur = c.cursor()
-    cur.execute("CREATE DATABASE PyDb")
+    cur.execute("SELECT DB_ID('PyDb')")
+    check("DB_ID of a database that does not exist", cur.fetchone()[0], None)
+    cur.execute("IF DB_ID('PyDb') IS NULL CREATE DATABASE PyDb")
+    cur.execute("SELECT DB_NAME(DB_ID(N'pydb'))")
+    check("DB_NAME(DB_ID(...))", cur.fetchone()[0], "PyDb")
     c.autocommit = False
 
 with connect("PyDb") as c:
@@ -94,6 +98,16 @@ with connect("PyDb") as c:
     except pytds.IntegrityError as e:
         check("duplicate key error number", e.msg_no if hasattr(e, "msg_no") else e.number, 2627)
     c.rollback()
+    # An explicit NULL into an int primary key (SQL Server: 515, "Cannot
+    # insert the value NULL into column ..."), inserting and updating.
+    for stmt in ("INSERT INTO dbo.AllTypes (id) VALUES (NULL)", "UPDATE dbo.AllTypes SET id = NULL WHERE id = 1"):
+        try:
+            cur.execute(stmt)
+            print(f"MISMATCH: NULL key accepted: {stmt}")
+            sys.exit(1)
+        except pytds.IntegrityError as e:
+            check("NULL key error number", e.number, 515)
+        c.rollback()
     try:
         cur.execute("SELECT * FROM dbo.Nope")
         print("MISMATCH: missing table accepted")

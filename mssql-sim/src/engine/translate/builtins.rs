@@ -326,18 +326,39 @@ impl<'a> Rewriter<'a> {
         let n = c.args.len();
         let need = |k: usize| c.need(k);
         Ok(Some(match name.as_str() {
-            "DB_NAME" => {
-                if n > 0 {
-                    return Err(SqlError::unsupported("DB_NAME with an argument"));
+            "DB_NAME" => match args.first() {
+                None => string_lit(&self.session.database),
+                Some(a) => {
+                    let id: i64 = a
+                        .to_string()
+                        .trim_matches(['(', ')'])
+                        .parse()
+                        .map_err(|_| SqlError::unsupported("DB_NAME of anything but a number"))?;
+                    self.session
+                        .databases
+                        .iter()
+                        .find(|d| crate::engine::catalog::database_id(d) == id)
+                        .map(|d| string_lit(d))
+                        // DB_NAME returns nvarchar(128), NULL included.
+                        .unwrap_or_else(|| {
+                            call("__sim_cast", vec![null_lit(), string_lit("nvarchar(128)")])
+                        })
                 }
-                string_lit(&self.session.database)
-            }
-            "DB_ID" => {
-                if n > 0 {
-                    return Err(SqlError::unsupported("DB_ID with an argument"));
+            },
+            "DB_ID" => match args.first() {
+                None => number_lit(crate::engine::catalog::database_id(&self.session.database)),
+                Some(a) => {
+                    let name = literal_string(a).ok_or_else(|| {
+                        SqlError::unsupported("DB_ID of anything but a string literal")
+                    })?;
+                    self.session
+                        .databases
+                        .iter()
+                        .find(|d| d.eq_ignore_ascii_case(name.trim_matches(['[', ']'])))
+                        .map(|d| number_lit(crate::engine::catalog::database_id(d)))
+                        .unwrap_or_else(null_lit)
                 }
-                number_lit(crate::engine::catalog::database_id(&self.session.database))
-            }
+            },
             "SCHEMA_NAME" => {
                 if n == 0 {
                     string_lit("dbo")

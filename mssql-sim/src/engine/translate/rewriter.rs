@@ -22,6 +22,8 @@ pub struct SessionView {
     pub rowcount: i64,
     pub spid: u16,
     pub identity: Option<i64>,
+    /// Every database on the server (DB_ID, DB_NAME).
+    pub databases: Vec<String>,
 }
 
 /// The statement-wide rewriter; see the module docs.
