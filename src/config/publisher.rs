@@ -180,15 +180,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// The subscriber that covers partition key `key`, if any.
-    pub fn key_owners(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
+    /// Every partition key with the subscriber (its position in
+    /// `subscribers`) that covers it.
+    pub fn key_owners(&self) -> Vec<(String, usize)> {
+        let mut v = Vec::new();
         for (i, s) in self.subscribers.iter().enumerate() {
             for k in &s.keys {
-                m.insert(k.clone(), i);
+                v.push((k.clone(), i));
             }
         }
-        m
+        v
     }
 
     pub fn subscriber(&self, hsa: &str) -> Option<&SubscriberConfig> {
@@ -398,8 +399,12 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             ));
         }
         for k in &s.keys {
-            if let Some(other) = claimed.insert(k.clone(), s.hsa_id.clone()) {
-                return Err(err(&at, format!("partition key {k} is claimed by both {other} and {}; a row must have one owner", s.hsa_id)));
+            // SQL Server compares owner values in the column's collation,
+            // usually case-insensitive and always ignoring trailing blanks:
+            // keys that differ only so would match the same rows.
+            let same = k.trim_end().to_lowercase();
+            if let Some(other) = claimed.insert(same, s.hsa_id.clone()) {
+                return Err(err(&at, format!("partition key {k} is claimed by both {other} and {} (keys are compared as SQL Server compares them: case and trailing blanks do not count); a row must have one owner", s.hsa_id)));
             }
         }
         let interval = match &s.interval {

@@ -27,7 +27,7 @@
 use crate::config::{Config, Owner};
 use crate::failpoint;
 use crate::format::value::{self, Value};
-use crate::mssql::client::{self, int_at, text_at, Db, Param};
+use crate::mssql::client::{self, int_at, Db, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::{describe, drift, Drift, TableInfo};
 use crate::publisher::deliver::{self, Mode};
@@ -395,16 +395,21 @@ impl<'c> Publisher<'c> {
     ) -> Result<(), PublishError> {
         let name = t.schema.name.clone();
         let rule = &t.cfg.owner;
-        let key_owner = self.cfg.key_owners();
-        let q = sql::changed_rows(&t.cfg.name, rule, &t.schema.key, &t.select);
-        let mut rows: Vec<(bool, Option<String>, Vec<Value>)> = Vec::new();
+        let q = sql::changed_rows(
+            &t.cfg.name,
+            rule,
+            &t.schema.key,
+            &t.select,
+            &self.cfg.key_owners(),
+        );
+        let mut rows: Vec<(bool, Option<i64>, Vec<Value>)> = Vec::new();
         db.query(
             &format!("reading the changes of {name}"),
             &q,
             &[Param::I64(w)],
             |r| {
                 let own_change = int_at(r, 0).unwrap_or(0) != 0;
-                let owner = text_at(r, 1);
+                let owner = int_at(r, 1);
                 let mut vals = Vec::with_capacity(t.select.len());
                 for (i, c) in t.schema.columns.iter().enumerate() {
                     vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
@@ -437,11 +442,12 @@ impl<'c> Publisher<'c> {
                 Owner::Shared => None,
                 Owner::Column(_) | Owner::Path { .. } => owners.get(&row)?,
             };
-            let new = owner.and_then(|o| {
-                key_owner
-                    .get(&o)
-                    .map(|i| self.cfg.subscribers[*i].hsa_id.clone())
-            });
+            // SQL Server matched the owner value to a subscriber (see
+            // `sql::source::changed_rows`).
+            let new = owner
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.cfg.subscribers.get(i))
+                .map(|s| s.hsa_id.clone());
             let r = route::changed_row(rule, own_change, old.as_deref(), new.as_deref());
             live.send(&r.send, &name, &kb, &vals, &key, changes, report);
             if let Some(o) = r.index {

@@ -29,6 +29,11 @@ pub fn qualified(name: &str) -> String {
     }
 }
 
+/// A string literal `N'...'` with quotes doubled.
+pub fn literal(s: &str) -> String {
+    format!("N'{}'", s.replace('\'', "''"))
+}
+
 /// Rolls back a failed transaction (a cycle's read, a package's apply), if
 /// it is still open; either side.
 pub fn rollback_if_open() -> &'static str {

@@ -143,10 +143,22 @@ fn from_with_owner(t: &TableName, owner: &Owner) -> (String, Option<String>) {
 
 /// The rows that changed after @P1 (the watermark W), and the rows whose
 /// owner may have changed because a row up their owner path changed; each
-/// with its owner (NULL when the path is broken) and whether the row itself
+/// with the subscriber that owns it now and whether the row itself
 /// changed. One statement per table per cycle, whatever the number of
 /// subscribers. Columns: `__self` (1/0), `__owner`, then the table's columns.
-pub fn changed_rows(t: &TableName, owner: &Owner, key: &[String], cols: &[SelectColumn]) -> String {
+///
+/// `__owner` is the position (in `owners`, `(partition key, subscriber)`)
+/// of the subscriber whose key equals the row's owner value, or NULL: SQL
+/// Server compares them, with `=` as in the snapshot's `IN` filter
+/// (`snapshot_rows`), so routing and snapshots agree whatever the owner
+/// column's type, collation (case) or padding (`char(n)`).
+pub fn changed_rows(
+    t: &TableName,
+    owner: &Owner,
+    key: &[String],
+    cols: &[SelectColumn],
+    owners: &[(String, usize)],
+) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
     let on: Vec<String> = key
         .iter()
@@ -169,12 +181,37 @@ pub fn changed_rows(t: &TableName, owner: &Owner, key: &[String], cols: &[Select
          FROM {from}
          LEFT OUTER JOIN CHANGETABLE(CHANGES {tn}, @P1) AS c ON {on}
          WHERE {conds}",
-        owner = owner_expr.unwrap_or_else(|| "NULL".into()),
+        owner = match owner_expr {
+            None => "NULL".into(),
+            Some(o) => owner_case(&o, owners),
+        },
         list = select_list("t", cols),
         tn = table(t),
         on = on.join(" AND "),
         conds = conds.join(" OR "),
     )
+}
+
+/// `CASE <owner> WHEN N'key' THEN <subscriber> ... END` (NULL when no key
+/// matches, or there are none).
+fn owner_case(owner: &str, owners: &[(String, usize)]) -> String {
+    if owners.is_empty() {
+        return "CAST(NULL AS int)".into();
+    }
+    let whens: Vec<String> = owners
+        .iter()
+        .map(|(k, s)| format!("WHEN {} THEN {s}", super::literal(k)))
+        .collect();
+    format!("CASE {} {} END", owner_text(owner), whens.join(" "))
+}
+
+/// The owner value as the text partition keys are compared with: SQL
+/// Server compares it in the owner column's collation (case as the
+/// collation says, trailing blanks ignored); an `int` or `uniqueidentifier`
+/// owner compares as its text, so keys of another type never make the
+/// statement fail (a bare `guid_column IN (N'E1')` is error 8169).
+fn owner_text(owner: &str) -> String {
+    format!("CAST({owner} AS nvarchar(450))")
 }
 
 /// Keys of rows changed after @P1 that no longer exist (deleted, or moved
@@ -200,8 +237,9 @@ pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
 }
 
 /// Every row of a table with its owner, for snapshots: the filter on the
-/// owner keys is pushed into the query (@P1..@Pn are the partition keys);
-/// shared tables have no filter.
+/// owner keys is pushed into the query (@P1..@Pn are the partition keys),
+/// comparing as `changed_rows` does (`owner_text`); shared tables have no
+/// filter.
 pub fn snapshot_rows(t: &TableName, owner: &Owner, cols: &[SelectColumn], n_keys: usize) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
     match owner_expr {
@@ -212,8 +250,9 @@ pub fn snapshot_rows(t: &TableName, owner: &Owner, cols: &[SelectColumn], n_keys
         Some(o) => {
             let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
             format!(
-                "SELECT {o} AS __owner, {} FROM {from} WHERE {o} IN ({})",
+                "SELECT {o} AS __owner, {} FROM {from} WHERE {} IN ({})",
                 select_list("t", cols),
+                owner_text(&o),
                 params.join(", ")
             )
         }

@@ -332,10 +332,21 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };
-                *e = call(
+                let cast = call(
                     "__sim_cast",
                     vec![(**expr).clone(), string_lit(&ty.to_string())],
                 );
+                // A string result compares in the server collation (SQL
+                // Server: the operand's collation for a string, the
+                // database default otherwise), not byte by byte.
+                *e = if ty.is_string() {
+                    Expr::Collate {
+                        expr: Box::new(cast),
+                        collation: sqlite_object_name("SQLSRV"),
+                    }
+                } else {
+                    cast
+                };
             }
             Expr::Convert {
                 is_try,

@@ -70,6 +70,8 @@ impl<'a> Rewriter<'a> {
                 _ => None,
             },
             Expr::Nested(inner) => self.expr_type(inner),
+            // The collation the translation gives a CAST to a string type.
+            Expr::Collate { expr, .. } => self.expr_type(expr),
             Expr::BinaryOp {
                 op: BinaryOperator::StringConcat,
                 left,
