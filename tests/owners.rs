@@ -1,52 +1,20 @@
-//! Owner values as SQL Server compares them. Routing (deltas) and the
-//! snapshot filter must put a row in the same copy: a `char(n)` owner
-//! arrives blank-padded, an owner may differ in case from the configured key
-//! under a case-insensitive collation, and `int` and `uniqueidentifier`
-//! owners must work. A row that snapshots to a caregiver and whose delta
-//! then routed to nobody would be deleted from its copy.
+//! Owner values as SQL Server compares them, and owner paths as change
+//! tracking needs them. Routing (deltas) and the snapshot filter must put a
+//! row in the same copy: a `char(n)` owner arrives blank-padded, an owner
+//! may differ in case from the configured key under a case-insensitive
+//! collation, and `int` and `uniqueidentifier` owners must work. A row that
+//! snapshots to a caregiver and whose delta then routed to nobody would be
+//! deleted from its copy.
 
-use ctferry::config::{ConnectionString, Secret};
-use ctferry::mssql::client::{int_at, Db};
-use mssql_sim::{Config, Server};
-use std::path::Path;
-use std::process::Command;
+#[path = "support/world.rs"]
+mod world;
+use world::{count, World};
 
-const PW: &str = "Owner#Passw0rd";
 const GUID: &str = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
-
-fn db(server: &Server, name: &str) -> Db {
-    let conn = ConnectionString::parse(
-        &format!(
-            "server=tcp:127.0.0.1,{};database={name};user id=sa;encrypt=DANGER_PLAINTEXT",
-            server.addr().port()
-        ),
-        Path::new("."),
-    )
-    .unwrap();
-    Db::connect(&conn, &Secret::new(PW.into())).unwrap()
-}
-
-fn count(db: &mut Db, sql: &str) -> i64 {
-    int_at(&db.rows("counting", sql, &[]).unwrap()[0], 0).unwrap()
-}
 
 #[test]
 fn padded_differently_cased_int_and_guid_owners_route_like_the_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (src_data, copy_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let source = Server::start(Config::new(src_data.path(), PW)).unwrap();
-    let copy = Server::start(Config::new(copy_data.path(), PW)).unwrap();
-    db(&source, "master")
-        .execute("CREATE DATABASE Pmo")
-        .unwrap();
-    db(&copy, "master")
-        .execute("CREATE DATABASE Kopia")
-        .unwrap();
-    let mut pmo = db(&source, "Pmo");
-    for s in [
-        "ALTER DATABASE Pmo SET ALLOW_SNAPSHOT_ISOLATION ON".to_string(),
-        "ALTER DATABASE Pmo SET CHANGE_TRACKING = ON".into(),
+    let w = World::new(&[
         "CREATE TABLE dbo.Padded (Id int NOT NULL PRIMARY KEY, Enhet char(10) NOT NULL, V int NOT NULL)".into(),
         "CREATE TABLE dbo.Numbered (Id int NOT NULL PRIMARY KEY, EnhetNr int NOT NULL, V int NOT NULL)".into(),
         "CREATE TABLE dbo.Guided (Id int NOT NULL PRIMARY KEY, EnhetId uniqueidentifier NOT NULL, V int NOT NULL)".into(),
@@ -57,128 +25,110 @@ fn padded_differently_cased_int_and_guid_owners_route_like_the_snapshot() {
         "INSERT INTO dbo.Padded VALUES (1, 'e1', 0), (2, 'E2', 0)".into(),
         "INSERT INTO dbo.Numbered VALUES (1, 7, 0), (2, 8, 0)".into(),
         format!("INSERT INTO dbo.Guided VALUES (1, '{GUID}', 0), (2, NEWID(), 0)"),
-    ] {
-        pmo.execute(&s).unwrap();
-    }
-    std::fs::create_dir_all(d.join("keys")).unwrap();
-    for name in ["region", "norr"] {
-        let (public, secret) =
-            ctferry::format::crypto::generate(name, &format!("{name}@example.invalid"), None)
-                .unwrap();
-        std::fs::write(d.join(format!("keys/{name}.pub.asc")), public).unwrap();
-        std::fs::write(d.join(format!("keys/{name}.sec.asc")), secret).unwrap();
-    }
-    let conn = |s: &Server, db: &str| {
-        format!(
-            "server=tcp:127.0.0.1,{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
-            s.addr().port()
-        )
-    };
-    std::fs::write(
-        d.join("ctferry.toml"),
-        format!(
-            r#"
-[source]
-connection = "{}"
-password_env = "PW"
-[publisher]
-id = "region"
-signing_key = "keys/region.sec.asc"
-[[table]]
-name = "dbo.Padded"
-owner = {{ column = "Enhet" }}
-[[table]]
-name = "dbo.Numbered"
-owner = {{ column = "EnhetNr" }}
-[[table]]
-name = "dbo.Guided"
-owner = {{ column = "EnhetId" }}
-[[subscriber]]
-hsa_id = "SE-NORR"
-keys = ["E1", "7", "{}"]
-public_key = "keys/norr.pub.asc"
-deliver = {{ folder = "out" }}
-"#,
-            conn(&source, "Pmo"),
-            GUID.to_uppercase()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("apply.toml"),
-        format!(
-            r#"
-[target]
-connection = "{}"
-password_env = "PW"
-[keys]
-secret_key = "keys/norr.sec.asc"
-publisher_keys = ["keys/region.pub.asc"]
-[source]
-subscriber = "SE-NORR"
-folder = "out"
-"#,
-            conn(&copy, "Kopia")
-        ),
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-            .args(args)
-            .env("PW", PW)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let cfg = d.join("ctferry.toml");
-    let apply = d.join("apply.toml");
-    let cycle = || {
-        run(&["once", "-c", cfg.to_str().unwrap()]);
-        run(&["apply", "-c", apply.to_str().unwrap()]);
-    };
-    cycle();
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Padded\"\nowner = { column = \"Enhet\" }\n[[table]]\nname = \"dbo.Numbered\"\nowner = { column = \"EnhetNr\" }\n[[table]]\nname = \"dbo.Guided\"\nowner = { column = \"EnhetId\" }",
+        &format!("[\"E1\", \"7\", \"{}\"]", GUID.to_uppercase()),
+    );
+    w.cycle();
     let tables = ["dbo.Padded", "dbo.Numbered", "dbo.Guided"];
-    let mut kopia = db(&copy, "Kopia");
+    let mut kopia = w.kopia();
     for t in tables {
-        assert_eq!(
-            count(
-                &mut kopia,
-                &format!("SELECT COUNT(*) FROM {t} WHERE Id = 1")
-            ),
-            1,
-            "{t}: the snapshot gave the caregiver its row"
+        let n = count(
+            &mut kopia,
+            &format!("SELECT COUNT(*) FROM {t} WHERE Id = 1"),
         );
+        assert_eq!(n, 1, "{t}: the snapshot gave the caregiver its row");
     }
     // Each row changes (not its owner): the change must reach the copy, and
     // the row must stay there.
+    let mut pmo = w.pmo();
     for t in tables {
         pmo.execute(&format!("UPDATE {t} SET V = 5 WHERE Id = 1"))
             .unwrap();
     }
-    cycle();
+    w.cycle();
     for t in tables {
-        assert_eq!(
-            count(
-                &mut kopia,
-                &format!("SELECT COUNT(*) FROM {t} WHERE Id = 1 AND V = 5")
-            ),
-            1,
-            "{t}: the delta reached the caregiver's row"
-        );
-        assert_eq!(
-            count(&mut kopia, &format!("SELECT COUNT(*) FROM {t}")),
-            1,
-            "{t}: nothing of the other unit"
-        );
+        let sql = format!("SELECT COUNT(*) FROM {t} WHERE Id = 1 AND V = 5");
+        assert_eq!(count(&mut kopia, &sql), 1, "{t}: the delta reached the row");
+        let all = format!("SELECT COUNT(*) FROM {t}");
+        assert_eq!(count(&mut kopia, &all), 1, "{t}: nothing of the other unit");
     }
     // A row moving in, written in another case and padding.
     pmo.execute("UPDATE dbo.Padded SET Enhet = 'E1 ' WHERE Id = 2")
         .unwrap();
-    cycle();
+    w.cycle();
     assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Padded"), 2);
+}
+
+/// The schema of the owner-path tests: visits owned through their care
+/// unit, which is not published itself.
+fn path_world(unit_ddl: &str) -> World {
+    let w = World::new(&[
+        unit_ddl.to_string(),
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, EnhetId int NOT NULL REFERENCES dbo.Enhet(Id), V int NOT NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Enhet (Id, Kod, Hsa) VALUES (1, 10, N'E1'), (2, 20, N'E2')".into(),
+        "INSERT INTO dbo.Besok VALUES (100, 1, 0), (200, 2, 0)".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Besok\"\nowner = { path = \"EnhetId -> dbo.Enhet(Id).Hsa\" }",
+        "[\"E1\"]",
+    );
+    w
+}
+
+#[test]
+fn check_names_what_an_owner_path_table_lacks() {
+    // No change tracking on the hop table.
+    let w = path_world("CREATE TABLE dbo.Enhet (Id int NOT NULL PRIMARY KEY, Kod int NOT NULL UNIQUE, Hsa nvarchar(40) NOT NULL)");
+    let (ok, _, err) = w.ctferry(&["check"]);
+    assert!(!ok);
+    assert!(
+        err.contains("owner path hop table dbo.Enhet")
+            && err.contains("ALTER TABLE dbo.Enhet ENABLE CHANGE_TRACKING"),
+        "{err}"
+    );
+    w.pmo()
+        .execute("ALTER TABLE dbo.Enhet ENABLE CHANGE_TRACKING")
+        .unwrap();
+    let (ok, out, err) = w.ctferry(&["check"]);
+    assert!(ok, "{out}{err}");
+    // A hop that joins on a unique column that is not the primary key.
+    w.configure(
+        "[[table]]\nname = \"dbo.Besok\"\nowner = { path = \"EnhetId -> dbo.Enhet(Kod).Hsa\" }",
+        "[\"E1\"]",
+    );
+    let (ok, _, err) = w.ctferry(&["check"]);
+    assert!(!ok);
+    assert!(err.contains("not its primary key (Id)"), "{err}");
+}
+
+#[test]
+fn tracking_restarted_on_an_owner_path_table_starts_a_new_epoch() {
+    let w = path_world("CREATE TABLE dbo.Enhet (Id int NOT NULL PRIMARY KEY, Kod int NOT NULL, Hsa nvarchar(40) NOT NULL)");
+    w.pmo()
+        .execute("ALTER TABLE dbo.Enhet ENABLE CHANGE_TRACKING")
+        .unwrap();
+    w.cycle();
+    assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 1);
+    // Tracking of the unpublished hop table restarts: a unit that moved in
+    // between would be unknown, so the caregiver starts over.
+    let mut pmo = w.pmo();
+    pmo.execute("ALTER TABLE dbo.Enhet DISABLE CHANGE_TRACKING")
+        .unwrap();
+    pmo.execute("UPDATE dbo.Enhet SET Hsa = N'E1' WHERE Id = 2")
+        .unwrap();
+    // (Other work goes on meanwhile; the database version moves on.)
+    pmo.execute("UPDATE dbo.Besok SET V = 1 WHERE Id = 200")
+        .unwrap();
+    pmo.execute("ALTER TABLE dbo.Enhet ENABLE CHANGE_TRACKING")
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("snapshot for SE-NORR") && out.contains("dbo.Enhet"),
+        "{out}"
+    );
+    w.run(&["apply"]);
+    assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 2);
 }

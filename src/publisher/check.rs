@@ -22,6 +22,50 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
+/// What an owner path needs of a hop table: the login can read it, change
+/// tracking is on (a row moving up the path is seen as a change of that
+/// table), and the hop joins on its primary key (change tracking reports
+/// changed rows by primary key).
+fn check_hop_table(db: &mut Db, h: &crate::config::Hop) -> Vec<String> {
+    let name = h.table.to_string();
+    let mut problems = Vec::new();
+    if let Err(e) = db.rows("reading it", &sql::can_read(&h.table), &[]) {
+        problems.push(format!(
+            "the login cannot read it ({}): GRANT SELECT ON {name} TO <the login>",
+            e.message
+        ));
+        return problems;
+    }
+    match db.rows("reading change tracking", sql::table_tracking(), &[Param::Str(name.clone())]) {
+        Ok(r) if r.is_empty() => problems.push(format!(
+            "change tracking is off, so a row moving up the path would go unnoticed: run ALTER TABLE {name} ENABLE CHANGE_TRACKING"
+        )),
+        Ok(_) => {}
+        Err(e) => problems.push(e.to_string()),
+    }
+    match db.rows(
+        "reading the primary key",
+        sql::primary_key(),
+        &[Param::Str(name.clone())],
+    ) {
+        Ok(rows) => {
+            let key: Vec<String> = rows
+                .iter()
+                .filter_map(|r| crate::mssql::client::text_at(r, 0))
+                .collect();
+            if !(key.len() == 1 && key[0].eq_ignore_ascii_case(&h.to_column)) {
+                problems.push(format!(
+                    "the hop joins on {}, which is not its primary key ({}): change tracking reports changes by primary key, so join on it",
+                    h.to_column,
+                    if key.is_empty() { "none".to_string() } else { key.join(", ") }
+                ));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    problems
+}
+
 /// Every problem with `cfg` (empty when all is well).
 pub fn check(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
@@ -134,6 +178,9 @@ pub fn check(cfg: &Config) -> Vec<String> {
                         }
                         Err(e) => problems.push(format!("[[table]] {name}: {e}")),
                     }
+                    problems.extend(check_hop_table(&mut db, h).into_iter().map(|p| {
+                        format!("[[table]] {name}: owner path hop table {}: {p}", h.table)
+                    }));
                     from = h.table.clone();
                 }
                 let last = hops.last().map(|h| h.table.clone()).unwrap_or(from);

@@ -285,8 +285,9 @@ impl<'c> Publisher<'c> {
     /// Why every caregiver needs a new snapshot, if the source's change
     /// history does not continue from W: the version went back (restore),
     /// a table's history before W is gone (expiry), or a table's tracking
-    /// began again (re-enabled, truncated). Records each table's begin
-    /// version.
+    /// began again (re-enabled, truncated). Published tables and the tables
+    /// of owner paths alike: a lost change of a hop table is a row that
+    /// moved unseen. Records each table's begin version.
     fn history_reset(
         &self,
         db: &mut Db,
@@ -302,33 +303,43 @@ impl<'c> Publisher<'c> {
                 reset = Some(format!("the source's change tracking version {v} is below the last one read ({w}): the database was restored or replaced"));
             }
         }
-        for t in tables {
+        let mut names: Vec<String> = tables.iter().map(|t| t.schema.name.clone()).collect();
+        for t in &self.cfg.tables {
+            if let Owner::Path { hops, .. } = &t.owner {
+                for h in hops {
+                    let n = h.table.to_string();
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        for name in &names {
             let rows = db.rows(
                 "reading the minimum valid version",
                 sql::min_valid_version(),
-                &[Param::Str(t.schema.name.clone())],
+                &[Param::Str(name.clone())],
             )?;
             report.statements += 1;
             let min = rows.first().and_then(|r| int_at(r, 0)).ok_or_else(|| {
                 PublishError::TableNotTracked {
-                    table: t.schema.name.clone(),
+                    table: name.clone(),
                 }
             })?;
             let begin = rows.first().and_then(|r| int_at(r, 1)).unwrap_or(min);
-            let before = self.state.begin_version(&t.schema.name)?;
+            let before = self.state.begin_version(name)?;
             if before != Some(begin) {
-                changes.set_begin_version(&t.schema.name, begin);
+                changes.set_begin_version(name, begin);
             }
             let Some(w) = w else { continue };
             if reset.is_some() {
                 continue;
             }
             if w < min {
-                reset = Some(format!("the change history of {} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}", t.schema.name));
+                reset = Some(format!("the change history of {name} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}"));
             } else if before.is_some() && before != Some(begin) {
                 reset = Some(format!(
-                    "change tracking of {} began again at version {begin} (was {}): it was disabled and re-enabled, or the table truncated, and changes in between are unknown",
-                    t.schema.name,
+                    "change tracking of {name} began again at version {begin} (was {}): it was disabled and re-enabled, or the table truncated, and changes in between are unknown",
                     before.unwrap_or(0)
                 ));
             }

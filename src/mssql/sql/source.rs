@@ -57,6 +57,12 @@ pub fn table_tracking() -> &'static str {
     "SELECT ct.is_track_columns_updated_on AS track FROM sys.change_tracking_tables AS ct WHERE ct.object_id = OBJECT_ID(@P1)"
 }
 
+/// Reads nothing from table `t`, but fails as reading it would when the
+/// login may not (error 229): `ctferry check` on owner-path tables.
+pub fn can_read(t: &TableName) -> String {
+    format!("SELECT TOP 0 * FROM {}", table(t))
+}
+
 /// A table's columns in order with their types (@P1: `schema.table`).
 /// `max_length` is in bytes (-1 for max); nvarchar(n) has max_length 2n.
 pub fn columns() -> &'static str {
