@@ -160,7 +160,11 @@ fn main() {
     master.execute("CREATE DATABASE Kopia").unwrap();
     let mut db = Db::connect(&conn("Kopia"), &Secret::new(PW.into())).unwrap();
     let cfg = ApplyConfig {
-        connection: conn("Kopia"),
+        connection: ctferry::config::ConnectionString::parse(
+            &conn("Kopia"),
+            std::path::Path::new("."),
+        )
+        .unwrap(),
         password: Secret::new(PW.into()),
         secret_keys: vec![d.join("norr.sec.asc")],
         passphrase: None,

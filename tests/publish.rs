@@ -72,17 +72,10 @@ impl Env {
         self.dir.path().join(p)
     }
     fn ctferry(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-            .args(args)
-            .arg("-c")
-            .arg(self.path("ctferry.toml"))
-            .env("CTFERRY_SOURCE_PASSWORD", PW)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
+        fixtures::run_ctferry(
+            args,
+            &self.path("ctferry.toml"),
+            &[("CTFERRY_SOURCE_PASSWORD", PW)],
         )
     }
 }
@@ -1111,18 +1104,12 @@ fn target(env: &Env) -> Target {
 }
 
 fn apply(env: &Env, extra: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-        .arg("apply")
-        .args(extra)
-        .arg("-c")
-        .arg(env.path("apply.toml"))
-        .env("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+    let mut args = vec!["apply"];
+    args.extend_from_slice(extra);
+    fixtures::run_ctferry(
+        &args,
+        &env.path("apply.toml"),
+        &[("CTFERRY_TARGET_PASSWORD", "Kopia#Passw0rd")],
     )
 }
 

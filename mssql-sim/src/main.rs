@@ -36,6 +36,14 @@ encryption = off; python-tds: no cafile; tedious: encrypt: false). With it, as t
 (tiberius: encrypt=true;TrustServerCertificateCA=CA.pem; python-tds: cafile=CA.pem; tedious:
 encrypt: true). Login 'sa'.";
 
+/// A flag's number of seconds, or the usage error (exit code 2).
+fn seconds<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, ExitCode> {
+    v.parse().map_err(|_| {
+        eprintln!("mssql-sim: {flag} takes a number of seconds, not '{v}'");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut listen = "127.0.0.1:0".to_string();
@@ -75,26 +83,12 @@ fn main() -> ExitCode {
                     Err(ExitCode::from(2))
                 }
             }),
-            "--lock-timeout" => value("--lock-timeout").and_then(|v| match v.parse() {
-                Ok(n) => {
-                    lock_timeout = n;
-                    Ok(())
-                }
-                Err(_) => {
-                    eprintln!("mssql-sim: --lock-timeout takes a number of seconds, not '{v}'");
-                    Err(ExitCode::from(2))
-                }
-            }),
-            "--clock-offset" => value("--clock-offset").and_then(|v| match v.parse() {
-                Ok(n) => {
-                    clock_offset = n;
-                    Ok(())
-                }
-                Err(_) => {
-                    eprintln!("mssql-sim: --clock-offset takes a number of seconds, not '{v}'");
-                    Err(ExitCode::from(2))
-                }
-            }),
+            "--lock-timeout" => value("--lock-timeout")
+                .and_then(|v| seconds("--lock-timeout", &v))
+                .map(|n| lock_timeout = n),
+            "--clock-offset" => value("--clock-offset")
+                .and_then(|v| seconds("--clock-offset", &v))
+                .map(|n| clock_offset = n),
             "--tls-cert" => value("--tls-cert").map(|v| tls_cert = Some(v)),
             "--tls-key" => value("--tls-key").map(|v| tls_key = Some(v)),
             "--force-encryption" => {

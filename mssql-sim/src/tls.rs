@@ -132,23 +132,29 @@ fn tls_err(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
 }
 
+/// Sends what rustls has to send, wrapped in one PRELOGIN message (the
+/// handshake's transport until it is complete).
+fn send_flight(conn: &mut ServerConnection, sock: &mut TcpStream) -> io::Result<()> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out)?;
+    }
+    write_message(
+        sock,
+        packet::PT_PRELOGIN,
+        &out,
+        packet::DEFAULT_PACKET_SIZE,
+        0,
+    )
+}
+
 /// Runs the TLS handshake inside PRELOGIN packets on `sock` and returns
 /// the connection, ready to carry TDS packets as TLS records.
 pub fn handshake(tls: &Tls, sock: &mut TcpStream) -> io::Result<ServerConnection> {
     let mut conn = ServerConnection::new(tls.config.clone()).map_err(tls_err)?;
     while conn.is_handshaking() {
         if conn.wants_write() {
-            let mut out = Vec::new();
-            while conn.wants_write() {
-                conn.write_tls(&mut out)?;
-            }
-            write_message(
-                sock,
-                packet::PT_PRELOGIN,
-                &out,
-                packet::DEFAULT_PACKET_SIZE,
-                0,
-            )?;
+            send_flight(&mut conn, sock)?;
             continue;
         }
         let Some(msg) = read_message(sock)? else {
@@ -171,17 +177,7 @@ pub fn handshake(tls: &Tls, sock: &mut TcpStream) -> io::Result<ServerConnection
             conn.read_tls(&mut rd)?;
             if let Err(e) = conn.process_new_packets() {
                 // Tell the client why (the alert), then give up.
-                let mut out = Vec::new();
-                while conn.wants_write() {
-                    let _ = conn.write_tls(&mut out);
-                }
-                let _ = write_message(
-                    sock,
-                    packet::PT_PRELOGIN,
-                    &out,
-                    packet::DEFAULT_PACKET_SIZE,
-                    0,
-                );
+                let _ = send_flight(&mut conn, sock);
                 return Err(tls_err(e));
             }
         }
@@ -190,17 +186,7 @@ pub fn handshake(tls: &Tls, sock: &mut TcpStream) -> io::Result<ServerConnection
     // still travels in a PRELOGIN packet: the client is handshaking until
     // it has read it.
     if conn.wants_write() {
-        let mut out = Vec::new();
-        while conn.wants_write() {
-            conn.write_tls(&mut out)?;
-        }
-        write_message(
-            sock,
-            packet::PT_PRELOGIN,
-            &out,
-            packet::DEFAULT_PACKET_SIZE,
-            0,
-        )?;
+        send_flight(&mut conn, sock)?;
     }
     Ok(conn)
 }
@@ -312,46 +298,33 @@ mod tests {
 
     #[test]
     fn the_documented_encryption_table() {
-        // No certificate: never encrypts.
-        for client in [
+        let (plain, forced) = (tls(false), tls(true));
+        let none = [
             None,
             Some(ENCRYPT_OFF),
             Some(ENCRYPT_ON),
             Some(ENCRYPT_NOT_SUP),
-        ] {
-            assert_eq!(negotiate(client, None), (ENCRYPT_NOT_SUP, Mode::Plain));
+        ];
+        // (server, client, answer, what follows); no certificate: never encrypts.
+        let mut cases: Vec<(Option<&Tls>, Option<u8>, u8, Mode)> = none
+            .iter()
+            .map(|c| (None, *c, ENCRYPT_NOT_SUP, Mode::Plain))
+            .collect();
+        let (p, f) = (Some(&plain), Some(&forced));
+        use Mode::*;
+        cases.extend([
+            (p, Some(ENCRYPT_OFF), ENCRYPT_OFF, LoginOnly),
+            (p, None, ENCRYPT_OFF, LoginOnly),
+            (p, Some(ENCRYPT_ON), ENCRYPT_ON, Full),
+            (p, Some(ENCRYPT_REQ), ENCRYPT_ON, Full),
+            (p, Some(ENCRYPT_NOT_SUP), ENCRYPT_NOT_SUP, Plain),
+            (f, Some(ENCRYPT_OFF), ENCRYPT_REQ, Full),
+            (f, Some(ENCRYPT_ON), ENCRYPT_ON, Full),
+            (f, Some(ENCRYPT_NOT_SUP), ENCRYPT_REQ, Refuse),
+        ]);
+        for (server, client, answer, mode) in cases {
+            assert_eq!(negotiate(client, server), (answer, mode), "{client:?}");
         }
-        let t = tls(false);
-        assert_eq!(
-            negotiate(Some(ENCRYPT_OFF), Some(&t)),
-            (ENCRYPT_OFF, Mode::LoginOnly)
-        );
-        assert_eq!(negotiate(None, Some(&t)), (ENCRYPT_OFF, Mode::LoginOnly));
-        assert_eq!(
-            negotiate(Some(ENCRYPT_ON), Some(&t)),
-            (ENCRYPT_ON, Mode::Full)
-        );
-        assert_eq!(
-            negotiate(Some(ENCRYPT_REQ), Some(&t)),
-            (ENCRYPT_ON, Mode::Full)
-        );
-        assert_eq!(
-            negotiate(Some(ENCRYPT_NOT_SUP), Some(&t)),
-            (ENCRYPT_NOT_SUP, Mode::Plain)
-        );
-        let f = tls(true);
-        assert_eq!(
-            negotiate(Some(ENCRYPT_OFF), Some(&f)),
-            (ENCRYPT_REQ, Mode::Full)
-        );
-        assert_eq!(
-            negotiate(Some(ENCRYPT_ON), Some(&f)),
-            (ENCRYPT_ON, Mode::Full)
-        );
-        assert_eq!(
-            negotiate(Some(ENCRYPT_NOT_SUP), Some(&f)),
-            (ENCRYPT_REQ, Mode::Refuse)
-        );
     }
 
     #[test]

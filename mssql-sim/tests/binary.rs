@@ -5,12 +5,38 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 mod common;
+#[path = "support/pki.rs"]
+mod pki;
 
-fn spawn(data: &std::path::Path) -> (Child, String) {
+/// The simulator's process; killed if a test fails before stopping it (a
+/// left-over process would keep the test's output open and hang the run).
+struct Sim(Child);
+
+impl std::ops::Deref for Sim {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(data: &std::path::Path) -> (Sim, String) {
     spawn_with(data, &[])
 }
 
-fn spawn_with(data: &std::path::Path, extra: &[&str]) -> (Child, String) {
+fn spawn_with(data: &std::path::Path, extra: &[&str]) -> (Sim, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mssql-sim"))
         .args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -28,7 +54,7 @@ fn spawn_with(data: &std::path::Path, extra: &[&str]) -> (Child, String) {
         .strip_prefix("mssql-sim listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    (child, addr)
+    (Sim(child), addr)
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
@@ -148,12 +174,17 @@ fn help_documents_the_flags_and_bad_flags_fail() {
 async fn tls_flags_serve_encrypted_and_force_refuses_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let certs = tempfile::tempdir().unwrap();
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert = certs.path().join("server.pem");
-    let key = certs.path().join("server.key");
-    std::fs::write(&cert, c.cert.pem()).unwrap();
-    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    pki::write(certs.path());
+    let (cert, key, ca) = (
+        certs.path().join("server.pem"),
+        certs.path().join("server.key"),
+        certs.path().join("ca.pem"),
+    );
+    let (cert, key, ca) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.to_str().unwrap(),
+    );
     let (mut child, addr) = spawn_with(
         dir.path(),
         &["--tls-cert", cert, "--tls-key", key, "--force-encryption"],
@@ -165,12 +196,9 @@ async fn tls_flags_serve_encrypted_and_force_refuses_plaintext() {
             common::PASSWORD
         )
     };
-    // The certificate itself as the trusted CA (it is self-signed).
-    let mut c = common::try_connect(&ado(&format!(
-        "encrypt=true;TrustServerCertificateCA={cert}"
-    )))
-    .await
-    .unwrap();
+    let mut c = common::try_connect(&ado(&format!("encrypt=true;TrustServerCertificateCA={ca}")))
+        .await
+        .unwrap();
     assert_eq!(common::scalar_i64(&mut c, "SELECT 7").await, Some(7));
     drop(c);
     assert!(common::try_connect(&ado("encrypt=DANGER_PLAINTEXT"))

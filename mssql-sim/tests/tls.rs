@@ -5,6 +5,8 @@
 //! `localhost` and 127.0.0.1.
 
 mod common;
+#[path = "support/pki.rs"]
+mod pki;
 
 use common::{try_connect, PASSWORD};
 use mssql_sim::{Config, Server, TlsConfig};
@@ -20,28 +22,8 @@ struct Pki {
 impl Pki {
     /// A CA and a server certificate signed by it; another, unrelated CA.
     fn new() -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
         let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(vec![]).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "mssql-sim test CA");
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca, ca_key);
-        let key = KeyPair::generate().unwrap();
-        let mut leaf = CertificateParams::new(vec!["localhost".into()]).unwrap();
-        leaf.subject_alt_names
-            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let cert = leaf.signed_by(&key, &issuer).unwrap();
-        let other = rcgen::generate_simple_self_signed(vec!["elsewhere".into()]).unwrap();
-        let w = |n: &str, t: String| std::fs::write(dir.path().join(n), t).unwrap();
-        w("ca.pem", ca_cert.pem());
-        w("server.pem", cert.pem());
-        w("server.key", key.serialize_pem());
-        w("other-ca.pem", other.cert.pem());
+        pki::write(dir.path());
         Pki { dir }
     }
 

@@ -72,6 +72,22 @@ pub fn gpg_command(home: &Path) -> Command {
     cmd
 }
 
+/// Runs the `ctferry` binary with `args`, `-c config` and `env`;
+/// (success, stdout, stderr).
+pub fn run_ctferry(args: &[&str], config: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ctferry"));
+    cmd.args(args).arg("-c").arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// xorshift: deterministic, so a run can be replayed from its seed.
 pub struct Rng(pub u64);
 

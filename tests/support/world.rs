@@ -9,7 +9,9 @@ use ctferry::config::{ConnectionString, Secret};
 use ctferry::mssql::client::{int_at, Db};
 use mssql_sim::{Config, Server};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "fixtures.rs"]
+mod fixtures;
 
 pub const PW: &str = "World#Passw0rd";
 
@@ -17,20 +19,34 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub source: Server,
     pub copy: Server,
+    /// How the configuration files' connection strings end (their TLS
+    /// settings; `encrypt=DANGER_PLAINTEXT` unless set otherwise).
+    pub tls: std::cell::RefCell<String>,
     _data: (tempfile::TempDir, tempfile::TempDir),
 }
 
-/// A plaintext connection string to `db` on `server` (both on this machine).
-pub fn conn(server: &Server, db: &str) -> String {
+/// A connection string to `db` on `server` (on this machine), ending in `tls`.
+pub fn conn_with(server: &Server, db: &str, tls: &str) -> String {
     format!(
-        "server=tcp:127.0.0.1,{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
+        "server=tcp:localhost,{};database={db};user id=sa;{tls}",
         server.addr().port()
     )
 }
 
-pub fn connect(server: &Server, db: &str) -> Db {
-    let c = ConnectionString::parse(&conn(server, db), Path::new(".")).unwrap();
+/// A plaintext connection string to `db` on `server`.
+pub fn conn(server: &Server, db: &str) -> String {
+    conn_with(server, db, "encrypt=DANGER_PLAINTEXT")
+}
+
+/// Connects to `db` on `server` with `tls`; relative paths in it are
+/// relative to `base`.
+pub fn connect_with(server: &Server, db: &str, tls: &str, base: &Path) -> Db {
+    let c = ConnectionString::parse(&conn_with(server, db, tls), base).unwrap();
     Db::connect(&c, &Secret::new(PW.into())).unwrap()
+}
+
+pub fn connect(server: &Server, db: &str) -> Db {
+    connect_with(server, db, "encrypt=DANGER_PLAINTEXT", Path::new("."))
 }
 
 /// The first column of the first row, as a number.
@@ -42,20 +58,32 @@ impl World {
     /// Both servers, `Pmo` (snapshot isolation and change tracking on) with
     /// `ddl` run in it, an empty `Kopia`, and the keys.
     pub fn new(ddl: &[String]) -> World {
+        World::with(
+            |data, _| Config::new(data, PW),
+            "encrypt=DANGER_PLAINTEXT",
+            ddl,
+        )
+    }
+
+    /// As `new`, with the servers configured by `server(data folder, the
+    /// world's folder)` (written into before they start) and reached with
+    /// connection strings ending in `tls`.
+    pub fn with(server: impl Fn(&Path, &Path) -> Config, tls: &str, ddl: &[String]) -> World {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let source = Server::start(Config::new(a.path(), PW)).unwrap();
-        let copy = Server::start(Config::new(b.path(), PW)).unwrap();
-        connect(&source, "master")
+        let source = Server::start(server(a.path(), dir.path())).unwrap();
+        let copy = Server::start(server(b.path(), dir.path())).unwrap();
+        connect_with(&source, "master", tls, dir.path())
             .execute("CREATE DATABASE Pmo")
             .unwrap();
-        connect(&copy, "master")
+        connect_with(&copy, "master", tls, dir.path())
             .execute("CREATE DATABASE Kopia")
             .unwrap();
         let w = World {
             dir,
             source,
             copy,
+            tls: std::cell::RefCell::new(tls.to_string()),
             _data: (a, b),
         };
         let mut pmo = w.pmo();
@@ -82,32 +110,36 @@ impl World {
     }
 
     pub fn pmo(&self) -> Db {
-        connect(&self.source, "Pmo")
+        connect_with(&self.source, "Pmo", &self.tls.borrow(), self.dir.path())
     }
 
     pub fn kopia(&self) -> Db {
-        connect(&self.copy, "Kopia")
+        connect_with(&self.copy, "Kopia", &self.tls.borrow(), self.dir.path())
     }
 
     /// ctferry.toml with `tables` (TOML `[[table]]` entries) and SE-NORR
     /// covering `keys` (a TOML array); apply.toml for SE-NORR's copy.
     pub fn configure(&self, tables: &str, keys: &str) {
-        std::fs::write(
-            self.path("ctferry.toml"),
-            format!(
-                "[source]\nconnection = \"{}\"\npassword_env = \"PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"keys/region.sec.asc\"\n{tables}\n[[subscriber]]\nhsa_id = \"SE-NORR\"\nkeys = {keys}\npublic_key = \"keys/norr.pub.asc\"\ndeliver = {{ folder = \"out\" }}\n",
-                conn(&self.source, "Pmo")
+        let tls = self.tls.borrow();
+        let files = [
+            (
+                "ctferry.toml",
+                format!(
+                    "[source]\nconnection = \"{}\"\npassword_env = \"PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"keys/region.sec.asc\"\n{tables}\n[[subscriber]]\nhsa_id = \"SE-NORR\"\nkeys = {keys}\npublic_key = \"keys/norr.pub.asc\"\ndeliver = {{ folder = \"out\" }}\n",
+                    conn_with(&self.source, "Pmo", &tls)
+                ),
             ),
-        )
-        .unwrap();
-        std::fs::write(
-            self.path("apply.toml"),
-            format!(
-                "[target]\nconnection = \"{}\"\npassword_env = \"PW\"\n[keys]\nsecret_key = \"keys/norr.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n[source]\nsubscriber = \"SE-NORR\"\nfolder = \"out\"\n",
-                conn(&self.copy, "Kopia")
+            (
+                "apply.toml",
+                format!(
+                    "[target]\nconnection = \"{}\"\npassword_env = \"PW\"\n[keys]\nsecret_key = \"keys/norr.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n[source]\nsubscriber = \"SE-NORR\"\nfolder = \"out\"\n",
+                    conn_with(&self.copy, "Kopia", &tls)
+                ),
             ),
-        )
-        .unwrap();
+        ];
+        for (name, text) in files {
+            std::fs::write(self.path(name), text).unwrap();
+        }
     }
 
     /// Runs ctferry with `args` and the configuration file for the command
@@ -118,18 +150,7 @@ impl World {
         } else {
             "ctferry.toml"
         };
-        let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
-            .args(args)
-            .arg("-c")
-            .arg(self.path(file))
-            .env("PW", PW)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        fixtures::run_ctferry(args, &self.path(file), &[("PW", PW)])
     }
 
     /// Like `ctferry`, but the command must succeed.

@@ -72,6 +72,22 @@ impl TableSpec {
         }
     }
 
+    /// Error 8110 when the table has a primary key already.
+    fn one_primary_key(&self) -> Result<(), SqlError> {
+        if self.pk.is_empty() {
+            Ok(())
+        } else {
+            Err(SqlError::new(
+                8110,
+                16,
+                format!(
+                    "Cannot add multiple PRIMARY KEY constraints to table '{}'.",
+                    self.display
+                ),
+            ))
+        }
+    }
+
     /// Column `i` with its options (NULL, DEFAULT, PRIMARY KEY, UNIQUE,
     /// REFERENCES, IDENTITY, COLLATE).
     pub fn add_column(
@@ -81,7 +97,6 @@ impl TableSpec {
         res: &Resolver<'_>,
         view: &SessionView,
     ) -> Result<(), SqlError> {
-        let display = self.display.clone();
         if self
             .columns
             .iter()
@@ -104,15 +119,7 @@ impl TableSpec {
                     default = Some(e.to_string());
                 }
                 ColumnOption::PrimaryKey(p) => {
-                    if !self.pk.is_empty() {
-                        return Err(SqlError::new(
-                            8110,
-                            16,
-                            format!(
-                                "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
-                            ),
-                        ));
-                    }
+                    self.one_primary_key()?;
                     self.pk = vec![c.name.value.clone()];
                     self.pk_name = p.name.as_ref().or(o.name.as_ref()).map(|n| n.value.clone());
                     nullable = false;
@@ -191,18 +198,9 @@ impl TableSpec {
 
     /// A table constraint (PRIMARY KEY, UNIQUE, FOREIGN KEY).
     pub fn add_constraint(&mut self, tc: &TableConstraint) -> Result<(), SqlError> {
-        let display = self.display.clone();
         match tc {
             TableConstraint::PrimaryKey(p) => {
-                if !self.pk.is_empty() {
-                    return Err(SqlError::new(
-                        8110,
-                        16,
-                        format!(
-                            "Cannot add multiple PRIMARY KEY constraints to table '{display}'."
-                        ),
-                    ));
-                }
+                self.one_primary_key()?;
                 self.pk = p.columns.iter().map(index_column_name).collect();
                 self.pk_name = p.name.as_ref().map(|n| n.value.clone());
             }

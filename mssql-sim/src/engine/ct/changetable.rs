@@ -417,10 +417,9 @@ impl<'a> Rewriter<'a> {
         &mut self,
         c: &Call<'_>,
     ) -> Result<Option<Expr>, SqlError> {
-        let name = c.name.clone();
-        let args = c.args.clone();
+        let (name, args) = (c.name.as_str(), c.args.clone());
         let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        Ok(Some(match name {
             "CHANGE_TRACKING_CURRENT_VERSION" => {
                 need(0)?;
                 call(

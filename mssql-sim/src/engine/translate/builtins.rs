@@ -100,10 +100,9 @@ impl<'a> Rewriter<'a> {
     /// Aggregates, NULL handling and IIF.
     fn general_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
         let f = c.f;
-        let name = c.name.clone();
-        let args = c.args.clone();
+        let (name, args) = (c.name.as_str(), c.args.clone());
         let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        Ok(Some(match name {
             "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" => {
                 if name == "SUM" || name == "AVG" {
                     if let Some(t) = args.first().and_then(|a| self.column_type(a)) {
@@ -160,11 +159,9 @@ impl<'a> Rewriter<'a> {
 
     /// String functions.
     fn string_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
-        let name = c.name.clone();
-        let args = c.args.clone();
-        let n = c.args.len();
+        let (name, args, n) = (c.name.as_str(), c.args.clone(), c.args.len());
         let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        Ok(Some(match name {
             "UPPER" | "LOWER" | "LTRIM" | "RTRIM" => {
                 need(1)?;
                 call(&name.to_lowercase(), args)
@@ -239,11 +236,9 @@ impl<'a> Rewriter<'a> {
 
     /// Arithmetic functions.
     fn math_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
-        let name = c.name.clone();
-        let args = c.args.clone();
-        let n = c.args.len();
+        let (name, args, n) = (c.name.as_str(), c.args.clone(), c.args.len());
         let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        Ok(Some(match name {
             "ABS" => {
                 need(1)?;
                 call("abs", args)
@@ -278,9 +273,8 @@ impl<'a> Rewriter<'a> {
 
     /// Dates and times of the simulated clock, NEWID, SCOPE_IDENTITY.
     fn time_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
-        let name = c.name.clone();
-        let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        let (name, need) = (c.name.as_str(), |k: usize| c.need(k));
+        Ok(Some(match name {
             "GETDATE" | "CURRENT_TIMESTAMP" => {
                 need(0)?;
                 call("__sim_getdate", vec![])
@@ -321,11 +315,9 @@ impl<'a> Rewriter<'a> {
 
     /// Catalog and server metadata (DB_NAME, OBJECT_ID, COLUMNPROPERTY, SERVERPROPERTY, ...).
     fn metadata_function(&mut self, c: &Call<'_>) -> Result<Option<Expr>, SqlError> {
-        let name = c.name.clone();
-        let args = c.args.clone();
-        let n = c.args.len();
+        let (name, args, n) = (c.name.as_str(), c.args.clone(), c.args.len());
         let need = |k: usize| c.need(k);
-        Ok(Some(match name.as_str() {
+        Ok(Some(match name {
             "DB_NAME" => match args.first() {
                 None => string_lit(&self.session.database),
                 Some(a) => {
