@@ -58,3 +58,49 @@ fn long_nvarchar_and_nchar_columns_reach_the_copy_exactly() {
         .collect::<Vec<_>>();
     assert_eq!(ty, vec!["Fast nchar", "Lang nvarchar"]);
 }
+
+/// `exclude = [...]` leaves columns out entirely: never selected, not in the
+/// copy; the key cannot be excluded and a name must exist.
+#[test]
+fn excluded_columns_never_reach_the_copy() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Person (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL, Hemligt nvarchar(100) NULL)".into(),
+        "ALTER TABLE dbo.Person ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Person VALUES (1, N'E1', N'Anna', N'skyddad uppgift')".into(),
+    ]);
+    let table = |exclude: &str| {
+        format!("[[table]]\nname = \"dbo.Person\"\nowner = {{ column = \"Enhet\" }}\nexclude = {exclude}")
+    };
+    for (exclude, problem) in [
+        ("[\"Id\"]", "part of the primary key"),
+        ("[\"Nope\"]", "exclude names column Nope"),
+    ] {
+        w.configure(&table(exclude), "[\"E1\"]");
+        let (ok, _, err) = w.ctferry(&["check"]);
+        assert!(!ok && err.contains(problem), "{exclude}: {err}");
+    }
+    // The owner column itself may be left out: routing still reads it.
+    w.configure(&table("[\"Hemligt\", \"Enhet\"]"), "[\"E1\"]");
+    w.run(&["check"]);
+    w.cycle();
+    w.pmo()
+        .execute("UPDATE dbo.Person SET Namn = N'Anna B', Hemligt = N'ändrad' WHERE Id = 1")
+        .unwrap();
+    w.cycle();
+    let mut kopia = w.kopia();
+    let cols = kopia
+        .rows(
+            "reading the copy's columns",
+            "SELECT name FROM sys.columns WHERE object_id = OBJECT_ID(N'dbo.Person') ORDER BY column_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .filter_map(|r| text_at(r, 0))
+        .collect::<Vec<_>>();
+    assert_eq!(cols, vec!["Id", "Namn"]);
+    let rows = kopia
+        .rows("reading the copy", "SELECT Namn FROM dbo.Person", &[])
+        .unwrap();
+    assert_eq!(text_at(&rows[0], 0).as_deref(), Some("Anna B"));
+}

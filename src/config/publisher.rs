@@ -71,6 +71,8 @@ struct RawTable {
     owner: RawOwner,
     #[serde(default)]
     mask: BTreeMap<String, String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -372,9 +374,21 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        for c in &t.exclude {
+            if c.trim().is_empty() {
+                return Err(err(&at, "exclude names an empty column".into()));
+            }
+            if t.mask.keys().any(|m| m.eq_ignore_ascii_case(c)) {
+                return Err(err(
+                    &at,
+                    format!("{c} is both masked and excluded: give it one of the two"),
+                ));
+            }
+        }
         tables.push(TableConfig {
             name,
             owner,
+            exclude: t.exclude.clone(),
             masks: t.mask.clone(),
         });
     }

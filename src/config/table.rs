@@ -72,6 +72,15 @@ pub struct TableConfig {
     pub owner: Owner,
     /// column → T-SQL literal that replaces its value at the source.
     pub masks: BTreeMap<String, String>,
+    /// Columns left out entirely: never selected, not in the copy.
+    pub exclude: Vec<String>,
+}
+
+impl TableConfig {
+    /// Whether column `c` is excluded.
+    pub fn excludes(&self, c: &str) -> bool {
+        self.exclude.iter().any(|x| x.eq_ignore_ascii_case(c))
+    }
 }
 
 /// What is wrong with an owner path, in the operator's terms.

@@ -25,7 +25,7 @@ pub enum CatalogError {
     Db(#[from] DbError),
     #[error("table {table} does not exist in the source database (or the login cannot see it)")]
     NoSuchTable { table: String },
-    #[error("{table}.{column} has type {ty}, which ctferry does not carry; leave the table out or ask for support")]
+    #[error("{table}.{column} has type {ty}, which ctferry does not carry: leave the column out with exclude = [\"{column}\"] in the table's [[table]] entry (or leave the table out)")]
     UnsupportedType {
         table: String,
         column: String,
@@ -33,6 +33,10 @@ pub enum CatalogError {
     },
     #[error("{table}: mask names column {column}, which the table does not have")]
     MaskWithoutColumn { table: String, column: String },
+    #[error("{table}: exclude names column {column}, which the table does not have")]
+    ExcludeWithoutColumn { table: String, column: String },
+    #[error("{table}: {column} is part of the primary key and cannot be excluded (a copy needs the key)")]
+    ExcludedKey { table: String, column: String },
     #[error("table {table} has no primary key; change tracking and ctferry need one")]
     NoPrimaryKey { table: String },
 }
@@ -221,6 +225,9 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
     let mut select = Vec::new();
     for r in &cols {
         let cname = text_at(r, 0).unwrap_or_default();
+        if t.excludes(&cname) {
+            continue;
+        }
         let tname = text_at(r, 1).unwrap_or_default();
         let max_len = int_at(r, 2).unwrap_or(0) as i16;
         let prec = int_at(r, 3).unwrap_or(0) as u8;
@@ -258,6 +265,16 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
             });
         }
     }
+    let exists = |c: &str| {
+        cols.iter()
+            .any(|r| text_at(r, 0).is_some_and(|n| n.eq_ignore_ascii_case(c)))
+    };
+    if let Some(c) = t.exclude.iter().find(|c| !exists(c)) {
+        return Err(CatalogError::ExcludeWithoutColumn {
+            table: name,
+            column: c.clone(),
+        });
+    }
     let key: Vec<String> = db
         .rows(
             &format!("reading the primary key of {name}"),
@@ -269,6 +286,12 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
         .collect();
     if key.is_empty() {
         return Err(CatalogError::NoPrimaryKey { table: name });
+    }
+    if let Some(k) = key.iter().find(|k| t.excludes(k)) {
+        return Err(CatalogError::ExcludedKey {
+            table: name,
+            column: k.clone(),
+        });
     }
     let schema = TableSchema { name, columns, key };
     let key_pos = schema.key_positions().unwrap_or_default();

@@ -139,7 +139,7 @@ pub fn check(cfg: &Config) -> Vec<String> {
         match &t.owner {
             Owner::Shared => {}
             Owner::Column(c) => {
-                if !has_col(c) {
+                if !has_col(c) && !t.excludes(c) {
                     problems.push(format!(
                         "[[table]] {name}: owner column {c} does not exist in the table"
                     ));
