@@ -4,6 +4,8 @@
 //! them sized, refused by SQL Server with 4816, tiberius issue #322, and by
 //! mssql-sim alike) are staged as `nvarchar(max)` and cast back.
 
+#[path = "../mssql-sim/tests/support/relay.rs"]
+mod relay;
 #[path = "support/world.rs"]
 mod world;
 use ctferry::mssql::client::{text_at, Db};
@@ -103,4 +105,95 @@ fn excluded_columns_never_reach_the_copy() {
         .rows("reading the copy", "SELECT Namn FROM dbo.Person", &[])
         .unwrap();
     assert_eq!(text_at(&rows[0], 0).as_deref(), Some("Anna B"));
+}
+
+/// The exact `INSERT BULK` statements ctferry causes (tiberius writes them
+/// from the stage table's metadata) for every column type it carries, and
+/// `nvarchar`/`nchar` at every length boundary: each declares a type that a
+/// real SQL Server accepts for the values tiberius then sends (sized stays
+/// sized, up to `nvarchar(4000)`; longer is staged and declared `max`), and
+/// every load goes through (mssql-sim refuses a max/sized mismatch with 4816
+/// as SQL Server does). Pinned so that a tiberius upgrade that changes them
+/// is seen here, not at a caregiver.
+#[test]
+fn insert_bulk_declares_every_column_type_as_a_real_server_accepts_it() {
+    let v = |n: usize| format!("N'{}'", "ö".repeat(n));
+    let w = World::new(&[
+        "CREATE TABLE dbo.Typer (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(40) NOT NULL, \
+         B bit NULL, Ti tinyint NULL, Si smallint NULL, Bi bigint NULL, De decimal(18,4) NULL, Nu numeric(5,0) NULL, \
+         Mo money NULL, Sm smallmoney NULL, Fl float NULL, Re real NULL, \
+         C1 char(1) NULL, C8000 char(8000) NULL, V1 varchar(1) NULL, V8000 varchar(8000) NULL, Vm varchar(max) NULL, \
+         N1 nvarchar(1) NULL, N2000 nvarchar(2000) NULL, N2001 nvarchar(2001) NULL, N4000 nvarchar(4000) NULL, Nm nvarchar(max) NULL, \
+         Nc1 nchar(1) NULL, Nc2000 nchar(2000) NULL, Nc2001 nchar(2001) NULL, Nc4000 nchar(4000) NULL, \
+         Bin binary(16) NULL, Vb varbinary(100) NULL, Vbm varbinary(max) NULL, G uniqueidentifier NULL, \
+         D date NULL, T time(7) NULL, Dt datetime NULL, Sdt smalldatetime NULL, Dt2 datetime2(3) NULL, Dto datetimeoffset(7) NULL)"
+            .into(),
+        "ALTER TABLE dbo.Typer ENABLE CHANGE_TRACKING".into(),
+        format!(
+            "INSERT INTO dbo.Typer VALUES (1, N'E1', 1, 2, 3, 4, 5.25, 6, 7.5, 8.5, 9.5, 10.5, \
+             'a', 'b', 'c', 'd', 'e', {}, {}, {}, {}, {}, {}, {}, {}, {}, \
+             0x01, 0x02, 0x03, NEWID(), '2026-11-27', '12:00:00', '2026-11-27 12:00', '2026-11-27 12:00', \
+             '2026-11-27 12:00:00.123', '2026-11-27 12:00:00 +01:00'), (2, N'E1', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+            v(1), v(2000), v(2001), v(4000), v(5000), v(1), v(2000), v(2001), v(4000)
+        ),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Typer\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    // The caregiver's side through a relay that records what ctferry sends.
+    let (port, seen) = relay::recording_relay(w.copy.addr());
+    let apply = std::fs::read_to_string(w.path("apply.toml"))
+        .unwrap()
+        .replace(
+            &format!("localhost,{}", w.copy.addr().port()),
+            &format!("localhost,{port}"),
+        );
+    std::fs::write(w.path("apply.toml"), apply).unwrap();
+    w.cycle();
+    // A delta with a changed row and a deleted one: the key stage as well.
+    w.pmo()
+        .execute(&format!(
+            "UPDATE dbo.Typer SET N4000 = {} WHERE Id = 1; DELETE FROM dbo.Typer WHERE Id = 2",
+            v(3999)
+        ))
+        .unwrap();
+    w.cycle();
+    let bytes = seen.lock().unwrap().clone();
+    // Each statement's column list (the stage's name varies with the package).
+    let bulk: Vec<String> = relay::sql_batches(&bytes)
+        .into_iter()
+        .filter_map(|b| {
+            let rest = b.strip_prefix("INSERT BULK #ctf_")?;
+            Some(rest[rest.find(" (")? + 1..].to_string())
+        })
+        .collect();
+    let rows = "([Id] int, [Enhet] nvarchar(80), [B] bit, [Ti] tinyint, [Si] smallint, [Bi] bigint, \
+        [De] decimal(18,4), [Nu] numeric(5,0), [Mo] decimal(19,4), [Sm] decimal(10,4), [Fl] float, [Re] real, \
+        [C1] char(1), [C8000] char(8000), [V1] varchar(1), [V8000] varchar(8000), [Vm] varchar(max), \
+        [N1] nvarchar(2), [N2000] nvarchar(4000), [N2001] nvarchar(max), [N4000] nvarchar(max), [Nm] nvarchar(max), \
+        [Nc1] nchar(2), [Nc2000] nchar(4000), [Nc2001] nvarchar(max), [Nc4000] nvarchar(max), \
+        [Bin] binary(16), [Vb] varbinary(100), [Vbm] varbinary(max), [G] uniqueidentifier, \
+        [D] date, [T] time, [Dt] datetime2(7), [Sdt] datetime2(7), [Dt2] datetime2(7), [Dto] datetimeoffset)";
+    // Snapshot: the rows; delta: the deleted keys, then the changed rows.
+    assert_eq!(bulk, vec![rows, "([Id] int)", rows]);
+    // And every value arrived exactly: each column, as text, as at the source.
+    let cols = [
+        "Id", "Enhet", "B", "Ti", "Si", "Bi", "De", "Nu", "Mo", "Sm", "Fl", "Re", "C1", "C8000",
+        "V1", "V8000", "Vm", "N1", "N2000", "N2001", "N4000", "Nm", "Nc1", "Nc2000", "Nc2001",
+        "Nc4000", "Bin", "Vb", "Vbm", "G", "D", "T", "Dt", "Sdt", "Dt2", "Dto",
+    ];
+    let select = |db: &mut Db| -> Vec<Option<String>> {
+        let list: Vec<String> = cols
+            .iter()
+            .map(|c| format!("CAST({c} AS nvarchar(max))"))
+            .collect();
+        let sql = format!("SELECT {} FROM dbo.Typer ORDER BY Id", list.join(", "));
+        let rows = db.rows("reading", &sql, &[]).unwrap();
+        assert_eq!(rows.len(), 1);
+        (0..cols.len()).map(|i| text_at(&rows[0], i)).collect()
+    };
+    let source = select(&mut w.pmo());
+    assert!(source.iter().all(|v| v.is_some()));
+    assert_eq!(select(&mut w.kopia()), source);
 }

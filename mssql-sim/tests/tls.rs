@@ -7,13 +7,14 @@
 mod common;
 #[path = "support/pki.rs"]
 mod pki;
+#[path = "support/relay.rs"]
+mod relay;
 
 use common::{try_connect, PASSWORD};
 use mssql_sim::{Config, Server, TlsConfig};
-use std::io::{Read, Write};
+use relay::recording_relay;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -41,41 +42,6 @@ impl Pki {
         });
         (Server::start(cfg).unwrap(), data)
     }
-}
-
-/// A TCP relay on 127.0.0.1 in front of `target` that records what the
-/// client sends: what a network observer between client and server sees.
-fn recording_relay(target: std::net::SocketAddr) -> (u16, Arc<Mutex<Vec<u8>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = std::net::TcpStream::connect(target) else {
-                return;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = c_in.read(&mut buf) {
-                    if n == 0 || s_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    log.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-                let _ = s_out.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s_in, &mut c_out);
-                let _ = c_out.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    (port, seen)
 }
 
 fn utf16(s: &str) -> Vec<u8> {
