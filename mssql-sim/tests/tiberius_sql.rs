@@ -345,6 +345,43 @@ async fn variables_and_functions() {
     assert_eq!(r[0][0].get::<&str, _>(1).map(str::len), Some(36));
 }
 
+/// QUOTENAME and DATALENGTH as Microsoft documents them (learn.microsoft.com
+/// .../t-sql/functions/quotename-transact-sql: brackets by default, the
+/// closing delimiter doubled, nvarchar(258), NULL above 128 characters;
+/// .../datalength-transact-sql: bytes stored, trailing blanks counted, int,
+/// bigint for the max types, NULL for NULL), over literals and columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotename_and_datalength() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "Db1").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.L (Id int NOT NULL PRIMARY KEY, N nvarchar(10) NULL, C char(4) NULL, V varchar(10) NULL, B varbinary(max) NULL, D datetime2(3) NULL)",
+    )
+    .await;
+    ok(&mut c, "INSERT INTO dbo.L VALUES (1, N'åäö ', 'a', 'ab ', 0x010203, '2026-11-27'), (2, NULL, NULL, NULL, NULL, NULL)").await;
+    let r = ok(
+        &mut c,
+        "SELECT QUOTENAME(N'Vård]enhet'), QUOTENAME('x', '{'), QUOTENAME('x', 'z'), DATALENGTH(N), DATALENGTH(C), DATALENGTH(V), DATALENGTH(B), DATALENGTH(D), DATALENGTH(Id) FROM dbo.L ORDER BY Id",
+    )
+    .await;
+    let row = &r[0][0];
+    assert_eq!(row.get::<&str, _>(0), Some("[Vård]]enhet]"));
+    assert_eq!(row.get::<&str, _>(1), Some("{x}"));
+    assert_eq!(row.get::<&str, _>(2), None);
+    assert_eq!(row.get::<i32, _>(3), Some(8));
+    assert_eq!(row.get::<i32, _>(4), Some(4));
+    assert_eq!(row.get::<i32, _>(5), Some(3));
+    assert_eq!(row.get::<i64, _>(6), Some(3));
+    assert_eq!(row.get::<i32, _>(7), Some(7));
+    assert_eq!(row.get::<i32, _>(8), Some(4));
+    let nulls = &r[0][1];
+    for i in [3, 4, 5, 7] {
+        assert_eq!(nulls.get::<i32, _>(i), None, "column {i}");
+    }
+    assert_eq!(nulls.get::<i64, _>(6), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_query_and_the_connection_stays_usable() {
     let sim = start();

@@ -99,6 +99,49 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
             other => SqliteValue::Integer(format!("{other:?}").len() as i64),
         })
     })?;
+    // DATALENGTH: bytes as SQL Server stores the value; the second argument
+    // is the static type's family, or a fixed type's size.
+    conn.create_scalar_function("__sim_datalength", 2, det, |ctx| {
+        let family: String = ctx.get(1)?;
+        let v = from_sqlite_untyped(ctx.get_raw(0));
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
+        if let Ok(size) = family.parse::<i64>() {
+            return Ok(Some(size));
+        }
+        Ok(match (v, family.as_str()) {
+            // Single-byte code pages: a character the page lacks was
+            // stored as '?', so one byte per character.
+            (Value::Str(s), "varchar") => Some(s.chars().count() as i64),
+            (Value::Str(s), "nvarchar") => Some(2 * s.encode_utf16().count() as i64),
+            (Value::Bytes(b), _) => Some(b.len() as i64),
+            (Value::Str(s), _) => Some(s.len() as i64),
+            (other, _) => Some(format!("{other:?}").len() as i64),
+        })
+    })?;
+    // QUOTENAME(s, q): NULL above 128 characters or for a delimiter SQL
+    // Server does not take; the closing delimiter doubled inside.
+    conn.create_scalar_function("__sim_quotename", 2, det, |ctx| {
+        let s: Option<String> = ctx.get(0)?;
+        let q: Option<String> = ctx.get(1)?;
+        let (Some(s), Some(q)) = (s, q) else {
+            return Ok(None);
+        };
+        if s.chars().count() > 128 || q.chars().count() != 1 {
+            return Ok(None);
+        }
+        let (open, close) = match q.chars().next().unwrap() {
+            '[' | ']' => ('[', ']'),
+            '(' | ')' => ('(', ')'),
+            '<' | '>' => ('<', '>'),
+            '{' | '}' => ('{', '}'),
+            c @ ('\'' | '"' | '`') => (c, c),
+            _ => return Ok(None),
+        };
+        let doubled = s.replace(close, &format!("{close}{close}"));
+        Ok(Some(format!("{open}{doubled}{close}")))
+    })?;
     let nondet = FunctionFlags::SQLITE_UTF8;
     let c1 = clock.clone();
     conn.create_scalar_function("__sim_sysutcdatetime", 0, nondet, move |_| {

@@ -141,5 +141,31 @@ with connect("PyDb") as c2:
     check("catalog nvarchar(20)", tuple(cols[11]), ("nvc", "nvarchar", 40, 0, 0, True))
     check("catalog nvarchar(max)", tuple(cols[12]), ("nvmax", "nvarchar", -1, 0, 0, True))
     check("catalog decimal", tuple(cols[5]), ("d", "decimal", 17, 38, 10, True))
+    # QUOTENAME and DATALENGTH as Microsoft documents them:
+    # https://learn.microsoft.com/en-us/sql/t-sql/functions/quotename-transact-sql
+    # (brackets by default, the closing delimiter doubled, NULL above 128
+    # characters or for another delimiter) and
+    # https://learn.microsoft.com/en-us/sql/t-sql/functions/datalength-transact-sql
+    # (bytes stored, trailing blanks counted, NULL for NULL).
+    long = "a" * 129
+    for sql, want in [
+        ("SELECT QUOTENAME('ab]c')", "[ab]]c]"),
+        ("SELECT QUOTENAME('x', '''')", "'x'"),
+        ("SELECT QUOTENAME('a\"b', '\"')", '"a""b"'),
+        ("SELECT QUOTENAME('a)b', '(')", "(a))b)"),
+        ("SELECT QUOTENAME('x', 'z')", None),
+        (f"SELECT QUOTENAME('{long}')", None),
+        ("SELECT DATALENGTH(N'abc ')", 8),
+        ("SELECT DATALENGTH('abc ')", 4),
+        ("SELECT DATALENGTH(N'\U0001F600')", 4),
+        ("SELECT DATALENGTH(CAST(1 AS int))", 4),
+        ("SELECT DATALENGTH(CAST(NULL AS int))", None),
+        ("SELECT DATALENGTH(CAST('a' AS char(10)))", 10),
+        ("SELECT DATALENGTH(CAST(1.5 AS decimal(18,2)))", 9),
+        ("SELECT DATALENGTH(0x0102)", 2),
+        ("SELECT DATALENGTH(CAST(N'xy' AS nvarchar(max)))", 4),
+    ]:
+        cur.execute(sql)
+        check(sql, cur.fetchone()[0], want)
 
 print("OK")

@@ -210,6 +210,48 @@ impl<'a> Rewriter<'a> {
                 need(2)?;
                 call("__sim_charindex", args)
             }
+            // QUOTENAME(s [, q]): s delimited by q (default brackets), the
+            // closing delimiter doubled inside; NULL for more than 128
+            // characters or a delimiter SQL Server does not accept.
+            "QUOTENAME" => {
+                if !(1..=2).contains(&n) {
+                    return Err(wrong_args("QUOTENAME", 1));
+                }
+                let q = args.get(1).cloned().unwrap_or_else(|| string_lit("["));
+                call("__sim_quotename", vec![args[0].clone(), q])
+            }
+            // DATALENGTH(x): the bytes of the value as SQL Server stores it
+            // (fixed types their size, whatever the value; NULL for NULL);
+            // bigint for the max types.
+            "DATALENGTH" => {
+                need(1)?;
+                let Some(t) = self.expr_type(&args[0]) else {
+                    return Err(SqlError::unsupported(
+                        "DATALENGTH of an expression whose type it cannot tell",
+                    ));
+                };
+                // The UDF reads the family, or a fixed type's size.
+                let family = match t {
+                    SqlType::VarChar(_) => "varchar".to_string(),
+                    SqlType::NVarChar(_) => "nvarchar".to_string(),
+                    SqlType::VarBinary(_) => "varbinary".to_string(),
+                    fixed => fixed.catalog_sizes().0.to_string(),
+                };
+                let len = call(
+                    "__sim_datalength",
+                    vec![args[0].clone(), string_lit(&family)],
+                );
+                if matches!(
+                    t,
+                    SqlType::VarChar(crate::types::Len::Max)
+                        | SqlType::NVarChar(crate::types::Len::Max)
+                        | SqlType::VarBinary(crate::types::Len::Max)
+                ) {
+                    call("__sim_cast", vec![len, string_lit("bigint")])
+                } else {
+                    len
+                }
+            }
             "CONCAT" => {
                 if n < 2 {
                     return Err(SqlError::new(

@@ -249,6 +249,26 @@ impl<'a> VisitorMut for Rewriter<'a> {
     }
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // DATALENGTH of a string literal, folded before the literal loses
+        // its N prefix (the translation gives SQLite plain strings).
+        if self.pass == Pass::Expressions {
+            if let Expr::Function(f) = e {
+                if f.name.to_string().eq_ignore_ascii_case("DATALENGTH") {
+                    if let Ok([Expr::Value(v)]) = super::ast::function_args(f).as_deref() {
+                        let bytes = match &v.value {
+                            Value::NationalStringLiteral(s) => Some(2 * s.encode_utf16().count()),
+                            Value::SingleQuotedString(s) => Some(s.chars().count()),
+                            Value::HexStringLiteral(h) => Some(h.len().div_ceil(2)),
+                            _ => None,
+                        };
+                        if let Some(n) = bytes {
+                            *e = super::ast::number_lit(n);
+                            return ControlFlow::Continue(());
+                        }
+                    }
+                }
+            }
+        }
         // Fold a minus into a numeric literal so that the most negative bigint stays an integer.
         if self.pass == Pass::Expressions {
             if let Expr::UnaryOp {

@@ -98,7 +98,10 @@ impl<'a> Rewriter<'a> {
                     "__sim_getdate" => Some(SqlType::DateTime),
                     "__sim_sysdatetimeoffset" => Some(SqlType::DateTimeOffset(7)),
                     "__sim_newid" => Some(SqlType::UniqueIdentifier),
-                    "__sim_len" | "__sim_charindex" | "__sim_ct_in_mask" => Some(SqlType::Int),
+                    "__sim_len" | "__sim_charindex" | "__sim_ct_in_mask" | "__sim_datalength" => {
+                        Some(SqlType::Int)
+                    }
+                    "__sim_quotename" => Some(SqlType::NVarChar(Len::N(258))),
                     "__sim_bigint" => Some(SqlType::BigInt),
                     "count" => Some(SqlType::Int),
                     "__sim_count_big" => Some(SqlType::BigInt),
