@@ -382,6 +382,44 @@ async fn quotename_and_datalength() {
     assert_eq!(nulls.get::<i64, _>(6), None);
 }
 
+/// STRING_AGG as Microsoft documents it (learn.microsoft.com .../t-sql/
+/// functions/string-agg-transact-sql): NULLs skipped, NULL for a group of
+/// NULLs, WITHIN GROUP ordering, nvarchar(4000) for nvarchar input, 9829 over
+/// 8000 bytes; a non-string input refused (the simulator does not convert
+/// it); SUSER_SNAME() is the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_agg_and_suser_sname() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "Db1").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.A (Id int NOT NULL PRIMARY KEY, G int NOT NULL, S nvarchar(3000) NULL)",
+    )
+    .await;
+    let long = |ch: &str| ch.repeat(3000);
+    ok(
+        &mut c,
+        &format!("INSERT INTO dbo.A VALUES (1, 1, N'ö'), (2, 1, N'å'), (3, 1, NULL), (4, 2, NULL), (5, 3, N'{}'), (6, 3, N'{}')", long("x"), long("y")),
+    )
+    .await;
+    let r = ok(
+        &mut c,
+        "SELECT G, STRING_AGG(S, N'|') WITHIN GROUP (ORDER BY Id DESC), SUSER_SNAME() FROM dbo.A WHERE G < 3 GROUP BY G ORDER BY G",
+    )
+    .await;
+    assert_eq!(r[0][0].get::<&str, _>(1), Some("å|ö"));
+    assert_eq!(r[0][0].get::<&str, _>(2), Some("sa"));
+    assert_eq!(r[0][1].get::<&str, _>(1), None);
+    let sql = "SELECT STRING_AGG(S, N',') FROM dbo.A WHERE G = 3";
+    assert_eq!(err_code(&mut c, sql).await, 9829);
+    let r = ok(
+        &mut c,
+        "SELECT LEN(STRING_AGG(CAST(S AS nvarchar(max)), N',')) FROM dbo.A WHERE G = 3",
+    )
+    .await;
+    assert_eq!(r[0][0].get::<i32, _>(0), Some(6001));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_query_and_the_connection_stays_usable() {
     let sim = start();

@@ -142,6 +142,26 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
         let doubled = s.replace(close, &format!("{close}{close}"));
         Ok(Some(format!("{open}{doubled}{close}")))
     })?;
+    // STRING_AGG's result, typed; over 8000 bytes for a non-max input: 9829.
+    conn.create_scalar_function("__sim_string_agg", 2, det, |ctx| {
+        let s: Option<String> = ctx.get(0)?;
+        let ty = type_arg(ctx, 1)?;
+        let Some(s) = s else { return Ok(None) };
+        let bytes = if ty.is_unicode() {
+            2 * s.encode_utf16().count()
+        } else {
+            s.chars().count()
+        };
+        let max = matches!(ty, SqlType::NVarChar(crate::types::Len::Max) | SqlType::VarChar(crate::types::Len::Max));
+        if !max && bytes > 8000 {
+            return Err(user_err(SqlError::new(
+                9829,
+                16,
+                "STRING_AGG aggregation result exceeded the limit of 8000 bytes. Use LOB types to avoid result truncation.",
+            )));
+        }
+        Ok(Some(s))
+    })?;
     let nondet = FunctionFlags::SQLITE_UTF8;
     let c1 = clock.clone();
     conn.create_scalar_function("__sim_sysutcdatetime", 0, nondet, move |_| {

@@ -167,5 +167,26 @@ with connect("PyDb") as c2:
     ]:
         cur.execute(sql)
         check(sql, cur.fetchone()[0], want)
+    # STRING_AGG (https://learn.microsoft.com/en-us/sql/t-sql/functions/string-agg-transact-sql):
+    # NULLs skipped with their separator, NULL for a group of NULLs, WITHIN
+    # GROUP ordering, 9829 above 8000 bytes for a non-max input; SUSER_SNAME()
+    # (https://learn.microsoft.com/en-us/sql/t-sql/functions/suser-sname-transact-sql).
+    cur.execute("CREATE TABLE dbo.Agg (Id int NOT NULL PRIMARY KEY, G int NOT NULL, S nvarchar(3000) NULL)")
+    cur.execute("INSERT INTO dbo.Agg VALUES (1, 1, N'b'), (2, 1, N'a'), (3, 1, NULL), (4, 2, NULL)")
+    cur.execute("SELECT G, STRING_AGG(S, N', ') WITHIN GROUP (ORDER BY S) FROM dbo.Agg GROUP BY G ORDER BY G")
+    check("STRING_AGG per group", [tuple(r) for r in cur.fetchall()], [(1, "a, b"), (2, None)])
+    cur.execute("INSERT INTO dbo.Agg VALUES (5, 3, N'" + "x" * 3000 + "'), (6, 3, N'" + "y" * 3000 + "')")
+    try:
+        cur.execute("SELECT STRING_AGG(S, N',') FROM dbo.Agg WHERE G = 3")
+        cur.fetchall()
+        check("STRING_AGG over 8000 bytes", "no error", "error 9829")
+    except pytds.ProgrammingError as e:
+        check("STRING_AGG over 8000 bytes", e.msg_no, 9829)
+    except pytds.OperationalError as e:
+        check("STRING_AGG over 8000 bytes", getattr(e, "msg_no", e), 9829)
+    cur.execute("SELECT LEN(STRING_AGG(CAST(S AS nvarchar(max)), N',')) FROM dbo.Agg WHERE G = 3")
+    check("STRING_AGG over nvarchar(max)", cur.fetchone()[0], 6001)
+    cur.execute("SELECT SUSER_SNAME()")
+    check("SUSER_SNAME()", cur.fetchone()[0], "sa")
 
 print("OK")

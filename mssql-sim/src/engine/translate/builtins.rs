@@ -130,6 +130,37 @@ impl<'a> Rewriter<'a> {
                 }
                 Expr::Function(f.clone())
             }
+            // STRING_AGG(s, sep) [WITHIN GROUP (ORDER BY ...)]: SQLite's
+            // group_concat (NULLs skipped, NULL when none), ordered as asked;
+            // a result over 8000 bytes of a non-max input is 9829, as in
+            // SQL Server.
+            "STRING_AGG" => {
+                need(2)?;
+                let family = match self.expr_type(&args[0]) {
+                    Some(SqlType::NVarChar(crate::types::Len::Max)) => "nvarchar(max)",
+                    Some(SqlType::VarChar(crate::types::Len::Max)) => "varchar(max)",
+                    Some(t) if t.is_unicode() => "nvarchar(4000)",
+                    Some(t) if t.is_string() => "varchar(8000)",
+                    _ => {
+                        return Err(SqlError::unsupported(
+                            "STRING_AGG of anything but a string expression (CAST it to nvarchar first)",
+                        ))
+                    }
+                };
+                let mut g = f.clone();
+                g.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("group_concat"))]);
+                let order = std::mem::take(&mut g.within_group);
+                if !order.is_empty() {
+                    if let sqlparser::ast::FunctionArguments::List(l) = &mut g.args {
+                        l.clauses
+                            .push(sqlparser::ast::FunctionArgumentClause::OrderBy(order));
+                    }
+                }
+                call(
+                    "__sim_string_agg",
+                    vec![Expr::Function(g), string_lit(family)],
+                )
+            }
             "COUNT_BIG" => {
                 let mut g = f.clone();
                 g.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("COUNT"))]);
@@ -379,6 +410,16 @@ impl<'a> Rewriter<'a> {
                         })
                 }
             },
+            // The login of the session: the simulator has one, sa.
+            "SUSER_SNAME" | "SUSER_NAME" | "ORIGINAL_LOGIN" => {
+                if n != 0 {
+                    return Err(SqlError::unsupported(format!("{name} of a login id")));
+                }
+                call(
+                    "__sim_cast",
+                    vec![string_lit("sa"), string_lit("nvarchar(128)")],
+                )
+            }
             "DB_ID" => match args.first() {
                 None => number_lit(crate::engine::catalog::database_id(&self.session.database)),
                 Some(a) => {

@@ -102,6 +102,10 @@ impl<'a> Rewriter<'a> {
                         Some(SqlType::Int)
                     }
                     "__sim_quotename" => Some(SqlType::NVarChar(Len::N(258))),
+                    "__sim_string_agg" => {
+                        let args = function_args(f).ok()?;
+                        SqlType::parse(&literal_string(args.get(1)?)?).ok()
+                    }
                     "__sim_bigint" => Some(SqlType::BigInt),
                     "count" => Some(SqlType::Int),
                     "__sim_count_big" => Some(SqlType::BigInt),
