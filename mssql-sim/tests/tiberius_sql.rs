@@ -418,6 +418,25 @@ async fn string_agg_and_suser_sname() {
     )
     .await;
     assert_eq!(r[0][0].get::<i32, _>(0), Some(6001));
+    // INFORMATION_SCHEMA.TABLE_CONSTRAINTS: the key and the foreign key.
+    ok(&mut c, "CREATE TABLE dbo.R (Id int NOT NULL CONSTRAINT PK_R PRIMARY KEY, AId int NULL CONSTRAINT FK_R_A REFERENCES dbo.A(Id))").await;
+    let r = ok(
+        &mut c,
+        "SELECT CONSTRAINT_NAME, CONSTRAINT_TYPE, TABLE_CATALOG FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE TABLE_NAME = 'R' ORDER BY CONSTRAINT_NAME",
+    )
+    .await;
+    let got: Vec<(String, String, String)> = r[0]
+        .iter()
+        .map(|row| {
+            let s = |i| row.get::<&str, _>(i).unwrap().to_string();
+            (s(0), s(1), s(2))
+        })
+        .collect();
+    let want = |n: &str, t: &str| (n.to_string(), t.to_string(), "Db1".to_string());
+    assert_eq!(
+        got,
+        vec![want("FK_R_A", "FOREIGN KEY"), want("PK_R", "PRIMARY KEY")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

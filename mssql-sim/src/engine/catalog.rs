@@ -213,6 +213,13 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              FROM __sim_ct_database WHERE is_enabled = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.TABLES\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
              'BASE TABLE' AS TABLE_TYPE FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE o.type = 'U ';
+         CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.TABLE_CONSTRAINTS\" AS SELECT '{db}' AS CONSTRAINT_CATALOG,
+             s.name AS CONSTRAINT_SCHEMA, o.name AS CONSTRAINT_NAME, '{db}' AS TABLE_CATALOG, ts.name AS TABLE_SCHEMA, t.name AS TABLE_NAME,
+             CASE o.type WHEN 'PK' THEN 'PRIMARY KEY' WHEN 'UQ' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END AS CONSTRAINT_TYPE,
+             'NO' AS IS_DEFERRABLE, 'NO' AS INITIALLY_DEFERRED
+             FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
+             JOIN __sim_objects t ON t.object_id = o.parent_object_id JOIN __sim_schemas ts ON ts.schema_id = t.schema_id
+             WHERE o.type IN ('PK', 'UQ', 'F ');
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.COLUMNS\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
              c.name AS COLUMN_NAME, c.column_id AS ORDINAL_POSITION, c.default_sql AS COLUMN_DEFAULT,
              CASE c.is_nullable WHEN 1 THEN 'YES' ELSE 'NO' END AS IS_NULLABLE,
@@ -238,6 +245,8 @@ pub fn information_schema_column_type(column: &str) -> SqlType {
         "numeric_precision" | "datetime_precision" => SqlType::TinyInt,
         "is_nullable" => SqlType::VarChar(Len::N(3)),
         "table_type" => SqlType::VarChar(Len::N(10)),
+        "constraint_type" => SqlType::VarChar(Len::N(11)),
+        "is_deferrable" | "initially_deferred" => SqlType::VarChar(Len::N(2)),
         "column_default" => SqlType::NVarChar(Len::N(4000)),
         _ => SqlType::NVarChar(Len::N(128)),
     }

@@ -188,5 +188,14 @@ with connect("PyDb") as c2:
     check("STRING_AGG over nvarchar(max)", cur.fetchone()[0], 6001)
     cur.execute("SELECT SUSER_SNAME()")
     check("SUSER_SNAME()", cur.fetchone()[0], "sa")
+    # INFORMATION_SCHEMA.TABLE_CONSTRAINTS
+    # (https://learn.microsoft.com/en-us/sql/relational-databases/system-information-schema-views/table-constraints-transact-sql).
+    cur.execute("CREATE TABLE dbo.Ref (Id int NOT NULL CONSTRAINT PK_Ref PRIMARY KEY, AggId int NULL CONSTRAINT FK_Ref_Agg REFERENCES dbo.Agg(Id))")
+    cur.execute(
+        "SELECT CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_TYPE, IS_DEFERRABLE, INITIALLY_DEFERRED "
+        "FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE TABLE_NAME = 'Ref' ORDER BY CONSTRAINT_NAME"
+    )
+    check("TABLE_CONSTRAINTS", [tuple(r) for r in cur.fetchall()],
+          [("FK_Ref_Agg", "dbo", "Ref", "FOREIGN KEY", "NO", "NO"), ("PK_Ref", "dbo", "Ref", "PRIMARY KEY", "NO", "NO")])
 
 print("OK")

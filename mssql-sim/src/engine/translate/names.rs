@@ -48,6 +48,7 @@ pub const CATALOG_VIEWS: &[&str] = &[
     "sys.change_tracking_databases",
     "INFORMATION_SCHEMA.TABLES",
     "INFORMATION_SCHEMA.COLUMNS",
+    "INFORMATION_SCHEMA.TABLE_CONSTRAINTS",
 ];
 
 /// The parts of a multi-part name: (database, schema, object).
