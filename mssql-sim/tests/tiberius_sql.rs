@@ -380,6 +380,19 @@ async fn quotename_and_datalength() {
         assert_eq!(nulls.get::<i32, _>(i), None, "column {i}");
     }
     assert_eq!(nulls.get::<i64, _>(6), None);
+    // HASHBYTES over a column: the UTF-16LE bytes of the nvarchar value
+    // (learn.microsoft.com .../t-sql/functions/hashbytes-transact-sql).
+    use sha2::Digest;
+    let r = ok(&mut c, "SELECT HASHBYTES('SHA2_256', N), HASHBYTES('SHA2_256', CAST(Id AS int)) FROM dbo.L WHERE Id = 1").await;
+    let utf16: Vec<u8> = "åäö ".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert_eq!(
+        r[0][0].get::<&[u8], _>(0),
+        Some(&sha2::Sha256::digest(&utf16)[..])
+    );
+    assert_eq!(
+        r[0][0].get::<&[u8], _>(1),
+        Some(&sha2::Sha256::digest([0, 0, 0, 1])[..])
+    );
 }
 
 /// STRING_AGG as Microsoft documents it (learn.microsoft.com .../t-sql/

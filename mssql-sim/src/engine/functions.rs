@@ -162,6 +162,43 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
         }
         Ok(Some(s))
     })?;
+    // HASHBYTES(alg, x, family): NULL for NULL or an algorithm SQL Server
+    // does not name; MD2 and MD4 (deprecated) are not simulated.
+    conn.create_scalar_function("__sim_hashbytes", 3, det, |ctx| {
+        use sha2::Digest;
+        let alg: Option<String> = ctx.get(0)?;
+        let family: String = ctx.get(2)?;
+        let v = from_sqlite_untyped(ctx.get_raw(1));
+        let bytes: Vec<u8> = match (v, family.as_str()) {
+            (Value::Null, _) => return Ok(None),
+            (Value::Str(s), "nvarchar") => s.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            (Value::Str(s), "varchar") => encoding_rs::WINDOWS_1252.encode(&s).0.into_owned(),
+            (Value::Bytes(b), _) => b,
+            (Value::Str(s), _) => s.into_bytes(),
+            (Value::Int(i), n) => {
+                let size: usize = n.parse().unwrap_or(8);
+                i.to_be_bytes()[8 - size.min(8)..].to_vec()
+            }
+            (other, _) => {
+                return Err(user_err(SqlError::unsupported(format!(
+                    "HASHBYTES of {other:?}"
+                ))))
+            }
+        };
+        let Some(alg) = alg else { return Ok(None) };
+        Ok(match alg.to_ascii_uppercase().as_str() {
+            "MD5" => Some(md5::Md5::digest(&bytes).to_vec()),
+            "SHA" | "SHA1" => Some(sha1::Sha1::digest(&bytes).to_vec()),
+            "SHA2_256" => Some(sha2::Sha256::digest(&bytes).to_vec()),
+            "SHA2_512" => Some(sha2::Sha512::digest(&bytes).to_vec()),
+            "MD2" | "MD4" => {
+                return Err(user_err(SqlError::unsupported(format!(
+                    "HASHBYTES('{alg}')"
+                ))))
+            }
+            _ => None,
+        })
+    })?;
     let nondet = FunctionFlags::SQLITE_UTF8;
     let c1 = clock.clone();
     conn.create_scalar_function("__sim_sysutcdatetime", 0, nondet, move |_| {

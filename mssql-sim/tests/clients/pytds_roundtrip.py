@@ -197,5 +197,22 @@ with connect("PyDb") as c2:
     )
     check("TABLE_CONSTRAINTS", [tuple(r) for r in cur.fetchall()],
           [("FK_Ref_Agg", "dbo", "Ref", "FOREIGN KEY", "NO", "NO"), ("PK_Ref", "dbo", "Ref", "PRIMARY KEY", "NO", "NO")])
+    # HASHBYTES (https://learn.microsoft.com/en-us/sql/t-sql/functions/hashbytes-transact-sql):
+    # the digest of the value's bytes: nvarchar as UTF-16LE, varchar in the
+    # collation's code page (1252), binary as is, integers as they convert to
+    # varbinary (big-endian); NULL for NULL input or an unknown algorithm.
+    import hashlib
+    for sql, want in [
+        ("SELECT HASHBYTES('SHA2_256', N'åbc')", hashlib.sha256("åbc".encode("utf-16-le")).digest()),
+        ("SELECT HASHBYTES('SHA2_256', 'åbc')", hashlib.sha256("åbc".encode("cp1252")).digest()),
+        ("SELECT HASHBYTES('MD5', 0x0102)", hashlib.md5(b"\x01\x02").digest()),
+        ("SELECT HASHBYTES('SHA1', CAST(1 AS int))", hashlib.sha1(b"\0\0\0\1").digest()),
+        ("SELECT HASHBYTES('SHA2_512', CAST(-2 AS bigint))", hashlib.sha512((-2).to_bytes(8, "big", signed=True)).digest()),
+        ("SELECT HASHBYTES('nope', 'x')", None),
+        ("SELECT HASHBYTES('MD5', CAST(NULL AS nvarchar(5)))", None),
+        ("SELECT HASHBYTES('SHA2_256', S) FROM dbo.Agg WHERE Id = 1", hashlib.sha256("b".encode("utf-16-le")).digest()),
+    ]:
+        cur.execute(sql)
+        check(sql, cur.fetchone()[0], want)
 
 print("OK")

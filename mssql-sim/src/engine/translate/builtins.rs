@@ -241,6 +241,30 @@ impl<'a> Rewriter<'a> {
                 need(2)?;
                 call("__sim_charindex", args)
             }
+            // HASHBYTES(alg, x): the digest of x's bytes as SQL Server stores
+            // them (nvarchar UTF-16LE, varchar in code page 1252, integers
+            // big-endian as they convert to varbinary).
+            "HASHBYTES" => {
+                need(2)?;
+                let family = match self.expr_type(&args[1]) {
+                    Some(SqlType::VarChar(_) | SqlType::Char(_)) => "varchar",
+                    Some(SqlType::NVarChar(_) | SqlType::NChar(_)) => "nvarchar",
+                    Some(SqlType::VarBinary(_) | SqlType::Binary(_)) => "varbinary",
+                    Some(SqlType::TinyInt) => "1",
+                    Some(SqlType::SmallInt) => "2",
+                    Some(SqlType::Int) => "4",
+                    Some(SqlType::BigInt) => "8",
+                    _ => {
+                        return Err(SqlError::unsupported(
+                            "HASHBYTES of anything but a string, binary or integer expression",
+                        ))
+                    }
+                };
+                call(
+                    "__sim_hashbytes",
+                    vec![args[0].clone(), args[1].clone(), string_lit(family)],
+                )
+            }
             // QUOTENAME(s [, q]): s delimited by q (default brackets), the
             // closing delimiter doubled inside; NULL for more than 128
             // characters or a delimiter SQL Server does not accept.

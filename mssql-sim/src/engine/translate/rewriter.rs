@@ -269,6 +269,38 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 }
             }
         }
+        // HASHBYTES of an N'...' literal: typed before the literal loses its
+        // N prefix, so that its UTF-16 bytes are hashed.
+        if self.pass == Pass::Expressions {
+            if let Expr::Function(f) = e {
+                if f.name.to_string().eq_ignore_ascii_case("HASHBYTES") {
+                    if let sqlparser::ast::FunctionArguments::List(l) = &mut f.args {
+                        if let Some(sqlparser::ast::FunctionArg::Unnamed(
+                            sqlparser::ast::FunctionArgExpr::Expr(x),
+                        )) = l.args.get_mut(1)
+                        {
+                            if let Expr::Value(ValueWithSpan {
+                                value: Value::NationalStringLiteral(_),
+                                ..
+                            }) = x
+                            {
+                                *x = Expr::Cast {
+                                    kind: sqlparser::ast::CastKind::Cast,
+                                    expr: Box::new(x.clone()),
+                                    data_type: sqlparser::ast::DataType::Nvarchar(Some(
+                                        sqlparser::ast::CharacterLength::IntegerLength {
+                                            length: 4000,
+                                            unit: None,
+                                        },
+                                    )),
+                                    format: None,
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        }
         // Fold a minus into a numeric literal so that the most negative bigint stays an integer.
         if self.pass == Pass::Expressions {
             if let Expr::UnaryOp {

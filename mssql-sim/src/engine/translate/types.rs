@@ -45,6 +45,9 @@ impl<'a> Rewriter<'a> {
                 Value::SingleQuotedString(s) => {
                     Some(SqlType::VarChar(Len::N(s.len().clamp(1, 8000) as u16)))
                 }
+                Value::HexStringLiteral(h) => Some(SqlType::VarBinary(Len::N(
+                    h.len().div_ceil(2).clamp(1, 8000) as u16,
+                ))),
                 Value::NationalStringLiteral(s) => Some(SqlType::NVarChar(Len::N(
                     s.encode_utf16().count().clamp(1, 4000) as u16,
                 ))),
@@ -102,6 +105,7 @@ impl<'a> Rewriter<'a> {
                         Some(SqlType::Int)
                     }
                     "__sim_quotename" => Some(SqlType::NVarChar(Len::N(258))),
+                    "__sim_hashbytes" => Some(SqlType::VarBinary(Len::N(8000))),
                     "__sim_string_agg" => {
                         let args = function_args(f).ok()?;
                         SqlType::parse(&literal_string(args.get(1)?)?).ok()
