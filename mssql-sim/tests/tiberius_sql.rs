@@ -425,6 +425,12 @@ async fn string_agg_and_suser_sname() {
     assert_eq!(r[0][1].get::<&str, _>(1), None);
     let sql = "SELECT STRING_AGG(S, N',') FROM dbo.A WHERE G = 3";
     assert_eq!(err_code(&mut c, sql).await, 9829);
+    // CHECKSUM's hash is undocumented: refused as unsupported, not as an
+    // unknown function (195).
+    assert_eq!(
+        err_code(&mut c, "SELECT CHECKSUM(S) FROM dbo.A").await,
+        40000
+    );
     let r = ok(
         &mut c,
         "SELECT LEN(STRING_AGG(CAST(S AS nvarchar(max)), N',')) FROM dbo.A WHERE G = 3",

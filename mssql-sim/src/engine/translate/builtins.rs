@@ -161,6 +161,12 @@ impl<'a> Rewriter<'a> {
                     vec![Expr::Function(g), string_lit(family)],
                 )
             }
+            // Their hash is not documented: refused rather than emulated wrongly.
+            "CHECKSUM" | "BINARY_CHECKSUM" | "CHECKSUM_AGG" => {
+                return Err(SqlError::unsupported(format!(
+                    "{name} (SQL Server does not document its hash; use HASHBYTES)"
+                )))
+            }
             "COUNT_BIG" => {
                 let mut g = f.clone();
                 g.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("COUNT"))]);
@@ -494,7 +500,7 @@ impl<'a> Rewriter<'a> {
             }
             "OBJECT_ID" => {
                 if n == 0 || n > 2 {
-                    return Err(wrong_args(&name, 1));
+                    return Err(wrong_args(name, 1));
                 }
                 match literal_string(&args[0]) {
                     Some(text) => match self.object_id(&text)? {
