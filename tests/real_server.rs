@@ -5,28 +5,12 @@
 //! (the port and the configuration folder written as the document writes
 //! them).
 
-#[path = "../mssql-sim/tests/support/pki.rs"]
-mod pki;
 #[path = "support/world.rs"]
 mod world;
-use mssql_sim::{Config, TlsConfig};
-use world::{World, PW};
+use world::World;
 
 fn setup() -> World {
-    World::with(
-        |data, dir| {
-            if !dir.join("ca.pem").exists() {
-                pki::write(dir);
-            }
-            let mut cfg = Config::new(data, PW);
-            cfg.tls = Some(TlsConfig {
-                cert: dir.join("server.pem"),
-                key: dir.join("server.key"),
-                force_encryption: true,
-            });
-            cfg
-        },
-        "TrustServerCertificateCA=ca.pem",
+    World::tls_forced(
         &[
             "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL)".into(),
             "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING".into(),

@@ -5,33 +5,18 @@
 //! against the DBA's CA file; a certificate from another CA refused naming
 //! the certificate; weaker settings warned about; plaintext refused.
 
-#[path = "../mssql-sim/tests/support/pki.rs"]
-mod pki;
 #[path = "support/world.rs"]
 mod world;
 use ctferry::config::Secret;
 use ctferry::mssql::client::Db;
-use mssql_sim::{Config, TlsConfig};
+use mssql_sim::Config;
 use std::path::Path;
 use world::{count, World, PW};
 
 /// Source and copy servers forcing encryption with the test certificate;
 /// the configuration files trust the test CA (`ca.pem`, relative to them).
 fn setup() -> World {
-    World::with(
-        |data, dir| {
-            if !dir.join("ca.pem").exists() {
-                pki::write(dir);
-            }
-            let mut cfg = Config::new(data, PW);
-            cfg.tls = Some(TlsConfig {
-                cert: dir.join("server.pem"),
-                key: dir.join("server.key"),
-                force_encryption: true,
-            });
-            cfg
-        },
-        "TrustServerCertificateCA=ca.pem",
+    World::tls_forced(
         &[
             "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL)".into(),
             "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING".into(),

@@ -7,11 +7,13 @@
 
 use ctferry::config::{ConnectionString, Secret};
 use ctferry::mssql::client::{int_at, Db};
-use mssql_sim::{Config, Server};
+use mssql_sim::{Config, Server, TlsConfig};
 use std::path::{Path, PathBuf};
 
 #[path = "fixtures.rs"]
 mod fixtures;
+#[path = "../../mssql-sim/tests/support/pki.rs"]
+mod pki;
 
 pub const PW: &str = "World#Passw0rd";
 
@@ -61,6 +63,29 @@ impl World {
         World::with(
             |data, _| Config::new(data, PW),
             "encrypt=DANGER_PLAINTEXT",
+            ddl,
+        )
+    }
+
+    /// As `new`, with both servers forcing encryption with a test
+    /// certificate made for this run (as a region's and a caregiver's
+    /// servers are when Microsoft's advice is followed), and the
+    /// configuration files trusting its CA (`ca.pem`, next to them).
+    pub fn tls_forced(ddl: &[String]) -> World {
+        World::with(
+            |data, dir| {
+                if !dir.join("ca.pem").exists() {
+                    pki::write(dir);
+                }
+                let mut cfg = Config::new(data, PW);
+                cfg.tls = Some(TlsConfig {
+                    cert: dir.join("server.pem"),
+                    key: dir.join("server.key"),
+                    force_encryption: true,
+                });
+                cfg
+            },
+            "TrustServerCertificateCA=ca.pem",
             ddl,
         )
     }
