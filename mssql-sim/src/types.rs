@@ -345,6 +345,14 @@ impl SqlType {
         matches!(self, SqlType::NChar(_) | SqlType::NVarChar(_))
     }
 
+    /// varchar(max), nvarchar(max), varbinary(max).
+    pub fn is_max(&self) -> bool {
+        matches!(
+            self,
+            SqlType::VarChar(Len::Max) | SqlType::NVarChar(Len::Max) | SqlType::VarBinary(Len::Max)
+        )
+    }
+
     /// The SQLite column type that gives the storage form its affinity.
     pub fn sqlite_affinity(&self) -> &'static str {
         match self {

@@ -116,8 +116,11 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
             (Value::Str(s), "varchar") => Some(s.chars().count() as i64),
             (Value::Str(s), "nvarchar") => Some(2 * s.encode_utf16().count() as i64),
             (Value::Bytes(b), _) => Some(b.len() as i64),
-            (Value::Str(s), _) => Some(s.len() as i64),
-            (other, _) => Some(format!("{other:?}").len() as i64),
+            (other, f) => {
+                return Err(user_err(SqlError::unsupported(format!(
+                    "DATALENGTH of {other:?} as {f}"
+                ))))
+            }
         })
     })?;
     // QUOTENAME(s, q): NULL above 128 characters or for a delimiter SQL
@@ -152,8 +155,7 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
         } else {
             s.chars().count()
         };
-        let max = matches!(ty, SqlType::NVarChar(crate::types::Len::Max) | SqlType::VarChar(crate::types::Len::Max));
-        if !max && bytes > 8000 {
+        if !ty.is_max() && bytes > 8000 {
             return Err(user_err(SqlError::new(
                 9829,
                 16,

@@ -7,7 +7,7 @@ use super::session::*;
 use super::{catalog, ct, translate};
 use crate::error::SqlError;
 use crate::tds::token::CMD_INSERT;
-use crate::types::{to_storage, Len, SqlType, Value};
+use crate::types::{to_storage, SqlType, Value};
 use sqlparser::ast::{Expr, ObjectName};
 
 impl Session {
@@ -180,17 +180,9 @@ impl Session {
         // A column declared `max` in INSERT BULK but sent in the bulk
         // COLMETADATA as a sized type (or the other way round) is refused, as
         // SQL Server refuses it (the shape tiberius issue #322 reports).
-        let is_max = |t: &SqlType| {
-            matches!(
-                t,
-                SqlType::NVarChar(Len::Max)
-                    | SqlType::VarChar(Len::Max)
-                    | SqlType::VarBinary(Len::Max)
-            )
-        };
         for (i, ((_, decl), (_, wire))) in declared.iter().zip(&columns).enumerate() {
             if let Ok(d) = SqlType::parse(decl) {
-                if is_max(&d) != is_max(wire) {
+                if d.is_max() != wire.is_max() {
                     return Err(bad_colid(i));
                 }
             }

@@ -302,12 +302,7 @@ impl<'a> Rewriter<'a> {
                     "__sim_datalength",
                     vec![args[0].clone(), string_lit(&family)],
                 );
-                if matches!(
-                    t,
-                    SqlType::VarChar(crate::types::Len::Max)
-                        | SqlType::NVarChar(crate::types::Len::Max)
-                        | SqlType::VarBinary(crate::types::Len::Max)
-                ) {
+                if t.is_max() {
                     call("__sim_cast", vec![len, string_lit("bigint")])
                 } else {
                     len

@@ -97,6 +97,47 @@ impl<'a> Rewriter<'a> {
     }
 }
 
+/// Functions whose result depends on their arguments' static type.
+const BY_ARGUMENT_TYPE: &[&str] = &["DATALENGTH", "HASHBYTES"];
+
+/// Gives each N'...' literal argument of `f` its type, nvarchar of its
+/// length, as a CAST.
+fn type_national_literals(f: &mut sqlparser::ast::Function) {
+    use sqlparser::ast::{
+        CharacterLength, DataType, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
+    let FunctionArguments::List(l) = &mut f.args else {
+        return;
+    };
+    for a in &mut l.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a else {
+            continue;
+        };
+        let Expr::Value(ValueWithSpan {
+            value: Value::NationalStringLiteral(s),
+            ..
+        }) = x
+        else {
+            continue;
+        };
+        let units = s.encode_utf16().count();
+        let length = if units > 4000 {
+            CharacterLength::Max
+        } else {
+            CharacterLength::IntegerLength {
+                length: units.max(1) as u64,
+                unit: None,
+            }
+        };
+        *x = Expr::Cast {
+            kind: sqlparser::ast::CastKind::Cast,
+            expr: Box::new(x.clone()),
+            data_type: DataType::Nvarchar(Some(length)),
+            format: None,
+        };
+    }
+}
+
 impl<'a> VisitorMut for Rewriter<'a> {
     type Break = ();
 
@@ -249,55 +290,17 @@ impl<'a> VisitorMut for Rewriter<'a> {
     }
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        // DATALENGTH of a string literal, folded before the literal loses
-        // its N prefix (the translation gives SQLite plain strings).
+        // Functions whose result depends on their arguments' static type
+        // (the bytes SQL Server stores) see an N'...' literal typed: the
+        // translation later turns it into a plain SQLite string.
         if self.pass == Pass::Expressions {
             if let Expr::Function(f) = e {
-                if f.name.to_string().eq_ignore_ascii_case("DATALENGTH") {
-                    if let Ok([Expr::Value(v)]) = super::ast::function_args(f).as_deref() {
-                        let bytes = match &v.value {
-                            Value::NationalStringLiteral(s) => Some(2 * s.encode_utf16().count()),
-                            Value::SingleQuotedString(s) => Some(s.chars().count()),
-                            Value::HexStringLiteral(h) => Some(h.len().div_ceil(2)),
-                            _ => None,
-                        };
-                        if let Some(n) = bytes {
-                            *e = super::ast::number_lit(n);
-                            return ControlFlow::Continue(());
-                        }
-                    }
-                }
-            }
-        }
-        // HASHBYTES of an N'...' literal: typed before the literal loses its
-        // N prefix, so that its UTF-16 bytes are hashed.
-        if self.pass == Pass::Expressions {
-            if let Expr::Function(f) = e {
-                if f.name.to_string().eq_ignore_ascii_case("HASHBYTES") {
-                    if let sqlparser::ast::FunctionArguments::List(l) = &mut f.args {
-                        if let Some(sqlparser::ast::FunctionArg::Unnamed(
-                            sqlparser::ast::FunctionArgExpr::Expr(x),
-                        )) = l.args.get_mut(1)
-                        {
-                            if let Expr::Value(ValueWithSpan {
-                                value: Value::NationalStringLiteral(_),
-                                ..
-                            }) = x
-                            {
-                                *x = Expr::Cast {
-                                    kind: sqlparser::ast::CastKind::Cast,
-                                    expr: Box::new(x.clone()),
-                                    data_type: sqlparser::ast::DataType::Nvarchar(Some(
-                                        sqlparser::ast::CharacterLength::IntegerLength {
-                                            length: 4000,
-                                            unit: None,
-                                        },
-                                    )),
-                                    format: None,
-                                };
-                            }
-                        }
-                    }
+                let name = f.name.to_string();
+                if BY_ARGUMENT_TYPE
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&name))
+                {
+                    type_national_literals(f);
                 }
             }
         }
