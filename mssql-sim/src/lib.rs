@@ -12,6 +12,7 @@
 //! server.shutdown();
 //! ```
 
+pub mod collation;
 pub mod engine;
 pub mod error;
 mod server;

@@ -26,6 +26,10 @@ OPTIONS:
     --tls-key KEY.pem     its private key (PEM)
     --force-encryption    like SQL Server's Force Encryption: every connection is encrypted, and a
                           client that cannot encrypt is disconnected
+    --collation NAME      the server collation (default SQL_Latin1_General_CP1_CI_AS): master's,
+                          tempdb's and a new database's; also SQL_Latin1_General_CP1_CS_AS,
+                          Latin1_General_CI_AS, Latin1_General_CS_AS, Finnish_Swedish_CI_AS,
+                          Finnish_Swedish_CS_AS. Fixed for a data folder once it is made.
     -h, --help            this text
     -V, --version         the version
 
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let mut tls_cert: Option<String> = None;
     let mut tls_key: Option<String> = None;
     let mut force_encryption = false;
+    let mut collation = mssql_sim::collation::DEFAULT;
     while let Some(a) = args.next() {
         let mut value = |name: &str| -> Result<String, ExitCode> {
             args.next().ok_or_else(|| {
@@ -91,6 +96,14 @@ fn main() -> ExitCode {
                 .map(|n| clock_offset = n),
             "--tls-cert" => value("--tls-cert").map(|v| tls_cert = Some(v)),
             "--tls-key" => value("--tls-key").map(|v| tls_key = Some(v)),
+            "--collation" => value("--collation").and_then(|v| {
+                mssql_sim::collation::Collation::parse(&v)
+                    .map(|c| collation = c)
+                    .map_err(|e| {
+                        eprintln!("mssql-sim: --collation: {}", e.message);
+                        ExitCode::from(2)
+                    })
+            }),
             "--force-encryption" => {
                 force_encryption = true;
                 Ok(())
@@ -140,6 +153,7 @@ fn main() -> ExitCode {
     config.listen = listen;
     config.lock_timeout = Duration::from_secs(lock_timeout);
     config.clock_offset_secs = clock_offset;
+    config.collation = collation;
     let term = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {

@@ -6,7 +6,6 @@
 
 use crate::engine::{Isolation, Out, Session, Shared};
 use crate::error::SqlError;
-use crate::tds::collation::COLLATION;
 use crate::tds::login::{parse_login7, parse_prelogin, prelogin_reply, PRODUCT_VERSION};
 use crate::tds::packet::{self, read_message, write_message, Message};
 use crate::tds::request::{parse_batch, parse_rpc, parse_tm, RpcCall, TmRequest};
@@ -44,6 +43,9 @@ pub struct Config {
     /// login is answered with LOGINACK and a routing ENVCHANGE to this
     /// host and port (MS-TDS 2.2.7.9), and the connection is closed.
     pub redirect: Option<(String, u16)>,
+    /// The server collation (`--collation`): master's and tempdb's, and
+    /// a new database's unless its CREATE DATABASE says COLLATE.
+    pub collation: crate::collation::Collation,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             lock_timeout: Duration::from_secs(30),
             clock_offset_secs: 0,
             tls: None,
+            collation: crate::collation::DEFAULT,
             redirect: None,
         }
     }
@@ -81,6 +84,7 @@ impl Server {
             config.data_dir.clone(),
             config.password.clone(),
             config.lock_timeout,
+            config.collation,
         ));
         shared.clock.advance(config.clock_offset_secs);
         shared
@@ -314,9 +318,7 @@ fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, front: &Front) -
         5701,
         &format!("Changed database context to '{}'.", session.database),
     );
-    let mut coll = vec![];
-    coll.extend_from_slice(&COLLATION);
-    resp.env_change_bytes(7, &coll, &[]);
+    resp.env_change_bytes(7, &session.collation.tds_bytes(), &[]);
     resp.env_change_str(2, "us_english", "");
     resp.info(5703, "Changed language setting to us_english.");
     resp.login_ack(tds_version, PRODUCT_VERSION);
@@ -442,8 +444,15 @@ fn render(outs: &[Out], resp: &mut Response, in_proc: bool) -> bool {
                 resp.error(e)
             }
             Out::Info(n, t) => resp.info(*n, t),
-            Out::EnvDatabase { new, old } => {
+            Out::EnvDatabase {
+                new,
+                old,
+                collation,
+            } => {
                 resp.env_change_str(1, new, old);
+                if let Some(c) = collation {
+                    resp.env_change_bytes(7, &c.tds_bytes(), &[]);
+                }
                 resp.info(5701, &format!("Changed database context to '{new}'."));
             }
             Out::BeginTran(d) => resp.begin_transaction(*d),

@@ -44,3 +44,8 @@ fn python_tds_round_trip_error_and_transaction() {
 fn python_tds_change_tracking_sync() {
     run_script("pytds_ct_sync.py");
 }
+
+#[test]
+fn python_tds_collations_on_the_wire_in_order_and_in_conflict() {
+    run_script("pytds_collations.py");
+}

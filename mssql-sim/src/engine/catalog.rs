@@ -7,9 +7,11 @@
 //! names are resolved case-insensitively here, once, and the translator
 //! always emits the stored spelling.
 
+use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::types::{Len, SqlType};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
 
 /// The first object_id handed out, so ids look like SQL Server's.
 const FIRST_OBJECT_ID: i64 = 245_575_913;
@@ -21,6 +23,23 @@ pub struct ColumnDef {
     pub ty: SqlType,
     pub nullable: bool,
     pub identity: bool,
+    /// A string column's collation (None for other types).
+    pub collation: Option<Collation>,
+}
+
+impl ColumnDef {
+    /// The SQLite column declaration after the name: affinity, then the
+    /// collation of a string column.
+    pub fn sqlite_type(&self) -> String {
+        match self.collation {
+            Some(c) => format!(
+                "{} COLLATE {}",
+                self.ty.sqlite_affinity(),
+                q(c.sqlite_name())
+            ),
+            None => self.ty.sqlite_affinity().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,11 +220,13 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              FROM __sim_foreign_keys f JOIN __sim_objects o ON o.object_id = f.object_id;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.foreign_key_columns\" AS SELECT constraint_object_id, constraint_column_id, parent_object_id,
              parent_column_id, referenced_object_id, referenced_column_id FROM __sim_foreign_key_columns;
-         CREATE TEMP VIEW IF NOT EXISTS \"sys.databases\" AS SELECT '{db}' AS name, {dbid} AS database_id,
-             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'allow_snapshot_isolation') = 'ON' THEN 1 ELSE 0 END AS snapshot_isolation_state,
-             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'allow_snapshot_isolation') = 'ON' THEN 'ON' ELSE 'OFF' END AS snapshot_isolation_state_desc,
-             CASE WHEN (SELECT value FROM __sim_options WHERE name = 'read_committed_snapshot') = 'ON' THEN 1 ELSE 0 END AS is_read_committed_snapshot_on,
-             160 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc, 'SQL_Latin1_General_CP1_CI_AS' AS collation_name;
+         CREATE TEMP TABLE IF NOT EXISTS __sim_databases(name TEXT COLLATE SQLSRV, database_id INTEGER, allow_snapshot_isolation TEXT,
+             read_committed_snapshot TEXT, collation_name TEXT);
+         CREATE TEMP VIEW IF NOT EXISTS \"sys.databases\" AS SELECT name, database_id,
+             CASE WHEN allow_snapshot_isolation = 'ON' THEN 1 ELSE 0 END AS snapshot_isolation_state,
+             CASE WHEN allow_snapshot_isolation = 'ON' THEN 'ON' ELSE 'OFF' END AS snapshot_isolation_state_desc,
+             CASE WHEN read_committed_snapshot = 'ON' THEN 1 ELSE 0 END AS is_read_committed_snapshot_on,
+             160 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc, collation_name FROM temp.__sim_databases;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_tables\" AS SELECT object_id, is_track_columns_updated_on, begin_version,
              cleanup_version, min_valid_version FROM __sim_ct_tables;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_databases\" AS SELECT {dbid} AS database_id, is_auto_cleanup_on, retention_period,
@@ -228,7 +249,9 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
                   CASE WHEN c.max_length = -1 THEN -1 ELSE c.max_length / 2 END END AS CHARACTER_MAXIMUM_LENGTH,
              CASE WHEN c.system_type_id IN (48, 52, 56, 127, 106, 108, 60, 122, 62, 59) THEN c.precision END AS NUMERIC_PRECISION,
              CASE WHEN c.system_type_id IN (48, 52, 56, 127, 106, 108, 60, 122) THEN c.scale END AS NUMERIC_SCALE,
-             CASE WHEN c.system_type_id IN (40, 41, 42, 43, 58, 61) THEN c.scale END AS DATETIME_PRECISION
+             CASE WHEN c.system_type_id IN (40, 41, 42, 43, 58, 61) THEN c.scale END AS DATETIME_PRECISION,
+             CASE WHEN c.system_type_id IN (231, 239) THEN 'UNICODE' WHEN c.system_type_id IN (167, 175) THEN 'iso_1' END AS CHARACTER_SET_NAME,
+             c.collation_name AS COLLATION_NAME
              FROM __sim_columns c JOIN __sim_objects o ON o.object_id = c.object_id JOIN __sim_schemas s ON s.schema_id = o.schema_id
              WHERE o.type = 'U ';",
         types = types_values.join(", "),
@@ -367,7 +390,7 @@ fn load_table_by_id(
     schema: String,
     name: String,
 ) -> rusqlite::Result<TableDef> {
-    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
+    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity, collation_name FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
     let columns = stmt
         .query_map([object_id], |r| {
             let t: String = r.get(2)?;
@@ -377,6 +400,9 @@ fn load_table_by_id(
                 ty: SqlType::parse(&t).unwrap_or(SqlType::NVarChar(Len::Max)),
                 nullable: r.get(3)?,
                 identity: r.get(4)?,
+                collation: r
+                    .get::<_, Option<String>>(5)?
+                    .and_then(|n| Collation::parse(&n).ok()),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -594,11 +620,7 @@ pub fn add_column(
     default_sql: Option<String>,
 ) -> Result<(), SqlError> {
     let (max_length, precision, scale) = c.ty.catalog_sizes();
-    let collation = if c.ty.is_string() {
-        Some("SQL_Latin1_General_CP1_CI_AS")
-    } else {
-        None
-    };
+    let collation = c.collation.map(|c| c.name());
     conn.execute(
         "INSERT INTO __sim_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
@@ -726,6 +748,95 @@ pub fn get_option(conn: &Connection, name: &str) -> rusqlite::Result<Option<Stri
 pub fn set_option(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
     conn.execute("INSERT INTO __sim_options(name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value", [name, value])?;
     Ok(())
+}
+
+/// The SQLite file of every database in the data folder, by name, master
+/// first, then in database_id order.
+pub fn database_files(data_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(data_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("sqlite"))
+                .filter_map(|p| {
+                    let stem = p.file_stem().and_then(|s| s.to_str())?.to_string();
+                    Some((stem, p))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort_by_key(|(n, _)| (database_id(n), n.to_lowercase()));
+    files
+}
+
+/// Fills the rows of `sys.databases` (a table of this connection) with
+/// every database of the data folder as it is now: the current one read
+/// through `conn`, the others from their own files, read-only.
+pub fn refresh_databases(
+    conn: &Connection,
+    data_dir: &Path,
+    current: &str,
+) -> Result<(), SqlError> {
+    let mut rows = Vec::new();
+    for (name, path) in database_files(data_dir) {
+        let other;
+        let c = if name.eq_ignore_ascii_case(current) {
+            conn
+        } else {
+            match Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
+                Ok(o) => {
+                    other = o;
+                    &other
+                }
+                // A file another process is creating: not a database yet.
+                Err(_) => continue,
+            }
+        };
+        let opt = |k: &str| get_option(c, k).ok().flatten();
+        rows.push((
+            database_id(&name),
+            opt("allow_snapshot_isolation"),
+            opt("read_committed_snapshot"),
+            opt("collation").unwrap_or_else(|| crate::collation::DEFAULT.name().to_string()),
+            name,
+        ));
+    }
+    conn.execute("DELETE FROM temp.__sim_databases", [])
+        .map_err(sqlite_err)?;
+    for (id, snapshot, rcsi, collation, name) in rows {
+        conn.execute(
+            "INSERT INTO temp.__sim_databases VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, id, snapshot, rcsi, collation],
+        )
+        .map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
+/// The collation of another database, read from its file.
+pub fn database_file_collation(data_dir: &Path, name: &str) -> Result<Collation, SqlError> {
+    let Some((_, path)) = database_files(data_dir)
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    else {
+        return Err(SqlError::new(
+            911,
+            16,
+            format!("Database '{name}' does not exist."),
+        ));
+    };
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite_err)?;
+    database_collation(&conn)
+}
+
+/// The collation a database was created with (SQL Server's default for
+/// a file made before the simulator recorded one).
+pub fn database_collation(conn: &Connection) -> Result<Collation, SqlError> {
+    match get_option(conn, "collation").map_err(sqlite_err)? {
+        Some(name) => Collation::parse(&name),
+        None => Ok(crate::collation::DEFAULT),
+    }
 }
 
 /// A stable database_id: master is 1, user databases count from 5.

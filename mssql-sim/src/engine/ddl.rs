@@ -5,7 +5,7 @@ use super::catalog::{q, ColumnDef, TableDef};
 use super::errors::*;
 use super::names::*;
 use super::session::*;
-use super::table_spec::TableSpec;
+use super::table_spec::{column_collation, TableSpec};
 use super::translate::Rewriter;
 use super::{catalog, ct, translate};
 use crate::error::SqlError;
@@ -208,8 +208,12 @@ impl Session {
                     let ty = SqlType::parse(&column_def.data_type.to_string())?;
                     let mut nullable = true;
                     let mut default = None;
+                    let mut collation = ty.is_string().then_some(self.collation);
                     for o in &column_def.options {
                         match &o.option {
+                            ColumnOption::Collation(name) => {
+                                collation = Some(column_collation(&ty, name, self.collation)?);
+                            }
                             ColumnOption::Null => nullable = true,
                             ColumnOption::NotNull => nullable = false,
                             ColumnOption::Default(e) => {
@@ -248,16 +252,14 @@ impl Session {
                         ty,
                         nullable,
                         identity: false,
+                        collation,
                     };
                     let mut s = format!(
                         "ALTER TABLE {} ADD COLUMN {} {}",
                         q(&def.sqlite_name()),
                         q(&col.name),
-                        ty.sqlite_affinity()
+                        col.sqlite_type()
                     );
-                    if ty.is_string() {
-                        s.push_str(" COLLATE SQLSRV");
-                    }
                     if let Some(d) = &default {
                         // SQLite needs a constant default for ADD COLUMN: evaluate it now.
                         let v = self.eval_scalar(

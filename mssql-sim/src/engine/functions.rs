@@ -1,8 +1,10 @@
 //! SQLite user functions and the collation that give SQLite SQL Server's
 //! behaviour where the translated SQL needs it.
 //!
-//! - collation `SQLSRV`: SQL_Latin1_General_CP1_CI_AS as far as ordering and
-//!   equality go: case-insensitive, accent-sensitive, trailing spaces ignored.
+//! - one collation per SQL Server collation the simulator has, named as
+//!   SQL Server names it (see `crate::collation`), and `SQLSRV` (the
+//!   default, SQL_Latin1_General_CP1_CI_AS) for the simulator's own
+//!   catalog tables.
 //! - `__sim_conv(v, type, table, column)`: convert a value for storage in a
 //!   column, raising SQL Server's error on failure.
 //! - `__sim_cast(v, type)`: CAST/CONVERT.
@@ -11,33 +13,14 @@
 //! Errors leave these functions encoded (see `SqlError::encode`) so that the
 //! statement fails with the right SQL Server number.
 
+use crate::collation::{Collation, DEFAULT};
 use crate::error::SqlError;
 use crate::types::{convert, from_sqlite_untyped, to_storage, SqlType, Target, Value};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::Value as SqliteValue;
 use rusqlite::Connection;
-use std::cmp::Ordering;
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::sync::Arc;
-
-/// Compares two strings as SQL Server's default collation does.
-pub fn collate(a: &str, b: &str) -> Ordering {
-    let a = a.trim_end_matches(' ');
-    let b = b.trim_end_matches(' ');
-    let mut ai = a.chars().flat_map(char::to_lowercase);
-    let mut bi = b.chars().flat_map(char::to_lowercase);
-    loop {
-        match (ai.next(), bi.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => match x.cmp(&y) {
-                Ordering::Equal => continue,
-                o => return o,
-            },
-        }
-    }
-}
 
 fn user_err(e: SqlError) -> rusqlite::Error {
     rusqlite::Error::UserFunctionError(e.encode().into())
@@ -68,7 +51,10 @@ impl SimClock {
 
 /// Registers the collation and functions on a new connection.
 pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
-    conn.create_collation("SQLSRV", collate)?;
+    conn.create_collation("SQLSRV", |a, b| DEFAULT.compare(a, b))?;
+    for c in Collation::ALL {
+        conn.create_collation(c.sqlite_name(), move |a, b| c.compare(a, b))?;
+    }
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("__sim_conv", 4, det, |ctx| {
         let ty = type_arg(ctx, 1)?;
@@ -125,6 +111,37 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
     })?;
     // QUOTENAME(s, q): NULL above 128 characters or for a delimiter SQL
     // Server does not take; the closing delimiter doubled inside.
+    // value LIKE pattern [ESCAPE e] under a collation (see Collation::like).
+    conn.create_scalar_function("__sim_like", 4, det, |ctx| {
+        fn text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
+            use rusqlite::types::ValueRef as V;
+            match v {
+                V::Null => None,
+                V::Integer(i) => Some(i.to_string()),
+                V::Real(f) => Some(f.to_string()),
+                V::Text(t) | V::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            }
+        }
+        let (Some(value), Some(pattern)) = (text(ctx.get_raw(0)), text(ctx.get_raw(1))) else {
+            return Ok(None);
+        };
+        let escape = match text(ctx.get_raw(2)) {
+            None => None,
+            Some(e) if e.chars().count() == 1 => e.chars().next(),
+            Some(e) => {
+                return Err(user_err(SqlError::new(
+                    506,
+                    16,
+                    format!(
+                        "The invalid escape character \"{e}\" was specified in a LIKE predicate."
+                    ),
+                )))
+            }
+        };
+        let name: String = ctx.get(3)?;
+        let c = Collation::parse(&name).map_err(user_err)?;
+        Ok(Some(c.like(&value, &pattern, escape)))
+    })?;
     conn.create_scalar_function("__sim_quotename", 2, det, |ctx| {
         let s: Option<String> = ctx.get(0)?;
         let q: Option<String> = ctx.get(1)?;
@@ -300,10 +317,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn collation_is_case_insensitive_and_ignores_trailing_spaces() {
-        assert_eq!(collate("abc", "ABC "), Ordering::Equal);
-        assert_eq!(collate("a", "B"), Ordering::Less);
-        assert_ne!(collate("å", "a"), Ordering::Equal);
+    fn every_collation_is_registered_under_its_sql_server_name() {
+        let c = Connection::open_in_memory().unwrap();
+        register(&c, SimClock::default()).unwrap();
+        let eq = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(
+            eq("SELECT 'ABC' = 'abc  ' COLLATE Finnish_Swedish_CI_AS"),
+            1
+        );
+        assert_eq!(
+            eq("SELECT 'ABC' = 'abc' COLLATE \"Finnish_Swedish_CS_AS\""),
+            0
+        );
+        assert_eq!(eq("SELECT 'å' > 'z' COLLATE Finnish_Swedish_CI_AS"), 1);
+        assert_eq!(eq("SELECT 'å' > 'z' COLLATE Latin1_General_CI_AS"), 0);
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub enum Stmt {
         /// written, without COLLATE / NULL).
         columns: Vec<(String, String)>,
     },
+    /// `CREATE DATABASE name [COLLATE collation]`.
+    CreateDatabase {
+        name: String,
+        collation: Option<String>,
+    },
     /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
     WithChangeTrackingContext {
         context: Expr,
@@ -416,6 +421,31 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                 words.push(t.to_string());
             }
             Stmt::AlterDatabase { database, words }
+        } else if word_is(&t0, "CREATE") && word_is(&t1, "DATABASE") {
+            p.next_token();
+            p.next_token();
+            let name = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            let name = match name.0.as_slice() {
+                [part] => part
+                    .as_ident()
+                    .map(|i| i.value.clone())
+                    .unwrap_or_else(|| part.to_string()),
+                _ => return Err(SqlError::syntax_near(&name.to_string())),
+            };
+            let collation = if word_is(&p.peek_token().token, "COLLATE") {
+                p.next_token();
+                let t = p.next_token().token;
+                Some(word_value(&t).ok_or_else(|| SqlError::syntax_near(&t.to_string()))?)
+            } else {
+                None
+            };
+            let next = p.peek_token().token;
+            if !(next == Token::EOF || next == Token::SemiColon || starts_statement(&next)) {
+                return Err(SqlError::unsupported(format!(
+                    "CREATE DATABASE ... {next} (only COLLATE is supported)"
+                )));
+            }
+            Stmt::CreateDatabase { name, collation }
         } else {
             Stmt::Sql(Box::new(p.parse_statement().map_err(|e| syntax_error(&e))?))
         };

@@ -6,6 +6,7 @@ use super::errors::*;
 use super::session::*;
 use super::translate::Rewriter;
 use super::{catalog, ct, translate};
+use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::tds::token::Column;
 use crate::types::{from_storage, to_storage, Len, SqlType, Value};
@@ -74,7 +75,7 @@ impl Session {
             .map_err(|e| map_sqlite(e, None, &self.database, "SELECT"))?;
         self.bind_params(&mut stmt)?;
         let ncols = stmt.column_count();
-        let mut columns: Vec<(String, Option<SqlType>, bool, bool)> = Vec::with_capacity(ncols);
+        let mut columns: Vec<Traced> = Vec::with_capacity(ncols);
         {
             let meta: Vec<_> = stmt.columns_with_metadata().collect();
             let mut table_cache: HashMap<String, Option<TableDef>> = HashMap::new();
@@ -83,6 +84,7 @@ impl Session {
                 let mut ty = None;
                 let mut nullable = true;
                 let mut identity = false;
+                let mut collation = None;
                 if let (Some(db), Some(table), Some(origin)) =
                     (m.database_name(), m.table_name(), m.origin_name())
                 {
@@ -96,6 +98,7 @@ impl Session {
                         {
                             if let Some(c) = def.column(origin) {
                                 ty = Some(c.ty);
+                                collation = c.collation;
                             }
                         }
                     } else if table.starts_with("__sim_") {
@@ -120,6 +123,7 @@ impl Session {
                             ty = Some(c.ty);
                             nullable = c.nullable;
                             identity = c.identity;
+                            collation = c.collation;
                         }
                     }
                 }
@@ -136,7 +140,13 @@ impl Session {
                         ty = Some(catalog::information_schema_column_type(&name));
                     }
                 }
-                columns.push((name, ty, nullable, identity));
+                columns.push(Traced {
+                    name,
+                    ty,
+                    nullable,
+                    identity,
+                    collation,
+                });
             }
         }
         let mut raw_rows: Vec<Vec<SqliteValue>> = Vec::new();
@@ -168,7 +178,14 @@ impl Session {
         let cols: Vec<Column> = columns
             .into_iter()
             .enumerate()
-            .map(|(i, (name, ty, nullable, identity))| {
+            .map(|(i, t)| {
+                let Traced {
+                    name,
+                    ty,
+                    nullable,
+                    identity,
+                    collation,
+                } = t;
                 let ty = ty.unwrap_or_else(|| {
                     let vals: Vec<&SqliteValue> = raw_rows.iter().map(|r| &r[i]).collect();
                     infer_from_values(&vals)
@@ -178,6 +195,8 @@ impl Session {
                     ty,
                     nullable,
                     identity,
+                    // A computed string takes the database's collation.
+                    collation: collation.unwrap_or(self.collation),
                 }
             })
             .collect();
@@ -191,6 +210,15 @@ impl Session {
         }
         Ok((cols, rows))
     }
+}
+
+/// What is known of a result column before its values are seen.
+struct Traced {
+    name: String,
+    ty: Option<SqlType>,
+    nullable: bool,
+    identity: bool,
+    collation: Option<Collation>,
 }
 
 /// Infers a type from values when nothing else is known.

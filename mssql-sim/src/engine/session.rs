@@ -9,6 +9,7 @@ use super::names::*;
 use super::parse::Stmt;
 use super::translate::{Resolver, Rewriter, SessionView};
 use super::{catalog, ct, functions, parse, translate};
+use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::tds::token::{Column, CMD_DELETE, CMD_INSERT, CMD_SELECT, CMD_UPDATE};
 use crate::types::{Len, SqlType, Value};
@@ -26,18 +27,27 @@ pub struct Shared {
     pub sa_password: String,
     pub clock: SimClock,
     pub lock_timeout: Duration,
+    /// The server collation: master's, tempdb's (so every `#temp` table's),
+    /// and the default of a new database.
+    pub collation: Collation,
     pub(super) descriptors: AtomicU64,
     pub(super) spids: AtomicU16,
     pub(super) create_lock: Mutex<()>,
 }
 
 impl Shared {
-    pub fn new(data_dir: PathBuf, sa_password: String, lock_timeout: Duration) -> Shared {
+    pub fn new(
+        data_dir: PathBuf,
+        sa_password: String,
+        lock_timeout: Duration,
+        collation: Collation,
+    ) -> Shared {
         Shared {
             data_dir,
             sa_password,
             clock: SimClock::default(),
             lock_timeout,
+            collation,
             descriptors: AtomicU64::new(1),
             spids: AtomicU16::new(51),
             create_lock: Mutex::new(()),
@@ -61,17 +71,10 @@ impl Shared {
     /// The file name a database's SQLite file has, found case-insensitively.
     /// The names of every database on the server, master first.
     pub fn database_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.data_dir)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("sqlite"))
-                    .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort_by_key(|n| (catalog::database_id(n), n.to_lowercase()));
-        names
+        catalog::database_files(&self.data_dir)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     }
 
     pub fn find_database(&self, name: &str) -> Option<(String, PathBuf)> {
@@ -90,15 +93,34 @@ impl Shared {
         None
     }
 
-    /// Creates master if needed.
+    /// Creates master if needed; a data folder made with another server
+    /// collation is refused (SQL Server's server collation is chosen at
+    /// setup and does not change).
     pub fn ensure_master(&self) -> Result<(), SqlError> {
-        if self.find_database("master").is_none() {
-            self.create_database("master")?;
+        let Some((_, path)) = self.find_database("master") else {
+            return self.create_database("master", None);
+        };
+        let conn = Connection::open(&path).map_err(catalog::sqlite_err)?;
+        functions::register(&conn, self.clock.clone()).map_err(catalog::sqlite_err)?;
+        let have = catalog::database_collation(&conn)?;
+        if have != self.collation {
+            return Err(SqlError::unsupported(format!(
+                "changing the server collation: the data folder {} was made with {have}; \
+                 start with --collation {have} or use a new data folder for {}",
+                self.data_dir.display(),
+                self.collation
+            )));
         }
         Ok(())
     }
 
-    pub fn create_database(&self, name: &str) -> Result<(), SqlError> {
+    /// CREATE DATABASE, in the server collation unless `collation` names
+    /// another.
+    pub fn create_database(
+        &self,
+        name: &str,
+        collation: Option<Collation>,
+    ) -> Result<(), SqlError> {
         if name.is_empty()
             || name.len() > 123
             || !name
@@ -129,6 +151,12 @@ impl Shared {
             &catalog::database_id(name).to_string(),
         )
         .map_err(catalog::sqlite_err)?;
+        catalog::set_option(
+            &conn,
+            "collation",
+            collation.unwrap_or(self.collation).name(),
+        )
+        .map_err(catalog::sqlite_err)?;
         Ok(())
     }
 }
@@ -148,9 +176,12 @@ pub enum Out {
     },
     Error(SqlError),
     Info(i32, String),
+    /// The session changed database; `collation` is the new database's
+    /// when it differs from the old one's.
     EnvDatabase {
         new: String,
         old: String,
+        collation: Option<Collation>,
     },
     BeginTran(u64),
     CommitTran(u64),
@@ -215,6 +246,8 @@ pub struct Session {
     pub(super) shared: Arc<Shared>,
     pub spid: u16,
     pub database: String,
+    /// The collation of `database` (its default for new columns).
+    pub collation: Collation,
     pub(super) conn: Connection,
     /// Lets the connection's reader thread cancel a running statement.
     pub interrupt: Arc<Mutex<Option<InterruptHandle>>>,
@@ -279,12 +312,14 @@ impl Session {
         };
         let ct_stmt = ct::StmtCell::default();
         let conn = open_connection(&shared, &path, &name, &ct_stmt)?;
+        let collation = catalog::database_collation(&conn)?;
         let spid = shared.next_spid();
         let interrupt = Arc::new(Mutex::new(Some(conn.get_interrupt_handle())));
         Ok(Session {
             shared,
             spid,
             database: name,
+            collation,
             conn,
             interrupt,
             tran: Tran::default(),
@@ -333,6 +368,8 @@ impl Session {
             spid: self.spid,
             identity: self.last_identity,
             databases: self.shared.database_names(),
+            collation: self.collation,
+            server_collation: self.shared.collation,
         }
     }
 
@@ -536,6 +573,9 @@ impl Session {
                     error: false,
                 });
             }
+            Stmt::CreateDatabase { name, collation } => {
+                self.create_database(&name, collation.as_deref(), out)?;
+            }
             Stmt::AlterDatabase { database, words } => {
                 self.alter_database(database, &words)?;
                 out.push(Out::Done {
@@ -670,19 +710,7 @@ impl Session {
                 });
             }
             Statement::CreateDatabase { db_name, .. } => {
-                if self.tran.count > 0 {
-                    return Err(SqlError::new(
-                        226,
-                        16,
-                        "CREATE DATABASE statement not allowed within multi-statement transaction.",
-                    ));
-                }
-                self.shared.create_database(&column_name_of(&db_name))?;
-                out.push(Out::Done {
-                    cmd: 0,
-                    count: None,
-                    error: false,
-                });
+                self.create_database(&column_name_of(&db_name), None, out)?;
             }
             Statement::CreateSchema { schema_name, .. } => {
                 self.before_write()?;
@@ -850,6 +878,7 @@ impl Session {
             conn: &self.conn,
             temp: &self.temp,
             database: &self.database,
+            data_dir: &self.shared.data_dir,
         }
     }
 
@@ -870,6 +899,29 @@ impl Session {
             .unwrap_or(Value::Null))
     }
 
+    fn create_database(
+        &mut self,
+        name: &str,
+        collation: Option<&str>,
+        out: &mut Vec<Out>,
+    ) -> Result<(), SqlError> {
+        if self.tran.count > 0 {
+            return Err(SqlError::new(
+                226,
+                16,
+                "CREATE DATABASE statement not allowed within multi-statement transaction.",
+            ));
+        }
+        let collation = collation.map(Collation::parse).transpose()?;
+        self.shared.create_database(name, collation)?;
+        out.push(Out::Done {
+            cmd: 0,
+            count: None,
+            error: false,
+        });
+        Ok(())
+    }
+
     pub fn use_database(&mut self, name: &str, out: &mut Vec<Out>) -> Result<(), SqlError> {
         let Some((real, path)) = self.shared.find_database(name) else {
             return Err(SqlError::new(911, 16, format!("Database '{name}' does not exist. Make sure that the name is entered correctly.")));
@@ -878,6 +930,7 @@ impl Session {
             out.push(Out::EnvDatabase {
                 new: real.clone(),
                 old: real,
+                collation: None,
             });
             return Ok(());
         }
@@ -889,10 +942,16 @@ impl Session {
         let conn = open_connection(&self.shared, &path, &real, &self.ct_stmt)?;
         *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(conn.get_interrupt_handle());
+        let collation = catalog::database_collation(&conn)?;
         self.conn = conn;
         self.temp.clear();
         let old = std::mem::replace(&mut self.database, real.clone());
-        out.push(Out::EnvDatabase { new: real, old });
+        let changed = std::mem::replace(&mut self.collation, collation) != collation;
+        out.push(Out::EnvDatabase {
+            new: real,
+            old,
+            collation: changed.then_some(collation),
+        });
         Ok(())
     }
 

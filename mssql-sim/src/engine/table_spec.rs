@@ -7,6 +7,7 @@ use super::catalog::{self, q, ColumnDef, ForeignKeyDef, TableDef};
 use super::names::index_column_name;
 use super::session::Session;
 use super::translate::{self, Resolver, Rewriter, SessionView};
+use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::types::{Len, SqlType};
 use rusqlite::Connection;
@@ -108,6 +109,14 @@ impl TableSpec {
         let mut nullable = true;
         let mut identity = false;
         let mut default = None;
+        // A #temp table lives in tempdb and takes its collation, the
+        // server's; any other table takes its database's.
+        let default_collation = if self.temp {
+            view.server_collation
+        } else {
+            view.collation
+        };
+        let mut collation = ty.is_string().then_some(default_collation);
         for o in &c.options {
             match &o.option {
                 ColumnOption::Null => nullable = true,
@@ -170,11 +179,8 @@ impl TableSpec {
                     identity = true;
                     nullable = false;
                 }
-                ColumnOption::Collation(coll) => {
-                    let s = coll.to_string();
-                    if !s.to_ascii_uppercase().contains("_CI_") {
-                        return Err(SqlError::unsupported(format!("the collation {s}")));
-                    }
+                ColumnOption::Collation(name) => {
+                    collation = Some(column_collation(&ty, name, view.collation)?);
                 }
                 ColumnOption::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
                 other => return Err(SqlError::unsupported(format!("the column option {other}"))),
@@ -192,6 +198,7 @@ impl TableSpec {
             ty,
             nullable,
             identity,
+            collation,
         });
         Ok(())
     }
@@ -350,15 +357,12 @@ impl TableSpec {
         // The SQLite table.
         let mut parts = Vec::new();
         for (c, d) in columns.iter().zip(defaults.iter()) {
-            let mut s = format!("{} {}", q(&c.name), c.ty.sqlite_affinity());
+            let mut s = format!("{} {}", q(&c.name), c.sqlite_type());
             if c.identity {
                 s = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
             }
             if !c.nullable {
                 s.push_str(" NOT NULL");
-            }
-            if c.ty.is_string() {
-                s.push_str(" COLLATE SQLSRV");
             }
             if let Some(d) = d {
                 s.push_str(&format!(
@@ -424,5 +428,31 @@ impl TableSpec {
             ));
         }
         parts
+    }
+}
+
+/// The collation a `COLLATE` clause gives a column of type `ty`:
+/// `DATABASE_DEFAULT` is the current database's (so a `#temp` column can
+/// match the tables it is joined with). Only string types take one (447).
+pub fn column_collation(
+    ty: &SqlType,
+    name: &sqlparser::ast::ObjectName,
+    database_default: Collation,
+) -> Result<Collation, SqlError> {
+    if !ty.is_string() {
+        return Err(SqlError::new(
+            447,
+            16,
+            format!(
+                "Expression type {} is invalid for COLLATE clause.",
+                ty.base_name()
+            ),
+        ));
+    }
+    let name = name.to_string();
+    if name.eq_ignore_ascii_case("DATABASE_DEFAULT") {
+        Ok(database_default)
+    } else {
+        Collation::parse(&name)
     }
 }

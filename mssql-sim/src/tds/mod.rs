@@ -1,7 +1,6 @@
 //! The TDS protocol, server side: framing, PRELOGIN/LOGIN7, requests,
 //! tokens and typed values. Nothing here touches storage.
 
-pub mod collation;
 pub mod login;
 pub mod packet;
 pub mod request;

@@ -31,6 +31,8 @@ pub struct Column {
     pub ty: SqlType,
     pub nullable: bool,
     pub identity: bool,
+    /// The collation a string column carries in COLMETADATA.
+    pub collation: crate::collation::Collation,
 }
 
 /// A response under construction.
@@ -191,7 +193,7 @@ impl Response {
                 flags |= 0x10;
             }
             self.buf.extend_from_slice(&flags.to_le_bytes());
-            encode_type_info(&mut self.buf, &c.ty);
+            encode_type_info(&mut self.buf, &c.ty, c.collation);
             b_varchar(&mut self.buf, &c.name);
         }
     }

@@ -88,6 +88,7 @@ impl<'a> Rewriter<'a> {
                 ty: super::system_column_type(s).unwrap_or(SqlType::BigInt),
                 nullable: true,
                 identity: false,
+                collation: None,
             });
         }
         for k in &def.pk {

@@ -606,11 +606,7 @@ pub fn enable_table(
         let c = def
             .column(name)
             .ok_or_else(|| SqlError::invalid_column(name))?;
-        let mut d = format!("{} {}", q(&c.name), c.ty.sqlite_affinity());
-        if c.ty.is_string() {
-            d.push_str(" COLLATE SQLSRV");
-        }
-        pk_decl.push(d);
+        pk_decl.push(format!("{} {}", q(&c.name), c.sqlite_type()));
         pk_cols.push(q(&c.name));
     }
     let cols = pk_cols.join(", ");

@@ -527,6 +527,63 @@ impl<'a> Rewriter<'a> {
                     }
                 }
             }
+            // SQL Server returns sql_variant; the simulator, which has no
+            // sql_variant, returns the value's own type (README).
+            "DATABASEPROPERTYEX" => {
+                need(2)?;
+                let (Some(db), Some(p)) = (literal_string(&args[0]), literal_string(&args[1]))
+                else {
+                    return Err(SqlError::unsupported(
+                        "DATABASEPROPERTYEX with non-literal arguments",
+                    ));
+                };
+                let Some(db) = self
+                    .session
+                    .databases
+                    .iter()
+                    .find(|d| d.eq_ignore_ascii_case(&db))
+                else {
+                    return Ok(Some(null_lit()));
+                };
+                match p.to_ascii_lowercase().as_str() {
+                    "collation" => {
+                        let c = if db.eq_ignore_ascii_case(&self.session.database) {
+                            self.session.collation
+                        } else {
+                            catalog::database_file_collation(self.res.data_dir, db)?
+                        };
+                        call("__sim_cast", vec![string_lit(c.name()), string_lit("nvarchar(128)")])
+                    }
+                    "status" => string_lit("ONLINE"),
+                    "updateability" => string_lit("READ_WRITE"),
+                    "useraccess" => string_lit("MULTI_USER"),
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "DATABASEPROPERTYEX property '{other}' (it has Collation, Status, Updateability, UserAccess)"
+                        )))
+                    }
+                }
+            }
+            "COLLATIONPROPERTY" => {
+                need(2)?;
+                let (Some(name), Some(p)) = (literal_string(&args[0]), literal_string(&args[1]))
+                else {
+                    return Err(SqlError::unsupported(
+                        "COLLATIONPROPERTY with non-literal arguments",
+                    ));
+                };
+                // An unknown collation or property gives NULL, as in SQL Server.
+                let Ok(c) = crate::collation::Collation::parse(&name) else {
+                    return Ok(Some(null_lit()));
+                };
+                match p.to_ascii_lowercase().as_str() {
+                    "codepage" => number_lit(c.code_page()),
+                    "lcid" => number_lit(c.lcid()),
+                    "comparisonstyle" => number_lit(c.comparison_style()),
+                    "version" => number_lit(0),
+                    _ => null_lit(),
+                }
+            }
             "SERVERPROPERTY" => {
                 need(1)?;
                 let Some(p) = literal_string(&args[0]) else {
@@ -540,7 +597,7 @@ impl<'a> Rewriter<'a> {
                     "edition" => string_lit("Developer Edition (64-bit)"),
                     "engineedition" => number_lit(3),
                     "servername" | "machinename" => string_lit("mssql-sim"),
-                    "collation" => string_lit("SQL_Latin1_General_CP1_CI_AS"),
+                    "collation" => string_lit(self.session.server_collation.name()),
                     "productmajorversion" => string_lit("16"),
                     "ishadrenabled" => number_lit(0),
                     _ => null_lit(),

@@ -18,11 +18,13 @@
 //!
 //! Its parts: `rewriter` (the visitor and its state), `names` (table
 //! resolution), `builtins` (functions and `@@` variables), `types` (the
-//! type of an expression), `ast` (AST builders); CHANGETABLE is translated
+//! type of an expression), `collate` (the collation of a comparison),
+//! `ast` (AST builders); CHANGETABLE is translated
 //! next to the change tracking it reads, in `engine::ct::changetable`.
 
 pub mod ast;
 pub mod builtins;
+mod collate;
 pub mod names;
 pub mod rewriter;
 mod types;

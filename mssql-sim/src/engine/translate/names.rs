@@ -13,6 +13,8 @@ pub struct Resolver<'a> {
     pub conn: &'a Connection,
     pub temp: &'a HashMap<String, TableDef>,
     pub database: &'a str,
+    /// The data folder (sys.databases lists every database in it).
+    pub data_dir: &'a std::path::Path,
 }
 
 /// A resolved table reference.
@@ -102,6 +104,9 @@ impl<'a> Resolver<'a> {
         let schema = schema.unwrap_or_else(|| "dbo".to_string());
         if schema.eq_ignore_ascii_case("sys") || schema.eq_ignore_ascii_case("INFORMATION_SCHEMA") {
             let full = format!("{schema}.{object}");
+            if full.eq_ignore_ascii_case("sys.databases") {
+                catalog::refresh_databases(self.conn, self.data_dir, self.database)?;
+            }
             return CATALOG_VIEWS
                 .iter()
                 .find(|v| v.eq_ignore_ascii_case(&full))

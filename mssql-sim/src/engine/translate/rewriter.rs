@@ -4,6 +4,7 @@
 
 use super::ast::*;
 use super::names::*;
+use crate::collation::Collation;
 use crate::engine::catalog::TableDef;
 use crate::error::SqlError;
 use crate::types::SqlType;
@@ -24,6 +25,11 @@ pub struct SessionView {
     pub identity: Option<i64>,
     /// Every database on the server (DB_ID, DB_NAME).
     pub databases: Vec<String>,
+    /// The current database's collation (string literals, CAST, new
+    /// columns, `COLLATE DATABASE_DEFAULT`).
+    pub collation: Collation,
+    /// The server collation (tempdb's: a `#temp` table's columns).
+    pub server_collation: Collation,
 }
 
 /// The statement-wide rewriter; see the module docs.
@@ -39,6 +45,9 @@ pub struct Rewriter<'a> {
     /// CHANGETABLE sources: (placeholder name, its columns, its SQL), to be
     /// put in front of the statement as common table expressions.
     pub(in crate::engine) ct_sources: Vec<(String, Vec<String>, String)>,
+    /// For each comparison being visited, the collation it compares in
+    /// (pushed before its operands are rewritten, popped after).
+    comparisons: Vec<Option<Collation>>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -57,6 +66,7 @@ impl<'a> Rewriter<'a> {
             pass: Pass::Tables,
             ctes: Vec::new(),
             ct_sources: Vec::new(),
+            comparisons: Vec::new(),
         }
     }
 
@@ -290,6 +300,31 @@ impl<'a> VisitorMut for Rewriter<'a> {
     }
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // A comparison's collation, decided on its operands as written.
+        if self.pass == Pass::Expressions {
+            if let Expr::BinaryOp { left, op, right } = e {
+                if let Some(operation) = Self::comparison_name(op) {
+                    match self.comparison_collation(left, right, operation) {
+                        Ok(c) => self.comparisons.push(c),
+                        Err(err) => return self.fail(err),
+                    }
+                }
+            }
+            if let Expr::Like {
+                any, expr, pattern, ..
+            } = e
+            {
+                if *any {
+                    return self.fail(SqlError::unsupported("LIKE ANY"));
+                }
+                match self.comparison_collation(expr, pattern, "like") {
+                    Ok(c) => self
+                        .comparisons
+                        .push(Some(c.unwrap_or(self.session.collation))),
+                    Err(err) => return self.fail(err),
+                }
+            }
+        }
         // Functions whose result depends on their arguments' static type
         // (the bytes SQL Server stores) see an N'...' literal typed: the
         // translation later turns it into a plain SQLite string.
@@ -333,6 +368,46 @@ impl<'a> VisitorMut for Rewriter<'a> {
             return ControlFlow::Continue(());
         }
         match e {
+            Expr::BinaryOp { left, op, .. } if Self::comparison_name(op).is_some() => {
+                if let Some(Some(c)) = self.comparisons.pop() {
+                    if !self.left_has(left, c) {
+                        let l = std::mem::replace(left.as_mut(), null_lit());
+                        **left = Self::with_collation(l, c);
+                    }
+                }
+            }
+            // LIKE matches as the collation does: case, accents, `[...]`.
+            Expr::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                ..
+            } => {
+                let c = self
+                    .comparisons
+                    .pop()
+                    .flatten()
+                    .unwrap_or(self.session.collation);
+                let escape = escape_char.take().map(|b| *b).unwrap_or_else(null_lit);
+                let like = call(
+                    "__sim_like",
+                    vec![
+                        std::mem::replace(expr.as_mut(), null_lit()),
+                        std::mem::replace(pattern.as_mut(), null_lit()),
+                        escape,
+                        string_lit(c.name()),
+                    ],
+                );
+                *e = if *negated {
+                    Expr::UnaryOp {
+                        op: sqlparser::ast::UnaryOperator::Not,
+                        expr: Box::new(like),
+                    }
+                } else {
+                    like
+                };
+            }
             Expr::CompoundIdentifier(parts) if parts.len() >= 3 => {
                 let keep = parts.split_off(parts.len() - 2);
                 *parts = keep;
@@ -391,14 +466,10 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     "__sim_cast",
                     vec![(**expr).clone(), string_lit(&ty.to_string())],
                 );
-                // A string result compares in the server collation (SQL
-                // Server: the operand's collation for a string, the
-                // database default otherwise), not byte by byte.
+                // A string result is coercible-default: it sorts and
+                // compares in the database's collation, not byte by byte.
                 *e = if ty.is_string() {
-                    Expr::Collate {
-                        expr: Box::new(cast),
-                        collation: sqlite_object_name("SQLSRV"),
-                    }
+                    Self::with_collation(cast, self.session.collation)
                 } else {
                     cast
                 };
@@ -507,8 +578,25 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 self.coerce_against(&col, low);
                 self.coerce_against(&col, high);
             }
-            Expr::Collate { .. } => {
-                return self.fail(SqlError::unsupported("COLLATE in expressions"))
+            Expr::Collate { expr, collation } => {
+                if let Some(t) = self.expr_type(expr) {
+                    if !t.is_string() {
+                        return self.fail(SqlError::new(
+                            447,
+                            16,
+                            format!(
+                                "Expression type {} is invalid for COLLATE clause.",
+                                t.base_name()
+                            ),
+                        ));
+                    }
+                }
+                let c = match self.named_collation(collation) {
+                    Ok(c) => c,
+                    Err(err) => return self.fail(err),
+                };
+                let inner = std::mem::replace(expr.as_mut(), null_lit());
+                *e = Self::with_collation(inner, c);
             }
             Expr::AtTimeZone { .. } => return self.fail(SqlError::unsupported("AT TIME ZONE")),
             _ => {}

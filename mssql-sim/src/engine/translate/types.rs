@@ -3,12 +3,13 @@
 
 use super::ast::*;
 use super::rewriter::*;
+use crate::engine::catalog::ColumnDef;
 use crate::types::{Len, SqlType};
 use sqlparser::ast::{BinaryOperator, Expr, Value};
 
 impl<'a> Rewriter<'a> {
-    /// The SQL type of a column reference, if it names a known column.
-    pub fn column_type(&self, e: &Expr) -> Option<SqlType> {
+    /// The column a column reference names, if it names a known one.
+    pub(in crate::engine) fn column_def(&self, e: &Expr) -> Option<&ColumnDef> {
         match e {
             Expr::Identifier(i) => {
                 let mut found = None;
@@ -17,7 +18,7 @@ impl<'a> Rewriter<'a> {
                         if found.is_some() {
                             return None;
                         }
-                        found = Some(c.ty);
+                        found = Some(c);
                     }
                 }
                 found
@@ -27,11 +28,15 @@ impl<'a> Rewriter<'a> {
                 self.scope
                     .get(&alias)
                     .and_then(|t| t.column(&parts[parts.len() - 1].value))
-                    .map(|c| c.ty)
             }
-            Expr::Nested(inner) => self.column_type(inner),
+            Expr::Nested(inner) => self.column_def(inner),
             _ => None,
         }
+    }
+
+    /// The SQL type of a column reference, if it names a known column.
+    pub fn column_type(&self, e: &Expr) -> Option<SqlType> {
+        self.column_def(e).map(|c| c.ty)
     }
 
     /// A best-effort static type of an expression, used for `+` and for result

@@ -9,9 +9,9 @@ use crate::types::{Len, SqlType, Value};
 pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
     match *ty {
         SqlType::VarBinary(l) => {
-            varlen::encode_type_info(buf, 0xA5, varlen::ushort_len(&l, 1), false)
+            varlen::encode_type_info(buf, 0xA5, varlen::ushort_len(&l, 1), None)
         }
-        SqlType::Binary(n) => varlen::encode_type_info(buf, 0xAD, n, false),
+        SqlType::Binary(n) => varlen::encode_type_info(buf, 0xAD, n, None),
         _ => {}
     }
 }

@@ -12,6 +12,8 @@
 //! Decoding never panics and never trusts a length: every read goes through
 //! `Reader`, which returns a protocol error when the input is short.
 
+use crate::collation::Collation;
+
 mod binary;
 mod datetime;
 mod exact;
@@ -32,14 +34,15 @@ use wire_type::{is_fixed, Family};
 
 /// Appends the TYPE_INFO for a result column of type `ty` (always the
 /// nullable N-type form, which every client accepts).
-pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
+/// Appends a column's TYPE_INFO; `collation` is what a string type carries.
+pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType, collation: Collation) {
     match Family::of(ty) {
         Family::Int => int::encode_type_info(buf, ty),
         Family::Float => float::encode_type_info(buf, ty),
         Family::Exact => exact::encode_type_info(buf, ty),
         Family::DateTime => datetime::encode_type_info(buf, ty),
         Family::Guid => guid::encode_type_info(buf),
-        Family::String => string::encode_type_info(buf, ty),
+        Family::String => string::encode_type_info(buf, ty, collation),
         Family::Binary => binary::encode_type_info(buf, ty),
     }
 }
@@ -135,7 +138,7 @@ mod tests {
 
     fn round_trip(ty: SqlType, v: Value) {
         let mut ti = Vec::new();
-        encode_type_info(&mut ti, &ty);
+        encode_type_info(&mut ti, &ty, crate::collation::DEFAULT);
         let mut r = Reader::new(&ti);
         let w = decode_type_info(&mut r).unwrap();
         assert!(r.is_empty());

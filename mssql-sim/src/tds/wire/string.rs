@@ -6,16 +6,16 @@
 use super::reader::{perr, PResult, Reader};
 use super::varlen;
 use super::wire_type::WireType;
+use crate::collation::Collation;
 use crate::types::{Len, SqlType, Value};
 
-pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
+pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType, collation: Collation) {
+    let c = Some(collation.tds_bytes());
     match *ty {
-        SqlType::NVarChar(l) => {
-            varlen::encode_type_info(buf, 0xE7, varlen::ushort_len(&l, 2), true)
-        }
-        SqlType::NChar(n) => varlen::encode_type_info(buf, 0xEF, n * 2, true),
-        SqlType::VarChar(l) => varlen::encode_type_info(buf, 0xA7, varlen::ushort_len(&l, 1), true),
-        SqlType::Char(n) => varlen::encode_type_info(buf, 0xAF, n, true),
+        SqlType::NVarChar(l) => varlen::encode_type_info(buf, 0xE7, varlen::ushort_len(&l, 2), c),
+        SqlType::NChar(n) => varlen::encode_type_info(buf, 0xEF, n * 2, c),
+        SqlType::VarChar(l) => varlen::encode_type_info(buf, 0xA7, varlen::ushort_len(&l, 1), c),
+        SqlType::Char(n) => varlen::encode_type_info(buf, 0xAF, n, c),
         _ => {}
     }
 }

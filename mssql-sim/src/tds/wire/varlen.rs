@@ -4,7 +4,6 @@
 //! its text pointer and timestamp.
 
 use super::reader::{perr, PResult, Reader};
-use crate::tds::collation::COLLATION;
 use crate::types::Len;
 
 /// The TYPE_INFO length of a `Len` in `unit`-byte characters (0xFFFF = max).
@@ -16,11 +15,11 @@ pub fn ushort_len(l: &Len, unit: u16) -> u16 {
 }
 
 /// Appends a USHORTLEN TYPE_INFO: token, length, collation (for strings).
-pub fn encode_type_info(buf: &mut Vec<u8>, token: u8, len: u16, collated: bool) {
+pub fn encode_type_info(buf: &mut Vec<u8>, token: u8, len: u16, collation: Option<[u8; 5]>) {
     buf.push(token);
     buf.extend_from_slice(&len.to_le_bytes());
-    if collated {
-        buf.extend_from_slice(&COLLATION);
+    if let Some(c) = collation {
+        buf.extend_from_slice(&c);
     }
 }
 
