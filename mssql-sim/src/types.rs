@@ -982,7 +982,11 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
                     if !f.is_finite() {
                         return Err(overflow("float", to));
                     }
-                    Dec::parse(&format!("{f:.17e}")).ok_or_else(|| overflow("float", to))?
+                    // The shortest digits that read back as the same
+                    // double: a literal such as 10.555, which SQLite holds
+                    // as a double, converts as the exact numeric SQL
+                    // Server reads it as (10.56 at scale 2, not 10.55).
+                    Dec::parse(&format!("{f:e}")).ok_or_else(|| overflow("float", to))?
                 }
                 Value::Dec(d) => *d,
                 Value::Str(st) => Dec::parse(st).ok_or_else(|| conv_fail(from, st, to))?,

@@ -49,3 +49,8 @@ fn python_tds_change_tracking_sync() {
 fn python_tds_collations_on_the_wire_in_order_and_in_conflict() {
     run_script("pytds_collations.py");
 }
+
+#[test]
+fn python_tds_alias_types_and_refused_types() {
+    run_script("pytds_legacy_schema.py");
+}

@@ -25,6 +25,8 @@ pub struct ColumnDef {
     pub identity: bool,
     /// A string column's collation (None for other types).
     pub collation: Option<Collation>,
+    /// The alias type the column was declared with (engine::alias_types).
+    pub user_type_id: Option<i64>,
 }
 
 impl ColumnDef {
@@ -107,6 +109,9 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS __sim_columns(object_id INTEGER NOT NULL, column_id INTEGER NOT NULL, name TEXT NOT NULL COLLATE SQLSRV,
              type TEXT NOT NULL, system_type_id INTEGER NOT NULL, max_length INTEGER NOT NULL, precision INTEGER NOT NULL, scale INTEGER NOT NULL,
              is_nullable INTEGER NOT NULL, is_identity INTEGER NOT NULL, collation_name TEXT, default_sql TEXT, PRIMARY KEY(object_id, column_id));
+         CREATE TABLE IF NOT EXISTS __sim_alias_types(user_type_id INTEGER PRIMARY KEY, schema_id INTEGER NOT NULL,
+             name TEXT NOT NULL COLLATE SQLSRV, base TEXT NOT NULL, system_type_id INTEGER NOT NULL, max_length INTEGER NOT NULL,
+             precision INTEGER NOT NULL, scale INTEGER NOT NULL, is_nullable INTEGER NOT NULL, UNIQUE(schema_id, name));
          CREATE TABLE IF NOT EXISTS __sim_indexes(object_id INTEGER NOT NULL, index_id INTEGER NOT NULL, name TEXT COLLATE SQLSRV, type INTEGER NOT NULL,
              type_desc TEXT NOT NULL, is_unique INTEGER NOT NULL, is_primary_key INTEGER NOT NULL, is_unique_constraint INTEGER NOT NULL,
              sqlite_name TEXT, PRIMARY KEY(object_id, index_id));
@@ -118,7 +123,18 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
              parent_object_id INTEGER NOT NULL, parent_column_id INTEGER NOT NULL, referenced_object_id INTEGER NOT NULL, referenced_column_id INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS __sim_options(name TEXT PRIMARY KEY, value TEXT);
          INSERT OR IGNORE INTO __sim_schemas(schema_id, name) VALUES (1, 'dbo'), (2, 'guest'), (3, 'INFORMATION_SCHEMA'), (4, 'sys');",
-    )
+    )?;
+    // A column declared with an alias type (engine::alias_types) records
+    // it; files made before alias types get the column now.
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('__sim_columns') WHERE name = 'user_type_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE __sim_columns ADD COLUMN user_type_id INTEGER")?;
+    }
+    Ok(())
 }
 
 /// The SQL Server type of a column of one of the `__sim_*` tables, so that
@@ -200,7 +216,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              'USER_TABLE' AS type_desc, create_date, modify_date, 0 AS is_ms_shipped, 0 AS is_published, 0 AS is_schema_published,
              0 AS is_tracked_by_cdc, 0 AS temporal_type, 0 AS is_memory_optimized FROM __sim_objects WHERE type = 'U ';
          CREATE TEMP VIEW IF NOT EXISTS \"sys.columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
-             c.system_type_id AS user_type_id,
+             coalesce(c.user_type_id, c.system_type_id) AS user_type_id,
              c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, 0 AS is_ansi_padded, 0 AS is_rowguidcol, c.is_identity,
              0 AS is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.indexes\" AS SELECT object_id, name, index_id, type, type_desc, is_unique, 1 AS data_space_id,
@@ -390,7 +406,7 @@ fn load_table_by_id(
     schema: String,
     name: String,
 ) -> rusqlite::Result<TableDef> {
-    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity, collation_name FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
+    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity, collation_name, user_type_id FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
     let columns = stmt
         .query_map([object_id], |r| {
             let t: String = r.get(2)?;
@@ -403,6 +419,7 @@ fn load_table_by_id(
                 collation: r
                     .get::<_, Option<String>>(5)?
                     .and_then(|n| Collation::parse(&n).ok()),
+                user_type_id: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -622,7 +639,9 @@ pub fn add_column(
     let (max_length, precision, scale) = c.ty.catalog_sizes();
     let collation = c.collation.map(|c| c.name());
     conn.execute(
-        "INSERT INTO __sim_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO __sim_columns(object_id, column_id, name, type, system_type_id, max_length, precision, scale,
+             is_nullable, is_identity, collation_name, default_sql, user_type_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             object_id,
             c.column_id,
@@ -635,7 +654,8 @@ pub fn add_column(
             c.nullable,
             c.identity,
             collation,
-            default_sql
+            default_sql,
+            c.user_type_id
         ],
     )
     .map_err(sqlite_err)?;
@@ -811,6 +831,17 @@ pub fn refresh_databases(
         .map_err(sqlite_err)?;
     }
     Ok(())
+}
+
+/// Brings the alias types (engine::alias_types) into this connection's
+/// rows of `sys.types`, as they are now.
+pub fn refresh_types(conn: &Connection) -> Result<(), SqlError> {
+    conn.execute_batch(
+        "DELETE FROM temp.__sim_types WHERE is_user_defined = 1;
+         INSERT INTO temp.__sim_types SELECT name, system_type_id, user_type_id, schema_id, max_length, precision, scale,
+             is_nullable, 1 FROM __sim_alias_types;",
+    )
+    .map_err(sqlite_err)
 }
 
 /// The collation of another database, read from its file.

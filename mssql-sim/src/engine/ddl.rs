@@ -1,6 +1,7 @@
 //! CREATE TABLE, CREATE INDEX, ALTER TABLE and DROP: SQL Server's DDL
 //! stored as a catalog entry plus a SQLite table.
 
+use super::alias_types;
 use super::catalog::{q, ColumnDef, TableDef};
 use super::errors::*;
 use super::names::*;
@@ -205,8 +206,9 @@ impl Session {
                     if def.column(&column_def.name.value).is_some() {
                         return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", column_def.name.value, def.display_name())));
                     }
-                    let ty = SqlType::parse(&column_def.data_type.to_string())?;
-                    let mut nullable = true;
+                    let (ty, alias) =
+                        alias_types::resolve(&self.conn, &column_def.data_type.to_string())?;
+                    let mut nullable = alias.as_ref().map(|a| a.nullable).unwrap_or(true);
                     let mut default = None;
                     let mut collation = ty.is_string().then_some(self.collation);
                     for o in &column_def.options {
@@ -253,6 +255,7 @@ impl Session {
                         nullable,
                         identity: false,
                         collation,
+                        user_type_id: alias.map(|a| a.user_type_id),
                     };
                     let mut s = format!(
                         "ALTER TABLE {} ADD COLUMN {} {}",
@@ -359,6 +362,29 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// CREATE TYPE ... FROM (engine::alias_types).
+    pub(super) fn create_alias_type(
+        &mut self,
+        name: &ObjectName,
+        base: &str,
+        nullable: bool,
+    ) -> Result<(), SqlError> {
+        let (_, schema, object) = translate::name_parts(name)?;
+        let base = SqlType::parse(base)?;
+        let schema = schema.unwrap_or_else(|| "dbo".to_string());
+        self.atomic(|s| alias_types::create(&s.conn, &schema, &object, base, nullable))
+    }
+
+    /// DROP TYPE (engine::alias_types).
+    pub(super) fn drop_alias_type(
+        &mut self,
+        name: &ObjectName,
+        if_exists: bool,
+    ) -> Result<(), SqlError> {
+        let (_, schema, object) = translate::name_parts(name)?;
+        self.atomic(|s| alias_types::drop(&s.conn, schema.as_deref(), &object, if_exists))
     }
 
     pub(super) fn drop(

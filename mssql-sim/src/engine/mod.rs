@@ -16,6 +16,7 @@
 //! (up to the lock timeout) where SQL Server would often proceed. That is
 //! stricter than SQL Server, never looser.
 
+mod alias_types;
 pub mod catalog;
 pub mod ct;
 mod ddl;

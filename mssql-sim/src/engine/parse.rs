@@ -37,7 +37,7 @@ pub enum Stmt {
         name: String,
         value: Expr,
     },
-    Declare(Vec<(String, SqlType, Option<Expr>)>),
+    Declare(Vec<(String, VarType, Option<Expr>)>),
     AlterDatabase {
         database: Option<String>,
         words: Vec<String>,
@@ -66,11 +66,30 @@ pub enum Stmt {
         name: String,
         collation: Option<String>,
     },
+    /// `CREATE TYPE [schema.]name FROM base_type [NULL | NOT NULL]`.
+    CreateType {
+        name: ObjectName,
+        base: String,
+        nullable: Option<bool>,
+    },
+    /// `DROP TYPE [IF EXISTS] [schema.]name`.
+    DropType {
+        name: ObjectName,
+        if_exists: bool,
+    },
     /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
     WithChangeTrackingContext {
         context: Expr,
         stmt: Box<Statement>,
     },
+}
+
+/// A variable's declared type: a system type, known when the batch is
+/// parsed, or a name that may be an alias type, resolved when it runs.
+#[derive(Debug, Clone)]
+pub enum VarType {
+    System(SqlType),
+    Named(String),
 }
 
 /// The first argument that marks `CHANGETABLE(CHANGES ...)` and
@@ -421,6 +440,41 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                 words.push(t.to_string());
             }
             Stmt::AlterDatabase { database, words }
+        } else if word_is(&t0, "CREATE") && word_is(&t1, "TYPE") {
+            p.next_token();
+            p.next_token();
+            let name = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            let next = p.next_token().token;
+            if word_is(&next, "AS") || word_is(&next, "EXTERNAL") {
+                return Err(SqlError::unsupported(
+                    "CREATE TYPE ... AS TABLE and CLR types (alias types, CREATE TYPE ... FROM, are supported)",
+                ));
+            }
+            if !word_is(&next, "FROM") {
+                return Err(SqlError::syntax_near(&next.to_string()));
+            }
+            let base = p
+                .parse_data_type()
+                .map_err(|e| syntax_error(&e))?
+                .to_string();
+            let nullable = if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+                Some(false)
+            } else if p.parse_keyword(Keyword::NULL) {
+                Some(true)
+            } else {
+                None
+            };
+            Stmt::CreateType {
+                name,
+                base,
+                nullable,
+            }
+        } else if word_is(&t0, "DROP") && word_is(&t1, "TYPE") {
+            p.next_token();
+            p.next_token();
+            let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let name = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            Stmt::DropType { name, if_exists }
         } else if word_is(&t0, "CREATE") && word_is(&t1, "DATABASE") {
             p.next_token();
             p.next_token();
@@ -590,7 +644,12 @@ fn parse_declare(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
             return Err(SqlError::unsupported("table and cursor variables"));
         }
         let dt = p.parse_data_type().map_err(|e| syntax_error(&e))?;
-        let ty = SqlType::parse(&dt.to_string())?;
+        let text = dt.to_string();
+        let ty = match SqlType::parse(&text) {
+            Ok(t) => VarType::System(t),
+            Err(e) if e.number == 2715 => VarType::Named(text),
+            Err(e) => return Err(e),
+        };
         let init = if p.peek_token().token == Token::Eq {
             p.next_token();
             Some(p.parse_expr().map_err(|e| syntax_error(&e))?)

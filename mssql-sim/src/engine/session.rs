@@ -370,6 +370,11 @@ impl Session {
             databases: self.shared.database_names(),
             collation: self.collation,
             server_collation: self.shared.collation,
+            variables: self
+                .vars
+                .iter()
+                .map(|(k, (t, _))| (k.clone(), *t))
+                .collect(),
         }
     }
 
@@ -540,6 +545,10 @@ impl Session {
             }
             Stmt::Declare(vars) => {
                 for (name, ty, init) in vars {
+                    let ty = match ty {
+                        parse::VarType::System(t) => t,
+                        parse::VarType::Named(n) => super::alias_types::resolve(&self.conn, &n)?.0,
+                    };
                     let v = match init {
                         Some(e) => {
                             let raw = self.eval_scalar(e)?;
@@ -567,6 +576,28 @@ impl Session {
                 let raw = self.eval_scalar(value)?;
                 let v = crate::types::convert(&raw, &ty, None)?;
                 self.vars.insert(key, (ty, v));
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
+            Stmt::CreateType {
+                name,
+                base,
+                nullable,
+            } => {
+                self.before_write()?;
+                self.create_alias_type(&name, &base, nullable.unwrap_or(true))?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
+            Stmt::DropType { name, if_exists } => {
+                self.before_write()?;
+                self.drop_alias_type(&name, if_exists)?;
                 out.push(Out::Done {
                     cmd: 0,
                     count: None,

@@ -3,6 +3,7 @@
 //! then turned into the SQLite table's definition. `Session::create_table`
 //! (ddl.rs) creates the table and its catalog entry from it.
 
+use super::alias_types;
 use super::catalog::{self, q, ColumnDef, ForeignKeyDef, TableDef};
 use super::names::index_column_name;
 use super::session::Session;
@@ -105,8 +106,9 @@ impl TableSpec {
         {
             return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", c.name.value, self.display)));
         }
-        let ty = SqlType::parse(&c.data_type.to_string())?;
-        let mut nullable = true;
+        let (ty, alias) = alias_types::resolve(res.conn, &c.data_type.to_string())?;
+        // A column of an alias type takes its nullability unless it says.
+        let mut nullable = alias.as_ref().map(|a| a.nullable).unwrap_or(true);
         let mut identity = false;
         let mut default = None;
         // A #temp table lives in tempdb and takes its collation, the
@@ -199,6 +201,7 @@ impl TableSpec {
             nullable,
             identity,
             collation,
+            user_type_id: alias.map(|a| a.user_type_id),
         });
         Ok(())
     }

@@ -89,6 +89,7 @@ impl<'a> Rewriter<'a> {
                 nullable: true,
                 identity: false,
                 collation: None,
+                user_type_id: None,
             });
         }
         for k in &def.pk {

@@ -146,7 +146,10 @@ impl Rewriter<'_> {
                 }
             }
             Expr::Trim { expr, .. } | Expr::Substring { expr, .. } => self.label(expr)?,
-            _ => Label::Default { string: false },
+            // Variables and parameters, by their declared type.
+            _ => Label::Default {
+                string: self.expr_type(e).map(|t| t.is_string()).unwrap_or(false),
+            },
         })
     }
 

@@ -107,6 +107,9 @@ impl<'a> Resolver<'a> {
             if full.eq_ignore_ascii_case("sys.databases") {
                 catalog::refresh_databases(self.conn, self.data_dir, self.database)?;
             }
+            if full.eq_ignore_ascii_case("sys.types") {
+                catalog::refresh_types(self.conn)?;
+            }
             return CATALOG_VIEWS
                 .iter()
                 .find(|v| v.eq_ignore_ascii_case(&full))

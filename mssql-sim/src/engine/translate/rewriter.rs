@@ -30,6 +30,9 @@ pub struct SessionView {
     pub collation: Collation,
     /// The server collation (tempdb's: a `#temp` table's columns).
     pub server_collation: Collation,
+    /// The declared type of each variable and parameter, by lower-case
+    /// name with its `@`.
+    pub variables: HashMap<String, SqlType>,
 }
 
 /// The statement-wide rewriter; see the module docs.
@@ -458,7 +461,12 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 if matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
                     return self.fail(SqlError::unsupported("TRY_CAST"));
                 }
-                let ty = match SqlType::parse(&data_type.to_string()) {
+                let ty = match crate::engine::alias_types::resolve(
+                    self.res.conn,
+                    &data_type.to_string(),
+                )
+                .map(|(t, _)| t)
+                {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };
@@ -487,7 +495,9 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 let Some(dt) = data_type else {
                     return self.fail(SqlError::unsupported("CONVERT ... USING"));
                 };
-                let ty = match SqlType::parse(&dt.to_string()) {
+                let ty = match crate::engine::alias_types::resolve(self.res.conn, &dt.to_string())
+                    .map(|(t, _)| t)
+                {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };

@@ -46,6 +46,9 @@ impl<'a> Rewriter<'a> {
             return Some(t);
         }
         match e {
+            Expr::Identifier(i) if i.value.starts_with('@') && !i.value.starts_with("@@") => {
+                self.session.variables.get(&i.value.to_lowercase()).copied()
+            }
             Expr::Value(v) => match &v.value {
                 Value::SingleQuotedString(s) => {
                     Some(SqlType::VarChar(Len::N(s.len().clamp(1, 8000) as u16)))

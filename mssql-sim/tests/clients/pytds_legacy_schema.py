@@ -1,0 +1,62 @@
+"""An old schema's features, checked with python-tds, a TDS client nobody here wrote.
+
+Run by mssql-sim/tests/python_tds.rs against a fresh simulator:
+    python3 pytds_legacy_schema.py HOST PORT PASSWORD
+
+As SQL Server documents them ("CREATE TYPE", "sys.types", "sys.columns"):
+an alias type is listed in sys.types as user-defined with its base's
+system_type_id and its own user_type_id from 257; a column declared with it
+has that user_type_id in sys.columns, the alias's nullability, and holds
+and returns values of the base type. Types the simulator lacks are refused
+at CREATE TABLE with class 16. Prints "OK" and exits 0 when all matched.
+"""
+import decimal
+import sys
+
+import pytds
+
+host, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+
+def check(what, got, want):
+    if got != want:
+        print(f"MISMATCH {what}: got {got!r}, want {want!r}")
+        sys.exit(1)
+
+
+with pytds.connect(server=host, port=port, database="master", user="sa", password=password,
+                   autocommit=True, timeout=30, login_timeout=30) as c:
+    cur = c.cursor()
+    cur.execute("CREATE DATABASE Pmo")
+
+with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=password,
+                   autocommit=True, timeout=30, login_timeout=30) as c:
+    cur = c.cursor()
+    cur.execute("CREATE TYPE dbo.Personnummer FROM char(12) NOT NULL")
+    cur.execute("CREATE TYPE dbo.Belopp FROM decimal(12, 2)")
+    cur.execute("SELECT name, system_type_id, user_type_id, is_nullable, is_user_defined "
+                "FROM sys.types WHERE is_user_defined = 1 ORDER BY name")
+    check("sys.types", [tuple(r) for r in cur.fetchall()],
+          [("Belopp", 106, 258, True, True), ("Personnummer", 175, 257, False, True)])
+    cur.execute("CREATE TABLE dbo.Patient (Pnr dbo.Personnummer PRIMARY KEY, Skuld dbo.Belopp)")
+    cur.execute("SELECT c.name, t.name, c.system_type_id, c.is_nullable FROM sys.columns c "
+                "JOIN sys.types t ON t.user_type_id = c.user_type_id "
+                "WHERE c.object_id = OBJECT_ID('dbo.Patient') ORDER BY c.column_id")
+    check("sys.columns joined to sys.types", [tuple(r) for r in cur.fetchall()],
+          [("Pnr", "Personnummer", 175, False), ("Skuld", "Belopp", 106, True)])
+    cur.execute("INSERT INTO dbo.Patient VALUES (%s, %s)", ("19121212", decimal.Decimal("10.555")))
+    cur.execute("SELECT Pnr, Skuld FROM dbo.Patient")
+    check("values of the base types", tuple(cur.fetchone()), ("19121212    ", decimal.Decimal("10.56")))
+    try:
+        cur.execute("DROP TYPE dbo.Personnummer")
+        check("DROP TYPE while in use", "dropped", "error 3732")
+    except (pytds.OperationalError, pytds.ProgrammingError) as e:
+        check("DROP TYPE while in use", e.msg_no, 3732)
+    for ty in ["sql_variant", "hierarchyid", "geography", "geometry"]:
+        try:
+            cur.execute(f"CREATE TABLE dbo.V (id int PRIMARY KEY, v {ty})")
+            check(f"CREATE TABLE with {ty}", "created", "refused")
+        except pytds.Error as e:
+            check(f"{ty} refused with class 16", (e.msg_no, e.severity), (40000, 16))
+
+print("OK")
