@@ -26,7 +26,8 @@ async fn alias_types_are_declared_used_listed_and_dropped() {
          is_user_defined FROM sys.types WHERE is_user_defined = 1 ORDER BY user_type_id",
     )
     .await;
-    let rows: Vec<(String, u8, i32, i16, u8, u8, bool, bool)> = t[0]
+    type TypeRow = (String, u8, i32, i16, u8, u8, bool, bool);
+    let rows: Vec<TypeRow> = t[0]
         .iter()
         .map(|r| {
             (
