@@ -149,6 +149,23 @@ async fn keys_and_comparisons_follow_the_column_collation() {
         ["abc", "Abc", "ABC"],
         "lower case first in a Windows _CS_ collation"
     );
+    // A conversion between string types keeps the column's collation.
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM dbo.Cs WHERE CAST(kod AS nvarchar(20)) = N'ABC'"
+        )
+        .await,
+        Some(1)
+    );
+    assert_eq!(
+        strings(
+            &mut c,
+            "SELECT CONVERT(nvarchar(20), kod) FROM dbo.Cs ORDER BY CONVERT(nvarchar(20), kod)"
+        )
+        .await,
+        ["abc", "Abc", "ABC"]
+    );
     // Two columns of different collations, neither with COLLATE: 468.
     let e = exec(
         &mut c,

@@ -98,11 +98,28 @@ impl Rewriter<'_> {
                     Value::SingleQuotedString(_) | Value::NationalStringLiteral(_)
                 ),
             },
-            Expr::Cast { data_type, .. } => Label::Default {
-                string: crate::types::SqlType::parse(&data_type.to_string())
+            // A conversion between string types keeps its input's label;
+            // to a string from anything else it is coercible-default.
+            Expr::Cast {
+                expr, data_type, ..
+            }
+            | Expr::Convert {
+                expr,
+                data_type: Some(data_type),
+                ..
+            } => {
+                let to_string = crate::types::SqlType::parse(&data_type.to_string())
                     .map(|t| t.is_string())
-                    .unwrap_or(false),
-            },
+                    .unwrap_or(false);
+                match self.label(expr)? {
+                    l @ (Label::Explicit(_) | Label::Implicit(_) | Label::Conflict(..))
+                        if to_string =>
+                    {
+                        l
+                    }
+                    _ => Label::Default { string: to_string },
+                }
+            }
             Expr::BinaryOp {
                 op: BinaryOperator::Plus | BinaryOperator::StringConcat,
                 left,
@@ -186,6 +203,25 @@ impl Rewriter<'_> {
                 (a || b).then_some(database)
             }
         })
+    }
+
+    /// A translated CAST or CONVERT of `inner` to `ty`: a string result
+    /// sorts and compares in its input's collation when the input is a
+    /// string, in the database's otherwise (never byte by byte).
+    pub(in crate::engine) fn collated_cast(
+        &self,
+        inner: &Expr,
+        cast: Expr,
+        ty: &crate::types::SqlType,
+    ) -> Expr {
+        if !ty.is_string() {
+            return cast;
+        }
+        let c = match self.label(inner) {
+            Ok(Label::Explicit(c) | Label::Implicit(c)) => c,
+            _ => self.session.collation,
+        };
+        Self::with_collation(cast, c)
     }
 
     /// Whether the left operand is a column that already has `c`, so SQLite

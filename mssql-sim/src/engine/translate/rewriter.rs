@@ -474,13 +474,7 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     "__sim_cast",
                     vec![(**expr).clone(), string_lit(&ty.to_string())],
                 );
-                // A string result is coercible-default: it sorts and
-                // compares in the database's collation, not byte by byte.
-                *e = if ty.is_string() {
-                    Self::with_collation(cast, self.session.collation)
-                } else {
-                    cast
-                };
+                *e = self.collated_cast(expr, cast, &ty);
             }
             Expr::Convert {
                 is_try,
@@ -511,10 +505,11 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 } else if !styles.is_empty() {
                     return self.fail(SqlError::unsupported("CONVERT with a non-literal style"));
                 }
-                *e = call(
+                let cast = call(
                     "__sim_cast",
                     vec![(**expr).clone(), string_lit(&ty.to_string())],
                 );
+                *e = self.collated_cast(expr, cast, &ty);
             }
             Expr::Function(f) => {
                 let lower = f.name.to_string().to_ascii_lowercase();
