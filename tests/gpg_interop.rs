@@ -163,6 +163,7 @@ fn schema() -> TableSchema {
         ty: ColumnType::parse(t).unwrap(),
         nullable: n != "Id",
         masked: n == "Losenord",
+        collation: None,
     };
     TableSchema {
         name: "dbo.Anvandare".into(),

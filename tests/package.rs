@@ -388,3 +388,33 @@ fn many_megabyte_values_and_empty_strings_survive() {
     );
     assert_ne!(rows[0].values[3], Value::Null);
 }
+
+#[test]
+fn a_collation_travels_and_a_name_that_is_not_one_is_refused() {
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let write = |collation: &str, seq: u64| {
+        let mut schema = patient_schema();
+        schema.columns[1].collation = Some(collation.into());
+        let mut w = PackageWriter::new(
+            writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+            template(Kind::Delta, seq),
+        );
+        let t = w.add_table(schema).unwrap();
+        w.upsert(t, &patient(1)).unwrap();
+        w.finish().unwrap().remove(0).path
+    };
+    let good = write("Finnish_Swedish_CS_AS", 1);
+    let (m, _, _) = read_all(&good, &k.norr, &[k.region.public()]).unwrap();
+    let cols = &m.tables[0].schema.columns;
+    assert_eq!(cols[1].collation.as_deref(), Some("Finnish_Swedish_CS_AS"));
+    assert_eq!(cols[0].collation, None);
+    // The copy's CREATE TABLE writes the name unquoted: only a name passes.
+    let bad = write("Latin1_General_CI_AS; DROP TABLE x", 2);
+    let e = read_all(&bad, &k.norr, &[k.region.public()]).unwrap_err();
+    assert!(
+        e.to_string().contains("Namn") && e.to_string().contains("collation"),
+        "{e}"
+    );
+}

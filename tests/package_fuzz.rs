@@ -42,6 +42,7 @@ fn fixture() -> &'static Fixture {
             ty: ColumnType::parse(t).unwrap(),
             nullable: n != "Id",
             masked: false,
+            collation: None,
         };
         let schema = TableSchema {
             name: "dbo.T".into(),

@@ -89,7 +89,7 @@ impl<'a> Loader<'a> {
         let keys_only = kind == SectionKind::Deletes;
         let stage = self.stage_name(table, keys_only);
         let kp = t.key_positions().unwrap_or_default();
-        let schema_for_stage = if keys_only {
+        let mut schema_for_stage = if keys_only {
             TableSchema {
                 name: t.name.clone(),
                 columns: kp.iter().map(|p| t.columns[*p].clone()).collect(),
@@ -99,6 +99,25 @@ impl<'a> Loader<'a> {
             t.clone()
         };
         if self.created.insert((table, keys_only)) {
+            // The stage's string columns in the copy's columns' collations,
+            // whatever the package says: the merge compares the two.
+            let copy: Vec<(String, String)> = self
+                .db
+                .rows(
+                    "reading the copy's collations",
+                    sql::column_collations(),
+                    &[Param::Str(t.name.clone())],
+                )?
+                .iter()
+                .filter_map(|r| Some((client::text_at(r, 0)?, client::text_at(r, 1)?)))
+                .collect();
+            for c in &mut schema_for_stage.columns {
+                c.collation = copy
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&c.name))
+                    .map(|(_, k)| k.clone())
+                    .filter(|k| crate::format::package::is_collation_name(k));
+            }
             self.db
                 .execute(&sql::create_table(&schema_for_stage, &stage, true))?;
             self.temps.push(stage.clone());

@@ -90,7 +90,8 @@ pub fn manifest_json(m: &Manifest) -> Json {
         "tables": m.tables.iter().map(|t| json!({
             "name": t.schema.name,
             "columns": t.schema.columns.iter().map(|c| json!({
-                "name": c.name, "type": c.ty.to_string(), "nullable": c.nullable, "masked": c.masked
+                "name": c.name, "type": c.ty.to_string(), "nullable": c.nullable, "masked": c.masked,
+                "collation": c.collation
             })).collect::<Vec<_>>(),
             "key": t.schema.key,
             "upserts": t.upserts,

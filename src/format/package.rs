@@ -64,6 +64,10 @@ pub struct ColumnSchema {
     pub nullable: bool,
     /// The column's values are replaced at the source (masked) before packaging.
     pub masked: bool,
+    /// A string column's collation at the source (`Finnish_Swedish_CI_AS`),
+    /// which the copy's column takes; None for other types, and in
+    /// packages written before collations were carried.
+    pub collation: Option<String>,
 }
 
 /// A table as the package describes it.
@@ -574,7 +578,7 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
         e.text("columns");
         e.array(t.schema.columns.len());
         for c in &t.schema.columns {
-            e.map(4);
+            e.map(4 + usize::from(c.collation.is_some()));
             e.text("name");
             e.text(&c.name);
             e.text("type");
@@ -583,6 +587,10 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
             e.bool(c.nullable);
             e.text("masked");
             e.bool(c.masked);
+            if let Some(coll) = &c.collation {
+                e.text("collation");
+                e.text(coll);
+            }
         }
         e.text("key");
         e.array(t.schema.key.len());
@@ -594,6 +602,16 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
         e.text("deletes");
         e.uint(t.deletes);
     }
+}
+
+/// Whether `s` can be a SQL Server collation name: letters, digits and
+/// underscores (it is written into the copy's CREATE TABLE unquoted, so
+/// nothing else may pass).
+pub fn is_collation_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
 }
 
 fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
@@ -689,11 +707,26 @@ fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
                     malformed(&tat, format!("column {cname}: '{k}' is not a boolean"))
                 })
             };
+            let collation = match c.get("collation") {
+                None => None,
+                Some(v) => Some(
+                    v.as_text()
+                        .filter(|s| is_collation_name(s))
+                        .ok_or_else(|| {
+                            malformed(
+                                &tat,
+                                format!("column {cname}: 'collation' is not a collation name"),
+                            )
+                        })?
+                        .to_string(),
+                ),
+            };
             columns.push(ColumnSchema {
                 name: cname.to_string(),
                 ty,
                 nullable: flag("nullable")?,
                 masked: flag("masked")?,
+                collation,
             });
         }
         let key: Vec<String> = t

@@ -196,6 +196,16 @@ impl ColumnType {
     }
 
     /// The decimal scale of exact numeric types (money has 4).
+    pub fn is_string(&self) -> bool {
+        matches!(
+            self,
+            ColumnType::Char(_)
+                | ColumnType::VarChar(_)
+                | ColumnType::NChar(_)
+                | ColumnType::NVarChar(_)
+        )
+    }
+
     pub fn decimal_scale(&self) -> Option<u8> {
         match self {
             ColumnType::Decimal { s, .. } | ColumnType::Numeric { s, .. } => Some(*s),

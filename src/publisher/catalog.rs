@@ -10,7 +10,7 @@
 //! with it (a delta must describe its rows as the copy's tables are).
 
 use crate::config::TableConfig;
-use crate::format::package::{ColumnSchema, TableSchema};
+use crate::format::package::{is_collation_name, ColumnSchema, TableSchema};
 use crate::format::value::ColumnType;
 use crate::mssql::client::{self, int_at, text_at, Db, DbError, Param};
 use crate::mssql::sql::source::{self as sql, SelectColumn};
@@ -72,6 +72,10 @@ pub struct PublishedColumn {
     #[serde(with = "type_text")]
     pub ty: ColumnType,
     pub nullable: bool,
+    /// A string column's collation; None in states written before
+    /// collations were recorded (see `drift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
 }
 
 /// A table's columns and key as they were published (stored in the state).
@@ -125,6 +129,7 @@ impl PublishedSchema {
                     name: c.name.clone(),
                     ty: c.ty,
                     nullable: c.nullable,
+                    collation: c.collation.clone(),
                 })
                 .collect(),
             key: schema.key.clone(),
@@ -155,6 +160,7 @@ impl PublishedSchema {
                 name: name.to_string(),
                 ty: ColumnType::parse(ty).map_err(|e| BadSchema(e.to_string()))?,
                 nullable,
+                collation: None,
             });
         }
         Ok(PublishedSchema {
@@ -175,6 +181,7 @@ impl PublishedSchema {
                     ty: c.ty,
                     nullable: c.nullable,
                     masked: t.masks.keys().any(|m| m.eq_ignore_ascii_case(&c.name)),
+                    collation: c.collation.clone(),
                 })
                 .collect(),
             key: self.key.clone(),
@@ -200,13 +207,28 @@ pub enum Drift {
 }
 
 /// Compares `now` with the `stored` schema; `accept` is `ctferry snapshot
-/// --all` accepting changed columns.
+/// --all` accepting changed columns. A changed collation is a change; a
+/// state written before collations were recorded (None) is completed
+/// (`Record`) rather than taken for a change.
 pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema, accept: bool) -> Drift {
     match stored {
         None => Drift::Record,
         Some(_) if accept => Drift::Record,
-        Some(was) if was != *now => Drift::Changed { was },
-        Some(_) => Drift::Same,
+        Some(was) if was == *now => Drift::Same,
+        Some(was) => {
+            let mut completed = was.clone();
+            let older = was.columns.iter().all(|c| c.collation.is_none());
+            if older && completed.columns.len() == now.columns.len() {
+                for (c, n) in completed.columns.iter_mut().zip(&now.columns) {
+                    c.collation = n.collation.clone();
+                }
+            }
+            if older && completed == *now {
+                Drift::Record
+            } else {
+                Drift::Changed { was }
+            }
+        }
     }
 }
 
@@ -233,6 +255,14 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
         let prec = int_at(r, 3).unwrap_or(0) as u8;
         let scale = int_at(r, 4).unwrap_or(0) as u8;
         let nullable = int_at(r, 5).unwrap_or(1) != 0;
+        let collation = text_at(r, 7);
+        if let Some(c) = collation.as_deref().filter(|c| !is_collation_name(c)) {
+            return Err(CatalogError::UnsupportedType {
+                table: name.clone(),
+                column: cname.clone(),
+                ty: format!("{tname} COLLATE {c}"),
+            });
+        }
         let ty = client::column_type(&tname, max_len, prec, scale).ok_or_else(|| {
             CatalogError::UnsupportedType {
                 table: name.clone(),
@@ -250,6 +280,7 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
             ty,
             nullable,
             masked: mask.is_some(),
+            collation,
         });
         select.push(SelectColumn {
             name: cname,
@@ -314,11 +345,13 @@ mod tests {
                     name: "Id".into(),
                     ty: ColumnType::parse("bigint").unwrap(),
                     nullable: false,
+                    collation: None,
                 },
                 PublishedColumn {
                     name: "Note".into(),
                     ty: ColumnType::parse("nvarchar(400)").unwrap(),
                     nullable: true,
+                    collation: None,
                 },
             ],
             key: vec!["Id".into()],
@@ -348,6 +381,33 @@ mod tests {
             drift(Some(s.clone()), &wider, false),
             Drift::Changed { was: s.clone() }
         );
-        assert_eq!(drift(Some(s), &wider, true), Drift::Record);
+        assert_eq!(drift(Some(s.clone()), &wider, true), Drift::Record);
+    }
+
+    #[test]
+    fn a_collation_is_recorded_once_then_a_change_of_it_stops_the_table() {
+        let older = schema();
+        let mut now = older.clone();
+        now.columns[1].collation = Some("Finnish_Swedish_CI_AS".into());
+        // A state from before collations were recorded: completed, not a change.
+        assert_eq!(drift(Some(older.clone()), &now, false), Drift::Record);
+        assert_eq!(PublishedSchema::from_bytes(&now.to_bytes()).unwrap(), now);
+        assert!(!String::from_utf8(older.to_bytes())
+            .unwrap()
+            .contains("collation"));
+        // Then a changed collation is a change.
+        let mut cs = now.clone();
+        cs.columns[1].collation = Some("Finnish_Swedish_CS_AS".into());
+        assert_eq!(
+            drift(Some(now.clone()), &cs, false),
+            Drift::Changed { was: now }
+        );
+        // And a state from before, with another column change too, is a change.
+        let mut wider = cs.clone();
+        wider.columns[1].ty = ColumnType::parse("nvarchar(800)").unwrap();
+        assert_eq!(
+            drift(Some(older.clone()), &wider, false),
+            Drift::Changed { was: older }
+        );
     }
 }

@@ -17,6 +17,7 @@ pub fn col(name: &str, ty: &str, nullable: bool) -> ColumnSchema {
         ty: ColumnType::parse(ty).unwrap(),
         nullable,
         masked: false,
+        collation: None,
     }
 }
 

@@ -94,15 +94,40 @@ impl World {
     /// world's folder)` (written into before they start) and reached with
     /// connection strings ending in `tls`.
     pub fn with(server: impl Fn(&Path, &Path) -> Config, tls: &str, ddl: &[String]) -> World {
+        World::build(
+            server,
+            tls,
+            ddl,
+            ["CREATE DATABASE Pmo", "CREATE DATABASE Kopia"],
+        )
+    }
+
+    /// As `new`, with `Pmo` and `Kopia` made by these two statements (a
+    /// `COLLATE` clause, say) on servers in their default collation.
+    pub fn with_databases(ddl: &[String], create: [&str; 2]) -> World {
+        World::build(
+            |data, _| Config::new(data, PW),
+            "encrypt=DANGER_PLAINTEXT",
+            ddl,
+            create,
+        )
+    }
+
+    fn build(
+        server: impl Fn(&Path, &Path) -> Config,
+        tls: &str,
+        ddl: &[String],
+        create: [&str; 2],
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let source = Server::start(server(a.path(), dir.path())).unwrap();
         let copy = Server::start(server(b.path(), dir.path())).unwrap();
         connect_with(&source, "master", tls, dir.path())
-            .execute("CREATE DATABASE Pmo")
+            .execute(create[0])
             .unwrap();
         connect_with(&copy, "master", tls, dir.path())
-            .execute("CREATE DATABASE Kopia")
+            .execute(create[1])
             .unwrap();
         let w = World {
             dir,

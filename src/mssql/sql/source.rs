@@ -65,10 +65,14 @@ pub fn can_read(t: &TableName) -> String {
 
 /// A table's columns in order with their types (@P1: `schema.table`).
 /// `max_length` is in bytes (-1 for max); nvarchar(n) has max_length 2n.
+/// The type is the system type: a column of an alias type
+/// (`dbo.Personnummer`, CREATE TYPE ... FROM char(12)) reads as its base
+/// type, which is what it holds and how it travels. `collation_name` is a
+/// string column's collation (NULL for other types).
 pub fn columns() -> &'static str {
     "SELECT c.name AS name, ty.name AS type_name, c.max_length AS max_length, c.precision AS precision,
-            c.scale AS scale, c.is_nullable AS is_nullable, c.column_id AS column_id
-     FROM sys.columns AS c JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id
+            c.scale AS scale, c.is_nullable AS is_nullable, c.column_id AS column_id, c.collation_name AS collation_name
+     FROM sys.columns AS c JOIN sys.types AS ty ON ty.user_type_id = c.system_type_id
      WHERE c.object_id = OBJECT_ID(@P1) ORDER BY c.column_id"
 }
 

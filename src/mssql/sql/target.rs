@@ -48,6 +48,13 @@ pub fn record_applied() -> &'static str {
 }
 
 /// Whether table @P1 (`schema.table`) exists (one row: its count).
+/// The collation of each string column of the copy's table @P1
+/// (`schema.table`), by name (the temp tables `apply` loads through take
+/// them).
+pub fn column_collations() -> &'static str {
+    "SELECT name, collation_name FROM sys.columns WHERE object_id = OBJECT_ID(@P1) AND collation_name IS NOT NULL"
+}
+
 pub fn table_exists() -> &'static str {
     "SELECT COUNT(*) FROM sys.tables WHERE object_id = OBJECT_ID(@P1)"
 }
@@ -60,14 +67,29 @@ pub fn drop_table(quoted: &str) -> String {
 /// Creates table `quoted` with the columns of `t`: the copy's table (with
 /// its primary key) or, with `stage`, a temp table to bulk-load into (types
 /// as `stage_type` loads them, no key).
+///
+/// A string column is created in its collation (`t`'s, which names the
+/// source column's for the copy's table and the copy column's for a
+/// stage), else in the database's (`COLLATE DATABASE_DEFAULT`): a temp
+/// table lives in tempdb, whose collation is the server's and may differ
+/// from the copy database's, and comparing the two is error 468.
+/// `package::is_collation_name` has checked every name.
 pub fn create_table(t: &TableSchema, quoted: &str, stage: bool) -> String {
     let mut cols: Vec<String> = t
         .columns
         .iter()
         .map(|c| {
             let ty = if stage { stage_type(&c.ty) } else { c.ty };
+            let collate = if ty.is_string() {
+                format!(
+                    " COLLATE {}",
+                    c.collation.as_deref().unwrap_or("DATABASE_DEFAULT")
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{} {} {}",
+                "{} {}{collate} {}",
                 quote(&c.name),
                 ty,
                 if c.nullable { "NULL" } else { "NOT NULL" }
