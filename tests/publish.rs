@@ -844,6 +844,17 @@ fn check_names_every_problem() {
         err.contains("partition key SE-E001 is claimed by both SE-NORR and SE-SYD"),
         "{err}"
     );
+    // The same key twice for one caregiver, differing in case and blanks.
+    let toml = std::fs::read_to_string(env.path("ctferry.toml"))
+        .unwrap()
+        .replace(r#"keys = ["SE-E001"]"#, r#"keys = ["SE-E003", "se-e003 "]"#);
+    std::fs::write(env.path("ctferry.toml"), toml).unwrap();
+    let (ok, _, err) = env.ctferry(&["check"]);
+    assert!(!ok);
+    assert!(
+        err.contains("partition key se-e003  is listed twice"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -418,7 +418,10 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             // keys that differ only so would match the same rows.
             let same = k.trim_end().to_lowercase();
             if let Some(other) = claimed.insert(same, s.hsa_id.clone()) {
-                return Err(err(&at, format!("partition key {k} is claimed by both {other} and {} (keys are compared as SQL Server compares them: case and trailing blanks do not count); a row must have one owner", s.hsa_id)));
+                if other == s.hsa_id {
+                    return Err(err(&at, format!("partition key {k} is listed twice (keys are compared as SQL Server compares them under a _CI_ collation: case and trailing blanks do not count)")));
+                }
+                return Err(err(&at, format!("partition key {k} is claimed by both {other} and {} (keys are compared as SQL Server compares them under a _CI_ collation: case and trailing blanks do not count); a row must have one owner", s.hsa_id)));
             }
         }
         let interval = match &s.interval {
