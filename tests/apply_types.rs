@@ -197,3 +197,45 @@ fn insert_bulk_declares_every_column_type_as_a_real_server_accepts_it() {
     assert!(source.iter().all(|v| v.is_some()));
     assert_eq!(select(&mut w.kopia()), source);
 }
+
+#[test]
+fn a_timestamp_column_arrives_as_the_source_rows_version() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Journal (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL, Text nvarchar(40) NULL, Ver rowversion)".into(),
+        "ALTER TABLE dbo.Journal ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Journal (Id, Enhet, Text) VALUES (1, N'E1', N'a'), (2, N'E1', N'b')".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Journal\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    let versions = |db: &mut Db| -> Vec<String> {
+        db.rows(
+            "reading",
+            "SELECT CONVERT(varchar(20), Ver, 1) FROM dbo.Journal ORDER BY Id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| text_at(r, 0).unwrap())
+        .collect()
+    };
+    w.cycle();
+    let mut pmo = w.pmo();
+    assert_eq!(versions(&mut w.kopia()), versions(&mut pmo));
+    pmo.execute("UPDATE dbo.Journal SET Text = N'ändrad' WHERE Id = 2")
+        .unwrap();
+    w.cycle();
+    let now = versions(&mut pmo);
+    assert_eq!(versions(&mut w.kopia()), now);
+    assert_ne!(now[0], now[1]);
+    let ty = w
+        .kopia()
+        .rows(
+            "reading the copy's column",
+            "SELECT t.name, c.max_length FROM sys.columns AS c JOIN sys.types AS t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID(N'dbo.Journal') AND c.name = N'Ver'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(text_at(&ty[0], 0).as_deref(), Some("binary"));
+}

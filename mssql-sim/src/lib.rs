@@ -16,6 +16,7 @@ pub mod collation;
 pub mod engine;
 pub mod error;
 mod server;
+pub mod styles;
 pub mod tds;
 pub mod tls;
 pub mod types;

@@ -40,8 +40,14 @@ pub enum SqlType {
     SmallInt,
     Int,
     BigInt,
-    Decimal { p: u8, s: u8 },
-    Numeric { p: u8, s: u8 },
+    Decimal {
+        p: u8,
+        s: u8,
+    },
+    Numeric {
+        p: u8,
+        s: u8,
+    },
     Money,
     SmallMoney,
     Float,
@@ -59,6 +65,10 @@ pub enum SqlType {
     SmallDateTime,
     DateTime2(u8),
     DateTimeOffset(u8),
+    /// `timestamp`/`rowversion`: 8 bytes the server sets from the
+    /// database's counter on every insert and update of the row; binary(8)
+    /// on the wire and in conversions.
+    RowVersion,
 }
 
 impl fmt::Display for SqlType {
@@ -86,6 +96,7 @@ impl fmt::Display for SqlType {
             SqlType::NChar(n) => write!(f, "nchar({n})"),
             SqlType::NVarChar(l) => write!(f, "nvarchar({})", len(l)),
             SqlType::Binary(n) => write!(f, "binary({n})"),
+            SqlType::RowVersion => write!(f, "timestamp"),
             SqlType::VarBinary(l) => write!(f, "varbinary({})", len(l)),
             SqlType::UniqueIdentifier => write!(f, "uniqueidentifier"),
             SqlType::Date => write!(f, "date"),
@@ -221,8 +232,14 @@ impl SqlType {
             "smalldatetime" => SqlType::SmallDateTime,
             "datetime2" => SqlType::DateTime2(scale(7)?),
             "datetimeoffset" => SqlType::DateTimeOffset(scale(7)?),
+            "timestamp" | "rowversion" => {
+                if args.is_some() {
+                    return Err(SqlError::new(2716, 16, format!("Column, parameter, or variable #1: Cannot specify a column width on data type {name}.")));
+                }
+                SqlType::RowVersion
+            }
             "text" | "ntext" | "image" | "xml" | "sql_variant" | "hierarchyid" | "geography"
-            | "geometry" | "timestamp" | "rowversion" => {
+            | "geometry" => {
                 return Err(SqlError::unsupported(format!("the data type '{name}'")));
             }
             _ => return Err(bad_type(&name)),
@@ -249,6 +266,7 @@ impl SqlType {
             SqlType::NChar(_) => "nchar",
             SqlType::NVarChar(_) => "nvarchar",
             SqlType::Binary(_) => "binary",
+            SqlType::RowVersion => "timestamp",
             SqlType::VarBinary(_) => "varbinary",
             SqlType::UniqueIdentifier => "uniqueidentifier",
             SqlType::Date => "date",
@@ -279,6 +297,7 @@ impl SqlType {
             SqlType::NChar(_) => 239,
             SqlType::NVarChar(_) => 231,
             SqlType::Binary(_) => 173,
+            SqlType::RowVersion => 189,
             SqlType::VarBinary(_) => 165,
             SqlType::UniqueIdentifier => 36,
             SqlType::Date => 40,
@@ -306,6 +325,7 @@ impl SqlType {
             SqlType::Float => (8, 53, 0),
             SqlType::Real => (4, 24, 0),
             SqlType::Char(n) | SqlType::Binary(n) => (n as i32, 0, 0),
+            SqlType::RowVersion => (8, 0, 0),
             SqlType::NChar(n) => (2 * n as i32, 0, 0),
             SqlType::VarChar(Len::N(n)) | SqlType::VarBinary(Len::N(n)) => (n as i32, 0, 0),
             SqlType::NVarChar(Len::N(n)) => (2 * n as i32, 0, 0),
@@ -368,7 +388,7 @@ impl SqlType {
             SqlType::Decimal { p, .. } | SqlType::Numeric { p, .. } if *p <= 15 => "REAL",
             SqlType::SmallMoney => "REAL",
             SqlType::Decimal { .. } | SqlType::Numeric { .. } => "BLOB",
-            SqlType::Binary(_) | SqlType::VarBinary(_) => "BLOB",
+            SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => "BLOB",
             _ => "TEXT",
         }
     }
@@ -897,6 +917,9 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
     if matches!(v, Value::Null) {
         return Ok(Value::Null);
     }
+    if *to == SqlType::RowVersion {
+        return convert(v, &SqlType::Binary(8), target);
+    }
     let from = source_name(v);
     match to {
         SqlType::Bit | SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
@@ -1086,7 +1109,7 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
             }
             Ok(Value::Str(s))
         }
-        SqlType::Binary(_) | SqlType::VarBinary(_) => {
+        SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => {
             let b = match v {
                 Value::Bytes(b) => b.clone(),
                 Value::Str(s) => s.as_bytes().to_vec(),
@@ -1269,7 +1292,7 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
             Value::Str(s) => Ok(Value::Str(s)),
             other => convert(&other, ty, None),
         },
-        SqlType::VarBinary(_) | SqlType::Binary(_) => match raw {
+        SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion => match raw {
             Value::Bytes(b) => Ok(Value::Bytes(b)),
             other => convert(&other, ty, None),
         },

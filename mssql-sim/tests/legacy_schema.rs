@@ -198,3 +198,108 @@ async fn types_the_simulator_lacks_are_refused_at_create_table() {
         );
     }
 }
+
+/// The 8 bytes of a rowversion as a number.
+fn rv(r: &tiberius::Row, i: usize) -> u64 {
+    let b: &[u8] = r.get(i).unwrap();
+    u64::from_be_bytes(b.try_into().unwrap())
+}
+
+#[tokio::test]
+async fn timestamp_columns_are_set_by_the_server_on_every_insert_and_update() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "pmo").await;
+    let dbts = |rows: &Vec<Vec<tiberius::Row>>| rv(&rows[0][0], 0);
+    let start_at = dbts(&ok(&mut c, "SELECT @@DBTS").await);
+    assert_eq!(start_at, 2000, "a new database starts @@DBTS at 0x07D0");
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.Journal (Id int PRIMARY KEY, Text nvarchar(40), Ver rowversion); \
+         CREATE TABLE dbo.Old (Id int PRIMARY KEY, Ts timestamp)",
+    )
+    .await;
+    // Inserted rows get consecutive values after @@DBTS, across tables.
+    ok(
+        &mut c,
+        "INSERT INTO dbo.Journal (Id, Text) VALUES (1, N'a'), (2, N'b'); \
+         INSERT INTO dbo.Old VALUES (1)",
+    )
+    .await;
+    let r = ok(&mut c, "SELECT Id, Ver FROM dbo.Journal ORDER BY Id").await;
+    let (v1, v2) = (rv(&r[0][0], 1), rv(&r[0][1], 1));
+    assert_eq!((v1, v2), (2001, 2002));
+    let old = rv(&ok(&mut c, "SELECT Ts FROM dbo.Old").await[0][0], 0);
+    assert_eq!(old, 2003);
+    assert_eq!(dbts(&ok(&mut c, "SELECT @@DBTS").await), 2003);
+    assert_eq!(
+        rv(&ok(&mut c, "SELECT MIN_ACTIVE_ROWVERSION()").await[0][0], 0),
+        2004
+    );
+    // An update gives the row a new, higher value; other rows keep theirs.
+    ok(&mut c, "UPDATE dbo.Journal SET Text = N'A' WHERE Id = 1").await;
+    let r = ok(&mut c, "SELECT Id, Ver FROM dbo.Journal ORDER BY Id").await;
+    assert_eq!((rv(&r[0][0], 1), rv(&r[0][1], 1)), (2004, 2002));
+    // Rows changed since a version: the reason applications keep one.
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM dbo.Journal WHERE Ver > 0x00000000000007D2"
+        )
+        .await,
+        Some(1)
+    );
+    // The catalog: timestamp, system_type_id 189, 8 bytes, not nullable.
+    let t = ok(
+        &mut c,
+        "SELECT t.name, c.system_type_id, c.max_length, c.is_nullable FROM sys.columns c \
+         JOIN sys.types t ON t.user_type_id = c.user_type_id \
+         WHERE c.object_id = OBJECT_ID('dbo.Journal') AND c.name = 'Ver'",
+    )
+    .await;
+    let row = &t[0][0];
+    assert_eq!(row.get::<&str, _>(0), Some("timestamp"));
+    assert_eq!(row.get::<u8, _>(1), Some(189));
+    assert_eq!(row.get::<i16, _>(2), Some(8));
+    assert_eq!(row.get::<bool, _>(3), Some(false));
+    // SQL Server's errors.
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.Journal (Id, Ver) VALUES (3, 0x01)").await,
+        273
+    );
+    assert_eq!(
+        err_code(&mut c, "UPDATE dbo.Journal SET Ver = 0x01").await,
+        272
+    );
+    assert_eq!(
+        err_code(&mut c, "CREATE TABLE dbo.Two (a timestamp, b rowversion)").await,
+        2738
+    );
+    // A rolled-back insert draws values that are not given again.
+    ok(
+        &mut c,
+        "BEGIN TRAN; INSERT INTO dbo.Old VALUES (2); ROLLBACK",
+    )
+    .await;
+    ok(&mut c, "INSERT INTO dbo.Old VALUES (3)").await;
+    let three = rv(
+        &ok(&mut c, "SELECT Ts FROM dbo.Old WHERE Id = 3").await[0][0],
+        0,
+    );
+    assert_eq!(three, 2006, "2005 went to the rolled-back row");
+    // Values survive a restart, and the counter goes on from @@DBTS.
+    drop(c);
+    let dir = sim.dir.path().to_path_buf();
+    sim.server.shutdown();
+    let server = mssql_sim::Server::start(mssql_sim::Config::new(&dir, PASSWORD)).unwrap();
+    let sim2 = Sim {
+        server,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mut c = connect_db(&sim2, "pmo").await;
+    ok(&mut c, "INSERT INTO dbo.Old VALUES (4)").await;
+    let four = rv(
+        &ok(&mut c, "SELECT Ts FROM dbo.Old WHERE Id = 4").await[0][0],
+        0,
+    );
+    assert_eq!(four, three + 1);
+}

@@ -535,3 +535,56 @@ async fn db_id_and_db_name_of_any_database() {
     assert_eq!(r[0][0].get::<&str, _>(1), Some("master"));
     assert_eq!(r[0][0].get::<&str, _>(2), None);
 }
+
+/// "CAST and CONVERT (Transact-SQL)": date and time styles, binary styles,
+/// and the default text of a datetime; a style the simulator does not do
+/// is refused, never ignored.
+#[tokio::test]
+async fn convert_styles_are_sql_servers_or_refused() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "styles").await;
+    let r = ok(
+        &mut c,
+        "DECLARE @d datetime = '2024-01-02 15:04:05.123'; \
+         SELECT CONVERT(varchar(30), @d, 120), CONVERT(varchar(30), @d, 121), CONVERT(varchar(30), @d, 126), \
+         CONVERT(varchar(8), @d, 112), CONVERT(varchar(10), @d, 23), CAST(@d AS varchar(30)), \
+         CONVERT(varchar(30), CAST('2024-01-02 03:04:05.1234567' AS datetime2(7)), 121), \
+         CONVERT(varchar(30), CAST('2024-01-02T03:04:05+01:00' AS datetimeoffset(0)), 127), \
+         CONVERT(varchar(20), 0x0007D1AB, 1), CONVERT(varchar(20), 0x0007D1AB, 2)",
+    )
+    .await;
+    let row = &r[0][0];
+    let got: Vec<&str> = (0..10).map(|i| row.get::<&str, _>(i).unwrap()).collect();
+    assert_eq!(
+        got,
+        [
+            "2024-01-02 15:04:05",
+            "2024-01-02 15:04:05.123",
+            "2024-01-02T15:04:05.123",
+            "20240102",
+            "2024-01-02",
+            "Jan  2 2024  3:04PM",
+            "2024-01-02 03:04:05.1234567",
+            "2024-01-02T02:04:05Z",
+            "0x0007D1AB",
+            "0007D1AB"
+        ]
+    );
+    let b = ok(
+        &mut c,
+        "SELECT CONVERT(varbinary(4), '0x0007D1AB', 1), CONVERT(varbinary(4), '0007d1ab', 2)",
+    )
+    .await;
+    assert_eq!(b[0][0].get::<&[u8], _>(0), Some(&[0, 7, 0xD1, 0xAB][..]));
+    assert_eq!(b[0][0].get::<&[u8], _>(1), Some(&[0, 7, 0xD1, 0xAB][..]));
+    assert_eq!(
+        err_code(&mut c, "SELECT CONVERT(varbinary(4), '0x0G', 1)").await,
+        8114
+    );
+    // dd/mm/yyyy and friends are not done: refused, not ignored.
+    let e = exec(&mut c, "SELECT CONVERT(varchar(30), GETDATE(), 103)")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 40000);
+    assert!(e.message().contains("style 103"), "{}", e.message());
+}

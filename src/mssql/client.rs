@@ -516,6 +516,9 @@ pub fn column_type(
         "nchar" => ColumnType::NChar((max_length / 2) as u16),
         "nvarchar" | "sysname" => ColumnType::NVarChar(len(max_length, true)),
         "binary" => ColumnType::Binary(max_length as u16),
+        // A timestamp (rowversion) column's value is set by its own server:
+        // the copy keeps the source row's version as the 8 bytes it is.
+        "timestamp" => ColumnType::Binary(8),
         "varbinary" => ColumnType::VarBinary(len(max_length, false)),
         "uniqueidentifier" => ColumnType::UniqueIdentifier,
         "date" => ColumnType::Date,

@@ -192,6 +192,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
         ("smalldatetime", 58, 58, 4, 16, 0),
         ("datetime2", 42, 42, 8, 27, 7),
         ("datetimeoffset", 43, 43, 10, 34, 7),
+        ("timestamp", 189, 189, 8, 0, 0),
     ];
     let types_values: Vec<String> = types_rows
         .iter()
@@ -831,6 +832,15 @@ pub fn refresh_databases(
         .map_err(sqlite_err)?;
     }
     Ok(())
+}
+
+/// @@DBTS: the last rowversion the database gave out (SQL Server starts a
+/// new database at 2000, 0x07D0).
+pub fn dbts(conn: &Connection) -> Result<i64, SqlError> {
+    Ok(get_option(conn, "dbts")
+        .map_err(sqlite_err)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000))
 }
 
 /// Brings the alias types (engine::alias_types) into this connection's

@@ -208,6 +208,11 @@ impl Session {
                     }
                     let (ty, alias) =
                         alias_types::resolve(&self.conn, &column_def.data_type.to_string())?;
+                    if ty == SqlType::RowVersion {
+                        return Err(SqlError::unsupported(
+                            "ALTER TABLE ADD of a timestamp column (create the table with it)",
+                        ));
+                    }
                     let mut nullable = alias.as_ref().map(|a| a.nullable).unwrap_or(true);
                     let mut default = None;
                     let mut collation = ty.is_string().then_some(self.collation);

@@ -8,6 +8,7 @@ use super::session::*;
 use super::translate::Rewriter;
 use super::{catalog, ct};
 use crate::error::SqlError;
+use crate::types::SqlType;
 use sqlparser::ast::{
     AssignmentTarget, Expr, FromTable, JoinConstraint, JoinOperator, ObjectName, SetExpr,
     TableFactor, TableObject, UpdateTableFromKind,
@@ -28,7 +29,21 @@ impl Session {
                 .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
         }
         ct::begin_statement(&self.ct_stmt, self.ct_context.take(), None);
-        let r = f(self);
+        let r = catalog::dbts(&self.conn).and_then(|dbts| {
+            // Values this session drew in a transaction that rolled back
+            // are not given again (the database's @@DBTS went back).
+            let dbts = dbts.max(self.rowversion.load(std::sync::atomic::Ordering::SeqCst));
+            self.rowversion
+                .store(dbts, std::sync::atomic::Ordering::SeqCst);
+            let n = f(self)?;
+            // The rowversions this statement drew: @@DBTS now.
+            let now = self.rowversion.load(std::sync::atomic::Ordering::SeqCst);
+            if now != dbts {
+                catalog::set_option(&self.conn, "dbts", &now.to_string())
+                    .map_err(catalog::sqlite_err)?;
+            }
+            Ok(n)
+        });
         ct::end_statement(&self.ct_stmt);
         if !auto {
             return r;
@@ -115,6 +130,7 @@ impl Session {
                 def.columns
                     .iter()
                     .filter(|c| !c.identity || self.identity_insert == Some(def.object_id))
+                    .filter(|c| c.ty != SqlType::RowVersion)
                     .cloned()
                     .collect()
             } else {
@@ -122,6 +138,9 @@ impl Session {
                 for c in &ins.columns {
                     let n = column_name_of(c);
                     let cd = def.column(&n).ok_or_else(|| SqlError::invalid_column(&n))?;
+                    if cd.ty == SqlType::RowVersion {
+                        return Err(SqlError::new(273, 16, "Cannot insert an explicit value into a timestamp column. Use INSERT with a column list to exclude the timestamp column, or insert a DEFAULT into the timestamp column."));
+                    }
                     if v.iter().any(|x: &ColumnDef| x.column_id == cd.column_id) {
                         return Err(SqlError::new(264, 16, format!("The column name '{}' is specified more than once in the SET clause or column list of an INSERT. A column cannot be assigned more than one value in the same clause. Modify the clause to make sure that a column is updated only once.", cd.name)));
                     }
@@ -289,6 +308,9 @@ impl Session {
                     format!("Cannot update identity column '{}'.", col.name),
                 ));
             }
+            if col.ty == SqlType::RowVersion {
+                return Err(SqlError::new(272, 16, "Cannot update a timestamp column."));
+            }
             if !set_ids.contains(&col.column_id) {
                 set_ids.push(col.column_id);
             }
@@ -300,6 +322,10 @@ impl Session {
                 q(&col.name),
                 Self::conv_expr(&def, &col, &v.to_string())
             ));
+        }
+        // Every update of a row gives its timestamp column a new value.
+        if let Some(rv) = def.columns.iter().find(|c| c.ty == SqlType::RowVersion) {
+            sets.push(format!("{} = __sim_next_rowversion()", q(&rv.name)));
         }
         let mut conds = Vec::new();
         for mut e in extra_where {

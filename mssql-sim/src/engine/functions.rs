@@ -49,6 +49,38 @@ impl SimClock {
     }
 }
 
+/// The database's rowversion counter as one connection's statements draw
+/// from it: loaded from the database (`@@DBTS`) when a write statement
+/// starts and written back when it ends (`Session::dml`). Values that a
+/// rolled-back transaction drew are not given again by the same session
+/// (as in SQL Server); another session may give them again (only rows that
+/// were rolled back ever had them).
+pub type RowVersionCounter = Arc<AtomicI64>;
+
+/// `__sim_next_rowversion()`: the next rowversion, 8 bytes big-endian (the
+/// SQLite default of every timestamp column, and what UPDATE sets it to).
+/// `__sim_rowversion_bytes(n)`: a counter value as those 8 bytes.
+pub fn register_rowversion(conn: &Connection, counter: RowVersionCounter) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "__sim_next_rowversion",
+        0,
+        FunctionFlags::SQLITE_UTF8,
+        move |_| {
+            let v = counter.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+            Ok(v.to_be_bytes().to_vec())
+        },
+    )?;
+    conn.create_scalar_function(
+        "__sim_rowversion_bytes",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let v: Option<i64> = ctx.get(0)?;
+            Ok(v.map(|v| v.to_be_bytes().to_vec()))
+        },
+    )
+}
+
 /// Registers the collation and functions on a new connection.
 pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
     conn.create_collation("SQLSRV", |a, b| DEFAULT.compare(a, b))?;
@@ -111,6 +143,33 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
     })?;
     // QUOTENAME(s, q): NULL above 128 characters or for a delimiter SQL
     // Server does not take; the closing delimiter doubled inside.
+    // CAST/CONVERT of a date/time or binary value to text (crate::styles).
+    conn.create_scalar_function("__sim_styled_text", 3, det, |ctx| {
+        let ty = type_arg(ctx, 1)?;
+        let style: i64 = ctx.get(2)?;
+        let v = crate::types::from_storage(ctx.get_raw(0), &ty).map_err(user_err)?;
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
+        crate::styles::text(&v, &ty, style as u32)
+            .map(Some)
+            .map_err(user_err)
+    })?;
+    // CONVERT(binary, string, 1 | 2): hex digits to bytes.
+    conn.create_scalar_function("__sim_hex_bytes", 2, det, |ctx| {
+        let s: Option<String> = ctx.get(0)?;
+        let style: i64 = ctx.get(1)?;
+        let Some(s) = s else { return Ok(None) };
+        crate::styles::hex_bytes(s.trim_end(), style as u32)
+            .map(Some)
+            .ok_or_else(|| {
+                user_err(SqlError::new(
+                    8114,
+                    16,
+                    "Error converting data type varchar to varbinary.",
+                ))
+            })
+    })?;
     // value LIKE pattern [ESCAPE e] under a collation (see Collation::like).
     conn.create_scalar_function("__sim_like", 4, det, |ctx| {
         fn text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {

@@ -263,6 +263,8 @@ pub struct Session {
     pub(super) vars: HashMap<String, (SqlType, Value)>,
     /// What the change tracking triggers need to know of the running statement.
     pub(super) ct_stmt: ct::StmtCell,
+    /// The rowversion counter of the current database (see `functions`).
+    pub(super) rowversion: functions::RowVersionCounter,
     /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
     pub(super) ct_context: Option<Vec<u8>>,
     /// The target of an `INSERT BULK` whose bulk-load message is awaited,
@@ -275,6 +277,7 @@ pub(super) fn open_connection(
     path: &std::path::Path,
     name: &str,
     ct_stmt: &ct::StmtCell,
+    rowversion: &functions::RowVersionCounter,
 ) -> Result<Connection, SqlError> {
     let conn = Connection::open(path).map_err(catalog::sqlite_err)?;
     conn.busy_timeout(shared.lock_timeout)
@@ -287,6 +290,7 @@ pub(super) fn open_connection(
         .map_err(catalog::sqlite_err)?;
     functions::register(&conn, shared.clock.clone()).map_err(catalog::sqlite_err)?;
     ct::register(&conn, ct_stmt.clone()).map_err(catalog::sqlite_err)?;
+    functions::register_rowversion(&conn, rowversion.clone()).map_err(catalog::sqlite_err)?;
     catalog::init(&conn).map_err(catalog::sqlite_err)?;
     ct::init(&conn).map_err(catalog::sqlite_err)?;
     catalog::create_views(&conn, name).map_err(catalog::sqlite_err)?;
@@ -311,7 +315,8 @@ impl Session {
             ));
         };
         let ct_stmt = ct::StmtCell::default();
-        let conn = open_connection(&shared, &path, &name, &ct_stmt)?;
+        let rowversion = functions::RowVersionCounter::default();
+        let conn = open_connection(&shared, &path, &name, &ct_stmt, &rowversion)?;
         let collation = catalog::database_collation(&conn)?;
         let spid = shared.next_spid();
         let interrupt = Arc::new(Mutex::new(Some(conn.get_interrupt_handle())));
@@ -333,6 +338,7 @@ impl Session {
             temp_ids: -1_000_000,
             vars: HashMap::new(),
             ct_stmt,
+            rowversion,
             ct_context: None,
             bulk: None,
         })
@@ -970,10 +976,12 @@ impl Session {
                 "USE inside a transaction that has written data",
             ));
         }
-        let conn = open_connection(&self.shared, &path, &real, &self.ct_stmt)?;
+        let conn = open_connection(&self.shared, &path, &real, &self.ct_stmt, &self.rowversion)?;
         *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(conn.get_interrupt_handle());
         let collation = catalog::database_collation(&conn)?;
+        // The counter is the database's: another one starts from its own.
+        self.rowversion.store(0, Ordering::SeqCst);
         self.conn = conn;
         self.temp.clear();
         let old = std::mem::replace(&mut self.database, real.clone());

@@ -188,6 +188,21 @@ impl TableSpec {
                 other => return Err(SqlError::unsupported(format!("the column option {other}"))),
             }
         }
+        if ty == SqlType::RowVersion {
+            if self.columns.iter().any(|c| c.ty == SqlType::RowVersion) {
+                return Err(SqlError::new(2738, 16, format!("A table can only have one timestamp column. Because table '{}' already has one, the column '{}' cannot be added.", self.display, c.name.value)));
+            }
+            if default.is_some() {
+                return Err(SqlError::new(1755, 16, format!("Defaults cannot be created on columns of data type timestamp. Table '{}', column '{}'.", self.display, c.name.value)));
+            }
+            if !c
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::Null))
+            {
+                nullable = false;
+            }
+        }
         if let Some(d) = &default {
             self.default_sql.push(Some(format!("({d})")));
         } else {
@@ -366,6 +381,11 @@ impl TableSpec {
             }
             if !c.nullable {
                 s.push_str(" NOT NULL");
+            }
+            // The server sets a timestamp column on insert (and UPDATE
+            // sets it again, engine::dml).
+            if c.ty == SqlType::RowVersion {
+                s.push_str(" DEFAULT (__sim_next_rowversion())");
             }
             if let Some(d) = d {
                 s.push_str(&format!(

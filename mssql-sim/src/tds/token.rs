@@ -184,7 +184,13 @@ impl Response {
         self.buf
             .extend_from_slice(&(columns.len() as u16).to_le_bytes());
         for c in columns {
-            self.buf.extend_from_slice(&0u32.to_le_bytes());
+            // UserType: 80 for timestamp, as SQL Server sends it; else 0.
+            let user_type: u32 = if c.ty == crate::types::SqlType::RowVersion {
+                80
+            } else {
+                0
+            };
+            self.buf.extend_from_slice(&user_type.to_le_bytes());
             let mut flags: u16 = 0x08;
             if c.nullable {
                 flags |= 0x01;

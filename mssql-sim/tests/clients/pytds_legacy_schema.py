@@ -8,7 +8,8 @@ an alias type is listed in sys.types as user-defined with its base's
 system_type_id and its own user_type_id from 257; a column declared with it
 has that user_type_id in sys.columns, the alias's nullability, and holds
 and returns values of the base type. Types the simulator lacks are refused
-at CREATE TABLE with class 16. Prints "OK" and exits 0 when all matched.
+at CREATE TABLE with class 16. A timestamp column is set by the server on
+every insert and update ("rowversion (Transact-SQL)"). Prints "OK" and exits 0 when all matched.
 """
 import decimal
 import sys
@@ -52,6 +53,21 @@ with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=p
         check("DROP TYPE while in use", "dropped", "error 3732")
     except (pytds.OperationalError, pytds.ProgrammingError) as e:
         check("DROP TYPE while in use", e.msg_no, 3732)
+    # timestamp: set by the server, 8 bytes big-endian, binary(8) with user type 80 on the wire.
+    cur.execute("CREATE TABLE dbo.J (Id int PRIMARY KEY, Ver rowversion)")
+    cur.execute("INSERT INTO dbo.J (Id) VALUES (%s)", (1,))
+    cur.execute("UPDATE dbo.J SET Id = 2")
+    cur.execute("SELECT Ver, @@DBTS FROM dbo.J")
+    ver, dbts = cur.fetchone()
+    check("a rowversion is 8 bytes", len(ver), 8)
+    check("the row's rowversion is the last given (@@DBTS)", ver, dbts)
+    check("an insert then an update drew two values", int.from_bytes(ver, "big"), 2002)
+    check("timestamp's user type in COLMETADATA", cur._session.res_info.columns[0].column_usertype, 80)
+    try:
+        cur.execute("UPDATE dbo.J SET Ver = 0x01")
+        check("UPDATE of a timestamp column", "updated", "error 272")
+    except pytds.Error as e:
+        check("UPDATE of a timestamp column", e.msg_no, 272)
     for ty in ["sql_variant", "hierarchyid", "geography", "geometry"]:
         try:
             cur.execute(f"CREATE TABLE dbo.V (id int PRIMARY KEY, v {ty})")

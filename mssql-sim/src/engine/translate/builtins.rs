@@ -50,6 +50,14 @@ impl<'a> Rewriter<'a> {
             "@@OPTIONS" => number_lit(5496),
             "@@MAX_PRECISION" => number_lit(38),
             "@@TEXTSIZE" => number_lit(2147483647),
+            // The last rowversion the database gave out, varbinary(8).
+            "@@DBTS" => call(
+                "__sim_cast",
+                vec![
+                    call("__sim_rowversion_bytes", vec![dbts_subquery()]),
+                    string_lit("varbinary(8)"),
+                ],
+            ),
             _ => return None,
         })
     }
@@ -416,6 +424,25 @@ impl<'a> Rewriter<'a> {
         let (name, args, n) = (c.name.as_str(), c.args.clone(), c.args.len());
         let need = |k: usize| c.need(k);
         Ok(Some(match name {
+            // @@DBTS + 1 as committed: a writer's uncommitted rowversions
+            // come after it (SQLite has one writer at a time).
+            "MIN_ACTIVE_ROWVERSION" => {
+                need(0)?;
+                call(
+                    "__sim_cast",
+                    vec![
+                        call(
+                            "__sim_rowversion_bytes",
+                            vec![Expr::BinaryOp {
+                                left: Box::new(dbts_subquery()),
+                                op: sqlparser::ast::BinaryOperator::Plus,
+                                right: Box::new(number_lit(1)),
+                            }],
+                        ),
+                        string_lit("binary(8)"),
+                    ],
+                )
+            }
             "DB_NAME" => match args.first() {
                 None => string_lit(&self.session.database),
                 Some(a) => {
@@ -623,4 +650,15 @@ impl<'a> Rewriter<'a> {
             .map_err(catalog::sqlite_err)?
             .map(|(id, _)| id))
     }
+}
+
+/// `(SELECT coalesce(value, 2000) ...)`: @@DBTS as a number (see
+/// `catalog::dbts`).
+fn dbts_subquery() -> Expr {
+    Expr::Subquery(Box::new(
+        parse_query(
+            "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM __sim_options WHERE name = 'dbts'), 2000)",
+        )
+        .expect("a fixed query parses"),
+    ))
 }

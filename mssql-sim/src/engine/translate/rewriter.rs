@@ -470,10 +470,10 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };
-                let cast = call(
-                    "__sim_cast",
-                    vec![(**expr).clone(), string_lit(&ty.to_string())],
-                );
+                let cast = match self.styled_cast(expr, &ty, 0) {
+                    Ok(c) => c,
+                    Err(err) => return self.fail(err),
+                };
                 *e = self.collated_cast(expr, cast, &ty);
             }
             Expr::Convert {
@@ -495,20 +495,31 @@ impl<'a> VisitorMut for Rewriter<'a> {
                     Ok(t) => t,
                     Err(err) => return self.fail(err),
                 };
-                // Styles other than the ISO ones change string formats; refuse those.
-                if let Some(Expr::Value(v)) = styles.first() {
-                    let ok = matches!(&v.value, Value::Number(n, _) if ["0", "20", "120", "21", "121", "126", "127", "23", "112", "1", "2"].contains(&n.as_str()));
-                    if !ok {
-                        return self
-                            .fail(SqlError::unsupported(format!("CONVERT style {}", v.value)));
+                // The style: a literal number (crate::styles has the ones
+                // the simulator does).
+                let style = match styles.first() {
+                    None => 0,
+                    Some(Expr::Value(v)) => match &v.value {
+                        Value::Number(n, _) => match n.parse::<u32>() {
+                            Ok(s) => s,
+                            Err(_) => {
+                                return self
+                                    .fail(SqlError::unsupported(format!("CONVERT style {n}")))
+                            }
+                        },
+                        other => {
+                            return self
+                                .fail(SqlError::unsupported(format!("CONVERT style {other}")))
+                        }
+                    },
+                    Some(_) => {
+                        return self.fail(SqlError::unsupported("CONVERT with a non-literal style"))
                     }
-                } else if !styles.is_empty() {
-                    return self.fail(SqlError::unsupported("CONVERT with a non-literal style"));
-                }
-                let cast = call(
-                    "__sim_cast",
-                    vec![(**expr).clone(), string_lit(&ty.to_string())],
-                );
+                };
+                let cast = match self.styled_cast(expr, &ty, style) {
+                    Ok(c) => c,
+                    Err(err) => return self.fail(err),
+                };
                 *e = self.collated_cast(expr, cast, &ty);
             }
             Expr::Function(f) => {

@@ -4,6 +4,7 @@
 use super::ast::*;
 use super::rewriter::*;
 use crate::engine::catalog::ColumnDef;
+use crate::error::SqlError;
 use crate::types::{Len, SqlType};
 use sqlparser::ast::{BinaryOperator, Expr, Value};
 
@@ -161,6 +162,49 @@ impl<'a> Rewriter<'a> {
             }
             _ => None,
         }
+    }
+
+    /// `__sim_cast(inner, ty)` with CONVERT's `style` (0 for CAST): a date,
+    /// time or binary value becomes text as SQL Server writes it
+    /// (crate::styles), hex text becomes bytes with styles 1 and 2, and a
+    /// style the simulator does not do, or one on a value whose type it
+    /// cannot tell, is refused.
+    pub(in crate::engine) fn styled_cast(
+        &self,
+        inner: &Expr,
+        ty: &crate::types::SqlType,
+        style: u32,
+    ) -> Result<Expr, SqlError> {
+        let from = self.expr_type(inner);
+        let mut value = inner.clone();
+        let binary_target = matches!(ty, SqlType::Binary(_) | SqlType::VarBinary(_));
+        match from {
+            Some(f) if ty.is_string() && crate::styles::has_styles(&f) => {
+                value = call(
+                    "__sim_styled_text",
+                    vec![value, string_lit(&f.to_string()), number_lit(style)],
+                );
+            }
+            Some(f) if binary_target && f.is_string() && matches!(style, 1 | 2) => {
+                value = call("__sim_hex_bytes", vec![value, number_lit(style)]);
+            }
+            // Date and time styles also name the input's format; the
+            // simulator reads the ISO and yyyymmdd forms those styles use.
+            Some(f)
+                if f.is_string()
+                    && matches!(style, 20 | 120 | 21 | 121 | 23 | 112 | 126 | 127)
+                    && !ty.is_string()
+                    && !binary_target => {}
+            _ if style == 0 => {}
+            _ => {
+                return Err(SqlError::unsupported(format!(
+                    "CONVERT style {style} to {ty} from {}",
+                    from.map(|f| f.to_string())
+                        .unwrap_or_else(|| "an expression whose type it cannot tell".into())
+                )))
+            }
+        }
+        Ok(call("__sim_cast", vec![value, string_lit(&ty.to_string())]))
     }
 
     pub(in crate::engine) fn is_stringy(&self, e: &Expr) -> bool {

@@ -12,6 +12,8 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
             varlen::encode_type_info(buf, 0xA5, varlen::ushort_len(&l, 1), None)
         }
         SqlType::Binary(n) => varlen::encode_type_info(buf, 0xAD, n, None),
+        // SQL Server sends timestamp as binary(8) (with user type 80).
+        SqlType::RowVersion => varlen::encode_type_info(buf, 0xAD, 8, None),
         _ => {}
     }
 }

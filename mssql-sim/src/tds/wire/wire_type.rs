@@ -88,7 +88,7 @@ impl Family {
             SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::VarChar(_) | SqlType::Char(_) => {
                 Family::String
             }
-            SqlType::VarBinary(_) | SqlType::Binary(_) => Family::Binary,
+            SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion => Family::Binary,
         }
     }
 
