@@ -239,3 +239,41 @@ fn a_timestamp_column_arrives_as_the_source_rows_version() {
         .unwrap();
     assert_eq!(text_at(&ty[0], 0).as_deref(), Some("binary"));
 }
+
+#[test]
+fn a_computed_column_arrives_as_its_value() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Person (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL, Fornamn nvarchar(40) NOT NULL, Efternamn nvarchar(40) NOT NULL, Namn AS (Fornamn + N' ' + Efternamn))".into(),
+        "ALTER TABLE dbo.Person ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Person (Id, Enhet, Fornamn, Efternamn) VALUES (1, N'E1', N'Åsa', N'Berg')".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Person\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    w.cycle();
+    let name = |db: &mut Db| {
+        text_at(
+            &db.rows("reading", "SELECT Namn FROM dbo.Person WHERE Id = 1", &[])
+                .unwrap()[0],
+            0,
+        )
+    };
+    assert_eq!(name(&mut w.kopia()).as_deref(), Some("Åsa Berg"));
+    w.pmo()
+        .execute("UPDATE dbo.Person SET Efternamn = N'Lind' WHERE Id = 1")
+        .unwrap();
+    w.cycle();
+    assert_eq!(name(&mut w.kopia()).as_deref(), Some("Åsa Lind"));
+    // In the copy it is a column of the expression's type holding the value.
+    let ty = w
+        .kopia()
+        .rows(
+            "reading the copy's column",
+            "SELECT c.is_computed, c.max_length FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(N'dbo.Person') AND c.name = N'Namn'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(ctferry::mssql::client::int_at(&ty[0], 0), Some(0));
+    assert_eq!(ctferry::mssql::client::int_at(&ty[0], 1), Some(162));
+}

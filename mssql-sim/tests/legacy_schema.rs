@@ -303,3 +303,113 @@ async fn timestamp_columns_are_set_by_the_server_on_every_insert_and_update() {
     );
     assert_eq!(four, three + 1);
 }
+
+#[tokio::test]
+async fn computed_columns_are_computed_listed_and_not_written() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "pmo").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.Person (Id int PRIMARY KEY, Fornamn nvarchar(40) NOT NULL, \
+         Efternamn nvarchar(40) NOT NULL, Namn AS (Fornamn + N' ' + Efternamn), \
+         Antal smallint NULL, Dubbelt AS (Antal * 2) PERSISTED, \
+         Kod AS (CAST(Id AS varchar(10)) + 'X') PERSISTED NOT NULL)",
+    )
+    .await;
+    ok(
+        &mut c,
+        "INSERT INTO dbo.Person (Id, Fornamn, Efternamn, Antal) VALUES (1, N'Åsa', N'Berg', 21); \
+         INSERT INTO dbo.Person VALUES (2, N'Bo', N'Ek', NULL)",
+    )
+    .await;
+    let r = ok(&mut c, "SELECT * FROM dbo.Person ORDER BY Id").await;
+    let row = &r[0][0];
+    assert_eq!(row.get::<&str, _>("Namn"), Some("Åsa Berg"));
+    // smallint * 2 is int: the literal 2 is an int, which takes precedence.
+    assert_eq!(row.get::<i32, _>("Dubbelt"), Some(42));
+    assert_eq!(row.get::<&str, _>("Kod"), Some("1X"));
+    assert_eq!(r[0][1].get::<i32, _>("Dubbelt"), None);
+    ok(
+        &mut c,
+        "UPDATE dbo.Person SET Efternamn = N'Lind' WHERE Id = 1",
+    )
+    .await;
+    assert_eq!(
+        ok(&mut c, "SELECT Namn FROM dbo.Person WHERE Id = 1").await[0][0].get::<&str, _>(0),
+        Some("Åsa Lind")
+    );
+    // The catalog: is_computed, the type SQL Server gives the expression,
+    // and sys.computed_columns with the definition and PERSISTED.
+    let cols = ok(
+        &mut c,
+        "SELECT c.name, t.name, c.max_length, c.is_computed, c.is_nullable FROM sys.columns c \
+         JOIN sys.types t ON t.user_type_id = c.user_type_id \
+         WHERE c.object_id = OBJECT_ID('dbo.Person') AND c.is_computed = 1 ORDER BY c.column_id",
+    )
+    .await;
+    let got: Vec<(String, String, i16, bool, bool)> = cols[0]
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>(0).unwrap().into(),
+                r.get::<&str, _>(1).unwrap().into(),
+                r.get(2).unwrap(),
+                r.get(3).unwrap(),
+                r.get(4).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Namn".into(), "nvarchar".into(), 162, true, true),
+            ("Dubbelt".into(), "int".into(), 4, true, true),
+            ("Kod".into(), "varchar".into(), 11, true, false),
+        ]
+    );
+    let cc = ok(
+        &mut c,
+        "SELECT name, is_persisted, definition FROM sys.computed_columns \
+         WHERE object_id = OBJECT_ID('dbo.Person') ORDER BY column_id",
+    )
+    .await;
+    assert_eq!(cc[0].len(), 3);
+    assert_eq!(cc[0][0].get::<bool, _>(1), Some(false));
+    assert_eq!(cc[0][1].get::<bool, _>(1), Some(true));
+    assert!(cc[0][0].get::<&str, _>(2).unwrap().contains("Fornamn"));
+    // Writing one: 271. NOT NULL without PERSISTED: 8183. One computed
+    // column in another's definition: 1759.
+    assert_eq!(
+        err_code(
+            &mut c,
+            "INSERT INTO dbo.Person (Id, Fornamn, Efternamn, Namn) VALUES (3, N'a', N'b', N'c')"
+        )
+        .await,
+        271
+    );
+    assert_eq!(
+        err_code(&mut c, "UPDATE dbo.Person SET Namn = N'x'").await,
+        271
+    );
+    assert_eq!(
+        err_code(
+            &mut c,
+            "CREATE TABLE dbo.B (a int PRIMARY KEY, b AS (a + 1) NOT NULL)"
+        )
+        .await,
+        8183
+    );
+    assert_eq!(
+        err_code(
+            &mut c,
+            "CREATE TABLE dbo.C (a int PRIMARY KEY, b AS (a + 1), d AS (b + 1))"
+        )
+        .await,
+        1759
+    );
+    let e = exec(&mut c, "ALTER TABLE dbo.Person ADD Dubbel AS (Id * 2)")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 40000, "{}", e.message());
+    assert!(e.message().contains("computed column"), "{}", e.message());
+}

@@ -27,6 +27,8 @@ pub struct ColumnDef {
     pub collation: Option<Collation>,
     /// The alias type the column was declared with (engine::alias_types).
     pub user_type_id: Option<i64>,
+    /// A computed column's definition: `(T-SQL as written, PERSISTED)`.
+    pub computed: Option<(String, bool)>,
 }
 
 impl ColumnDef {
@@ -134,6 +136,19 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
     if !has {
         conn.execute_batch("ALTER TABLE __sim_columns ADD COLUMN user_type_id INTEGER")?;
     }
+    // So does a computed column its definition (files made before).
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('__sim_columns') WHERE name = 'computed_definition'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE __sim_columns ADD COLUMN computed_definition TEXT;
+             ALTER TABLE __sim_columns ADD COLUMN is_persisted INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE __sim_columns ADD COLUMN is_computed INTEGER NOT NULL DEFAULT 0;",
+        )?;
+    }
     Ok(())
 }
 
@@ -147,7 +162,7 @@ pub fn internal_column_type(column: &str) -> SqlType {
         "create_date" | "modify_date" => SqlType::DateTime,
         "max_length" => SqlType::SmallInt,
         "precision" | "scale" | "system_type_id" => SqlType::TinyInt,
-        "default_sql" | "value" => SqlType::NVarChar(Len::Max),
+        "default_sql" | "value" | "computed_definition" => SqlType::NVarChar(Len::Max),
         "delete_referential_action"
         | "update_referential_action"
         | "retention_period_units"
@@ -219,7 +234,11 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
          CREATE TEMP VIEW IF NOT EXISTS \"sys.columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
              coalesce(c.user_type_id, c.system_type_id) AS user_type_id,
              c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, 0 AS is_ansi_padded, 0 AS is_rowguidcol, c.is_identity,
-             0 AS is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c;
+             c.is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c;
+         CREATE TEMP VIEW IF NOT EXISTS \"sys.computed_columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
+             coalesce(c.user_type_id, c.system_type_id) AS user_type_id, c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable,
+             c.is_computed, c.computed_definition AS definition, c.is_persisted, 0 AS uses_database_collation
+             FROM __sim_columns c WHERE c.computed_definition IS NOT NULL;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.indexes\" AS SELECT object_id, name, index_id, type, type_desc, is_unique, 1 AS data_space_id,
              0 AS ignore_dup_key, is_primary_key, is_unique_constraint, 0 AS is_disabled, 0 AS is_hypothetical, 0 AS has_filter FROM __sim_indexes;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.index_columns\" AS SELECT object_id, index_id, index_column_id, column_id, key_ordinal,
@@ -407,7 +426,7 @@ fn load_table_by_id(
     schema: String,
     name: String,
 ) -> rusqlite::Result<TableDef> {
-    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity, collation_name, user_type_id FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
+    let mut stmt = conn.prepare_cached("SELECT column_id, name, type, is_nullable, is_identity, collation_name, user_type_id, computed_definition, is_persisted FROM __sim_columns WHERE object_id = ?1 ORDER BY column_id")?;
     let columns = stmt
         .query_map([object_id], |r| {
             let t: String = r.get(2)?;
@@ -421,6 +440,9 @@ fn load_table_by_id(
                     .get::<_, Option<String>>(5)?
                     .and_then(|n| Collation::parse(&n).ok()),
                 user_type_id: r.get(6)?,
+                computed: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|d| (d, r.get::<_, bool>(8).unwrap_or(false))),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -641,8 +663,8 @@ pub fn add_column(
     let collation = c.collation.map(|c| c.name());
     conn.execute(
         "INSERT INTO __sim_columns(object_id, column_id, name, type, system_type_id, max_length, precision, scale,
-             is_nullable, is_identity, collation_name, default_sql, user_type_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             is_nullable, is_identity, collation_name, default_sql, user_type_id, computed_definition, is_persisted, is_computed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             object_id,
             c.column_id,
@@ -656,7 +678,10 @@ pub fn add_column(
             c.identity,
             collation,
             default_sql,
-            c.user_type_id
+            c.user_type_id,
+            c.computed.as_ref().map(|(d, _)| d.clone()),
+            c.computed.as_ref().is_some_and(|(_, p)| *p),
+            c.computed.is_some()
         ],
     )
     .map_err(sqlite_err)?;

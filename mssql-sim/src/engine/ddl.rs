@@ -55,6 +55,7 @@ impl Session {
         for (i, c) in ct.columns.iter().enumerate() {
             spec.add_column(i, c, &res, &view)?;
         }
+        spec.resolve_computed(&res, &view)?;
         for tc in &ct.constraints {
             spec.add_constraint(tc)?;
         }
@@ -203,6 +204,15 @@ impl Session {
             };
             match op {
                 Op::AddColumn { column_def, .. } => {
+                    if column_def
+                        .data_type
+                        .to_string()
+                        .eq_ignore_ascii_case(super::parse::COMPUTED_TYPE)
+                    {
+                        return Err(SqlError::unsupported(
+                            "ALTER TABLE ADD of a computed column (create the table with it)",
+                        ));
+                    }
                     if def.column(&column_def.name.value).is_some() {
                         return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", column_def.name.value, def.display_name())));
                     }
@@ -261,6 +271,7 @@ impl Session {
                         identity: false,
                         collation,
                         user_type_id: alias.map(|a| a.user_type_id),
+                        computed: None,
                     };
                     let mut s = format!(
                         "ALTER TABLE {} ADD COLUMN {} {}",

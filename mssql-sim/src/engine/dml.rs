@@ -130,7 +130,7 @@ impl Session {
                 def.columns
                     .iter()
                     .filter(|c| !c.identity || self.identity_insert == Some(def.object_id))
-                    .filter(|c| c.ty != SqlType::RowVersion)
+                    .filter(|c| c.ty != SqlType::RowVersion && c.computed.is_none())
                     .cloned()
                     .collect()
             } else {
@@ -138,6 +138,9 @@ impl Session {
                 for c in &ins.columns {
                     let n = column_name_of(c);
                     let cd = def.column(&n).ok_or_else(|| SqlError::invalid_column(&n))?;
+                    if cd.computed.is_some() {
+                        return Err(computed_written(&cd.name));
+                    }
                     if cd.ty == SqlType::RowVersion {
                         return Err(SqlError::new(273, 16, "Cannot insert an explicit value into a timestamp column. Use INSERT with a column list to exclude the timestamp column, or insert a DEFAULT into the timestamp column."));
                     }
@@ -311,6 +314,9 @@ impl Session {
             if col.ty == SqlType::RowVersion {
                 return Err(SqlError::new(272, 16, "Cannot update a timestamp column."));
             }
+            if col.computed.is_some() {
+                return Err(computed_written(&col.name));
+            }
             if !set_ids.contains(&col.column_id) {
                 set_ids.push(col.column_id);
             }
@@ -466,4 +472,13 @@ impl Session {
     }
 
     // ------------------------------------------------------------------ DDL
+}
+
+/// 271: a computed column written by INSERT or UPDATE.
+pub(super) fn computed_written(name: &str) -> SqlError {
+    SqlError::new(
+        271,
+        16,
+        format!("The column \"{name}\" cannot be modified because it is either a computed column or is the result of a UNION operator."),
+    )
 }

@@ -134,6 +134,78 @@ fn mark_changetable(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     out
 }
 
+/// The data type a computed column is given for sqlparser (see
+/// `mark_computed_columns`); `table_spec` gives it its real type.
+pub const COMPUTED_TYPE: &str = "__sim_computed";
+
+/// Rewrites T-SQL's computed column `name AS (expr) [PERSISTED]` in a
+/// CREATE TABLE column list into `name __sim_computed GENERATED ALWAYS AS
+/// (expr) [STORED]`, which sqlparser reads as a generated column (and
+/// the same after ALTER TABLE ... ADD, which `ddl` then refuses).
+fn mark_computed_columns(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |value: &str, keyword: Keyword| {
+        Token::Word(Word {
+            value: value.to_string(),
+            quote_style: None,
+            keyword,
+        })
+    };
+    // The significant tokens' positions, to look back and ahead.
+    let sig: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let at = |k: usize| sig.get(k).map(|&j| &tokens[j].token);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    // Depth of parentheses inside the current CREATE TABLE (None outside one).
+    let mut depth: Option<usize> = None;
+    let mut k = 0usize; // index in `sig` of the next significant token
+    for t in &tokens {
+        if matches!(t.token, Token::Whitespace(_)) {
+            out.push(t.clone());
+            continue;
+        }
+        let prev = k.checked_sub(1).and_then(at);
+        let (next1, next2) = (at(k + 1), at(k + 2));
+        k += 1;
+        if word_is(&t.token, "TABLE") && prev.is_some_and(|p| word_is(p, "CREATE")) {
+            depth = Some(0);
+        }
+        match (&t.token, depth) {
+            (Token::LParen, Some(d)) => depth = Some(d + 1),
+            (Token::RParen, Some(d)) => depth = d.checked_sub(1).filter(|&d| d > 0),
+            _ => {}
+        }
+        if depth == Some(1) && word_is(&t.token, "PERSISTED") && prev == Some(&Token::RParen) {
+            out.push(TokenWithSpan {
+                token: word("STORED", Keyword::STORED),
+                span: t.span,
+            });
+            continue;
+        }
+        out.push(t.clone());
+        let column_starts = (depth == Some(1)
+            && matches!(prev, Some(Token::LParen | Token::Comma)))
+            || prev.is_some_and(|p| word_is(p, "ADD"));
+        if column_starts
+            && matches!(t.token, Token::Word(_))
+            && next1.is_some_and(|n| word_is(n, "AS"))
+            && next2 == Some(&Token::LParen)
+        {
+            for (v, kw) in [
+                (COMPUTED_TYPE, Keyword::NoKeyword),
+                ("GENERATED", Keyword::GENERATED),
+                ("ALWAYS", Keyword::ALWAYS),
+            ] {
+                out.push(TokenWithSpan {
+                    token: word(v, kw),
+                    span: t.span,
+                });
+            }
+        }
+    }
+    out
+}
+
 fn word_is(t: &Token, kw: &str) -> bool {
     matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(kw))
 }
@@ -223,7 +295,7 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
         .map_err(|e| syntax_error(&ParserError::TokenizerError(e.to_string())))?;
     let mut p = Parser::new(&dialect)
         .with_options(options)
-        .with_tokens_with_locations(mark_changetable(tokens));
+        .with_tokens_with_locations(mark_computed_columns(mark_changetable(tokens)));
     let mut out = Vec::new();
     loop {
         while p.peek_token().token == Token::SemiColon {

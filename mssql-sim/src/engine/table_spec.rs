@@ -7,7 +7,7 @@ use super::alias_types;
 use super::catalog::{self, q, ColumnDef, ForeignKeyDef, TableDef};
 use super::names::index_column_name;
 use super::session::Session;
-use super::translate::{self, Resolver, Rewriter, SessionView};
+use super::translate::{self, Label, Resolver, Rewriter, SessionView};
 use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::types::{Len, SqlType};
@@ -33,6 +33,9 @@ pub struct TableSpec {
     pub pk_name: Option<String>,
     pub fks: Vec<ForeignKeyDef>,
     pub uniques: Vec<(Option<String>, Vec<String>)>,
+    /// Computed columns: (position in `columns`, the T-SQL expression, and
+    /// once resolved the SQLite expression that computes it).
+    pub computed: Vec<(usize, sqlparser::ast::Expr, Option<String>)>,
 }
 
 /// A foreign key's ON DELETE/ON UPDATE as the catalog stores it.
@@ -71,6 +74,7 @@ impl TableSpec {
             pk_name: None,
             fks: vec![],
             uniques: vec![],
+            computed: vec![],
         }
     }
 
@@ -105,6 +109,12 @@ impl TableSpec {
             .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
         {
             return Err(SqlError::new(2705, 16, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", c.name.value, self.display)));
+        }
+        if c.data_type
+            .to_string()
+            .eq_ignore_ascii_case(super::parse::COMPUTED_TYPE)
+        {
+            return self.add_computed(i, c);
         }
         let (ty, alias) = alias_types::resolve(res.conn, &c.data_type.to_string())?;
         // A column of an alias type takes its nullability unless it says.
@@ -217,7 +227,112 @@ impl TableSpec {
             identity,
             collation,
             user_type_id: alias.map(|a| a.user_type_id),
+            computed: None,
         });
+        Ok(())
+    }
+
+    /// A computed column `name AS (expr) [PERSISTED [NOT NULL]]`; its type
+    /// is found once every column is known (`resolve_computed`).
+    fn add_computed(&mut self, i: usize, c: &sqlparser::ast::ColumnDef) -> Result<(), SqlError> {
+        use sqlparser::ast::GeneratedExpressionMode;
+        let mut expr = None;
+        let mut persisted = false;
+        let mut not_null = false;
+        for o in &c.options {
+            match &o.option {
+                ColumnOption::Generated {
+                    generation_expr: Some(e),
+                    generation_expr_mode,
+                    ..
+                } => {
+                    expr = Some(e.clone());
+                    persisted = *generation_expr_mode == Some(GeneratedExpressionMode::Stored);
+                }
+                ColumnOption::Null => {}
+                ColumnOption::NotNull => not_null = true,
+                other => {
+                    return Err(SqlError::unsupported(format!(
+                        "the option {other} on a computed column"
+                    )))
+                }
+            }
+        }
+        let Some(expr) = expr else {
+            return Err(SqlError::syntax_near(&c.name.value));
+        };
+        if not_null && !persisted {
+            return Err(SqlError::new(8183, 16, "Only UNIQUE or PRIMARY KEY constraints can be created on computed columns, while CHECK, FOREIGN KEY, and NOT NULL constraints require that computed columns also be persisted."));
+        }
+        self.defaults.push(None);
+        self.default_sql.push(None);
+        self.computed.push((self.columns.len(), expr.clone(), None));
+        self.columns.push(ColumnDef {
+            column_id: i as i32 + 1,
+            name: c.name.value.clone(),
+            // Until resolve_computed finds it.
+            ty: SqlType::Int,
+            nullable: !not_null,
+            identity: false,
+            collation: None,
+            user_type_id: None,
+            computed: Some((format!("({expr})"), persisted)),
+        });
+        Ok(())
+    }
+
+    /// Gives each computed column its type (SQL Server's type of the
+    /// expression, as far as the simulator can tell it; else refused) and
+    /// collation, and the SQLite expression that computes it.
+    pub fn resolve_computed(
+        &mut self,
+        res: &Resolver<'_>,
+        view: &SessionView,
+    ) -> Result<(), SqlError> {
+        if self.computed.is_empty() {
+            return Ok(());
+        }
+        let table = TableDef {
+            object_id: 0,
+            schema: self.schema.clone(),
+            name: self.name.clone(),
+            columns: self.columns.clone(),
+            pk_name: None,
+            pk: vec![],
+            foreign_keys: vec![],
+            temp: self.temp,
+        };
+        for (pos, expr, sqlite) in &mut self.computed {
+            let name = self.columns[*pos].name.clone();
+            if table
+                .columns
+                .iter()
+                .any(|c| c.computed.is_some() && refers_to(expr, &c.name))
+            {
+                return Err(SqlError::new(1759, 16, format!("Computed column '{name}' in table '{}' is not allowed to be used in another computed-column definition.", self.display)));
+            }
+            let mut rw = Rewriter::new(res, view);
+            rw.scope.insert(self.name.to_lowercase(), table.clone());
+            let mut e = expr.clone();
+            rw.rewrite(&mut e)?;
+            let ty = rw.expr_type(&e).ok_or_else(|| {
+                SqlError::unsupported(format!(
+                    "the computed column {name} (the simulator cannot tell the type of {expr}; CAST it)"
+                ))
+            })?;
+            let collation = if ty.is_string() {
+                Some(match rw.label(expr)? {
+                    Label::Explicit(c) | Label::Implicit(c) => c,
+                    _ => view.collation,
+                })
+            } else {
+                None
+            };
+            let col = &mut self.columns[*pos];
+            col.ty = ty;
+            col.collation = collation;
+            *sqlite = Some(format!("__sim_cast({e}, '{ty}')"));
+        }
         Ok(())
     }
 
@@ -266,6 +381,12 @@ impl TableSpec {
         } = self;
         for p in pk.iter() {
             match columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(p)) {
+                Some(c) if c.computed.is_some() => {
+                    return Err(SqlError::unsupported(format!(
+                        "a primary key on the computed column {}",
+                        c.name
+                    )))
+                }
                 Some(c) => {
                     if c.nullable
                         && ct_columns.iter().any(|cd| {
@@ -370,11 +491,23 @@ impl TableSpec {
             pk,
             fks,
             uniques,
+            computed,
             ..
         } = self;
         // The SQLite table.
         let mut parts = Vec::new();
-        for (c, d) in columns.iter().zip(defaults.iter()) {
+        for (i, (c, d)) in columns.iter().zip(defaults.iter()).enumerate() {
+            if let Some((_, _, Some(sqlite))) = computed.iter().find(|(p, _, _)| *p == i) {
+                let persisted = c.computed.as_ref().is_some_and(|(_, p)| *p);
+                parts.push(format!(
+                    "{} {} GENERATED ALWAYS AS ({sqlite}) {}{}",
+                    q(&c.name),
+                    c.sqlite_type(),
+                    if persisted { "STORED" } else { "VIRTUAL" },
+                    if c.nullable { "" } else { " NOT NULL" }
+                ));
+                continue;
+            }
             let mut s = format!("{} {}", q(&c.name), c.sqlite_type());
             if c.identity {
                 s = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
@@ -478,4 +611,24 @@ pub fn column_collation(
     } else {
         Collation::parse(&name)
     }
+}
+
+/// Whether `expr` names column `name` anywhere.
+fn refers_to(expr: &sqlparser::ast::Expr, name: &str) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(expr, |e| {
+        match e {
+            sqlparser::ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case(name) => {
+                found = true
+            }
+            sqlparser::ast::Expr::CompoundIdentifier(p)
+                if p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(name)) =>
+            {
+                found = true
+            }
+            _ => {}
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
 }

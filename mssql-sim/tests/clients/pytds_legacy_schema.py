@@ -68,6 +68,20 @@ with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=p
         check("UPDATE of a timestamp column", "updated", "error 272")
     except pytds.Error as e:
         check("UPDATE of a timestamp column", e.msg_no, 272)
+    # A computed column: computed on read, listed as computed, never written.
+    cur.execute("CREATE TABLE dbo.N (Id int PRIMARY KEY, F nvarchar(20), E nvarchar(20), Namn AS (F + N' ' + E) PERSISTED)")
+    cur.execute("INSERT INTO dbo.N (Id, F, E) VALUES (%s, %s, %s)", (1, "Åsa", "Berg"))
+    cur.execute("SELECT Namn FROM dbo.N")
+    check("a computed column's value", cur.fetchone()[0], "Åsa Berg")
+    cur.execute("SELECT c.is_computed, c.max_length, cc.is_persisted FROM sys.columns c "
+                "JOIN sys.computed_columns cc ON cc.object_id = c.object_id AND cc.column_id = c.column_id "
+                "WHERE c.object_id = OBJECT_ID('dbo.N')")
+    check("sys.columns and sys.computed_columns", tuple(cur.fetchone()), (True, 82, True))
+    try:
+        cur.execute("UPDATE dbo.N SET Namn = N'x'")
+        check("UPDATE of a computed column", "updated", "error 271")
+    except pytds.Error as e:
+        check("UPDATE of a computed column", e.msg_no, 271)
     for ty in ["sql_variant", "hierarchyid", "geography", "geometry"]:
         try:
             cur.execute(f"CREATE TABLE dbo.V (id int PRIMARY KEY, v {ty})")

@@ -90,6 +90,7 @@ impl<'a> Rewriter<'a> {
                 identity: false,
                 collation: None,
                 user_type_id: None,
+                computed: None,
             });
         }
         for k in &def.pk {

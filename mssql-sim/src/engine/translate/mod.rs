@@ -30,5 +30,6 @@ pub mod rewriter;
 mod types;
 
 pub use ast::{call, ident, null_lit, number_lit, parse_object_name, parse_query, string_lit};
+pub(in crate::engine) use collate::Label;
 pub use names::{name_parts, Resolved, Resolver, CATALOG_VIEWS};
 pub use rewriter::{projection_hints, projection_is_explicit, Rewriter, SessionView};

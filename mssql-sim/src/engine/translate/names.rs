@@ -40,6 +40,7 @@ pub const CATALOG_VIEWS: &[&str] = &[
     "sys.objects",
     "sys.tables",
     "sys.columns",
+    "sys.computed_columns",
     "sys.indexes",
     "sys.index_columns",
     "sys.key_constraints",

@@ -91,13 +91,54 @@ impl<'a> Rewriter<'a> {
             } => {
                 let l = self.expr_type(left);
                 let r = self.expr_type(right);
-                if l.map(|t| t.is_unicode()).unwrap_or(false)
-                    || r.map(|t| t.is_unicode()).unwrap_or(false)
-                {
-                    Some(SqlType::NVarChar(Len::N(4000)))
+                let unicode = l.map(|t| t.is_unicode()).unwrap_or(false)
+                    || r.map(|t| t.is_unicode()).unwrap_or(false);
+                // The sum of the two lengths, up to 8000 bytes; max if
+                // either is ("+ (String Concatenation)").
+                let len = |t: Option<SqlType>| match t? {
+                    SqlType::Char(n) | SqlType::NChar(n) => Some(Len::N(n)),
+                    SqlType::VarChar(l) | SqlType::NVarChar(l) => Some(l),
+                    _ => None,
+                };
+                let cap = if unicode { 4000 } else { 8000 };
+                let sum = match (len(l), len(r)) {
+                    (Some(Len::Max), _) | (_, Some(Len::Max)) => Len::Max,
+                    (Some(Len::N(a)), Some(Len::N(b))) => {
+                        Len::N((a as u32 + b as u32).min(cap) as u16)
+                    }
+                    _ => Len::N(cap as u16),
+                };
+                Some(if unicode {
+                    SqlType::NVarChar(sum)
                 } else {
-                    Some(SqlType::VarChar(Len::N(8000)))
-                }
+                    SqlType::VarChar(sum)
+                })
+            }
+            // Integer and floating arithmetic: the operand type of higher
+            // precedence ("Data type precedence"); decimals are not typed
+            // here (their precision rules are the server's).
+            Expr::BinaryOp {
+                op:
+                    BinaryOperator::Plus
+                    | BinaryOperator::Minus
+                    | BinaryOperator::Multiply
+                    | BinaryOperator::Divide
+                    | BinaryOperator::Modulo,
+                left,
+                right,
+            } => {
+                let rank = |t: SqlType| match t {
+                    SqlType::TinyInt => Some(1),
+                    SqlType::SmallInt => Some(2),
+                    SqlType::Int => Some(3),
+                    SqlType::BigInt => Some(4),
+                    SqlType::Real => Some(5),
+                    SqlType::Float => Some(6),
+                    _ => None,
+                };
+                let (l, r) = (self.expr_type(left)?, self.expr_type(right)?);
+                let (a, b) = (rank(l)?, rank(r)?);
+                Some(if a >= b { l } else { r })
             }
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_lowercase();
