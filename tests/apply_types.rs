@@ -160,6 +160,13 @@ fn insert_bulk_declares_every_column_type_as_a_real_server_accepts_it() {
         .unwrap();
     w.cycle();
     let bytes = seen.lock().unwrap().clone();
+    // The first batch after each login lifts SQL Server's 4096-byte default
+    // TEXTSIZE, which would cut long values short.
+    let batches = relay::sql_batches(&bytes);
+    assert_eq!(
+        batches.first().map(String::as_str),
+        Some("SET TEXTSIZE 2147483647")
+    );
     // Each statement's column list (the stage's name varies with the package).
     let bulk: Vec<String> = relay::sql_batches(&bytes)
         .into_iter()

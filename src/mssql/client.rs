@@ -231,7 +231,9 @@ impl Db {
                 Ok(c) => Ok(c),
             }
         })?;
-        Ok(Db { rt, client })
+        let mut db = Db { rt, client };
+        db.execute(super::sql::session_settings())?;
+        Ok(db)
     }
 
     /// Runs a batch and discards any results.

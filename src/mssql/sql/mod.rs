@@ -10,6 +10,15 @@ pub mod target;
 
 use crate::config::TableName;
 
+/// Sent once after every login: SQL Server's default `TEXTSIZE` (the most
+/// bytes of a `varchar(max)`, `nvarchar(max)`, `varbinary(max)`, `text`,
+/// `ntext` or `image` value a SELECT returns) is 4096, and Microsoft's own
+/// drivers set 2147483647 when they connect ("SET TEXTSIZE"); tiberius
+/// does not, so ctferry does, and no long value is cut short.
+pub fn session_settings() -> &'static str {
+    "SET TEXTSIZE 2147483647"
+}
+
 /// `[name]` with `]` doubled.
 pub fn quote(name: &str) -> String {
     format!("[{}]", name.replace(']', "]]"))
