@@ -284,3 +284,52 @@ fn a_computed_column_arrives_as_its_value() {
     assert_eq!(ctferry::mssql::client::int_at(&ty[0], 0), Some(0));
     assert_eq!(ctferry::mssql::client::int_at(&ty[0], 1), Some(162));
 }
+
+#[test]
+fn text_ntext_and_image_columns_arrive_as_max_types_exactly() {
+    let long = "å".repeat(9000);
+    let w = World::new(&[
+        "CREATE TABLE dbo.Journal (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL, T text NULL, N ntext NULL, I image NULL)".into(),
+        "ALTER TABLE dbo.Journal ENABLE CHANGE_TRACKING".into(),
+        format!("INSERT INTO dbo.Journal VALUES (1, N'E1', 'kort text', N'{long}', 0x0102), (2, N'E1', NULL, NULL, NULL)"),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Journal\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    w.cycle();
+    w.pmo()
+        .execute(&format!(
+            "UPDATE dbo.Journal SET N = N'{long}x' WHERE Id = 2"
+        ))
+        .unwrap();
+    w.cycle();
+    let sql = "SELECT Id, CAST(T AS varchar(max)), CAST(N AS nvarchar(max)), CONVERT(varchar(20), CAST(I AS varbinary(max)), 1) FROM dbo.Journal ORDER BY Id";
+    let read = |db: &mut Db| -> Vec<String> {
+        db.rows("reading", sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (1..4)
+                    .map(|i| text_at(r, i).unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let want = read(&mut w.pmo());
+    assert_eq!(read(&mut w.kopia()), want);
+    assert!(want[1].ends_with(&format!("{long}x|NULL")));
+    let ty = w
+        .kopia()
+        .rows(
+            "reading the copy's columns",
+            "SELECT t.name + '(' + CAST(c.max_length AS varchar(5)) + ')' FROM sys.columns AS c JOIN sys.types AS t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID(N'dbo.Journal') AND c.column_id > 2 ORDER BY c.column_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| text_at(r, 0).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(ty, ["varchar(-1)", "nvarchar(-1)", "varbinary(-1)"]);
+}

@@ -69,6 +69,12 @@ pub enum SqlType {
     /// database's counter on every insert and update of the row; binary(8)
     /// on the wire and in conversions.
     RowVersion,
+    /// The legacy large types `text`, `ntext` and `image`: varchar(max),
+    /// nvarchar(max) and varbinary(max) in storage and conversions, with
+    /// their own TDS types (text pointer and all) and restrictions.
+    Text,
+    NText,
+    Image,
 }
 
 impl fmt::Display for SqlType {
@@ -97,6 +103,9 @@ impl fmt::Display for SqlType {
             SqlType::NVarChar(l) => write!(f, "nvarchar({})", len(l)),
             SqlType::Binary(n) => write!(f, "binary({n})"),
             SqlType::RowVersion => write!(f, "timestamp"),
+            SqlType::Text => write!(f, "text"),
+            SqlType::NText => write!(f, "ntext"),
+            SqlType::Image => write!(f, "image"),
             SqlType::VarBinary(l) => write!(f, "varbinary({})", len(l)),
             SqlType::UniqueIdentifier => write!(f, "uniqueidentifier"),
             SqlType::Date => write!(f, "date"),
@@ -238,8 +247,13 @@ impl SqlType {
                 }
                 SqlType::RowVersion
             }
-            "text" | "ntext" | "image" | "xml" | "sql_variant" | "hierarchyid" | "geography"
-            | "geometry" => {
+            "text" | "ntext" | "image" if args.is_some() => {
+                return Err(SqlError::new(2716, 16, format!("Column, parameter, or variable #1: Cannot specify a column width on data type {name}.")));
+            }
+            "text" => SqlType::Text,
+            "ntext" => SqlType::NText,
+            "image" => SqlType::Image,
+            "xml" | "sql_variant" | "hierarchyid" | "geography" | "geometry" => {
                 return Err(SqlError::unsupported(format!("the data type '{name}'")));
             }
             _ => return Err(bad_type(&name)),
@@ -267,6 +281,9 @@ impl SqlType {
             SqlType::NVarChar(_) => "nvarchar",
             SqlType::Binary(_) => "binary",
             SqlType::RowVersion => "timestamp",
+            SqlType::Text => "text",
+            SqlType::NText => "ntext",
+            SqlType::Image => "image",
             SqlType::VarBinary(_) => "varbinary",
             SqlType::UniqueIdentifier => "uniqueidentifier",
             SqlType::Date => "date",
@@ -298,6 +315,9 @@ impl SqlType {
             SqlType::NVarChar(_) => 231,
             SqlType::Binary(_) => 173,
             SqlType::RowVersion => 189,
+            SqlType::Text => 35,
+            SqlType::NText => 99,
+            SqlType::Image => 34,
             SqlType::VarBinary(_) => 165,
             SqlType::UniqueIdentifier => 36,
             SqlType::Date => 40,
@@ -326,6 +346,8 @@ impl SqlType {
             SqlType::Real => (4, 24, 0),
             SqlType::Char(n) | SqlType::Binary(n) => (n as i32, 0, 0),
             SqlType::RowVersion => (8, 0, 0),
+            // sys.columns shows a text pointer's 16 bytes.
+            SqlType::Text | SqlType::NText | SqlType::Image => (16, 0, 0),
             SqlType::NChar(n) => (2 * n as i32, 0, 0),
             SqlType::VarChar(Len::N(n)) | SqlType::VarBinary(Len::N(n)) => (n as i32, 0, 0),
             SqlType::NVarChar(Len::N(n)) => (2 * n as i32, 0, 0),
@@ -357,12 +379,36 @@ impl SqlType {
     pub fn is_string(&self) -> bool {
         matches!(
             self,
-            SqlType::Char(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::NVarChar(_)
+            SqlType::Char(_)
+                | SqlType::VarChar(_)
+                | SqlType::NChar(_)
+                | SqlType::NVarChar(_)
+                | SqlType::Text
+                | SqlType::NText
         )
     }
 
     pub fn is_unicode(&self) -> bool {
-        matches!(self, SqlType::NChar(_) | SqlType::NVarChar(_))
+        matches!(
+            self,
+            SqlType::NChar(_) | SqlType::NVarChar(_) | SqlType::NText
+        )
+    }
+
+    /// text, ntext, image: the types SQL Server cannot compare or sort.
+    pub fn is_legacy_lob(&self) -> bool {
+        matches!(self, SqlType::Text | SqlType::NText | SqlType::Image)
+    }
+
+    /// The max type a legacy large type stores and converts as.
+    pub fn modern(&self) -> SqlType {
+        match self {
+            SqlType::Text => SqlType::VarChar(Len::Max),
+            SqlType::NText => SqlType::NVarChar(Len::Max),
+            SqlType::Image => SqlType::VarBinary(Len::Max),
+            SqlType::RowVersion => SqlType::Binary(8),
+            other => *other,
+        }
     }
 
     /// varchar(max), nvarchar(max), varbinary(max).
@@ -388,7 +434,9 @@ impl SqlType {
             SqlType::Decimal { p, .. } | SqlType::Numeric { p, .. } if *p <= 15 => "REAL",
             SqlType::SmallMoney => "REAL",
             SqlType::Decimal { .. } | SqlType::Numeric { .. } => "BLOB",
-            SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => "BLOB",
+            SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion | SqlType::Image => {
+                "BLOB"
+            }
             _ => "TEXT",
         }
     }
@@ -917,8 +965,11 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
     if matches!(v, Value::Null) {
         return Ok(Value::Null);
     }
-    if *to == SqlType::RowVersion {
-        return convert(v, &SqlType::Binary(8), target);
+    if matches!(
+        to,
+        SqlType::RowVersion | SqlType::Text | SqlType::NText | SqlType::Image
+    ) {
+        return convert(v, &to.modern(), target);
     }
     let from = source_name(v);
     match to {
@@ -1109,6 +1160,8 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
             }
             Ok(Value::Str(s))
         }
+        // Converted as the max type they hold (above).
+        SqlType::Text | SqlType::NText | SqlType::Image => convert(v, &to.modern(), target),
         SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => {
             let b = match v {
                 Value::Bytes(b) => b.clone(),
@@ -1292,10 +1345,12 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
             Value::Str(s) => Ok(Value::Str(s)),
             other => convert(&other, ty, None),
         },
-        SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion => match raw {
-            Value::Bytes(b) => Ok(Value::Bytes(b)),
-            other => convert(&other, ty, None),
-        },
+        SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion | SqlType::Image => {
+            match raw {
+                Value::Bytes(b) => Ok(Value::Bytes(b)),
+                other => convert(&other, ty, None),
+            }
+        }
         _ => convert(&raw, ty, None),
     }
 }

@@ -413,3 +413,108 @@ async fn computed_columns_are_computed_listed_and_not_written() {
     assert_eq!(e.code(), 40000, "{}", e.message());
     assert!(e.message().contains("computed column"), "{}", e.message());
 }
+
+#[tokio::test]
+async fn text_ntext_and_image_are_stored_sent_and_restricted_as_sql_server_does() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "pmo").await;
+    let long = "å".repeat(5000);
+    ok(
+        &mut c,
+        &format!(
+            "CREATE TABLE dbo.Anteckning (Id int PRIMARY KEY, T text NULL, N ntext NULL, I image NULL); \
+             INSERT INTO dbo.Anteckning VALUES (1, 'kort', N'{long}', 0x0102), (2, NULL, NULL, NULL)"
+        ),
+    )
+    .await;
+    // tiberius reads the TDS text types (0x23, 0x63, 0x22) with their text pointers.
+    let r = ok(
+        &mut c,
+        "SELECT T, N, I, DATALENGTH(N) FROM dbo.Anteckning ORDER BY Id",
+    )
+    .await;
+    assert_eq!(r[0][0].get::<&str, _>(0), Some("kort"));
+    assert_eq!(r[0][0].get::<&str, _>(1), Some(long.as_str()));
+    assert_eq!(r[0][0].get::<&[u8], _>(2), Some(&[1u8, 2][..]));
+    assert_eq!(r[0][0].get::<i32, _>(3), Some(10000));
+    assert_eq!(r[0][1].get::<&str, _>(0), None);
+    assert_eq!(r[0][1].get::<&[u8], _>(2), None);
+    let types: Vec<String> = r[0][0]
+        .columns()
+        .iter()
+        .take(3)
+        .map(|c| format!("{:?}", c.column_type()))
+        .collect();
+    assert_eq!(types, ["Text", "NText", "Image"]);
+    // The catalog.
+    let cols = ok(
+        &mut c,
+        "SELECT t.name, c.system_type_id, c.max_length FROM sys.columns c JOIN sys.types t \
+         ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID('dbo.Anteckning') \
+         AND c.column_id > 1 ORDER BY c.column_id",
+    )
+    .await;
+    let got: Vec<(String, u8, i16)> = cols[0]
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>(0).unwrap().into(),
+                r.get(1).unwrap(),
+                r.get(2).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("text".into(), 35, 16),
+            ("ntext".into(), 99, 16),
+            ("image".into(), 34, 16)
+        ]
+    );
+    // LIKE, IS NULL and CAST to a max type work; comparing and sorting do not.
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM dbo.Anteckning WHERE T LIKE 'ko%'"
+        )
+        .await,
+        Some(1)
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM dbo.Anteckning WHERE T IS NULL"
+        )
+        .await,
+        Some(1)
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT COUNT(*) FROM dbo.Anteckning WHERE CAST(T AS varchar(max)) = 'kort'"
+        )
+        .await,
+        Some(1)
+    );
+    let e = exec(&mut c, "SELECT Id FROM dbo.Anteckning WHERE T = 'kort'")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 402);
+    assert_eq!(
+        e.message(),
+        "The data types text and varchar are incompatible in the equal to operator."
+    );
+    assert_eq!(
+        err_code(&mut c, "SELECT Id FROM dbo.Anteckning ORDER BY N").await,
+        306
+    );
+    assert_eq!(
+        err_code(&mut c, "SELECT N, COUNT(*) FROM dbo.Anteckning GROUP BY N").await,
+        306
+    );
+    assert_eq!(
+        err_code(&mut c, "SELECT DISTINCT I FROM dbo.Anteckning").await,
+        421
+    );
+}

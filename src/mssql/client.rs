@@ -477,6 +477,15 @@ pub fn value(row: &Row, idx: usize, name: &str, ty: &ColumnType) -> Result<Value
 
 /// The column type from sys.columns/sys.types (name, max_length in bytes,
 /// precision, scale); None for types ctferry does not carry.
+/// Whether ctferry reads a source column of this SQL Server type with a
+/// CAST to the type it carries it as (see `column_type`).
+pub fn is_legacy_type(type_name: &str) -> bool {
+    matches!(
+        type_name.to_ascii_lowercase().as_str(),
+        "text" | "ntext" | "image" | "timestamp"
+    )
+}
+
 pub fn column_type(
     type_name: &str,
     max_length: i16,
@@ -521,6 +530,11 @@ pub fn column_type(
         // A timestamp (rowversion) column's value is set by its own server:
         // the copy keeps the source row's version as the 8 bytes it is.
         "timestamp" => ColumnType::Binary(8),
+        // The legacy large types travel as the max types that replace them
+        // (read with a CAST, `is_legacy_type`).
+        "text" => ColumnType::VarChar(Len::Max),
+        "ntext" => ColumnType::NVarChar(Len::Max),
+        "image" => ColumnType::VarBinary(Len::Max),
         "varbinary" => ColumnType::VarBinary(len(max_length, false)),
         "uniqueidentifier" => ColumnType::UniqueIdentifier,
         "date" => ColumnType::Date,

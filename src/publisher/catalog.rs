@@ -286,6 +286,7 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
             name: cname,
             ty,
             mask,
+            cast: client::is_legacy_type(&tname),
         });
     }
     for c in t.masks.keys() {

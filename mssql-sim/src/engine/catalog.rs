@@ -208,6 +208,9 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
         ("datetime2", 42, 42, 8, 27, 7),
         ("datetimeoffset", 43, 43, 10, 34, 7),
         ("timestamp", 189, 189, 8, 0, 0),
+        ("text", 35, 35, 16, 0, 0),
+        ("ntext", 99, 99, 16, 0, 0),
+        ("image", 34, 34, 16, 0, 0),
     ];
     let types_values: Vec<String> = types_rows
         .iter()

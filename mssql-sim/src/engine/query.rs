@@ -85,6 +85,7 @@ impl Session {
                 let mut nullable = true;
                 let mut identity = false;
                 let mut collation = None;
+                let mut source_table = None;
                 if let (Some(db), Some(table), Some(origin)) =
                     (m.database_name(), m.table_name(), m.origin_name())
                 {
@@ -124,6 +125,7 @@ impl Session {
                             nullable = c.nullable;
                             identity = c.identity;
                             collation = c.collation;
+                            source_table = def.as_ref().map(|d| d.display_name());
                         }
                     }
                 }
@@ -146,6 +148,7 @@ impl Session {
                     nullable,
                     identity,
                     collation,
+                    table: source_table,
                 });
             }
         }
@@ -185,6 +188,7 @@ impl Session {
                     nullable,
                     identity,
                     collation,
+                    table,
                 } = t;
                 let ty = ty.unwrap_or_else(|| {
                     let vals: Vec<&SqliteValue> = raw_rows.iter().map(|r| &r[i]).collect();
@@ -197,6 +201,7 @@ impl Session {
                     identity,
                     // A computed string takes the database's collation.
                     collation: collation.unwrap_or(self.collation),
+                    table,
                 }
             })
             .collect();
@@ -219,6 +224,7 @@ struct Traced {
     nullable: bool,
     identity: bool,
     collation: Option<Collation>,
+    table: Option<String>,
 }
 
 /// Infers a type from values when nothing else is known.

@@ -33,6 +33,9 @@ pub struct Column {
     pub identity: bool,
     /// The collation a string column carries in COLMETADATA.
     pub collation: crate::collation::Collation,
+    /// The table a column comes from (`dbo.T`), which COLMETADATA names
+    /// for text, ntext and image columns.
+    pub table: Option<String>,
 }
 
 /// A response under construction.
@@ -200,6 +203,23 @@ impl Response {
             }
             self.buf.extend_from_slice(&flags.to_le_bytes());
             encode_type_info(&mut self.buf, &c.ty, c.collation);
+            // TableName (MS-TDS 2.2.7.4): the parts of the table's name.
+            if c.ty.is_legacy_lob() {
+                let parts: Vec<&str> = c
+                    .table
+                    .as_deref()
+                    .map(|t| t.split('.').collect())
+                    .unwrap_or_default();
+                self.buf.push(parts.len() as u8);
+                for p in parts {
+                    let units: Vec<u16> = p.encode_utf16().collect();
+                    self.buf
+                        .extend_from_slice(&(units.len() as u16).to_le_bytes());
+                    for u in units {
+                        self.buf.extend_from_slice(&u.to_le_bytes());
+                    }
+                }
+            }
             b_varchar(&mut self.buf, &c.name);
         }
     }

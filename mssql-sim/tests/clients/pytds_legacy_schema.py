@@ -82,6 +82,20 @@ with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=p
         check("UPDATE of a computed column", "updated", "error 271")
     except pytds.Error as e:
         check("UPDATE of a computed column", e.msg_no, 271)
+    # text, ntext, image: TDS types 0x23, 0x63, 0x22 with text pointers, read by python-tds.
+    long = "å" * 5000
+    cur.execute("CREATE TABLE dbo.L (Id int PRIMARY KEY, T text, N ntext, I image)")
+    cur.execute("INSERT INTO dbo.L VALUES (%s, %s, %s, %s)", (1, "kort", long, b"\x01\x02"))
+    cur.execute("INSERT INTO dbo.L (Id) VALUES (2)")
+    cur.execute("SELECT T, N, I FROM dbo.L ORDER BY Id")
+    rows = cur.fetchall()
+    check("text, ntext and image values", tuple(rows[0]), ("kort", long, b"\x01\x02"))
+    check("NULL text, ntext and image", tuple(rows[1]), (None, None, None))
+    try:
+        cur.execute("SELECT Id FROM dbo.L ORDER BY N")
+        check("ORDER BY an ntext column", "sorted", "error 306")
+    except pytds.Error as e:
+        check("ORDER BY an ntext column", e.msg_no, 306)
     for ty in ["sql_variant", "hierarchyid", "geography", "geometry"]:
         try:
             cur.execute(f"CREATE TABLE dbo.V (id int PRIMARY KEY, v {ty})")

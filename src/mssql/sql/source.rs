@@ -103,16 +103,22 @@ pub struct SelectColumn {
     pub ty: ColumnType,
     /// T-SQL literal that replaces the value (masking), if any.
     pub mask: Option<String>,
+    /// The source column is of a type ctferry reads as `ty` by a CAST:
+    /// `text`, `ntext` and `image` (which SQL Server cannot compare, sort
+    /// or hash, and sends with text pointers) as varchar(max),
+    /// nvarchar(max) and varbinary(max); `timestamp` as binary(8).
+    pub cast: bool,
 }
 
 /// The select list: masked columns carry their replacement literal (so the
 /// real value is never read), money is read as decimal (exact; TDS clients
-/// see money as a float).
+/// see money as a float), legacy types as the type they are carried as.
 fn select_list(alias: &str, cols: &[SelectColumn]) -> String {
     cols.iter()
         .map(|c| {
             let src = match &c.mask {
                 Some(lit) => format!("CAST({lit} AS {})", c.ty),
+                None if c.cast => format!("CAST({alias}.{} AS {})", quote(&c.name), c.ty),
                 None => format!("{alias}.{}", quote(&c.name)),
             };
             let src = match c.ty {

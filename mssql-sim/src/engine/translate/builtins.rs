@@ -301,9 +301,9 @@ impl<'a> Rewriter<'a> {
                 };
                 // The UDF reads the family, or a fixed type's size.
                 let family = match t {
-                    SqlType::VarChar(_) => "varchar".to_string(),
-                    SqlType::NVarChar(_) => "nvarchar".to_string(),
-                    SqlType::VarBinary(_) => "varbinary".to_string(),
+                    SqlType::VarChar(_) | SqlType::Text => "varchar".to_string(),
+                    SqlType::NVarChar(_) | SqlType::NText => "nvarchar".to_string(),
+                    SqlType::VarBinary(_) | SqlType::Image => "varbinary".to_string(),
                     fixed => fixed.catalog_sizes().0.to_string(),
                 };
                 let len = call(

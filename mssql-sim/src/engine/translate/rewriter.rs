@@ -232,6 +232,11 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 }
             }
         }
+        if self.pass == Pass::Expressions {
+            if let Err(e) = self.check_legacy_lob_use(q) {
+                return self.fail(e);
+            }
+        }
         ControlFlow::Continue(())
     }
 
@@ -307,6 +312,9 @@ impl<'a> VisitorMut for Rewriter<'a> {
         if self.pass == Pass::Expressions {
             if let Expr::BinaryOp { left, op, right } = e {
                 if let Some(operation) = Self::comparison_name(op) {
+                    if let Err(err) = self.check_legacy_lob_comparison(left, right, operation) {
+                        return self.fail(err);
+                    }
                     match self.comparison_collation(left, right, operation) {
                         Ok(c) => self.comparisons.push(c),
                         Err(err) => return self.fail(err),

@@ -248,6 +248,77 @@ impl<'a> Rewriter<'a> {
         Ok(call("__sim_cast", vec![value, string_lit(&ty.to_string())]))
     }
 
+    /// 402: text, ntext and image cannot be compared with `=`, `<` and
+    /// the like (only IS NULL and LIKE take them).
+    pub(in crate::engine) fn check_legacy_lob_comparison(
+        &self,
+        left: &Expr,
+        right: &Expr,
+        operation: &str,
+    ) -> Result<(), SqlError> {
+        let (l, r) = (self.expr_type(left), self.expr_type(right));
+        if l.is_some_and(|t| t.is_legacy_lob()) || r.is_some_and(|t| t.is_legacy_lob()) {
+            let name = |t: Option<SqlType>| t.map(|t| t.base_name()).unwrap_or("varchar");
+            return Err(SqlError::new(
+                402,
+                16,
+                format!(
+                    "The data types {} and {} are incompatible in the {operation} operator.",
+                    name(l),
+                    name(r)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// 306 for text, ntext or image in ORDER BY or GROUP BY, 421 in a
+    /// SELECT DISTINCT list.
+    pub(in crate::engine) fn check_legacy_lob_use(
+        &self,
+        q: &sqlparser::ast::Query,
+    ) -> Result<(), SqlError> {
+        use sqlparser::ast::{GroupByExpr, OrderByKind, SelectItem, SetExpr};
+        let lob = |e: &Expr| self.expr_type(e).filter(|t| t.is_legacy_lob());
+        let unsortable = || {
+            SqlError::new(
+                306,
+                16,
+                "The text, ntext, and image data types cannot be compared or sorted, except when using IS NULL or LIKE operator.",
+            )
+        };
+        if let Some(ob) = &q.order_by {
+            if let OrderByKind::Expressions(list) = &ob.kind {
+                if list.iter().any(|o| lob(&o.expr).is_some()) {
+                    return Err(unsortable());
+                }
+            }
+        }
+        if let SetExpr::Select(sel) = q.body.as_ref() {
+            if let GroupByExpr::Expressions(list, _) = &sel.group_by {
+                if list.iter().any(|e| lob(e).is_some()) {
+                    return Err(unsortable());
+                }
+            }
+            if sel.distinct.is_some() {
+                for item in &sel.projection {
+                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } =
+                        item
+                    {
+                        if let Some(t) = lob(e) {
+                            return Err(SqlError::new(
+                                421,
+                                16,
+                                format!("The {} data type cannot be selected as DISTINCT because it is not comparable.", t.base_name()),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(in crate::engine) fn is_stringy(&self, e: &Expr) -> bool {
         self.expr_type(e).map(|t| t.is_string()).unwrap_or(false)
     }

@@ -14,6 +14,7 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
         SqlType::Binary(n) => varlen::encode_type_info(buf, 0xAD, n, None),
         // SQL Server sends timestamp as binary(8) (with user type 80).
         SqlType::RowVersion => varlen::encode_type_info(buf, 0xAD, 8, None),
+        SqlType::Image => varlen::encode_lob_type_info(buf, 0x22, 0x7FFF_FFFF, None),
         _ => {}
     }
 }
@@ -21,6 +22,10 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType) {
 /// False when `v` is not bytes (the caller sends NULL).
 pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
     let Value::Bytes(b) = v else { return false };
+    if *ty == SqlType::Image {
+        varlen::encode_lob_value(buf, Some(b));
+        return true;
+    }
     varlen::encode_value(buf, b, matches!(ty, SqlType::VarBinary(Len::Max)));
     true
 }

@@ -52,6 +52,10 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType, collation: Collation) {
 pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) {
     let family = Family::of(ty);
     if matches!(v, Value::Null) {
+        if ty.is_legacy_lob() {
+            varlen::encode_lob_value(buf, None);
+            return;
+        }
         let max = matches!(
             ty,
             SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)

@@ -16,6 +16,8 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType, collation: Collation) {
         SqlType::NChar(n) => varlen::encode_type_info(buf, 0xEF, n * 2, c),
         SqlType::VarChar(l) => varlen::encode_type_info(buf, 0xA7, varlen::ushort_len(&l, 1), c),
         SqlType::Char(n) => varlen::encode_type_info(buf, 0xAF, n, c),
+        SqlType::Text => varlen::encode_lob_type_info(buf, 0x23, 0x7FFF_FFFF, c),
+        SqlType::NText => varlen::encode_lob_type_info(buf, 0x63, 0x7FFF_FFFE, c),
         _ => {}
     }
 }
@@ -38,6 +40,8 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
     let Value::Str(s) = v else { return false };
     let max = matches!(ty, SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max));
     match ty {
+        SqlType::NText => varlen::encode_lob_value(buf, Some(&utf16_bytes(s))),
+        SqlType::Text => varlen::encode_lob_value(buf, Some(&cp1252_bytes(s))),
         SqlType::NVarChar(_) | SqlType::NChar(_) => varlen::encode_value(buf, &utf16_bytes(s), max),
         SqlType::VarChar(_) | SqlType::Char(_) => varlen::encode_value(buf, &cp1252_bytes(s), max),
         _ => return false,

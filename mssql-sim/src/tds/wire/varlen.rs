@@ -23,6 +23,31 @@ pub fn encode_type_info(buf: &mut Vec<u8>, token: u8, len: u16, collation: Optio
     }
 }
 
+/// Appends the TYPE_INFO of a legacy large type: token, a u32 maximum
+/// length, the collation for text and ntext (MS-TDS 2.2.5.4.3).
+pub fn encode_lob_type_info(buf: &mut Vec<u8>, token: u8, max: u32, collation: Option<[u8; 5]>) {
+    buf.push(token);
+    buf.extend_from_slice(&max.to_le_bytes());
+    if let Some(c) = collation {
+        buf.extend_from_slice(&c);
+    }
+}
+
+/// Appends a legacy large value: a 16-byte text pointer, an 8-byte
+/// timestamp, a u32 length and the bytes (MS-TDS 2.2.4.2.1.3); NULL is a
+/// text pointer length of 0.
+pub fn encode_lob_value(buf: &mut Vec<u8>, data: Option<&[u8]>) {
+    let Some(data) = data else {
+        buf.push(0);
+        return;
+    };
+    buf.push(16);
+    buf.extend_from_slice(&[0xAB; 16]);
+    buf.extend_from_slice(&[0u8; 8]);
+    buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    buf.extend_from_slice(data);
+}
+
 /// Appends `data` as PLP chunks (a `max` value).
 pub fn encode_plp(buf: &mut Vec<u8>, data: &[u8]) {
     buf.extend_from_slice(&(data.len() as u64).to_le_bytes());

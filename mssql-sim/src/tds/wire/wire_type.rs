@@ -85,10 +85,15 @@ impl Family {
             | SqlType::DateTime2(_)
             | SqlType::DateTimeOffset(_) => Family::DateTime,
             SqlType::UniqueIdentifier => Family::Guid,
-            SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::VarChar(_) | SqlType::Char(_) => {
-                Family::String
+            SqlType::NVarChar(_)
+            | SqlType::NChar(_)
+            | SqlType::VarChar(_)
+            | SqlType::Char(_)
+            | SqlType::Text
+            | SqlType::NText => Family::String,
+            SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion | SqlType::Image => {
+                Family::Binary
             }
-            SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion => Family::Binary,
         }
     }
 
