@@ -437,8 +437,9 @@ async fn string_agg_and_suser_sname() {
     )
     .await;
     assert_eq!(r[0][0].get::<i32, _>(0), Some(6001));
-    // INFORMATION_SCHEMA.TABLE_CONSTRAINTS: the key and the foreign key.
-    ok(&mut c, "CREATE TABLE dbo.R (Id int NOT NULL CONSTRAINT PK_R PRIMARY KEY, AId int NULL CONSTRAINT FK_R_A REFERENCES dbo.A(Id))").await;
+    // INFORMATION_SCHEMA.TABLE_CONSTRAINTS: the key, the foreign key and
+    // the UNIQUE constraint.
+    ok(&mut c, "CREATE TABLE dbo.R (Id int NOT NULL CONSTRAINT PK_R PRIMARY KEY, AId int NULL CONSTRAINT FK_R_A REFERENCES dbo.A(Id), Kod nvarchar(10) NULL CONSTRAINT UQ_R_Kod UNIQUE)").await;
     let r = ok(
         &mut c,
         "SELECT CONSTRAINT_NAME, CONSTRAINT_TYPE, TABLE_CATALOG FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE TABLE_NAME = 'R' ORDER BY CONSTRAINT_NAME",
@@ -454,7 +455,42 @@ async fn string_agg_and_suser_sname() {
     let want = |n: &str, t: &str| (n.to_string(), t.to_string(), "Db1".to_string());
     assert_eq!(
         got,
-        vec![want("FK_R_A", "FOREIGN KEY"), want("PK_R", "PRIMARY KEY")]
+        vec![
+            want("FK_R_A", "FOREIGN KEY"),
+            want("PK_R", "PRIMARY KEY"),
+            want("UQ_R_Kod", "UNIQUE")
+        ]
+    );
+    // The UNIQUE constraint in sys.key_constraints, sys.objects and
+    // sys.indexes, and a system-generated name when none is given.
+    let r = ok(
+        &mut c,
+        "SELECT k.name, k.type_desc, i.is_unique, i.is_unique_constraint, o.type_desc FROM sys.key_constraints k \
+         JOIN sys.indexes i ON i.object_id = k.parent_object_id AND i.index_id = k.unique_index_id \
+         JOIN sys.objects o ON o.object_id = k.object_id \
+         WHERE k.parent_object_id = OBJECT_ID('dbo.R') AND k.type = 'UQ'",
+    )
+    .await;
+    let row = &r[0][0];
+    assert_eq!(row.get::<&str, _>(0), Some("UQ_R_Kod"));
+    assert_eq!(row.get::<&str, _>(1), Some("UNIQUE_CONSTRAINT"));
+    assert_eq!(row.get::<bool, _>(2), Some(true));
+    assert_eq!(row.get::<bool, _>(3), Some(true));
+    assert_eq!(row.get::<&str, _>(4), Some("UNIQUE_CONSTRAINT"));
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.U (Id int PRIMARY KEY, Kod int UNIQUE)",
+    )
+    .await;
+    let n = ok(
+        &mut c,
+        "SELECT name FROM sys.key_constraints WHERE parent_object_id = OBJECT_ID('dbo.U') AND type = 'UQ'",
+    )
+    .await;
+    assert!(n[0][0].get::<&str, _>(0).unwrap().starts_with("UQ__U__"));
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.U VALUES (1, 5), (2, 5)").await,
+        2627
     );
 }
 
@@ -587,4 +623,49 @@ async fn convert_styles_are_sql_servers_or_refused() {
         .unwrap_err();
     assert_eq!(e.code(), 40000);
     assert!(e.message().contains("style 103"), "{}", e.message());
+}
+
+/// "table (Transact-SQL)": a table variable is declared with its columns
+/// and constraints, used like a table in the batch, and gone after it.
+#[tokio::test]
+async fn table_variables_live_for_their_batch() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "tv").await;
+    ok(&mut c, "CREATE TABLE dbo.Patient (Id int PRIMARY KEY, Enhet nvarchar(10)); INSERT INTO dbo.Patient VALUES (1, N'E1'), (2, N'E2'), (3, N'E1')").await;
+    let r = ok(
+        &mut c,
+        "DECLARE @ids TABLE (Id int NOT NULL PRIMARY KEY, Note nvarchar(20) NULL); \
+         INSERT INTO @ids (Id) SELECT Id FROM dbo.Patient WHERE Enhet = N'E1'; \
+         UPDATE @ids SET Note = N'sedd' WHERE Id = 3; \
+         DELETE FROM @ids WHERE Id = 1; \
+         SELECT i.Id, i.Note, p.Enhet FROM @ids AS i JOIN dbo.Patient AS p ON p.Id = i.Id",
+    )
+    .await;
+    let last = r.last().unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].get::<i32, _>(0), Some(3));
+    assert_eq!(last[0].get::<&str, _>(1), Some("sedd"));
+    // Its key is enforced; the next batch does not know it.
+    assert_eq!(
+        err_code(
+            &mut c,
+            "DECLARE @k TABLE (Id int PRIMARY KEY); INSERT INTO @k VALUES (1), (1)"
+        )
+        .await,
+        2627
+    );
+    assert_eq!(err_code(&mut c, "SELECT * FROM @ids").await, 1087);
+    assert_eq!(
+        err_code(&mut c, "DECLARE @d TABLE (a int); DECLARE @d TABLE (b int)").await,
+        134
+    );
+    // The same name in a new batch is a new, empty table.
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "DECLARE @ids TABLE (Id int); SELECT COUNT(*) FROM @ids"
+        )
+        .await,
+        Some(0)
+    );
 }

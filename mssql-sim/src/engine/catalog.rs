@@ -67,6 +67,8 @@ pub struct TableDef {
     pub pk_name: Option<String>,
     pub pk: Vec<String>,
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// UNIQUE constraints: name and columns (2627 names them).
+    pub uniques: Vec<(String, Vec<String>)>,
     pub temp: bool,
 }
 
@@ -504,6 +506,22 @@ fn load_table_by_id(
             on_update,
         });
     }
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.name, c.name FROM __sim_indexes i
+         JOIN __sim_index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+         JOIN __sim_columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+         WHERE i.object_id = ?1 AND i.is_unique_constraint = 1 ORDER BY i.index_id, ic.key_ordinal",
+    )?;
+    let mut uniques: Vec<(String, Vec<String>)> = Vec::new();
+    for row in stmt.query_map([object_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (index, column) = row?;
+        match uniques.last_mut() {
+            Some((n, cols)) if *n == index => cols.push(column),
+            _ => uniques.push((index, vec![column])),
+        }
+    }
     Ok(TableDef {
         object_id,
         schema,
@@ -512,6 +530,7 @@ fn load_table_by_id(
         pk_name,
         pk,
         foreign_keys,
+        uniques,
         temp: false,
     })
 }
@@ -714,11 +733,61 @@ pub fn drop_table(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
 }
 
 /// Records a CREATE INDEX.
+/// A UNIQUE constraint of a new table: a 'UQ' object (sys.objects,
+/// sys.key_constraints, INFORMATION_SCHEMA.TABLE_CONSTRAINTS) and its
+/// unique index (`is_unique_constraint = 1`). `name` None: SQL Server's
+/// system-generated `UQ__<table>__<hex>`.
+pub fn register_unique_constraint(
+    conn: &Connection,
+    table: &TableDef,
+    name: Option<&str>,
+    columns: &[String],
+    now: &str,
+) -> Result<(), SqlError> {
+    let schema_id = schema_id(conn, &table.schema)
+        .map_err(sqlite_err)?
+        .unwrap_or(1);
+    let uq_id = next_object_id(conn).map_err(sqlite_err)?;
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "UQ__{}__{:016X}",
+            truncate(&table.name, 8),
+            uq_id as u64 * 2654435761
+        )
+    });
+    if object_name_exists(conn, schema_id, &name).map_err(sqlite_err)? {
+        return Err(SqlError::new(
+            2714,
+            16,
+            format!("There is already an object named '{name}' in the database."),
+        ));
+    }
+    conn.execute(
+        "INSERT INTO __sim_objects(object_id, schema_id, name, type, parent_object_id, create_date, modify_date) VALUES (?1, ?2, ?3, 'UQ', ?4, ?5, ?5)",
+        params![uq_id, schema_id, name, table.object_id, now],
+    )
+    .map_err(sqlite_err)?;
+    let cols: Vec<(String, bool)> = columns.iter().map(|c| (c.clone(), false)).collect();
+    register_index_as(conn, table, &name, true, true, &cols, "")
+}
+
 pub fn register_index(
     conn: &Connection,
     table: &TableDef,
     name: &str,
     unique: bool,
+    columns: &[(String, bool)],
+    sqlite_name: &str,
+) -> Result<(), SqlError> {
+    register_index_as(conn, table, name, unique, false, columns, sqlite_name)
+}
+
+fn register_index_as(
+    conn: &Connection,
+    table: &TableDef,
+    name: &str,
+    unique: bool,
+    constraint: bool,
     columns: &[(String, bool)],
     sqlite_name: &str,
 ) -> Result<(), SqlError> {
@@ -745,8 +814,15 @@ pub fn register_index(
         )
         .map_err(sqlite_err)?;
     conn.execute(
-        "INSERT INTO __sim_indexes VALUES (?1, ?2, ?3, 2, 'NONCLUSTERED', ?4, 0, 0, ?5)",
-        params![table.object_id, index_id, name, unique, sqlite_name],
+        "INSERT INTO __sim_indexes VALUES (?1, ?2, ?3, 2, 'NONCLUSTERED', ?4, 0, ?5, ?6)",
+        params![
+            table.object_id,
+            index_id,
+            name,
+            unique,
+            constraint,
+            sqlite_name
+        ],
     )
     .map_err(sqlite_err)?;
     for (k, (col, desc)) in columns.iter().enumerate() {

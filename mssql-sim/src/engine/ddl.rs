@@ -20,7 +20,8 @@ impl Session {
             return Err(SqlError::unsupported("CREATE TABLE ... AS SELECT"));
         }
         let (_, schema, name) = translate::name_parts(&ct.name)?;
-        let temp = name.starts_with('#');
+        // A #temp table, or the table behind a table variable (@t).
+        let temp = name.starts_with('#') || name.starts_with('@');
         if temp && name.starts_with("##") {
             return Err(SqlError::unsupported("global temporary tables (##)"));
         }
@@ -82,6 +83,16 @@ impl Session {
             pk_name,
             pk,
             foreign_keys: fks,
+            uniques: uniques
+                .iter()
+                .enumerate()
+                .map(|(i, (n, c))| {
+                    let n = n
+                        .clone()
+                        .unwrap_or_else(|| format!("UQ__{}__{i}", name.trim_start_matches('#')));
+                    (n, c.clone())
+                })
+                .collect(),
             temp,
         };
         let now = self
@@ -122,12 +133,8 @@ impl Session {
                 .execute_batch(&sql)
                 .map_err(|e| map_sqlite(e, None, &s.database, "CREATE TABLE"))?;
             catalog::register_table(&s.conn, &mut def, &now, &default_sql)?;
-            for (i, (uname, cols)) in uniques.iter().enumerate() {
-                let n = uname
-                    .clone()
-                    .unwrap_or_else(|| format!("UQ__{}__{}", name, i));
-                let c: Vec<(String, bool)> = cols.iter().map(|c| (c.clone(), false)).collect();
-                catalog::register_index(&s.conn, &def, &n, true, &c, "")?;
+            for (uname, cols) in uniques.iter() {
+                catalog::register_unique_constraint(&s.conn, &def, uname.as_deref(), cols, &now)?;
             }
             Ok(())
         })

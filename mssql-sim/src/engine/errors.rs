@@ -58,6 +58,21 @@ pub fn map_sqlite(e: rusqlite::Error, table: Option<&TableDef>, db: &str, verb: 
                     ),
                 );
             }
+            let same = |u: &[String]| {
+                u.len() == cols.len()
+                    && u.iter()
+                        .all(|x| cols.iter().any(|c| c.eq_ignore_ascii_case(x)))
+            };
+            if let Some((name, _)) = t.uniques.iter().find(|(_, u)| same(u)) {
+                return SqlError::new(
+                    2627,
+                    14,
+                    format!(
+                        "Violation of UNIQUE KEY constraint '{name}'. Cannot insert duplicate key in object '{}'.",
+                        t.display_name()
+                    ),
+                );
+            }
             return SqlError::new(
                 2601,
                 14,

@@ -38,6 +38,9 @@ pub enum Stmt {
         value: Expr,
     },
     Declare(Vec<(String, VarType, Option<Expr>)>),
+    /// `DECLARE @t TABLE (columns and constraints)`, as the CREATE TABLE
+    /// of the table that holds it (named `@t`).
+    DeclareTable(Box<Statement>),
     AlterDatabase {
         database: Option<String>,
         words: Vec<String>,
@@ -712,8 +715,27 @@ fn parse_declare(p: &mut Parser<'_>) -> Result<Stmt, SqlError> {
         if word_is(&p.peek_token().token, "AS") {
             p.next_token();
         }
-        if word_is(&p.peek_token().token, "TABLE") || word_is(&p.peek_token().token, "CURSOR") {
-            return Err(SqlError::unsupported("table and cursor variables"));
+        if word_is(&p.peek_token().token, "CURSOR") {
+            return Err(SqlError::unsupported("cursor variables"));
+        }
+        if word_is(&p.peek_token().token, "TABLE") {
+            if !vars.is_empty() {
+                return Err(SqlError::syntax_near("TABLE"));
+            }
+            p.next_token();
+            let (columns, constraints) = p.parse_columns().map_err(|e| syntax_error(&e))?;
+            let mut parts: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            parts.extend(constraints.iter().map(|c| c.to_string()));
+            let sql = format!(
+                "CREATE TABLE [{}] ({})",
+                name.replace(']', "]]"),
+                parts.join(", ")
+            );
+            let stmt = Parser::new(&MsSqlDialect {})
+                .try_with_sql(&sql)
+                .and_then(|mut q| q.parse_statement())
+                .map_err(|e| syntax_error(&e))?;
+            return Ok(Stmt::DeclareTable(Box::new(stmt)));
         }
         let dt = p.parse_data_type().map_err(|e| syntax_error(&e))?;
         let text = dt.to_string();

@@ -436,7 +436,26 @@ impl Session {
             }
         }
         self.vars.clear();
+        self.drop_table_variables();
         out
+    }
+
+    /// A table variable lives for the batch that declares it.
+    fn drop_table_variables(&mut self) {
+        let names: Vec<String> = self
+            .temp
+            .keys()
+            .filter(|k| k.starts_with('@'))
+            .cloned()
+            .collect();
+        for k in names {
+            if let Some(t) = self.temp.remove(&k) {
+                let _ = self.conn.execute_batch(&format!(
+                    "DROP TABLE IF EXISTS temp.{}",
+                    q(&t.sqlite_name())
+                ));
+            }
+        }
     }
 
     /// The simulator's clock as change tracking stores it.
@@ -582,6 +601,27 @@ impl Session {
                 let raw = self.eval_scalar(value)?;
                 let v = crate::types::convert(&raw, &ty, None)?;
                 self.vars.insert(key, (ty, v));
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
+            Stmt::DeclareTable(stmt) => {
+                let Statement::CreateTable(ct) = *stmt else {
+                    return Err(SqlError::syntax_near("TABLE"));
+                };
+                let name = column_name_of(&ct.name);
+                if self.temp.contains_key(&name.to_lowercase())
+                    || self.vars.contains_key(&name.to_lowercase())
+                {
+                    return Err(SqlError::new(
+                        134,
+                        15,
+                        format!("The variable name '{name}' has already been declared. Variable names must be unique within a query batch or stored procedure."),
+                    ));
+                }
+                self.create_table(ct)?;
                 out.push(Out::Done {
                     cmd: 0,
                     count: None,

@@ -300,6 +300,7 @@ impl TableSpec {
             pk_name: None,
             pk: vec![],
             foreign_keys: vec![],
+            uniques: vec![],
             temp: self.temp,
         };
         for (pos, expr, sqlite) in &mut self.computed {
@@ -532,6 +533,7 @@ impl TableSpec {
                             pk_name: None,
                             pk: vec![],
                             foreign_keys: vec![],
+                            uniques: vec![],
                             temp: *temp
                         },
                         c,

@@ -215,4 +215,12 @@ with connect("PyDb") as c2:
         cur.execute(sql)
         check(sql, cur.fetchone()[0], want)
 
+    # A table variable, for the batch that declares it; CONVERT styles.
+    cur.execute("SET NOCOUNT ON; DECLARE @t TABLE (Id int PRIMARY KEY, S nvarchar(10)); "
+                "INSERT INTO @t VALUES (1, N'a'), (2, N'b'); SELECT COUNT(*) FROM @t")
+    check("a table variable", cur.fetchone()[0], 2)
+    cur.execute("SELECT CONVERT(varchar(30), CAST('2024-01-02 15:04:05.123' AS datetime), 121), "
+                "CONVERT(varchar(10), 0x0A0B, 1)")
+    check("CONVERT styles 121 and 1", tuple(cur.fetchone()), ("2024-01-02 15:04:05.123", "0x0A0B"))
+
 print("OK")

@@ -111,6 +111,7 @@ impl<'a> Rewriter<'a> {
             pk_name: None,
             pk: vec![],
             foreign_keys: vec![],
+            uniques: vec![],
             temp: false,
         }
     }

@@ -94,13 +94,23 @@ impl<'a> Resolver<'a> {
                 )));
             }
         }
-        if object.starts_with('#') {
+        if object.starts_with('#') || object.starts_with('@') {
             return self
                 .temp
                 .get(&object.to_lowercase())
                 .cloned()
                 .map(Resolved::Table)
-                .ok_or_else(|| SqlError::invalid_object(&object));
+                .ok_or_else(|| {
+                    if object.starts_with('@') {
+                        SqlError::new(
+                            1087,
+                            15,
+                            format!("Must declare the table variable \"{object}\"."),
+                        )
+                    } else {
+                        SqlError::invalid_object(&object)
+                    }
+                });
         }
         let schema = schema.unwrap_or_else(|| "dbo".to_string());
         if schema.eq_ignore_ascii_case("sys") || schema.eq_ignore_ascii_case("INFORMATION_SCHEMA") {
