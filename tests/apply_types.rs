@@ -333,3 +333,26 @@ fn text_ntext_and_image_columns_arrive_as_max_types_exactly() {
         .collect::<Vec<_>>();
     assert_eq!(ty, ["varchar(-1)", "nvarchar(-1)", "varbinary(-1)"]);
 }
+
+#[test]
+fn an_xml_column_arrives_as_its_text() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL, Dok xml NULL)".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, N'E1', N'<remiss><text>Ont i knä &amp; höft</text><tom></tom></remiss>'), (2, N'E1', NULL)".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Remiss\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    w.cycle();
+    let rows = w
+        .kopia()
+        .rows("reading", "SELECT Dok FROM dbo.Remiss ORDER BY Id", &[])
+        .unwrap();
+    assert_eq!(
+        text_at(&rows[0], 0).as_deref(),
+        Some("<remiss><text>Ont i knä &amp; höft</text><tom/></remiss>")
+    );
+    assert_eq!(text_at(&rows[1], 0), None);
+}

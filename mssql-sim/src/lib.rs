@@ -20,6 +20,7 @@ pub mod styles;
 pub mod tds;
 pub mod tls;
 pub mod types;
+pub mod xml;
 
 pub use error::SqlError;
 pub use server::{Config, Server};

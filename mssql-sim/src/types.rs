@@ -75,6 +75,8 @@ pub enum SqlType {
     Text,
     NText,
     Image,
+    /// `xml` (untyped): its text as SQL Server serializes it (crate::xml).
+    Xml,
 }
 
 impl fmt::Display for SqlType {
@@ -106,6 +108,7 @@ impl fmt::Display for SqlType {
             SqlType::Text => write!(f, "text"),
             SqlType::NText => write!(f, "ntext"),
             SqlType::Image => write!(f, "image"),
+            SqlType::Xml => write!(f, "xml"),
             SqlType::VarBinary(l) => write!(f, "varbinary({})", len(l)),
             SqlType::UniqueIdentifier => write!(f, "uniqueidentifier"),
             SqlType::Date => write!(f, "date"),
@@ -253,7 +256,13 @@ impl SqlType {
             "text" => SqlType::Text,
             "ntext" => SqlType::NText,
             "image" => SqlType::Image,
-            "xml" | "sql_variant" | "hierarchyid" | "geography" | "geometry" => {
+            "xml" if args.is_some() => {
+                return Err(SqlError::unsupported(
+                    "typed xml (an XML schema collection)",
+                ));
+            }
+            "xml" => SqlType::Xml,
+            "sql_variant" | "hierarchyid" | "geography" | "geometry" => {
                 return Err(SqlError::unsupported(format!("the data type '{name}'")));
             }
             _ => return Err(bad_type(&name)),
@@ -284,6 +293,7 @@ impl SqlType {
             SqlType::Text => "text",
             SqlType::NText => "ntext",
             SqlType::Image => "image",
+            SqlType::Xml => "xml",
             SqlType::VarBinary(_) => "varbinary",
             SqlType::UniqueIdentifier => "uniqueidentifier",
             SqlType::Date => "date",
@@ -318,6 +328,7 @@ impl SqlType {
             SqlType::Text => 35,
             SqlType::NText => 99,
             SqlType::Image => 34,
+            SqlType::Xml => 241,
             SqlType::VarBinary(_) => 165,
             SqlType::UniqueIdentifier => 36,
             SqlType::Date => 40,
@@ -348,6 +359,7 @@ impl SqlType {
             SqlType::RowVersion => (8, 0, 0),
             // sys.columns shows a text pointer's 16 bytes.
             SqlType::Text | SqlType::NText | SqlType::Image => (16, 0, 0),
+            SqlType::Xml => (-1, 0, 0),
             SqlType::NChar(n) => (2 * n as i32, 0, 0),
             SqlType::VarChar(Len::N(n)) | SqlType::VarBinary(Len::N(n)) => (n as i32, 0, 0),
             SqlType::NVarChar(Len::N(n)) => (2 * n as i32, 0, 0),
@@ -1162,6 +1174,23 @@ pub fn convert(v: &Value, to: &SqlType, target: Option<&Target<'_>>) -> Result<V
         }
         // Converted as the max type they hold (above).
         SqlType::Text | SqlType::NText | SqlType::Image => convert(v, &to.modern(), target),
+        // A string becomes xml by being parsed and serialized (crate::xml).
+        SqlType::Xml => match v {
+            Value::Str(s) => Ok(Value::Str(crate::xml::normalize(s, false)?)),
+            Value::Bytes(b) => {
+                let text = match b.as_slice() {
+                    [0xFF, 0xFE, rest @ ..] => String::from_utf16_lossy(
+                        &rest
+                            .chunks(2)
+                            .map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                            .collect::<Vec<_>>(),
+                    ),
+                    other => String::from_utf8_lossy(other).into_owned(),
+                };
+                Ok(Value::Str(crate::xml::normalize(&text, false)?))
+            }
+            _ => Err(clash(from, to)),
+        },
         SqlType::Binary(_) | SqlType::VarBinary(_) | SqlType::RowVersion => {
             let b = match v {
                 Value::Bytes(b) => b.clone(),

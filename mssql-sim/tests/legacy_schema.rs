@@ -518,3 +518,74 @@ async fn text_ntext_and_image_are_stored_sent_and_restricted_as_sql_server_does(
         421
     );
 }
+
+#[tokio::test]
+async fn xml_is_parsed_serialized_sent_and_restricted_as_sql_server_does() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "pmo").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.Dok (Id int PRIMARY KEY, X xml NULL); \
+         INSERT INTO dbo.Dok VALUES (1, N'<?xml version=\"1.0\"?><remiss id=''7''>\n  <text>Ont i &lt;knä&gt;</text>\n  <tom></tom>\n</remiss>'), (2, NULL)",
+    )
+    .await;
+    let r = ok(
+        &mut c,
+        "SELECT X, CAST(X AS nvarchar(max)) FROM dbo.Dok ORDER BY Id",
+    )
+    .await;
+    let want = "<remiss id=\"7\"><text>Ont i &lt;knä&gt;</text><tom/></remiss>";
+    assert_eq!(
+        format!("{:?}", r[0][0].columns()[0].column_type()),
+        "Xml",
+        "sent as TDS type 0xF1"
+    );
+    assert_eq!(
+        r[0][0]
+            .get::<&tiberius::xml::XmlData, _>(0)
+            .map(|x| x.to_string()),
+        Some(want.to_string())
+    );
+    assert_eq!(r[0][0].get::<&str, _>(1), Some(want));
+    assert!(r[0][1].get::<&tiberius::xml::XmlData, _>(0).is_none());
+    // CONVERT style 1 keeps whitespace, the last character of it entitized.
+    let r = ok(&mut c, "SELECT CAST(CONVERT(xml, N'<a>   </a>', 1) AS nvarchar(100)), CAST(CAST(N'<a>   </a>' AS xml) AS nvarchar(100))").await;
+    assert_eq!(r[0][0].get::<&str, _>(0), Some("<a>  &#x20;</a>"));
+    assert_eq!(r[0][0].get::<&str, _>(1), Some("<a/>"));
+    // The catalog.
+    let t = ok(
+        &mut c,
+        "SELECT t.name, c.system_type_id, c.max_length FROM sys.columns c JOIN sys.types t \
+         ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID('dbo.Dok') AND c.name = 'X'",
+    )
+    .await;
+    assert_eq!(t[0][0].get::<&str, _>(0), Some("xml"));
+    assert_eq!(t[0][0].get::<u8, _>(1), Some(241));
+    assert_eq!(t[0][0].get::<i16, _>(2), Some(-1));
+    // Malformed XML, comparing and sorting: SQL Server's errors.
+    let e = exec(&mut c, "INSERT INTO dbo.Dok VALUES (3, N'<a><b></a>')")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 9436, "{}", e.message());
+    assert!(
+        e.message().starts_with("XML parsing: line 1, character"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        err_code(&mut c, "INSERT INTO dbo.Dok VALUES (3, N'<a>')").await,
+        9400
+    );
+    assert_eq!(
+        err_code(&mut c, "SELECT Id FROM dbo.Dok WHERE X = N'<a/>'").await,
+        305
+    );
+    assert_eq!(
+        err_code(&mut c, "SELECT Id FROM dbo.Dok ORDER BY X").await,
+        305
+    );
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT COUNT(*) FROM dbo.Dok WHERE X IS NULL").await,
+        Some(1)
+    );
+}

@@ -482,7 +482,7 @@ pub fn value(row: &Row, idx: usize, name: &str, ty: &ColumnType) -> Result<Value
 pub fn is_legacy_type(type_name: &str) -> bool {
     matches!(
         type_name.to_ascii_lowercase().as_str(),
-        "text" | "ntext" | "image" | "timestamp"
+        "text" | "ntext" | "image" | "timestamp" | "xml"
     )
 }
 
@@ -535,6 +535,9 @@ pub fn column_type(
         "text" => ColumnType::VarChar(Len::Max),
         "ntext" => ColumnType::NVarChar(Len::Max),
         "image" => ColumnType::VarBinary(Len::Max),
+        // xml travels as its text (SQL Server's serialization of it); the
+        // copy holds it as nvarchar(max).
+        "xml" => ColumnType::NVarChar(Len::Max),
         "varbinary" => ColumnType::VarBinary(len(max_length, false)),
         "uniqueidentifier" => ColumnType::UniqueIdentifier,
         "date" => ColumnType::Date,
@@ -571,6 +574,19 @@ mod tests {
             column_type("datetime2", 8, 27, 7).unwrap().to_string(),
             "datetime2(7)"
         );
-        assert!(column_type("xml", -1, 0, 0).is_none());
+        // The legacy and special types travel as the types that replace them.
+        for (legacy, carried) in [
+            ("xml", "nvarchar(max)"),
+            ("text", "varchar(max)"),
+            ("ntext", "nvarchar(max)"),
+            ("image", "varbinary(max)"),
+            ("timestamp", "binary(8)"),
+        ] {
+            assert_eq!(column_type(legacy, 16, 0, 0).unwrap().to_string(), carried);
+            assert!(is_legacy_type(legacy));
+        }
+        assert!(!is_legacy_type("nvarchar"));
+        assert!(column_type("sql_variant", 8016, 0, 0).is_none());
+        assert!(column_type("geography", -1, 0, 0).is_none());
     }
 }

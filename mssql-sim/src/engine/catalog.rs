@@ -213,6 +213,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
         ("text", 35, 35, 16, 0, 0),
         ("ntext", 99, 99, 16, 0, 0),
         ("image", 34, 34, 16, 0, 0),
+        ("xml", 241, 241, -1, 0, 0),
     ];
     let types_values: Vec<String> = types_rows
         .iter()

@@ -155,6 +155,13 @@ pub fn register(conn: &Connection, clock: SimClock) -> rusqlite::Result<()> {
             .map(Some)
             .map_err(user_err)
     })?;
+    // CONVERT(xml, s, 1): parsed keeping whitespace (crate::xml).
+    conn.create_scalar_function("__sim_xml_preserve", 1, det, |ctx| {
+        let s: Option<String> = ctx.get(0)?;
+        s.map(|s| crate::xml::normalize(&s, true))
+            .transpose()
+            .map_err(user_err)
+    })?;
     // CONVERT(binary, string, 1 | 2): hex digits to bytes.
     conn.create_scalar_function("__sim_hex_bytes", 2, det, |ctx| {
         let s: Option<String> = ctx.get(0)?;

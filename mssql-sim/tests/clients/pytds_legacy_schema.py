@@ -96,6 +96,16 @@ with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=p
         check("ORDER BY an ntext column", "sorted", "error 306")
     except pytds.Error as e:
         check("ORDER BY an ntext column", e.msg_no, 306)
+    # xml: parsed and serialized as SQL Server does, sent as TDS type 0xF1.
+    cur.execute("CREATE TABLE dbo.X (Id int PRIMARY KEY, D xml)")
+    cur.execute("INSERT INTO dbo.X VALUES (%s, %s)", (1, "<?xml version='1.0'?><a b='1'>\n <c></c>\n</a>"))
+    cur.execute("SELECT D FROM dbo.X")
+    check("an xml value", cur.fetchone()[0], '<a b="1"><c/></a>')
+    try:
+        cur.execute("INSERT INTO dbo.X VALUES (2, N'<a>')")
+        check("malformed xml", "inserted", "error 9400")
+    except pytds.Error as e:
+        check("malformed xml", e.msg_no, 9400)
     for ty in ["sql_variant", "hierarchyid", "geography", "geometry"]:
         try:
             cur.execute(f"CREATE TABLE dbo.V (id int PRIMARY KEY, v {ty})")

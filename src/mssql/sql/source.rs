@@ -106,7 +106,8 @@ pub struct SelectColumn {
     /// The source column is of a type ctferry reads as `ty` by a CAST:
     /// `text`, `ntext` and `image` (which SQL Server cannot compare, sort
     /// or hash, and sends with text pointers) as varchar(max),
-    /// nvarchar(max) and varbinary(max); `timestamp` as binary(8).
+    /// nvarchar(max) and varbinary(max); `timestamp` as binary(8); `xml` as
+    /// nvarchar(max).
     pub cast: bool,
 }
 

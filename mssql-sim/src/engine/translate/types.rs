@@ -229,6 +229,10 @@ impl<'a> Rewriter<'a> {
             Some(f) if binary_target && f.is_string() && matches!(style, 1 | 2) => {
                 value = call("__sim_hex_bytes", vec![value, number_lit(style)]);
             }
+            // CONVERT(xml, s, 1): insignificant whitespace kept.
+            _ if *ty == SqlType::Xml && style == 1 => {
+                value = call("__sim_xml_preserve", vec![value]);
+            }
             // Date and time styles also name the input's format; the
             // simulator reads the ISO and yyyymmdd forms those styles use.
             Some(f)
@@ -257,6 +261,9 @@ impl<'a> Rewriter<'a> {
         operation: &str,
     ) -> Result<(), SqlError> {
         let (l, r) = (self.expr_type(left), self.expr_type(right));
+        if l == Some(SqlType::Xml) || r == Some(SqlType::Xml) {
+            return Err(xml_unsortable());
+        }
         if l.is_some_and(|t| t.is_legacy_lob()) || r.is_some_and(|t| t.is_legacy_lob()) {
             let name = |t: Option<SqlType>| t.map(|t| t.base_name()).unwrap_or("varchar");
             return Err(SqlError::new(
@@ -279,8 +286,14 @@ impl<'a> Rewriter<'a> {
         q: &sqlparser::ast::Query,
     ) -> Result<(), SqlError> {
         use sqlparser::ast::{GroupByExpr, OrderByKind, SelectItem, SetExpr};
-        let lob = |e: &Expr| self.expr_type(e).filter(|t| t.is_legacy_lob());
-        let unsortable = || {
+        let lob = |e: &Expr| {
+            self.expr_type(e)
+                .filter(|t| t.is_legacy_lob() || *t == SqlType::Xml)
+        };
+        let unsortable = |t: SqlType| {
+            if t == SqlType::Xml {
+                return xml_unsortable();
+            }
             SqlError::new(
                 306,
                 16,
@@ -289,15 +302,15 @@ impl<'a> Rewriter<'a> {
         };
         if let Some(ob) = &q.order_by {
             if let OrderByKind::Expressions(list) = &ob.kind {
-                if list.iter().any(|o| lob(&o.expr).is_some()) {
-                    return Err(unsortable());
+                if let Some(t) = list.iter().find_map(|o| lob(&o.expr)) {
+                    return Err(unsortable(t));
                 }
             }
         }
         if let SetExpr::Select(sel) = q.body.as_ref() {
             if let GroupByExpr::Expressions(list, _) = &sel.group_by {
-                if list.iter().any(|e| lob(e).is_some()) {
-                    return Err(unsortable());
+                if let Some(t) = list.iter().find_map(lob) {
+                    return Err(unsortable(t));
                 }
             }
             if sel.distinct.is_some() {
@@ -349,4 +362,13 @@ impl<'a> Rewriter<'a> {
             *other = call("__sim_cast", vec![inner, string_lit(&t.to_string())]);
         }
     }
+}
+
+/// 305: xml compared or sorted.
+fn xml_unsortable() -> SqlError {
+    SqlError::new(
+        305,
+        16,
+        "The XML data type cannot be compared or sorted, except when using the IS NULL operator.",
+    )
 }

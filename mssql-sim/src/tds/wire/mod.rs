@@ -58,7 +58,10 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) {
         }
         let max = matches!(
             ty,
-            SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)
+            SqlType::NVarChar(Len::Max)
+                | SqlType::VarChar(Len::Max)
+                | SqlType::VarBinary(Len::Max)
+                | SqlType::Xml
         );
         if max {
             buf.extend_from_slice(&u64::MAX.to_le_bytes());

@@ -18,6 +18,8 @@ pub fn encode_type_info(buf: &mut Vec<u8>, ty: &SqlType, collation: Collation) {
         SqlType::Char(n) => varlen::encode_type_info(buf, 0xAF, n, c),
         SqlType::Text => varlen::encode_lob_type_info(buf, 0x23, 0x7FFF_FFFF, c),
         SqlType::NText => varlen::encode_lob_type_info(buf, 0x63, 0x7FFF_FFFE, c),
+        // XMLTYPE (MS-TDS 2.2.5.4.3): no schema; values as PLP UTF-16LE.
+        SqlType::Xml => buf.extend_from_slice(&[0xF1, 0x00]),
         _ => {}
     }
 }
@@ -41,6 +43,7 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: &SqlType, v: &Value) -> bool {
     let max = matches!(ty, SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max));
     match ty {
         SqlType::NText => varlen::encode_lob_value(buf, Some(&utf16_bytes(s))),
+        SqlType::Xml => varlen::encode_plp(buf, &utf16_bytes(s)),
         SqlType::Text => varlen::encode_lob_value(buf, Some(&cp1252_bytes(s))),
         SqlType::NVarChar(_) | SqlType::NChar(_) => varlen::encode_value(buf, &utf16_bytes(s), max),
         SqlType::VarChar(_) | SqlType::Char(_) => varlen::encode_value(buf, &cp1252_bytes(s), max),

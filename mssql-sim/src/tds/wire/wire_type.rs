@@ -90,7 +90,8 @@ impl Family {
             | SqlType::VarChar(_)
             | SqlType::Char(_)
             | SqlType::Text
-            | SqlType::NText => Family::String,
+            | SqlType::NText
+            | SqlType::Xml => Family::String,
             SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::RowVersion | SqlType::Image => {
                 Family::Binary
             }
