@@ -669,3 +669,65 @@ async fn table_variables_live_for_their_batch() {
         Some(0)
     );
 }
+
+/// SQL Server checks a key at the end of the statement: shifting
+/// consecutive keys by one succeeds, a real duplicate is still 2627.
+#[tokio::test]
+async fn keys_are_checked_at_the_end_of_the_statement() {
+    let sim = start();
+    let mut c = fresh_db(&sim, "keys").await;
+    ok(
+        &mut c,
+        "CREATE TABLE dbo.T (Id int PRIMARY KEY, Namn nvarchar(10) NOT NULL, Ver rowversion); \
+         INSERT INTO dbo.T (Id, Namn) VALUES (1, N'a'), (2, N'b'), (3, N'c')",
+    )
+    .await;
+    let r = ok(
+        &mut c,
+        "UPDATE dbo.T SET Id = Id + 1; SELECT Id, Namn FROM dbo.T ORDER BY Id",
+    )
+    .await;
+    let got: Vec<(i32, String)> = r
+        .last()
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get::<&str, _>(1).unwrap().to_string()))
+        .collect();
+    assert_eq!(got, [(2, "a".into()), (3, "b".into()), (4, "c".into())]);
+    assert_eq!(err_code(&mut c, "UPDATE dbo.T SET Id = 7").await, 2627);
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT SUM(Id) FROM dbo.T").await,
+        Some(9),
+        "the failed statement changed nothing"
+    );
+    // Inside a transaction that rolls back, nothing stays either.
+    ok(&mut c, "BEGIN TRAN; UPDATE dbo.T SET Id = Id - 1; ROLLBACK").await;
+    assert_eq!(
+        scalar_i64(&mut c, "SELECT SUM(Id) FROM dbo.T").await,
+        Some(9)
+    );
+    // Change tracking sees the key update as SQL Server reports one: the
+    // old key deleted, the new one inserted.
+    ok(
+        &mut c,
+        "ALTER DATABASE keys SET CHANGE_TRACKING = ON; ALTER TABLE dbo.T ENABLE CHANGE_TRACKING",
+    )
+    .await;
+    let v = scalar_i64(&mut c, "SELECT CHANGE_TRACKING_CURRENT_VERSION()")
+        .await
+        .unwrap_or(0);
+    ok(&mut c, "UPDATE dbo.T SET Id = Id + 1").await;
+    let r = ok(
+        &mut c,
+        &format!(
+            "SELECT Id, SYS_CHANGE_OPERATION FROM CHANGETABLE(CHANGES dbo.T, {v}) AS c ORDER BY Id"
+        ),
+    )
+    .await;
+    let ops: Vec<(i32, String)> = r[0]
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get::<&str, _>(1).unwrap().to_string()))
+        .collect();
+    assert_eq!(ops.first(), Some(&(2, "D".to_string())), "{ops:?}");
+    assert_eq!(ops.last(), Some(&(5, "I".to_string())), "{ops:?}");
+}

@@ -293,6 +293,8 @@ impl Session {
         };
         rw.scope.insert(alias.to_lowercase(), def.clone());
         let mut sets = Vec::new();
+        // Each set column's new value (SQL), for `update_by_reinsert`.
+        let mut new_values: Vec<(i32, String)> = Vec::new();
         let mut set_ids: Vec<i32> = Vec::new();
         let mut key_set = false;
         for a in upd.assignments {
@@ -323,11 +325,9 @@ impl Session {
             key_set |= def.pk.iter().any(|k| k.eq_ignore_ascii_case(&col.name));
             let mut v = a.value;
             rw.rewrite(&mut v)?;
-            sets.push(format!(
-                "{} = {}",
-                q(&col.name),
-                Self::conv_expr(&def, &col, &v.to_string())
-            ));
+            let value = Self::conv_expr(&def, &col, &v.to_string());
+            sets.push(format!("{} = {}", q(&col.name), value));
+            new_values.push((col.column_id, value));
         }
         // Every update of a row gives its timestamp column a new value.
         if let Some(rv) = def.columns.iter().find(|c| c.ty == SqlType::RowVersion) {
@@ -348,16 +348,98 @@ impl Session {
             q(&alias),
             sets.join(", ")
         );
+        let mut tail = String::new();
         if !extra_from.is_empty() {
-            sql.push_str(&format!(" FROM {}", extra_from.join(", ")));
+            tail.push_str(&format!(" FROM {}", extra_from.join(", ")));
         }
         if !conds.is_empty() {
-            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+            tail.push_str(&format!(" WHERE {}", conds.join(" AND ")));
         }
+        sql.push_str(&tail);
         let sql = rw.finish_sql(sql);
+        // The rows as the UPDATE makes them, read before it changes any:
+        // what `update_by_reinsert` writes back.
+        let kept: Vec<&ColumnDef> = def
+            .columns
+            .iter()
+            .filter(|c| c.computed.is_none() && c.ty != SqlType::RowVersion)
+            .collect();
+        let select = rw.finish_sql(format!(
+            "SELECT {}.rowid AS \"__rid\", {} FROM {} AS {}{tail}",
+            q(&alias),
+            kept.iter()
+                .map(|c| {
+                    let v = new_values
+                        .iter()
+                        .find(|(id, _)| *id == c.column_id)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| format!("{}.{}", q(&alias), q(&c.name)));
+                    format!("{v} AS {}", q(&c.name))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            q(&def.sqlite_name()),
+            q(&alias)
+        ));
         drop(rw);
         ct::set_update(&self.ct_stmt, def.object_id, set_ids, key_set);
-        self.write(&sql, Some(&def), "UPDATE")
+        match self.write(&sql, Some(&def), "UPDATE") {
+            // SQLite checks a key row by row; SQL Server at the statement's
+            // end, so `SET id = id + 1` over consecutive keys succeeds there.
+            Err(e) if matches!(e.number, 2627 | 2601) && key_set => {
+                let referenced = !catalog::referencing_tables(&self.conn, def.object_id)
+                    .map_err(catalog::sqlite_err)?
+                    .is_empty();
+                if referenced || def.temp {
+                    return Err(e);
+                }
+                self.update_by_reinsert(&def, &kept, &select)
+            }
+            r => r,
+        }
+    }
+
+    /// An UPDATE of key columns done as SQL Server checks it, at the end of
+    /// the statement: the rows as the UPDATE makes them are read first,
+    /// then deleted and inserted again, so that only the final keys are
+    /// checked (a duplicate among them is still 2627). Change tracking sees
+    /// a key update as SQL Server reports it, a delete and an insert. Not
+    /// used for a table other tables reference (their foreign keys would
+    /// see the delete), which keeps the row-by-row check.
+    fn update_by_reinsert(
+        &mut self,
+        def: &TableDef,
+        kept: &[&ColumnDef],
+        select: &str,
+    ) -> Result<u64, SqlError> {
+        let table = q(&def.sqlite_name());
+        let cols = kept
+            .iter()
+            .map(|c| q(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ct::set_update(&self.ct_stmt, def.object_id, vec![], false);
+        self.atomic(|s| {
+            s.write(
+                &format!("CREATE TEMP TABLE \"__sim_upd\" AS {select}"),
+                Some(def),
+                "UPDATE",
+            )?;
+            let r = (|| {
+                s.write(
+                    &format!("DELETE FROM {table} WHERE rowid IN (SELECT \"__rid\" FROM temp.\"__sim_upd\")"),
+                    Some(def),
+                    "UPDATE",
+                )?;
+                s.write(
+                    &format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM temp.\"__sim_upd\""),
+                    Some(def),
+                    "UPDATE",
+                )
+            })();
+            let _ = s.conn.execute_batch("DROP TABLE IF EXISTS temp.\"__sim_upd\"");
+            r
+        })
     }
 
     pub(super) fn delete(&mut self, del: sqlparser::ast::Delete) -> Result<u64, SqlError> {
