@@ -190,13 +190,20 @@ with connect("PyDb") as c2:
     check("SUSER_SNAME()", cur.fetchone()[0], "sa")
     # INFORMATION_SCHEMA.TABLE_CONSTRAINTS
     # (https://learn.microsoft.com/en-us/sql/relational-databases/system-information-schema-views/table-constraints-transact-sql).
-    cur.execute("CREATE TABLE dbo.Ref (Id int NOT NULL CONSTRAINT PK_Ref PRIMARY KEY, AggId int NULL CONSTRAINT FK_Ref_Agg REFERENCES dbo.Agg(Id))")
+    cur.execute("CREATE TABLE dbo.Ref (Id int NOT NULL CONSTRAINT PK_Ref PRIMARY KEY, AggId int NULL CONSTRAINT FK_Ref_Agg REFERENCES dbo.Agg(Id), Kod int NULL CONSTRAINT UQ_Ref_Kod UNIQUE)")
     cur.execute(
         "SELECT CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_TYPE, IS_DEFERRABLE, INITIALLY_DEFERRED "
         "FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE TABLE_NAME = 'Ref' ORDER BY CONSTRAINT_NAME"
     )
     check("TABLE_CONSTRAINTS", [tuple(r) for r in cur.fetchall()],
-          [("FK_Ref_Agg", "dbo", "Ref", "FOREIGN KEY", "NO", "NO"), ("PK_Ref", "dbo", "Ref", "PRIMARY KEY", "NO", "NO")])
+          [("FK_Ref_Agg", "dbo", "Ref", "FOREIGN KEY", "NO", "NO"), ("PK_Ref", "dbo", "Ref", "PRIMARY KEY", "NO", "NO"),
+           ("UQ_Ref_Kod", "dbo", "Ref", "UNIQUE", "NO", "NO")])
+    # Keys are checked at the end of the statement: shifting them by one works.
+    cur.execute("CREATE TABLE dbo.Shift (Id int PRIMARY KEY)")
+    cur.execute("INSERT INTO dbo.Shift VALUES (1), (2), (3)")
+    cur.execute("UPDATE dbo.Shift SET Id = Id + 1")
+    cur.execute("SELECT MIN(Id), MAX(Id) FROM dbo.Shift")
+    check("keys shifted by one", tuple(cur.fetchone()), (2, 4))
     # HASHBYTES (https://learn.microsoft.com/en-us/sql/t-sql/functions/hashbytes-transact-sql):
     # the digest of the value's bytes: nvarchar as UTF-16LE, varchar in the
     # collation's code page (1252), binary as is, integers as they convert to
