@@ -37,8 +37,14 @@ pub enum ColumnType {
     SmallInt,
     Int,
     BigInt,
-    Decimal { p: u8, s: u8 },
-    Numeric { p: u8, s: u8 },
+    Decimal {
+        p: u8,
+        s: u8,
+    },
+    Numeric {
+        p: u8,
+        s: u8,
+    },
     Money,
     SmallMoney,
     Float,
@@ -56,6 +62,8 @@ pub enum ColumnType {
     SmallDateTime,
     DateTime2(u8),
     DateTimeOffset(u8),
+    /// Untyped xml, carried as its text (SQL Server's serialization).
+    Xml,
 }
 
 impl fmt::Display for ColumnType {
@@ -77,6 +85,7 @@ impl fmt::Display for ColumnType {
             VarChar(l) => write!(f, "varchar({l})"),
             NChar(n) => write!(f, "nchar({n})"),
             NVarChar(l) => write!(f, "nvarchar({l})"),
+            Xml => write!(f, "xml"),
             Binary(n) => write!(f, "binary({n})"),
             VarBinary(l) => write!(f, "varbinary({l})"),
             UniqueIdentifier => write!(f, "uniqueidentifier"),
@@ -182,6 +191,7 @@ impl ColumnType {
             "varchar" => Ok(VarChar(len(8000)?)),
             "nchar" => Ok(NChar(fixed(4000)?)),
             "nvarchar" => Ok(NVarChar(len(4000)?)),
+            "xml" => no_args(Xml),
             "binary" => Ok(Binary(fixed(8000)?)),
             "varbinary" => Ok(VarBinary(len(8000)?)),
             "uniqueidentifier" => no_args(UniqueIdentifier),
@@ -195,7 +205,7 @@ impl ColumnType {
         }
     }
 
-    /// The decimal scale of exact numeric types (money has 4).
+    /// char, varchar, nchar, nvarchar: the types with a collation.
     pub fn is_string(&self) -> bool {
         matches!(
             self,
@@ -206,6 +216,7 @@ impl ColumnType {
         )
     }
 
+    /// The decimal scale of exact numeric types (money has 4).
     pub fn decimal_scale(&self) -> Option<u8> {
         match self {
             ColumnType::Decimal { s, .. } | ColumnType::Numeric { s, .. } => Some(*s),
@@ -505,6 +516,7 @@ pub fn check(ty: &ColumnType, v: &Value) -> Result<(), ValueError> {
             }
         }
         (T::NVarChar(Len::Max), Value::Text(_)) => Ok(()),
+        (T::Xml, Value::Text(_)) => Ok(()),
         (T::Binary(n), Value::Bytes(b)) => {
             if b.len() > *n as usize {
                 Err(verr(format!("{} bytes are longer than {ty}", b.len())))
@@ -612,7 +624,7 @@ pub fn decode(ty: &ColumnType, item: &Item) -> Result<Value, ValueError> {
         }
         (T::Float, Item::F64(f)) => Value::Float(*f),
         (T::Real, Item::F32(f)) => Value::Real(*f),
-        (T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_), Item::Text(s)) => {
+        (T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) | T::Xml, Item::Text(s)) => {
             Value::Text(s.clone())
         }
         (T::Binary(_) | T::VarBinary(_), Item::Bytes(b)) => Value::Bytes(b.clone()),
@@ -692,6 +704,7 @@ mod tests {
             "smalldatetime",
             "datetime2(3)",
             "datetimeoffset(7)",
+            "xml",
         ] {
             assert_eq!(ColumnType::parse(t).unwrap().to_string(), t);
         }
@@ -704,7 +717,8 @@ mod tests {
             "decimal(18,0)"
         );
         for bad in [
-            "xml",
+            "xml(dbo.Schema)",
+            "sql_variant",
             "nvarchar(5000)",
             "decimal(39,2)",
             "decimal(5,6)",

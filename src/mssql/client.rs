@@ -339,6 +339,8 @@ pub fn stage_type(ty: &ColumnType) -> ColumnType {
         }
         ColumnType::Time(_) => ColumnType::Time(7),
         ColumnType::DateTimeOffset(_) => ColumnType::DateTimeOffset(7),
+        // xml is staged as its text and cast to xml on insert.
+        ColumnType::Xml => ColumnType::NVarChar(Len::Max),
         other => *other,
     }
 }
@@ -357,7 +359,7 @@ fn column_data(v: &Value, ty: &ColumnType) -> tiberius::ColumnData<'static> {
             T::Decimal { .. } | T::Numeric { .. } | T::Money | T::SmallMoney => C::Numeric(None),
             T::Float => C::F64(None),
             T::Real => C::F32(None),
-            T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) => C::String(None),
+            T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) | T::Xml => C::String(None),
             T::Binary(_) | T::VarBinary(_) => C::Binary(None),
             T::UniqueIdentifier => C::Guid(None),
             T::Date => C::Date(None),
@@ -441,7 +443,8 @@ pub fn value(row: &Row, idx: usize, name: &str, ty: &ColumnType) -> Result<Value
             }),
         T::Float => row.try_get::<f64, _>(idx).map_err(e)?.map(Value::Float),
         T::Real => row.try_get::<f32, _>(idx).map_err(e)?.map(Value::Real),
-        T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) => row
+        // xml is read as its text (`sql::source` selects it so).
+        T::Char(_) | T::VarChar(_) | T::NChar(_) | T::NVarChar(_) | T::Xml => row
             .try_get::<&str, _>(idx)
             .map_err(e)?
             .map(|s| Value::Text(s.to_string())),
@@ -535,9 +538,9 @@ pub fn column_type(
         "text" => ColumnType::VarChar(Len::Max),
         "ntext" => ColumnType::NVarChar(Len::Max),
         "image" => ColumnType::VarBinary(Len::Max),
-        // xml travels as its text (SQL Server's serialization of it); the
-        // copy holds it as nvarchar(max).
-        "xml" => ColumnType::NVarChar(Len::Max),
+        // xml travels as its text (SQL Server's serialization of it) and is
+        // xml again in the copy.
+        "xml" => ColumnType::Xml,
         "varbinary" => ColumnType::VarBinary(len(max_length, false)),
         "uniqueidentifier" => ColumnType::UniqueIdentifier,
         "date" => ColumnType::Date,
@@ -576,7 +579,7 @@ mod tests {
         );
         // The legacy and special types travel as the types that replace them.
         for (legacy, carried) in [
-            ("xml", "nvarchar(max)"),
+            ("xml", "xml"),
             ("text", "varchar(max)"),
             ("ntext", "nvarchar(max)"),
             ("image", "varbinary(max)"),

@@ -107,7 +107,7 @@ pub struct SelectColumn {
     /// `text`, `ntext` and `image` (which SQL Server cannot compare, sort
     /// or hash, and sends with text pointers) as varchar(max),
     /// nvarchar(max) and varbinary(max); `timestamp` as binary(8); `xml` as
-    /// nvarchar(max).
+    /// its text, nvarchar(max) (`read_type`).
     pub cast: bool,
 }
 
@@ -117,9 +117,10 @@ pub struct SelectColumn {
 fn select_list(alias: &str, cols: &[SelectColumn]) -> String {
     cols.iter()
         .map(|c| {
+            let read = read_type(&c.ty);
             let src = match &c.mask {
-                Some(lit) => format!("CAST({lit} AS {})", c.ty),
-                None if c.cast => format!("CAST({alias}.{} AS {})", quote(&c.name), c.ty),
+                Some(lit) => format!("CAST({lit} AS {read})"),
+                None if c.cast => format!("CAST({alias}.{} AS {read})", quote(&c.name)),
                 None => format!("{alias}.{}", quote(&c.name)),
             };
             let src = match c.ty {
@@ -131,6 +132,15 @@ fn select_list(alias: &str, cols: &[SelectColumn]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The type a column is read as: its own, but xml as nvarchar(max) (its
+/// text, which is what a package carries).
+fn read_type(ty: &ColumnType) -> ColumnType {
+    match ty {
+        ColumnType::Xml => ColumnType::NVarChar(crate::format::value::Len::Max),
+        other => *other,
+    }
 }
 
 /// FROM with the owner path joined: `t` is the table, `p1..pn` the hops.
