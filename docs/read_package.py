@@ -14,12 +14,14 @@ JSON object, then one JSON object per row:
 Values: exact decimals and 64-bit integers beyond 2^53 as strings, binary as
 "0x..." hex, GUIDs, dates and times as text (times to 100 ns, as sent).
 
-Needs Python 3.8+ and the cbor2 package (python3 -m pip install cbor2).
+Needs Python 3.8+ and the cbor2 package (python3 -m pip install cbor2;
+cbor2 5.x and 6.x both work).
 Exit code 0 when the package is complete and its digest matches, 1 otherwise.
 """
 import datetime
 import decimal
 import hashlib
+import io
 import json
 import sys
 import uuid
@@ -30,17 +32,39 @@ FORMAT_VERSION = 1
 MAGIC = "ctferry package"
 
 
-class HashingReader:
-    """Passes bytes through, hashing them, so the trailer digest can be checked."""
+class HashingReader(io.RawIOBase):
+    """Passes bytes through, hashing them, so the trailer digest can be
+    checked. A readable raw stream, as cbor2 6 requires of its input."""
 
     def __init__(self, raw):
+        super().__init__()
         self.raw = raw
         self.sha = hashlib.sha256()
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        data = self.raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.sha.update(data)
+        return n
 
     def read(self, n=-1):
         data = self.raw.read(n)
         self.sha.update(data)
         return data
+
+
+def decoder(src):
+    """A CBOR decoder that reads no further than the item it decodes (the
+    digest must stop where the trailer starts): cbor2 6 reads ahead in
+    blocks of read_size unless told otherwise; cbor2 5 reads exactly."""
+    try:
+        return cbor2.CBORDecoder(src, read_size=1)
+    except TypeError:
+        return cbor2.CBORDecoder(src)
 
 
 def to_json(v):
@@ -71,7 +95,7 @@ def main():
         fail("usage: gpg --decrypt FILE | zstd -d | python3 docs/read_package.py -")
     raw = sys.stdin.buffer if sys.argv[1] == "-" else open(sys.argv[1], "rb")
     src = HashingReader(raw)
-    dec = cbor2.CBORDecoder(src)
+    dec = decoder(src)
 
     def item(what):
         try:

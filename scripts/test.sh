@@ -5,7 +5,7 @@
 #   - python-tds (with pyOpenSSL, for TLS) and tedious (Node.js), the
 #     independent TDS clients that cross-check mssql-sim;
 #   - GnuPG (gpg) and zstd, for the OpenPGP interop tests in both directions;
-#   - cbor2, the one package docs/read_package.py needs;
+#   - cbor2, the one package docs/read_package.py needs (newest, and 5.x);
 #   - OpenSSH's sshd (openssh-server) for the SFTP delivery tests, which start
 #     their own servers on 127.0.0.1 and create two test accounts
 #     (ctferry-t-a, ctferry-t-b), so the tests run as root, as CI does;
@@ -52,10 +52,15 @@ if [ ! -d mssql-sim/tests/clients/node_modules/tedious ]; then
     [ -d mssql-sim/tests/clients/node_modules/tedious ] || { say "tedious could not be installed; the tedious TLS test needs it"; exit 1; }
 fi
 
-if ! python3 -c 'import cbor2' >/dev/null 2>&1; then
-    say "installing cbor2 (pip)"
-    python3 -m pip install --quiet --disable-pip-version-check 'cbor2==5.6.5' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
-    python3 -c 'import cbor2' || { say "cbor2 could not be installed; docs/read_package.py needs it"; exit 1; }
+# cbor2 for docs/read_package.py: what `pip install cbor2` installs today
+# (the newest release), and the 5.x line that distributions still ship, kept
+# in target/py-cbor2-5; tests/gpg_interop.rs runs the script with both.
+say "installing the newest cbor2 (pip) and cbor2 5.x (target/py-cbor2-5)"
+python3 -m pip install --quiet --disable-pip-version-check --upgrade cbor2 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+python3 -c 'import cbor2' || { say "cbor2 could not be installed; docs/read_package.py needs it"; exit 1; }
+if [ ! -d target/py-cbor2-5/cbor2 ]; then
+    python3 -m pip install --quiet --disable-pip-version-check --target target/py-cbor2-5 'cbor2>=5,<6' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    [ -d target/py-cbor2-5/cbor2 ] || { say "cbor2 5.x could not be installed into target/py-cbor2-5"; exit 1; }
 fi
 
 # The benchmarks are not run here, but they must keep compiling (dev

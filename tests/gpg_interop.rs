@@ -249,6 +249,64 @@ fn pipe(cmd: &mut Command, input: &[u8]) -> Output {
     out
 }
 
+/// Runs docs/read_package.py on a decompressed package with the cbor2 that
+/// `pip install cbor2` installs today (6.x or later, which scripts/test.sh
+/// installs) and with cbor2 5.x (target/py-cbor2-5); both must print the
+/// same. Returns what they print.
+fn read_package_with_every_cbor2(plain: &[u8]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/read_package.py");
+    let old = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py-cbor2-5");
+    assert!(
+        Path::new(old).join("cbor2").is_dir(),
+        "cbor2 5.x is not in {old}: run scripts/test.sh (it installs it there)"
+    );
+    let version = |pythonpath: Option<&str>| {
+        let mut c = Command::new("python3");
+        c.args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('cbor2'))",
+        ]);
+        if let Some(p) = pythonpath {
+            c.env("PYTHONPATH", p);
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout)
+            .trim()
+            .to_string()
+    };
+    let newest = version(None);
+    assert!(
+        newest.split('.').next().and_then(|m| m.parse::<u32>().ok()) >= Some(6),
+        "the default cbor2 is {newest}, not what pip installs today: run scripts/test.sh"
+    );
+    assert!(
+        version(Some(old)).starts_with("5."),
+        "{}",
+        version(Some(old))
+    );
+    let mut outputs = Vec::new();
+    for pythonpath in [None, Some(old)] {
+        let mut c = Command::new("python3");
+        c.args([script, "-"]);
+        if let Some(p) = pythonpath {
+            c.env("PYTHONPATH", p);
+        }
+        let read = pipe(&mut c, plain);
+        let text = String::from_utf8_lossy(&read.stdout).to_string();
+        assert!(
+            read.status.success(),
+            "read_package.py with cbor2 {} failed:\n{text}\n{}",
+            version(pythonpath),
+            String::from_utf8_lossy(&read.stderr)
+        );
+        outputs.push(text);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "cbor2 {newest} and 5.x read differently"
+    );
+    outputs.remove(0)
+}
+
 /// gpg decrypts and verifies; zstd and docs/read_package.py read the rows.
 fn gpg_reads_ctferry_package(gpg: &Gpg, pkg: &Path) -> Vec<u8> {
     let out = gpg.run(
@@ -265,14 +323,7 @@ fn gpg_reads_ctferry_package(gpg: &Gpg, pkg: &Path) -> Vec<u8> {
     let zstd_data = out.stdout;
     let plain = pipe(Command::new("zstd").args(["-d", "-c"]), &zstd_data);
     assert!(plain.status.success(), "zstd -d failed");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/read_package.py");
-    let read = pipe(Command::new("python3").args([script, "-"]), &plain.stdout);
-    let text = String::from_utf8_lossy(&read.stdout).to_string();
-    assert!(
-        read.status.success(),
-        "read_package.py failed:\n{text}\n{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
+    let text = read_package_with_every_cbor2(&plain.stdout);
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
