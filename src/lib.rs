@@ -20,7 +20,8 @@
 //! - `caregiver` — `ctferry apply`: fetch, verify, apply in order in one
 //!   transaction per package.
 //! - `failpoint` — crash-test hooks at commit boundaries; `time` — the one
-//!   way timestamps are written and read.
+//!   way timestamps are written and read; `private` — folders and files
+//!   readable by the service account only.
 //! - `demo` (cargo feature `demo`, on by default) — the whole job on the
 //!   embedded simulator; the only module that links mssql-sim.
 //!
@@ -34,6 +35,7 @@ pub mod demo;
 pub mod failpoint;
 pub mod format;
 pub mod mssql;
+pub mod private;
 pub mod publisher;
 pub mod sftp;
 pub mod time;

@@ -68,7 +68,7 @@ pub fn packages_in(folder: &Path) -> Result<Vec<(u64, PathBuf)>, FetchError> {
 /// Downloads the packages after sequence `last` from the caregiver's SFTP
 /// area into `folder` (see the module doc). Returns the names downloaded.
 pub fn fetch(t: &Target, folder: &Path, last: u64) -> Result<Vec<String>, FetchError> {
-    std::fs::create_dir_all(folder).map_err(|source| FetchError::CreateFolder {
+    crate::private::dir(folder).map_err(|source| FetchError::CreateFolder {
         path: folder.to_path_buf(),
         source,
     })?;

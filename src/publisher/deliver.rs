@@ -346,7 +346,7 @@ pub fn deliver_to_folder(src: &Path, dir: &Path, name: &str) -> Result<(), Deliv
         message: format!("{what} {}: {e}", p.display()),
         retryable: true,
     };
-    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the delivery folder", dir, e))?;
+    crate::private::dir(dir).map_err(|e| io("cannot create the delivery folder", dir, e))?;
     let part = dir.join(format!("{name}.part"));
     let fin = dir.join(name);
     {
@@ -377,7 +377,7 @@ pub fn check_area(s: &SubscriberConfig) -> Result<(), DeliverError> {
                 message,
                 retryable: false,
             };
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::private::dir(dir).map_err(|e| {
                 io(format!(
                     "cannot create the delivery folder {}: {e}",
                     dir.display()

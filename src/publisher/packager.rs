@@ -56,7 +56,7 @@ impl<'c> Packager<'c> {
             k.check_can_encrypt()?;
             recipients.push(k);
         }
-        std::fs::create_dir_all(&cfg.publisher.outbox).map_err(|source| PublishError::Io {
+        crate::private::dir(&cfg.publisher.outbox).map_err(|source| PublishError::Io {
             what: "cannot create the outbox",
             path: cfg.publisher.outbox.display().to_string(),
             source,
@@ -71,7 +71,7 @@ impl<'c> Packager<'c> {
 
     fn outbox(&self, hsa: &str) -> Result<PathBuf, PublishError> {
         let dir = self.cfg.publisher.outbox.join(hsa);
-        std::fs::create_dir_all(&dir).map_err(|source| PublishError::Io {
+        crate::private::dir(&dir).map_err(|source| PublishError::Io {
             what: "cannot create",
             path: dir.display().to_string(),
             source,

@@ -305,7 +305,7 @@ impl Changes {
 impl State {
     /// Opens (creating if needed) the state folder; fails if another process has it.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        std::fs::create_dir_all(path).map_err(|e| StateError::Db {
+        crate::private::dir(path).map_err(|e| StateError::Db {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -329,6 +329,11 @@ impl State {
                     }
                 }
             })?;
+        // Files an older ctferry or another tool left readable by others.
+        crate::private::tighten(path).map_err(|e| StateError::Db {
+            path: path.to_path_buf(),
+            message: format!("cannot make the state readable by this account only: {e}"),
+        })?;
         let tree = db.open_tree("ctferry").map_err(|e| StateError::Db {
             path: path.to_path_buf(),
             message: e.to_string(),

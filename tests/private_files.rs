@@ -1,0 +1,75 @@
+//! What ctferry writes holds health data or keys: the state, the outbox,
+//! the delivery folder and the packages in them are readable by the
+//! service account only (folders 0700, files 0600), whatever the umask it
+//! was started with, and a state folder left readable by others is
+//! tightened when it is opened (issue: "The state holds health data,
+//! readable by everyone").
+
+#[path = "support/world.rs"]
+mod world;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use world::World;
+
+/// Runs ctferry under `umask 000`, as a careless service definition would.
+fn run_with_open_umask(w: &World, args: &str, config: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec '{}' {args} -c '{}'",
+            env!("CARGO_BIN_EXE_ctferry"),
+            w.path(config).display()
+        ))
+        .env("PW", world::PW)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every folder under `root` (itself included) is 0700 and every file 0600.
+fn assert_private(root: &Path) {
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(root), 0o700, "{}", root.display());
+    let mut files = 0;
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            assert_private(&p);
+        } else {
+            files += 1;
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
+    let _ = files;
+}
+
+#[test]
+fn state_outbox_and_deliveries_are_readable_by_the_service_account_only() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL, Namn nvarchar(40) NULL)".into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Patient VALUES (1, N'E1', N'Tolvan Tolvansson')".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Patient\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    // A state folder an older version left open to everyone.
+    std::fs::create_dir_all(w.path("state")).unwrap();
+    std::fs::set_permissions(w.path("state"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    run_with_open_umask(&w, "once", "ctferry.toml");
+    run_with_open_umask(&w, "apply", "apply.toml");
+    for folder in ["state", "outbox", "out"] {
+        let p = w.path(folder);
+        assert!(p.is_dir(), "{folder} was not made");
+        assert_private(&p);
+    }
+    let delivered = std::fs::read_dir(w.path("out")).unwrap().count();
+    assert!(delivered > 0, "nothing was delivered");
+}
