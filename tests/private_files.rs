@@ -1,3 +1,4 @@
+#![cfg(unix)]
 //! What ctferry writes holds health data or keys: the state, the outbox,
 //! the delivery folder and the packages in them are readable by the
 //! service account only (folders 0700, files 0600), whatever the umask it

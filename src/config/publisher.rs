@@ -364,15 +364,11 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             RawOwner::Column { .. } => return Err(err(&at, "owner column is empty".into())),
             RawOwner::Path { path } => parse_path(path).map_err(|m| err(&at, format!("owner path: {m}")))?,
         };
+        let mut masks = std::collections::BTreeMap::new();
         for (c, lit) in &t.mask {
-            if lit.trim().is_empty() {
-                return Err(err(
-                    &at,
-                    format!(
-                        "mask for {c} is empty: give a T-SQL literal such as \"NULL\" or \"N'x'\""
-                    ),
-                ));
-            }
+            let v = super::table::MaskValue::parse(lit)
+                .map_err(|m| err(&at, format!("mask {c} = \"{lit}\": {m}")))?;
+            masks.insert(c.clone(), v);
         }
         for c in &t.exclude {
             if c.trim().is_empty() {
@@ -389,7 +385,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             name,
             owner,
             exclude: t.exclude.clone(),
-            masks: t.mask.clone(),
+            masks,
         });
     }
 

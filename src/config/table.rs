@@ -70,8 +70,8 @@ impl TableName {
 pub struct TableConfig {
     pub name: TableName,
     pub owner: Owner,
-    /// column → T-SQL literal that replaces its value at the source.
-    pub masks: BTreeMap<String, String>,
+    /// column → the value that replaces it at the source.
+    pub masks: BTreeMap<String, MaskValue>,
     /// Columns left out entirely: never selected, not in the copy.
     pub exclude: Vec<String>,
 }
@@ -80,6 +80,84 @@ impl TableConfig {
     /// Whether column `c` is excluded.
     pub fn excludes(&self, c: &str) -> bool {
         self.exclude.iter().any(|x| x.eq_ignore_ascii_case(c))
+    }
+}
+
+/// A mask: the value that replaces a column's value at the source. It is a
+/// value, never SQL: the configuration writes it as a T-SQL literal
+/// (`NULL`, `'text'` or `N'text'` with `''` for a quote, a number such as
+/// `0` or `-1.5`, `0x` and hex digits), which is parsed here, and ctferry
+/// writes the literal it sends itself (`mssql::sql::source::mask_literal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskValue {
+    Null,
+    Text(String),
+    /// An optional minus sign, digits, optionally a point and digits.
+    Number(String),
+    Binary(Vec<u8>),
+}
+
+impl MaskValue {
+    /// Parses a mask as the configuration writes it, or says what a mask
+    /// may be.
+    pub fn parse(text: &str) -> Result<MaskValue, String> {
+        let t = text.trim();
+        let what = "a mask is a value: NULL, 'text' or N'text' (a quote doubled inside), a number such as 0 or -1.5, or 0x and hex digits";
+        if t.eq_ignore_ascii_case("NULL") {
+            return Ok(MaskValue::Null);
+        }
+        let quoted = t
+            .strip_prefix("N'")
+            .or_else(|| t.strip_prefix("n'"))
+            .or_else(|| t.strip_prefix('\''));
+        if let Some(rest) = quoted {
+            let Some(body) = rest.strip_suffix('\'') else {
+                return Err(format!("\"{t}\" does not end with a quote; {what}"));
+            };
+            // Inside, a quote only as two quotes.
+            if body.replace("''", "").contains('\'') {
+                return Err(format!("\"{t}\" has a lone quote inside; {what}"));
+            }
+            return Ok(MaskValue::Text(body.replace("''", "'")));
+        }
+        if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            if hex.len() % 2 == 0 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0))
+                    .collect();
+                return Ok(MaskValue::Binary(bytes));
+            }
+            return Err(format!(
+                "\"{t}\" is not an even number of hex digits after 0x; {what}"
+            ));
+        }
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let is_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        if !int.is_empty()
+            && is_digits(int)
+            && is_digits(frac)
+            && (frac.is_empty() == !digits.contains('.'))
+        {
+            return Ok(MaskValue::Number(t.to_string()));
+        }
+        Err(format!("\"{t}\" is not a value; {what}"))
+    }
+}
+
+impl std::fmt::Display for MaskValue {
+    /// As the configuration writes it (for messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaskValue::Null => write!(f, "NULL"),
+            MaskValue::Text(s) => write!(f, "N'{}'", s.replace('\'', "''")),
+            MaskValue::Number(n) => write!(f, "{n}"),
+            MaskValue::Binary(b) => {
+                write!(f, "0x")?;
+                b.iter().try_for_each(|x| write!(f, "{x:02X}"))
+            }
+        }
     }
 }
 
@@ -137,4 +215,53 @@ pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
         column = next;
     }
     Ok(Owner::Path { hops, column })
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::MaskValue;
+
+    #[test]
+    fn a_mask_is_a_value_never_sql() {
+        assert_eq!(MaskValue::parse(" null ").unwrap(), MaskValue::Null);
+        assert_eq!(
+            MaskValue::parse("N'O''Brien'").unwrap(),
+            MaskValue::Text("O'Brien".into())
+        );
+        assert_eq!(
+            MaskValue::parse("'x'").unwrap(),
+            MaskValue::Text("x".into())
+        );
+        assert_eq!(
+            MaskValue::parse("-1.50").unwrap(),
+            MaskValue::Number("-1.50".into())
+        );
+        assert_eq!(
+            MaskValue::parse("0x00ff").unwrap(),
+            MaskValue::Binary(vec![0, 255])
+        );
+        for bad in [
+            "NULL AS varbinary(64)) AS v; DROP TABLE dbo.Victim; SELECT CAST(NULL",
+            "t.Epost",
+            "N'a' + t.Epost",
+            "N'a'' ; DROP TABLE x; --'",
+            "'unterminated",
+            "1e5",
+            "0x0",
+            "--",
+            "GETDATE()",
+        ] {
+            let m = MaskValue::parse(bad);
+            // A doubled quote is text, not an escape: the body stays one value.
+            if let Ok(MaskValue::Text(t)) = &m {
+                assert!(t.contains("DROP") && bad.starts_with("N'a''"), "{bad}");
+                continue;
+            }
+            assert!(m.is_err(), "{bad} was taken for a value: {m:?}");
+        }
+        assert_eq!(
+            MaskValue::parse("N'O''Brien'").unwrap().to_string(),
+            "N'O''Brien'"
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //! changed until the operator accepts them, and delta packages are written
 //! with it (a delta must describe its rows as the copy's tables are).
 
+use crate::config::table::MaskValue;
 use crate::config::TableConfig;
 use crate::format::package::{is_collation_name, ColumnSchema, TableSchema};
 use crate::format::value::ColumnType;
@@ -30,6 +31,13 @@ pub enum CatalogError {
         table: String,
         column: String,
         ty: String,
+    },
+    #[error("{table}: mask {column} = {mask}, but {why}")]
+    MaskMisfit {
+        table: String,
+        column: String,
+        mask: String,
+        why: String,
     },
     #[error("{table}: mask names column {column}, which the table does not have")]
     MaskWithoutColumn { table: String, column: String },
@@ -232,6 +240,28 @@ pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema, accept: boo
     }
 }
 
+/// Why a mask cannot stand for a column's values (every command that
+/// publishes checks this; `check` also has SQL Server convert it).
+fn mask_misfit(v: &MaskValue, column: &str, ty: &ColumnType, nullable: bool) -> Option<String> {
+    use ColumnType as T;
+    let binary = matches!(ty, T::Binary(_) | T::VarBinary(_));
+    match v {
+        MaskValue::Null if !nullable => {
+            Some(format!("{column} is NOT NULL; give a literal of type {ty}"))
+        }
+        MaskValue::Binary(_) if !binary => {
+            Some(format!("a binary value for a column of type {ty}"))
+        }
+        MaskValue::Number(_) if binary || *ty == T::UniqueIdentifier => {
+            Some(format!("a number for a column of type {ty}"))
+        }
+        MaskValue::Text(_) if binary => Some(format!(
+            "text for a column of type {ty}; give 0x and hex digits"
+        )),
+        _ => None,
+    }
+}
+
 /// Reads a published table's columns and key from the source catalog.
 pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError> {
     let name = t.name.to_string();
@@ -274,7 +304,18 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
             .masks
             .iter()
             .find(|(c, _)| c.eq_ignore_ascii_case(&cname))
-            .map(|(_, l)| l.clone());
+            .map(|(_, v)| v);
+        if let Some(v) = mask {
+            if let Some(why) = mask_misfit(v, &cname, &ty, nullable) {
+                return Err(CatalogError::MaskMisfit {
+                    table: name.clone(),
+                    column: cname.clone(),
+                    mask: v.to_string(),
+                    why,
+                });
+            }
+        }
+        let mask = mask.map(sql::mask_literal);
         columns.push(ColumnSchema {
             name: cname.clone(),
             ty,

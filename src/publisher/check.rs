@@ -215,11 +215,11 @@ pub fn check(cfg: &Config) -> Vec<String> {
             else {
                 continue;
             };
-            if lit.trim().eq_ignore_ascii_case("NULL") && !col.nullable {
+            if *lit == crate::config::table::MaskValue::Null && !col.nullable {
                 problems.push(format!("[[table]] {name}: mask {c} = NULL, but {c} is NOT NULL; give a literal of type {}", col.ty));
                 continue;
             }
-            let q = sql::cast_literal(lit, &col.ty);
+            let q = sql::cast_literal(&sql::mask_literal(lit), &col.ty);
             if let Err(e) = db.rows("checking a mask literal", &q, &[]) {
                 problems.push(format!(
                     "[[table]] {name}: mask {c} = {lit} does not fit {}: {}",

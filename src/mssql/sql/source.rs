@@ -5,6 +5,7 @@
 //! catalog queries (see README, "Source prerequisites").
 
 use super::{quote, table};
+use crate::config::table::MaskValue;
 use crate::config::{Owner, TableName};
 use crate::format::value::ColumnType;
 
@@ -16,9 +17,23 @@ pub fn begin_snapshot() -> &'static str {
     "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION;"
 }
 
-/// `ctferry check`: whether a mask literal converts to its column's type
-/// (the literal is the operator's T-SQL, run here once, in a SELECT of a
-/// constant, before the publisher ever puts it into a query).
+/// A mask's value as the T-SQL literal ctferry writes for it (never the
+/// operator's text): NULL, N'...' with every quote doubled, a number the
+/// configuration checked is one, 0x and hex digits.
+pub fn mask_literal(v: &MaskValue) -> String {
+    match v {
+        MaskValue::Null => "NULL".into(),
+        MaskValue::Text(s) => format!("N'{}'", s.replace('\'', "''")),
+        MaskValue::Number(n) => n.clone(),
+        MaskValue::Binary(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+            format!("0x{hex}")
+        }
+    }
+}
+
+/// `ctferry check`: whether a mask's value converts to its column's type
+/// (`literal` from `mask_literal`), run once in a SELECT of a constant.
 pub fn cast_literal(literal: &str, ty: &ColumnType) -> String {
     format!("SELECT CAST({literal} AS {ty}) AS v")
 }
