@@ -138,7 +138,7 @@ impl MaskValue {
         if !int.is_empty()
             && is_digits(int)
             && is_digits(frac)
-            && (frac.is_empty() == !digits.contains('.'))
+            && (frac.is_empty() != digits.contains('.'))
         {
             return Ok(MaskValue::Number(t.to_string()));
         }
