@@ -4,6 +4,12 @@
 //! umask to 077 so that everything it creates is so; `dir` also tightens a
 //! folder that existed before (made by another tool, or by an older
 //! ctferry under a looser umask), and `tighten` everything in it.
+//!
+//! Others may be able to write into a delivery or incoming folder, so
+//! ctferry never follows a link or opens anything but a regular file there:
+//! `create_new` removes whatever has the name (a link is removed, not
+//! followed) and creates the file exclusively; `open_regular` refuses a
+//! link, a pipe or a device instead of following or blocking on it.
 
 use std::io;
 use std::path::Path;
@@ -34,6 +40,66 @@ pub fn tighten(path: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates `path` for writing, 0600, as a new file: whatever had the name
+/// before (a leftover, or a link or pipe someone planted) is removed first,
+/// never followed or written through.
+pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a folder has the name of a file ctferry writes; remove it",
+            ))
+        }
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
+}
+
+/// Opens `path` for reading only if it is a regular file: a link is not
+/// followed and a pipe or device is refused rather than waited on.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = o.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(ELOOP) {
+            not_regular()
+        } else {
+            e
+        }
+    })?;
+    if !f.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(f)
+}
+
+#[cfg(unix)]
+const ELOOP: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const ELOOP: i32 = -1;
+
+fn not_regular() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "not a regular file (a link, pipe or device someone placed there); ctferry reads only files; remove it",
+    )
 }
 
 #[cfg(unix)]

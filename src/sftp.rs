@@ -482,7 +482,7 @@ impl Connection {
             Err(e) if e.code() == ErrorCode::SFTP(2) => {}
             Err(e) => return Err(self.err(&format!("cannot remove the leftover {part}"), &e)),
         }
-        let mut from = std::fs::File::open(local).map_err(|e| SftpError {
+        let mut from = crate::private::open_regular(local).map_err(|e| SftpError {
             kind: Kind::Local,
             account: account(&self.url),
             message: format!("cannot open the outbox file {}: {e}", local.display()),
@@ -564,7 +564,7 @@ impl Connection {
             message: format!("{what} {}: {e}", dest.display()),
         };
         let part = PathBuf::from(format!("{}.part", dest.display()));
-        let mut out = std::fs::File::create(&part).map_err(|e| local("cannot create", e))?;
+        let mut out = crate::private::create_new(&part).map_err(|e| local("cannot create", e))?;
         let got = self.read_each(name, |b| {
             out.write_all(b).map_err(|e| local("cannot write", e))
         });

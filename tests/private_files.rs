@@ -74,3 +74,68 @@ fn state_outbox_and_deliveries_are_readable_by_the_service_account_only() {
     let delivered = std::fs::read_dir(w.path("out")).unwrap().count();
     assert!(delivered > 0, "nothing was delivered");
 }
+
+/// A file the test owns, which a planted link points at.
+fn bait(w: &World) -> std::path::PathBuf {
+    let p = w.path("precious.txt");
+    std::fs::write(&p, "do not touch").unwrap();
+    p
+}
+
+fn configured() -> World {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL)"
+            .into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Patient VALUES (1, N'E1')".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Patient\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    w
+}
+
+#[test]
+fn links_planted_in_a_delivery_folder_are_never_followed() {
+    let w = configured();
+    let precious = bait(&w);
+    std::fs::create_dir_all(w.path("out")).unwrap();
+    std::os::unix::fs::symlink(&precious, w.path("out/.ctferry-check.part")).unwrap();
+    std::os::unix::fs::symlink(
+        &precious,
+        w.path("out/0000000001-snapshot-0-1.ctf.pgp.part"),
+    )
+    .unwrap();
+    w.run(&["check"]);
+    w.run(&["once"]);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "do not touch");
+    let delivered = w.path("out/0000000001-snapshot-0-1.ctf.pgp");
+    let m = std::fs::symlink_metadata(&delivered).unwrap();
+    assert!(m.file_type().is_file(), "the package is a file of its own");
+    w.run(&["apply"]);
+}
+
+#[test]
+fn a_pipe_or_link_named_like_a_package_is_refused_not_waited_on() {
+    let w = configured();
+    std::fs::create_dir_all(w.path("out")).unwrap();
+    let fifo = w.path("out/0000000001-snapshot-0-1.ctf.pgp");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    let (ok, out, err) = w.ctferry(&["apply"]);
+    assert!(!ok, "apply accepted a pipe:\n{out}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // A link to a file elsewhere is refused the same way.
+    std::fs::remove_file(&fifo).unwrap();
+    let precious = bait(&w);
+    std::os::unix::fs::symlink(&precious, &fifo).unwrap();
+    let (ok, _, err) = w.ctferry(&["apply"]);
+    assert!(!ok);
+    assert!(err.contains("not a regular file"), "{err}");
+}

@@ -913,7 +913,7 @@ impl<'a> PackageReader<'a> {
         key: &'a SecretKey,
         publishers: &[PublicKey],
     ) -> Result<PackageReader<'a>, PackageError> {
-        let file = File::open(path).map_err(|source| PackageError::File {
+        let file = crate::private::open_regular(path).map_err(|source| PackageError::File {
             what: "cannot open",
             path: path.to_path_buf(),
             source,

@@ -350,11 +350,12 @@ pub fn deliver_to_folder(src: &Path, dir: &Path, name: &str) -> Result<(), Deliv
     let part = dir.join(format!("{name}.part"));
     let fin = dir.join(name);
     {
-        let mut from = std::fs::File::open(src).map_err(|e| DeliverError {
+        let mut from = crate::private::open_regular(src).map_err(|e| DeliverError {
             message: format!("cannot open the outbox file {}: {e}", src.display()),
             retryable: false,
         })?;
-        let mut to = std::fs::File::create(&part).map_err(|e| io("cannot create", &part, e))?;
+        let mut to =
+            crate::private::create_new(&part).map_err(|e| io("cannot create", &part, e))?;
         std::io::copy(&mut from, &mut to).map_err(|e| io("cannot write", &part, e))?;
         to.flush().map_err(|e| io("cannot write", &part, e))?;
         to.sync_all().map_err(|e| io("cannot sync", &part, e))?;
@@ -384,7 +385,7 @@ pub fn check_area(s: &SubscriberConfig) -> Result<(), DeliverError> {
                 ))
             })?;
             let probe = dir.join(".ctferry-check.part");
-            std::fs::write(&probe, b"").map_err(|e| {
+            crate::private::create_new(&probe).map_err(|e| {
                 io(format!(
                     "cannot write in the delivery folder {}: {e}",
                     dir.display()
