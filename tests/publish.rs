@@ -781,8 +781,15 @@ fn source_statements_per_cycle_do_not_grow_with_subscribers() {
             } else {
                 format!("[\"SE-X{i}\"]")
             };
+            // Each caregiver names its own key file (the same key inside:
+            // this test counts statements, not cryptography).
+            std::fs::copy(
+                env.path("keys/norr.pub.asc"),
+                env.path(&format!("keys/s{i}.pub.asc")),
+            )
+            .unwrap();
             toml.push_str(&format!(
-                "[[subscriber]]\nhsa_id = \"SE-S{i}\"\nkeys = {keys}\npublic_key = \"keys/norr.pub.asc\"\ndeliver = {{ folder = \"deliveries/s{i}\" }}\n\n"
+                "[[subscriber]]\nhsa_id = \"SE-S{i}\"\nkeys = {keys}\npublic_key = \"keys/s{i}.pub.asc\"\ndeliver = {{ folder = \"deliveries/s{i}\" }}\n\n"
             ));
         }
         std::fs::write(env.path("ctferry.toml"), toml).unwrap();

@@ -393,10 +393,21 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     let mut claimed: HashMap<String, String> = HashMap::new();
     for (i, s) in raw.subscribers.iter().enumerate() {
         let at = format!("[[subscriber]] {} ({})", i + 1, s.hsa_id);
-        if s.hsa_id.trim().is_empty() || s.hsa_id.contains(['/', '\\', ' ']) {
+        // The id names the caregiver's outbox folder and appears in logs:
+        // letters, digits, '-', '_' and '.', not "." or "..".
+        let id_ok = !s.hsa_id.is_empty()
+            && s.hsa_id.len() <= 64
+            && s.hsa_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s.hsa_id.chars().any(|c| c != '.');
+        if !id_ok {
             return Err(err(
                 &at,
-                "hsa_id must be a non-empty HSA id without spaces or slashes".into(),
+                format!(
+                    "hsa_id {:?} is not an HSA id: use letters, digits, '-', '_' and '.' (not only dots), at most 64",
+                    s.hsa_id
+                ),
             ));
         }
         if subscribers.iter().any(|x| x.hsa_id == s.hsa_id) {
@@ -447,11 +458,58 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             )?),
             _ => return Err(err(&at, "deliver needs exactly one of folder = \"...\" or sftp = \"sftp://user@host:port/dir\"".into())),
         };
+        // Two caregivers must never share where their packages go or the
+        // key they are encrypted to: each would receive the other's rows.
+        let public_key = base.join(&s.public_key);
+        // The same file or folder: by its name without `.` and `..`, or
+        // (when both exist) where links lead.
+        let lexical = |p: &Path| {
+            let mut out = PathBuf::new();
+            for c in p.components() {
+                match c {
+                    std::path::Component::CurDir => {}
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    other => out.push(other),
+                }
+            }
+            out
+        };
+        let same_key = |a: &Path, b: &Path| {
+            lexical(a) == lexical(b)
+                || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        for other in &subscribers {
+            if same_key(&other.public_key, &public_key) {
+                return Err(err(
+                    &at,
+                    format!(
+                        "public_key {} is also {}'s: each caregiver has its own key",
+                        public_key.display(),
+                        other.hsa_id
+                    ),
+                ));
+            }
+            let shared = match (&other.deliver, &deliver) {
+                (Deliver::Folder(a), Deliver::Folder(b)) => same_key(a, b),
+                (Deliver::Sftp(a), Deliver::Sftp(b)) => {
+                    a.url.host.eq_ignore_ascii_case(&b.url.host)
+                        && a.url.port == b.url.port
+                        && a.url.user == b.url.user
+                        && a.url.dir.trim_matches('/') == b.url.dir.trim_matches('/')
+                }
+                _ => false,
+            };
+            if shared {
+                return Err(err(&at, format!("it delivers where {} does: each caregiver has its own delivery folder or SFTP area", other.hsa_id)));
+            }
+        }
         subscribers.push(SubscriberConfig {
             hsa_id: s.hsa_id.clone(),
             name: s.name.clone().unwrap_or_else(|| s.hsa_id.clone()),
             keys: s.keys.clone(),
-            public_key: base.join(&s.public_key),
+            public_key,
             interval,
             deliver,
         });

@@ -1,0 +1,65 @@
+//! Configuration mistakes and tricks refused before anything is read
+//! (issue: "Operable and hard to misuse", should-fix list): an hsa_id that
+//! is a path or forges log lines; two caregivers sharing a delivery folder,
+//! an SFTP area or a public key (each would receive the other's rows).
+
+#[path = "support/world.rs"]
+mod world;
+use world::World;
+
+fn world() -> World {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Enhet nvarchar(10) NOT NULL)"
+            .into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Patient\"\nowner = { column = \"Enhet\" }",
+        "[\"E1\"]",
+    );
+    w
+}
+
+/// Runs `check` with `edit` applied to ctferry.toml; its error output.
+fn refused(w: &World, edit: impl Fn(String) -> String) -> String {
+    let original = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();
+    std::fs::write(w.path("ctferry.toml"), edit(original.clone())).unwrap();
+    let (ok, out, err) = w.ctferry(&["check"]);
+    std::fs::write(w.path("ctferry.toml"), original).unwrap();
+    assert!(!ok, "check accepted it:\n{out}");
+    err
+}
+
+#[test]
+fn an_hsa_id_that_is_a_path_or_a_log_line_is_refused() {
+    let w = world();
+    for bad in ["..", ".", "SE\\nX", "SE/X", "SE X", ""] {
+        let err = refused(&w, |t| {
+            t.replace("hsa_id = \"SE-NORR\"", &format!("hsa_id = \"{bad}\""))
+        });
+        assert!(err.contains("is not an HSA id"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn two_caregivers_never_share_a_folder_or_a_key() {
+    let w = world();
+    std::fs::copy(w.path("keys/region.pub.asc"), w.path("keys/other.pub.asc")).unwrap();
+    let second = |folder: &str, key: &str| {
+        format!("\n[[subscriber]]\nhsa_id = \"SE-SYD\"\nkeys = [\"E2\"]\npublic_key = \"{key}\"\ndeliver = {{ folder = \"{folder}\" }}\n")
+    };
+    let err = refused(&w, |t| t + &second("out", "keys/other.pub.asc"));
+    assert!(err.contains("delivers where SE-NORR does"), "{err}");
+    let err = refused(&w, |t| t + &second("out/../out", "keys/other.pub.asc"));
+    assert!(err.contains("delivers where SE-NORR does"), "{err}");
+    let err = refused(&w, |t| t + &second("syd", "keys/norr.pub.asc"));
+    assert!(err.contains("is also SE-NORR's"), "{err}");
+    // Their own folder and key: accepted.
+    let original = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();
+    std::fs::write(
+        w.path("ctferry.toml"),
+        original + &second("syd", "keys/other.pub.asc"),
+    )
+    .unwrap();
+    w.run(&["check"]);
+}
