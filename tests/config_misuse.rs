@@ -54,6 +54,21 @@ fn two_caregivers_never_share_a_folder_or_a_key() {
     assert!(err.contains("delivers where SE-NORR does"), "{err}");
     let err = refused(&w, |t| t + &second("syd", "keys/norr.pub.asc"));
     assert!(err.contains("is also SE-NORR's"), "{err}");
+    // The same key in another file: refused when the keys are loaded.
+    std::fs::copy(w.path("keys/norr.pub.asc"), w.path("keys/copy.pub.asc")).unwrap();
+    let original = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();
+    std::fs::write(
+        w.path("ctferry.toml"),
+        original.clone() + &second("syd", "keys/copy.pub.asc"),
+    )
+    .unwrap();
+    let (ok, _, err) = w.ctferry(&["once"]);
+    assert!(!ok);
+    assert!(
+        err.contains("SE-NORR and SE-SYD have the same public key"),
+        "{err}"
+    );
+    std::fs::write(w.path("ctferry.toml"), original).unwrap();
     // Their own folder and key: accepted.
     let original = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();
     std::fs::write(
@@ -62,4 +77,28 @@ fn two_caregivers_never_share_a_folder_or_a_key() {
     )
     .unwrap();
     w.run(&["check"]);
+}
+
+/// An authentic package under another name (same sequence, another kind or
+/// versions) is refused: the copy's log would record it under a false name.
+#[test]
+fn a_package_under_another_name_is_refused() {
+    let w = world();
+    w.pmo()
+        .execute("INSERT INTO dbo.Patient VALUES (1, N'E1')")
+        .unwrap();
+    w.run(&["once"]);
+    let real = w.path("out/0000000001-snapshot-0-1.ctf.pgp");
+    assert!(real.exists());
+    let false_name = w.path("out/0000000001-delta-0-1.ctf.pgp");
+    std::fs::rename(&real, &false_name).unwrap();
+    let (ok, out, err) = w.ctferry(&["apply"]);
+    assert!(!ok, "apply accepted a renamed package:\n{out}");
+    assert!(
+        err.contains("0000000001-delta-0-1.ctf.pgp")
+            && err.contains("makes it 0000000001-snapshot-0-1.ctf.pgp"),
+        "{err}"
+    );
+    std::fs::rename(&false_name, &real).unwrap();
+    w.run(&["apply"]);
 }

@@ -781,13 +781,14 @@ fn source_statements_per_cycle_do_not_grow_with_subscribers() {
             } else {
                 format!("[\"SE-X{i}\"]")
             };
-            // Each caregiver names its own key file (the same key inside:
-            // this test counts statements, not cryptography).
-            std::fs::copy(
-                env.path("keys/norr.pub.asc"),
-                env.path(&format!("keys/s{i}.pub.asc")),
+            // Each caregiver has its own key (a shared one is refused).
+            let (public, _) = ctferry::format::crypto::generate(
+                &format!("s{i}"),
+                &format!("s{i}@example.invalid"),
+                None,
             )
             .unwrap();
+            std::fs::write(env.path(&format!("keys/s{i}.pub.asc")), public).unwrap();
             toml.push_str(&format!(
                 "[[subscriber]]\nhsa_id = \"SE-S{i}\"\nkeys = {keys}\npublic_key = \"keys/s{i}.pub.asc\"\ndeliver = {{ folder = \"deliveries/s{i}\" }}\n\n"
             ));

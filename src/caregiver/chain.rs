@@ -19,6 +19,8 @@ pub enum Refusal {
     WrongCaregiver { found: String, expected: String },
     #[error("its manifest says sequence {manifest}, its name {name}: it was renamed or reordered")]
     Renamed { manifest: u64, name: u64 },
+    #[error("its manifest makes it {manifest}: a package is applied only under its own name (kind and versions as well as sequence); deliver it again as the region wrote it")]
+    NotItsName { manifest: String },
     #[error("its hash chain does not continue from the last applied package ({last_file}): expected previous SHA-256 {expected}, found {found}")]
     BrokenChain {
         last_file: String,

@@ -198,6 +198,16 @@ fn apply_group(
                 reason,
             }
         })?;
+        // The name's kind and versions must be the manifest's too, so the
+        // copy's log never records an authentic package under a false name.
+        if m.file_name() != fname {
+            return Err(ApplyError::Refused {
+                file: fname.clone(),
+                reason: chain::Refusal::NotItsName {
+                    manifest: m.file_name(),
+                },
+            });
+        }
         if m.kind == crate::format::package::Kind::Snapshot && m.part == 1 {
             load::create_tables(db, &m)?;
         }

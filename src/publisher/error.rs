@@ -39,6 +39,12 @@ pub enum PublishError {
     NoLongerPublished { table: String, subscriber: String },
     #[error("a staged change of {table} is unreadable ({detail}); the state may be damaged")]
     StagedUnreadable { table: String, detail: String },
+    #[error("caregivers {first} and {second} have the same public key ({fingerprint}): each would read the other's packages; give each caregiver its own key")]
+    SharedKey {
+        first: String,
+        second: String,
+        fingerprint: String,
+    },
 }
 
 impl PublishError {

@@ -51,9 +51,21 @@ impl<'c> Packager<'c> {
                 .map(|s| s.expose().to_string()),
         )?;
         let mut recipients = Vec::new();
-        for s in &cfg.subscribers {
+        for (i, s) in cfg.subscribers.iter().enumerate() {
             let k = PublicKey::load(&s.public_key)?;
             k.check_can_encrypt()?;
+            // The same key under two file names is the same mistake as
+            // one file named twice (which the configuration refuses).
+            if let Some(j) = recipients
+                .iter()
+                .position(|r: &PublicKey| r.fingerprint() == k.fingerprint())
+            {
+                return Err(PublishError::SharedKey {
+                    first: cfg.subscribers[j].hsa_id.clone(),
+                    second: cfg.subscribers[i].hsa_id.clone(),
+                    fingerprint: k.fingerprint(),
+                });
+            }
             recipients.push(k);
         }
         crate::private::dir(&cfg.publisher.outbox).map_err(|source| PublishError::Io {
