@@ -90,6 +90,40 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     Ok(f)
 }
 
+/// The most a configuration, key, password or passphrase file may hold.
+pub const SMALL_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a small file the operator names (configuration, key, password):
+/// a regular file (a link to one is fine) of at most `SMALL_FILE_LIMIT`
+/// bytes. A device such as /dev/zero or a pipe would otherwise make ctferry
+/// read without end.
+pub fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a device or pipe); name the file itself",
+        ));
+    }
+    let mut out = Vec::with_capacity(m.len().min(SMALL_FILE_LIMIT) as usize);
+    f.take(SMALL_FILE_LIMIT + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > SMALL_FILE_LIMIT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {SMALL_FILE_LIMIT} bytes; a configuration, key or password file is never that large"),
+        ));
+    }
+    Ok(out)
+}
+
+/// `read_small` as UTF-8 text.
+pub fn read_small_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_small(path)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 #[cfg(unix)]
 const ELOOP: i32 = libc::ELOOP;
 #[cfg(not(unix))]

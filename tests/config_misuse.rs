@@ -102,3 +102,43 @@ fn a_package_under_another_name_is_refused() {
     std::fs::rename(&false_name, &real).unwrap();
     w.run(&["apply"]);
 }
+
+/// A device or a huge file named as a key is refused at once, not read
+/// until memory runs out.
+#[test]
+fn a_key_file_that_is_a_device_or_huge_is_refused() {
+    let w = world();
+    let err = refused(&w, |t| {
+        t.replace(
+            "public_key = \"keys/norr.pub.asc\"",
+            "public_key = \"/dev/zero\"",
+        )
+    });
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::write(w.path("keys/huge.pub.asc"), vec![b'A'; 2 << 20]).unwrap();
+    let err = refused(&w, |t| {
+        t.replace(
+            "public_key = \"keys/norr.pub.asc\"",
+            "public_key = \"keys/huge.pub.asc\"",
+        )
+    });
+    assert!(err.contains("larger than"), "{err}");
+}
+
+/// A public key given where the secret one belongs: the hint never says to
+/// write the secret key into the file that is sent to caregivers.
+#[test]
+fn the_hint_never_puts_a_secret_key_under_a_public_name() {
+    let w = world();
+    let err = refused(&w, |t| {
+        t.replace(
+            "signing_key = \"keys/region.sec.asc\"",
+            "signing_key = \"keys/region.pub.asc\"",
+        )
+    });
+    assert!(err.contains("looks like a public key file"), "{err}");
+    assert!(
+        !err.contains("> keys/region.pub.asc") && !err.contains("region.pub.asc`"),
+        "{err}"
+    );
+}

@@ -83,8 +83,8 @@ pub fn load_apply(path: &Path) -> Result<ApplyConfig, ConfigError> {
         at: at.into(),
         message,
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read it: {e}")))?;
+    let text = crate::private::read_small_text(path)
+        .map_err(|e| err("file", format!("cannot read it: {e}")))?;
     let raw: RawApply =
         toml::from_str(&text).map_err(|e| err("syntax", e.message().to_string()))?;
     let base = path

@@ -240,8 +240,8 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         at: at.to_string(),
         message,
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read it: {e}")))?;
+    let text = crate::private::read_small_text(path)
+        .map_err(|e| err("file", format!("cannot read it: {e}")))?;
     let raw: RawConfig = toml::from_str(&text).map_err(|e| {
         let msg = e.message().to_string();
         let at = e

@@ -71,7 +71,7 @@ pub(crate) fn resolve_secret(
         },
         (None, Some(p)) => {
             let p = base.join(p);
-            let text = std::fs::read_to_string(&p)
+            let text = crate::private::read_small_text(&p)
                 .map_err(|e| err(format!("cannot read {}: {e}", p.display())))?;
             Ok(Some(Secret(text.lines().next().unwrap_or("").to_string())))
         }
@@ -101,7 +101,7 @@ pub fn passphrase(
     default_env: Option<&str>,
 ) -> Result<Option<Secret>, PassphraseError> {
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|source| PassphraseError::File {
+        let text = crate::private::read_small_text(f).map_err(|source| PassphraseError::File {
             path: f.to_path_buf(),
             source,
         })?;

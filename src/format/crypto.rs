@@ -24,6 +24,33 @@ use pgp::types::{KeyDetails, Password, Seipdv1ReadMode};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
+/// How to make the key file that was expected. A secret key is never
+/// suggested under a public key's name (a file that is sent to others) and
+/// a public key never under a secret key's.
+fn export_hint(path: &Path, what: &str) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if what == "secret key" {
+        if name.contains("pub") {
+            return "it looks like a public key file: name the secret key file instead (for example keys/region.sec.asc, made with `ctferry keys generate` or `gpg --armor --export-secret-keys KEYID > keys/region.sec.asc`), and never give that file to anyone".into();
+        }
+        format!(
+            "export it with `gpg --armor --export-secret-keys KEYID > {}`",
+            path.display()
+        )
+    } else {
+        if name.contains("sec") {
+            return "it looks like a secret key file: name the public key file instead (`gpg --armor --export KEYID > NAME.pub.asc`); a secret key is never shared".into();
+        }
+        format!(
+            "export it with `gpg --armor --export KEYID > {}`",
+            path.display()
+        )
+    }
+}
+
 /// What can go wrong with keys and OpenPGP messages. Each variant says what
 /// to do next; none carries plaintext or secrets.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +60,7 @@ pub enum CryptoError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not an armored OpenPGP {what} ({detail}); export it with `gpg --armor --export{secret} KEYID > {path}`", secret = if *.what == "secret key" { "-secret-keys" } else { "" })]
+    #[error("{path} is not an armored OpenPGP {what} ({detail}); {hint}", hint = export_hint(path, what))]
     NotAKey {
         path: PathBuf,
         what: &'static str,
@@ -82,7 +109,7 @@ impl SecretKey {
     /// Loads an armored secret key; `passphrase` comes from the environment
     /// or a file, never from a flag.
     pub fn load(path: &Path, passphrase: Option<String>) -> Result<SecretKey, CryptoError> {
-        let text = std::fs::read(path).map_err(|source| CryptoError::KeyFile {
+        let text = crate::private::read_small(path).map_err(|source| CryptoError::KeyFile {
             path: path.to_path_buf(),
             source,
         })?;
@@ -138,7 +165,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     pub fn load(path: &Path) -> Result<PublicKey, CryptoError> {
-        let text = std::fs::read(path).map_err(|source| CryptoError::KeyFile {
+        let text = crate::private::read_small(path).map_err(|source| CryptoError::KeyFile {
             path: path.to_path_buf(),
             source,
         })?;
