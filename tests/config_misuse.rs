@@ -142,3 +142,49 @@ fn the_hint_never_puts_a_secret_key_under_a_public_name() {
         "{err}"
     );
 }
+
+/// `status` and `audit` never create a state; `audit` names an unknown
+/// caregiver; `--every` takes the configuration's units.
+#[test]
+fn small_command_line_mistakes_say_what_is_wrong() {
+    let w = world();
+    let (ok, _, err) = w.ctferry(&["status"]);
+    assert!(!ok);
+    assert!(err.contains("no publisher state at"), "{err}");
+    assert!(!w.path("state").exists(), "status created a state folder");
+    w.run(&["once"]);
+    let (ok, _, err) = w.ctferry(&["audit", "--subscriber", "SE-NOPE"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--subscriber SE-NOPE: no such caregiver") && err.contains("SE-NORR"),
+        "{err}"
+    );
+    // `run --every 5s` runs (a cycle, then stopped by SIGTERM as a service
+    // manager stops it).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["run", "--every", "5s", "-c"])
+        .arg(w.path("ctferry.toml"))
+        .env("PW", world::PW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "run --every 5s exited at once"
+    );
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("invalid value"), "{err}");
+    let (ok, _, err) = w.ctferry(&["run", "--every", "5x"]);
+    assert!(!ok);
+    assert!(
+        err.contains("write seconds (60) or a number and s, m, h or d"),
+        "{err}"
+    );
+}

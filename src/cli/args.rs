@@ -31,8 +31,9 @@ pub enum Command {
     Run {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
         config: PathBuf,
-        /// Seconds between cycles.
-        #[arg(long, default_value_t = 60)]
+        /// Time between cycles: seconds, or with a unit as in the
+        /// configuration (`30s`, `5m`, `1h`).
+        #[arg(long, default_value = "60", value_parser = parse_every)]
         every: u64,
     },
     /// Start a new epoch with a fresh snapshot for one caregiver, or all (then runs one cycle).
@@ -73,8 +74,8 @@ pub enum Command {
         /// Keep polling the folder for new packages.
         #[arg(long)]
         watch: bool,
-        /// Seconds between polls with --watch.
-        #[arg(long, default_value_t = 60)]
+        /// Time between polls with --watch: seconds, or `30s`, `5m`, `1h`.
+        #[arg(long, default_value = "60", value_parser = parse_every)]
         every: u64,
         /// Show the copy's state instead of applying.
         #[arg(long)]
@@ -196,4 +197,17 @@ impl Command {
         }
         false
     }
+}
+
+/// `--every`: a number of seconds, or an interval as the configuration
+/// writes one (`30s`, `5m`, `1h`, `1d`).
+fn parse_every(text: &str) -> Result<u64, String> {
+    if let Ok(n) = text.trim().parse::<u64>() {
+        if n > 0 {
+            return Ok(n);
+        }
+    }
+    ctferry::config::publisher::parse_interval(text)
+        .map(|d| d.as_secs())
+        .ok_or_else(|| format!("\"{text}\": write seconds (60) or a number and s, m, h or d (5m)"))
 }

@@ -21,6 +21,17 @@ pub fn run(
         })?),
         None => None,
     };
+    if let Some(s) = &subscriber {
+        if !cfg.subscribers.iter().any(|x| &x.hsa_id == s) {
+            let known: Vec<&str> = cfg.subscribers.iter().map(|x| x.hsa_id.as_str()).collect();
+            anyhow::bail!(
+                "--subscriber {s}: no such caregiver in {} (it has {})",
+                config.display(),
+                known.join(", ")
+            );
+        }
+    }
+    super::require_state(&cfg.publisher.state)?;
     let state = State::open(&cfg.publisher.state)?;
     let records = audit::audit(&cfg, &state, &Filter { subscriber, since })?;
     match format {

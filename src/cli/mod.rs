@@ -130,3 +130,15 @@ fn run(cli: Cli) -> Result<()> {
         ),
     }
 }
+
+/// `status` and `audit` read the publisher's state and never create one: a
+/// missing state folder is a wrong path or a publisher that never ran.
+fn require_state(path: &std::path::Path) -> Result<()> {
+    if !path.is_dir() {
+        anyhow::bail!(
+            "no publisher state at {}: run `ctferry once` (or `ctferry run`) with this configuration first, or check [publisher] state",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -51,6 +51,7 @@ fn print_row(o: &SubscriberStatus) {
 
 pub fn run(config: &Path, json: bool) -> Result<()> {
     let cfg = ctferry::config::load_with(config, Pins::Optional)?;
+    super::require_state(&cfg.publisher.state)?;
     let state = State::open(&cfg.publisher.state)?;
     let report = status::status(&cfg, &state, ctferry::time::now())?;
     if json {
