@@ -38,6 +38,9 @@ fn demo(extra: &[&str], delivery: &str) {
     assert!(out.contains(delivery), "{out}");
     assert!(out.contains("every check passed"), "{out}");
     assert!(!out.contains("FAIL"), "{out}");
+    // The restart line keeps the simulator's password off the command line.
+    assert!(out.contains("--password-env MSSQL_SIM_PASSWORD"), "{out}");
+    assert!(!out.contains("--password \""), "{out}");
     // Each step's check ran: a snapshot round and three delta rounds, three caregivers each.
     assert_eq!(
         out.matches("copy = filtered, masked source").count(),

@@ -404,9 +404,11 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     say(&format!(
         "  {me} inspect {d}/deliveries/norr/0000000001-*.ctf.pgp --key {d}/keys/norr.sec.asc --signer {d}/keys/region.pub.asc"
     ));
+    // The password in the environment, never on the command line (which
+    // every account on the machine can list).
     say("To run more cycles, start the simulator again on the same data and port:");
     say(&format!(
-        "  {} --listen {addr} --data {d}/sql --password \"$(cat {d}/secrets/sql-password)\" &",
+        "  MSSQL_SIM_PASSWORD=\"$(cat {d}/secrets/sql-password)\" {} --listen {addr} --data {d}/sql --password-env MSSQL_SIM_PASSWORD &",
         sim_command()
     ));
     if let Some(c) = &sshd_config {
