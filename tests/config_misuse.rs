@@ -188,3 +188,23 @@ fn small_command_line_mistakes_say_what_is_wrong() {
         "{err}"
     );
 }
+
+/// An owner column the table lacks is named as such by every command, not
+/// reported as a SQL error about change tracking columns.
+#[test]
+fn a_missing_owner_column_is_named() {
+    let w = world();
+    w.configure(
+        "[[table]]\nname = \"dbo.Patient\"\nowner = { column = \"Vardenhet\" }",
+        "[\"E1\"]",
+    );
+    for cmd in ["once", "check"] {
+        let (ok, _, err) = w.ctferry(&[cmd]);
+        assert!(!ok);
+        assert!(
+            err.contains("the owner column Vardenhet does not exist in the table"),
+            "{cmd}: {err}"
+        );
+        assert!(!err.contains("SYS_CHANGE_VERSION"), "{cmd}: {err}");
+    }
+}

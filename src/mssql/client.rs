@@ -15,7 +15,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 /// What went wrong talking to SQL Server.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {message}{hint}", hint = if *.retryable { " (temporary; ctferry retries)" } else { "" })]
+#[error("{what}: {message}{hint}", hint = if *.retryable { " (temporary: `ctferry run` tries again at its next cycle; after `once`, run it again)" } else { "" })]
 pub struct DbError {
     pub what: String,
     pub message: String,

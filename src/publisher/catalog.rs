@@ -39,6 +39,8 @@ pub enum CatalogError {
         mask: String,
         why: String,
     },
+    #[error("{table}: the owner column {column} does not exist in the table; fix owner = {{ column = \"...\" }} in its [[table]] entry")]
+    NoOwnerColumn { table: String, column: String },
     #[error("{table}: mask names column {column}, which the table does not have")]
     MaskWithoutColumn { table: String, column: String },
     #[error("{table}: exclude names column {column}, which the table does not have")]
@@ -342,6 +344,14 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
         cols.iter()
             .any(|r| text_at(r, 0).is_some_and(|n| n.eq_ignore_ascii_case(c)))
     };
+    if let crate::config::Owner::Column(c) = &t.owner {
+        if !exists(c) {
+            return Err(CatalogError::NoOwnerColumn {
+                table: name,
+                column: c.clone(),
+            });
+        }
+    }
     if let Some(c) = t.exclude.iter().find(|c| !exists(c)) {
         return Err(CatalogError::ExcludeWithoutColumn {
             table: name,
