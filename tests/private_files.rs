@@ -37,17 +37,14 @@ fn run_with_open_umask(w: &World, args: &str, config: &str) {
 fn assert_private(root: &Path) {
     let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(root), 0o700, "{}", root.display());
-    let mut files = 0;
     for e in std::fs::read_dir(root).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
             assert_private(&p);
         } else {
-            files += 1;
             assert_eq!(mode(&p), 0o600, "{}", p.display());
         }
     }
-    let _ = files;
 }
 
 #[test]

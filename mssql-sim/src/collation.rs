@@ -101,6 +101,25 @@ impl Collation {
             })
     }
 
+    /// The collation a `COLLATE` clause names: `DATABASE_DEFAULT` is the
+    /// current database's, anything else as `parse` reads it.
+    pub fn named(name: &str, database_default: Collation) -> Result<Collation, SqlError> {
+        if name.trim().eq_ignore_ascii_case("DATABASE_DEFAULT") {
+            Ok(database_default)
+        } else {
+            Collation::parse(name)
+        }
+    }
+
+    /// 447: a COLLATE clause on a value of a type that has no collation.
+    pub fn not_collatable(type_name: &str) -> SqlError {
+        SqlError::new(
+            447,
+            16,
+            format!("Expression type {type_name} is invalid for COLLATE clause."),
+        )
+    }
+
     /// The name SQL Server prints (sys.columns.collation_name).
     pub fn name(&self) -> &'static str {
         match (self.family, self.case_sensitive) {

@@ -29,18 +29,16 @@ impl Session {
                 .map_err(|e| map_sqlite(e, None, &self.database, "BEGIN"))?;
         }
         ct::begin_statement(&self.ct_stmt, self.ct_context.take(), None);
-        let r = catalog::dbts(&self.conn).and_then(|dbts| {
-            // Values this session drew in a transaction that rolled back
-            // are not given again (the database's @@DBTS went back).
-            let dbts = dbts.max(self.rowversion.load(std::sync::atomic::Ordering::SeqCst));
-            self.rowversion
-                .store(dbts, std::sync::atomic::Ordering::SeqCst);
-            let n = f(self)?;
-            // The rowversions this statement drew: @@DBTS now.
-            let now = self.rowversion.load(std::sync::atomic::Ordering::SeqCst);
-            if now != dbts {
-                catalog::set_option(&self.conn, "dbts", &now.to_string())
-                    .map_err(catalog::sqlite_err)?;
+        self.dbts_start = None;
+        let r = f(self).and_then(|n| {
+            // The rowversions this statement drew (`draw_rowversions`):
+            // @@DBTS now.
+            if let Some(start) = self.dbts_start.take() {
+                let now = self.rowversion.load(std::sync::atomic::Ordering::SeqCst);
+                if now != start {
+                    catalog::set_option(&self.conn, "dbts", &now.to_string())
+                        .map_err(catalog::sqlite_err)?;
+                }
             }
             Ok(n)
         });
@@ -104,6 +102,22 @@ impl Session {
     }
 
     // ------------------------------------------------------------------ DML
+
+    /// Before a statement writes a table with a timestamp column: the
+    /// counter starts from the database's @@DBTS (only then is it read, so
+    /// other writes cost nothing). Values this session drew in a
+    /// transaction that rolled back are not given again (@@DBTS went back).
+    pub(super) fn draw_rowversions(&mut self, def: &TableDef) -> Result<(), SqlError> {
+        if self.dbts_start.is_some() || !def.columns.iter().any(|c| c.ty == SqlType::RowVersion) {
+            return Ok(());
+        }
+        let counter = self.rowversion.load(std::sync::atomic::Ordering::SeqCst);
+        let dbts = catalog::dbts(&self.conn)?.max(counter);
+        self.rowversion
+            .store(dbts, std::sync::atomic::Ordering::SeqCst);
+        self.dbts_start = Some(dbts);
+        Ok(())
+    }
 
     pub(super) fn conv_expr(def: &TableDef, col: &ColumnDef, expr: &str) -> String {
         format!(
@@ -181,6 +195,7 @@ impl Session {
             };
             (def, source_sql, target_cols)
         };
+        self.draw_rowversions(&def)?;
         let table = q(&def.sqlite_name());
         let sql = match source_sql {
             None => format!("INSERT INTO {table} DEFAULT VALUES"),
@@ -382,6 +397,7 @@ impl Session {
             q(&alias)
         ));
         drop(rw);
+        self.draw_rowversions(&def)?;
         ct::set_update(&self.ct_stmt, def.object_id, set_ids, key_set);
         match self.write(&sql, Some(&def), "UPDATE") {
             // SQLite checks a key row by row; SQL Server at the statement's

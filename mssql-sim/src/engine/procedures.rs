@@ -211,6 +211,7 @@ impl Session {
         self.before_write()?;
         let wire_types: Vec<SqlType> = columns.iter().map(|(_, t)| *t).collect();
         self.dml(|s| {
+            s.draw_rowversions(&def)?;
             s.atomic(|s| {
                 let mut stmt = s
                     .conn

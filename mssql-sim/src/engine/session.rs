@@ -265,6 +265,9 @@ pub struct Session {
     pub(super) ct_stmt: ct::StmtCell,
     /// The rowversion counter of the current database (see `functions`).
     pub(super) rowversion: functions::RowVersionCounter,
+    /// @@DBTS when the running write statement started drawing rowversions
+    /// (None: it draws none), for `Session::dml` to write back.
+    pub(super) dbts_start: Option<i64>,
     /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
     pub(super) ct_context: Option<Vec<u8>>,
     /// The target of an `INSERT BULK` whose bulk-load message is awaited,
@@ -339,6 +342,7 @@ impl Session {
             vars: HashMap::new(),
             ct_stmt,
             rowversion,
+            dbts_start: None,
             ct_context: None,
             bulk: None,
         })

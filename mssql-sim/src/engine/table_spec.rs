@@ -598,21 +598,9 @@ pub fn column_collation(
     database_default: Collation,
 ) -> Result<Collation, SqlError> {
     if !ty.is_string() {
-        return Err(SqlError::new(
-            447,
-            16,
-            format!(
-                "Expression type {} is invalid for COLLATE clause.",
-                ty.base_name()
-            ),
-        ));
+        return Err(Collation::not_collatable(ty.base_name()));
     }
-    let name = name.to_string();
-    if name.eq_ignore_ascii_case("DATABASE_DEFAULT") {
-        Ok(database_default)
-    } else {
-        Collation::parse(&name)
-    }
+    Collation::named(&name.to_string(), database_default)
 }
 
 /// Whether `expr` names column `name` anywhere.

@@ -73,12 +73,7 @@ impl Rewriter<'_> {
         &self,
         name: &ObjectName,
     ) -> Result<Collation, SqlError> {
-        let n = name.to_string();
-        if n.eq_ignore_ascii_case("DATABASE_DEFAULT") {
-            Ok(self.session.collation)
-        } else {
-            Collation::parse(&n)
-        }
+        Collation::named(&name.to_string(), self.session.collation)
     }
 
     /// The collation label of an expression as written.

@@ -605,14 +605,7 @@ impl<'a> VisitorMut for Rewriter<'a> {
             Expr::Collate { expr, collation } => {
                 if let Some(t) = self.expr_type(expr) {
                     if !t.is_string() {
-                        return self.fail(SqlError::new(
-                            447,
-                            16,
-                            format!(
-                                "Expression type {} is invalid for COLLATE clause.",
-                                t.base_name()
-                            ),
-                        ));
+                        return self.fail(Collation::not_collatable(t.base_name()));
                     }
                 }
                 let c = match self.named_collation(collation) {
