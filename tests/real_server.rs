@@ -16,6 +16,9 @@ fn setup() -> World {
             "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING".into(),
             "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
             "CREATE TABLE dbo.Logg (Rad int NOT NULL, HsaId nvarchar(40) NOT NULL)".into(),
+            format!("CREATE LOGIN ctferry WITH PASSWORD = '{}'", world::PW),
+            "CREATE USER ctferry FOR LOGIN ctferry".into(),
+            "GRANT SELECT ON dbo.Vardenhet TO ctferry".into(),
         ],
     )
 }
@@ -63,7 +66,8 @@ fn every_message_the_checklist_shows_is_what_check_says() {
     let same = |s: String| s;
     let remote = |s: String| s.replace("server=tcp:localhost", "server=tcp:pmo-db.region.example");
     let docs = documented();
-    assert_eq!(docs.len(), 9, "the document's check blocks");
+    let least = |s: String| s.replace("user id=sa;", "user id=ctferry;");
+    assert_eq!(docs.len(), 10, "the document's check blocks");
     for (name, lines) in docs {
         if name == "snapshot isolation off" {
             w.pmo()
@@ -100,6 +104,7 @@ fn every_message_the_checklist_shows_is_what_check_says() {
                 "table without change tracking" => (ca, table("Besok"), &same, false),
                 "table without primary key" => (ca, table("Logg"), &same, false),
                 "unknown table" => (ca, table("Vardenhetr"), &same, false),
+                "missing grant" => (ca, TABLE.into(), &least, false),
                 "snapshot isolation off" => (ca, TABLE.into(), &same, false),
                 other => panic!(
                     "docs/REAL-SERVER.md shows a check block this test does not make: {other}"

@@ -289,10 +289,17 @@ fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, front: &Front) -
             0,
         )
     };
-    if !(login.user.eq_ignore_ascii_case("sa") && login.password == shared.sa_password) {
-        return refuse(&mut writer, None);
-    }
-    let mut session = match Session::open(shared.clone(), &login.database) {
+    let (principal, sysadmin) = match shared.authenticate(&login.user, &login.password) {
+        Ok(Some(found)) => found,
+        Ok(None) => return refuse(&mut writer, None),
+        Err(e) => return refuse(&mut writer, Some(e)),
+    };
+    let database = if login.database.is_empty() {
+        principal.default_database.clone()
+    } else {
+        login.database.clone()
+    };
+    let mut session = match Session::open(shared.clone(), &database, &principal.name, sysadmin) {
         Ok(s) => s,
         Err(e) => return refuse(&mut writer, Some(e)),
     };

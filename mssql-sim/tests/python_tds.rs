@@ -54,3 +54,8 @@ fn python_tds_collations_on_the_wire_in_order_and_in_conflict() {
 fn python_tds_alias_types_and_refused_types() {
     run_script("pytds_legacy_schema.py");
 }
+
+#[test]
+fn python_tds_logins_and_permissions() {
+    run_script("pytds_permissions.py");
+}

@@ -24,7 +24,7 @@ use std::fmt;
 pub enum CatalogError {
     #[error("source database: {0}")]
     Db(#[from] DbError),
-    #[error("table {table} does not exist in the source database (or the login cannot see it)")]
+    #[error("table {table} does not exist in the source database, or the login holds no permission on it (SQL Server then hides it): GRANT SELECT, VIEW CHANGE TRACKING ON {table} TO <the login's user>; `ctferry check` tells which")]
     NoSuchTable { table: String },
     #[error("{table}.{column} has type {ty}, which ctferry does not carry: leave the column out with exclude = [\"{column}\"] in the table's [[table]] entry (or leave the table out)")]
     UnsupportedType {

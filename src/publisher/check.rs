@@ -28,12 +28,8 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
 /// changed rows by primary key).
 fn check_hop_table(db: &mut Db, h: &crate::config::Hop) -> Vec<String> {
     let name = h.table.to_string();
-    let mut problems = Vec::new();
-    if let Err(e) = db.rows("reading it", &sql::can_read(&h.table), &[]) {
-        problems.push(format!(
-            "the login cannot read it ({}): GRANT SELECT ON {name} TO <the login>",
-            e.message
-        ));
+    let (mut problems, readable) = permission_problems(db, &name);
+    if !readable {
         return problems;
     }
     match db.rows("reading change tracking", sql::table_tracking(), &[Param::Str(name.clone())]) {
@@ -64,6 +60,75 @@ fn check_hop_table(db: &mut Db, h: &crate::config::Hop) -> Vec<String> {
         Err(e) => problems.push(e.to_string()),
     }
     problems
+}
+
+/// The permissions ctferry needs on a table it reads (published, or on an
+/// owner path): SELECT and VIEW CHANGE TRACKING, each missing one named
+/// with the GRANT that gives it, for the login's user in the source
+/// database. Without VIEW CHANGE TRACKING SQL Server does not say "denied"
+/// when the cycle asks for the minimum valid version: it answers NULL, as
+/// for an untracked table, so this is the only place that can tell the
+/// operator which it is. Returns the problems and whether the login can
+/// read the table at all (when not, later checks of it would only repeat
+/// the same cause).
+fn permission_problems(db: &mut Db, name: &str) -> (Vec<String>, bool) {
+    let rows = match db.rows(
+        "reading the login's permissions",
+        sql::permissions(),
+        &[Param::Str(name.to_string())],
+    ) {
+        Ok(r) => r,
+        Err(e) => return (vec![e.to_string()], false),
+    };
+    let r = rows.first();
+    let can_select = r.and_then(|r| i64_of(r, 0));
+    let can_track = r.and_then(|r| i64_of(r, 1));
+    let login = r
+        .and_then(|r| crate::mssql::client::text_at(r, 2))
+        .unwrap_or_else(|| "?".into());
+    let user = r
+        .and_then(|r| crate::mssql::client::text_at(r, 3))
+        .unwrap_or_else(|| "?".into());
+    let grantee = format!("[{}]", user.replace(']', "]]"));
+    match (can_select, can_track) {
+        (Some(1), Some(1)) => (vec![], true),
+        // An owner of the database sees every table: the name is wrong.
+        (None, _) | (_, None) if user.eq_ignore_ascii_case("dbo") => (
+            vec![format!(
+                "no such table in the source database (the login {login} owns the database and sees every table): check the name and schema"
+            )],
+            false,
+        ),
+        (None, _) | (_, None) => (
+            vec![format!(
+                "no such table, or the login {login} holds no permission on it (SQL Server then hides it): check the name, then GRANT SELECT, VIEW CHANGE TRACKING ON {name} TO {grantee}"
+            )],
+            false,
+        ),
+        (s, _) => {
+            let readable = s == Some(1);
+            let mut missing = Vec::new();
+            if !readable {
+                missing.push("SELECT");
+            }
+            if can_track != Some(1) {
+                missing.push("VIEW CHANGE TRACKING");
+            }
+            let why = if readable {
+                "without it change tracking looks off to ctferry (CHANGETABLE fails with error 229, the minimum valid version reads NULL)"
+            } else {
+                "ctferry cannot read the table"
+            };
+            (
+                vec![format!(
+                    "the login {login} (user {user} in the source database) lacks {}: {why}; run GRANT {} ON {name} TO {grantee}",
+                    missing.join(" and "),
+                    missing.join(", ")
+                )],
+                readable,
+            )
+        }
+    }
 }
 
 /// Every problem with `cfg` (empty when all is well).
@@ -118,6 +183,11 @@ pub fn check(cfg: &Config) -> Vec<String> {
     }
     for t in &cfg.tables {
         let name = t.name.to_string();
+        let (perm, readable) = permission_problems(&mut db, &name);
+        problems.extend(perm.into_iter().map(|p| format!("[[table]] {name}: {p}")));
+        if !readable {
+            continue;
+        }
         let info = match describe(&mut db, t) {
             Ok(i) => i,
             Err(e) => {

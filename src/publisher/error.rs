@@ -27,7 +27,7 @@ pub enum PublishError {
     },
     #[error("change tracking is not enabled on the source database: run ALTER DATABASE ... SET CHANGE_TRACKING = ON (see README, Source prerequisites)")]
     TrackingOff,
-    #[error("change tracking is not enabled on table {table}: run ALTER TABLE {table} ENABLE CHANGE_TRACKING")]
+    #[error("change tracking is not enabled on table {table}, or the login lacks VIEW CHANGE TRACKING on it (SQL Server answers both the same way): run ALTER TABLE {table} ENABLE CHANGE_TRACKING, or GRANT VIEW CHANGE TRACKING ON {table} TO <the login's user>; `ctferry check` tells which")]
     TableNotTracked { table: String },
     #[error("table {table} changed since it was first published (was: {was}; now: {now}); ctferry stops publishing (nothing is sent and nothing is lost) rather than send columns nobody reviewed. Check the masks in the configuration, then run `ctferry snapshot --all` to accept the new columns and send every caregiver a fresh copy")]
     TableChanged {

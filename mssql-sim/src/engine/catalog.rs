@@ -172,6 +172,8 @@ pub fn internal_column_type(column: &str) -> SqlType {
         | "index_column_id"
         | "type_id" => SqlType::TinyInt,
         "retention_period" => SqlType::Int,
+        "class" => SqlType::TinyInt,
+        "class_desc" | "state_desc" => SqlType::NVarChar(Len::N(60)),
         c if c.starts_with("is_") => SqlType::Bit,
         c if c.ends_with("_version") => SqlType::BigInt,
         c if c.ends_with("_id") => SqlType::Int,
@@ -227,41 +229,47 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
          CREATE TEMP VIEW IF NOT EXISTS \"sys.types\" AS SELECT name, system_type_id, user_type_id, schema_id, max_length, precision, scale,
              is_nullable, is_user_defined FROM temp.__sim_types;
          CREATE TEMP VIEW IF NOT EXISTS __sim_schema_names(__k, __v) AS SELECT schema_id, name FROM __sim_schemas;
-         CREATE TEMP VIEW IF NOT EXISTS __sim_object_names(__k, __v) AS SELECT object_id, name FROM __sim_objects;
-         CREATE TEMP VIEW IF NOT EXISTS __sim_object_schemas(__k, __v) AS SELECT o.object_id, s.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id;
+         CREATE TEMP VIEW IF NOT EXISTS __sim_object_names(__k, __v) AS SELECT object_id, name FROM __sim_objects
+             WHERE __sim_visible(CASE WHEN coalesce(parent_object_id, 0) = 0 THEN object_id ELSE parent_object_id END) = 1;
+         CREATE TEMP VIEW IF NOT EXISTS __sim_object_schemas(__k, __v) AS SELECT o.object_id, s.name FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
+             WHERE __sim_visible(CASE WHEN coalesce(o.parent_object_id, 0) = 0 THEN o.object_id ELSE o.parent_object_id END) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.schemas\" AS SELECT name, schema_id, 1 AS principal_id FROM __sim_schemas;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.objects\" AS SELECT name, object_id, NULL AS principal_id, schema_id, parent_object_id, type,
              CASE type WHEN 'U ' THEN 'USER_TABLE' WHEN 'PK' THEN 'PRIMARY_KEY_CONSTRAINT' WHEN 'F ' THEN 'FOREIGN_KEY_CONSTRAINT'
                        WHEN 'UQ' THEN 'UNIQUE_CONSTRAINT' WHEN 'D ' THEN 'DEFAULT_CONSTRAINT' ELSE 'USER_TABLE' END AS type_desc,
-             create_date, modify_date, 0 AS is_ms_shipped, 0 AS is_published, 0 AS is_schema_published FROM __sim_objects;
+             create_date, modify_date, 0 AS is_ms_shipped, 0 AS is_published, 0 AS is_schema_published FROM __sim_objects
+             WHERE __sim_visible(CASE WHEN coalesce(parent_object_id, 0) = 0 THEN object_id ELSE parent_object_id END) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.tables\" AS SELECT name, object_id, NULL AS principal_id, schema_id, parent_object_id, type,
              'USER_TABLE' AS type_desc, create_date, modify_date, 0 AS is_ms_shipped, 0 AS is_published, 0 AS is_schema_published,
-             0 AS is_tracked_by_cdc, 0 AS temporal_type, 0 AS is_memory_optimized FROM __sim_objects WHERE type = 'U ';
+             0 AS is_tracked_by_cdc, 0 AS temporal_type, 0 AS is_memory_optimized FROM __sim_objects WHERE type = 'U '
+             AND __sim_visible(object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
              coalesce(c.user_type_id, c.system_type_id) AS user_type_id,
              c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, 0 AS is_ansi_padded, 0 AS is_rowguidcol, c.is_identity,
-             c.is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c;
+             c.is_computed, 0 AS is_sparse, 0 AS is_column_set, 0 AS default_object_id FROM __sim_columns c WHERE __sim_visible(c.object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.computed_columns\" AS SELECT c.object_id, c.name, c.column_id, c.system_type_id,
              coalesce(c.user_type_id, c.system_type_id) AS user_type_id, c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable,
              c.is_computed, c.computed_definition AS definition, c.is_persisted, 0 AS uses_database_collation
-             FROM __sim_columns c WHERE c.computed_definition IS NOT NULL;
+             FROM __sim_columns c WHERE c.computed_definition IS NOT NULL AND __sim_visible(c.object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.indexes\" AS SELECT object_id, name, index_id, type, type_desc, is_unique, 1 AS data_space_id,
-             0 AS ignore_dup_key, is_primary_key, is_unique_constraint, 0 AS is_disabled, 0 AS is_hypothetical, 0 AS has_filter FROM __sim_indexes;
+             0 AS ignore_dup_key, is_primary_key, is_unique_constraint, 0 AS is_disabled, 0 AS is_hypothetical, 0 AS has_filter FROM __sim_indexes
+             WHERE __sim_visible(object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.index_columns\" AS SELECT object_id, index_id, index_column_id, column_id, key_ordinal,
-             0 AS partition_ordinal, is_descending_key, is_included_column FROM __sim_index_columns;
+             0 AS partition_ordinal, is_descending_key, is_included_column FROM __sim_index_columns WHERE __sim_visible(object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.key_constraints\" AS SELECT o.name, o.object_id, o.schema_id, o.parent_object_id, o.type,
              CASE o.type WHEN 'PK' THEN 'PRIMARY_KEY_CONSTRAINT' ELSE 'UNIQUE_CONSTRAINT' END AS type_desc, o.create_date, o.modify_date,
              i.index_id AS unique_index_id, 0 AS is_system_named FROM __sim_objects o
-             JOIN __sim_indexes i ON i.object_id = o.parent_object_id AND i.name = o.name WHERE o.type IN ('PK', 'UQ');
+             JOIN __sim_indexes i ON i.object_id = o.parent_object_id AND i.name = o.name WHERE o.type IN ('PK', 'UQ')
+             AND __sim_visible(o.parent_object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.foreign_keys\" AS SELECT o.name, f.object_id, o.schema_id, f.parent_object_id, 'F ' AS type,
              'FOREIGN_KEY_CONSTRAINT' AS type_desc, o.create_date, o.modify_date, f.referenced_object_id, 1 AS key_index_id, 0 AS is_disabled,
              0 AS is_not_trusted, f.delete_referential_action,
              CASE f.delete_referential_action WHEN 0 THEN 'NO_ACTION' WHEN 1 THEN 'CASCADE' WHEN 2 THEN 'SET_NULL' ELSE 'SET_DEFAULT' END AS delete_referential_action_desc,
              f.update_referential_action,
              CASE f.update_referential_action WHEN 0 THEN 'NO_ACTION' WHEN 1 THEN 'CASCADE' WHEN 2 THEN 'SET_NULL' ELSE 'SET_DEFAULT' END AS update_referential_action_desc
-             FROM __sim_foreign_keys f JOIN __sim_objects o ON o.object_id = f.object_id;
+             FROM __sim_foreign_keys f JOIN __sim_objects o ON o.object_id = f.object_id WHERE __sim_visible(f.parent_object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.foreign_key_columns\" AS SELECT constraint_object_id, constraint_column_id, parent_object_id,
-             parent_column_id, referenced_object_id, referenced_column_id FROM __sim_foreign_key_columns;
+             parent_column_id, referenced_object_id, referenced_column_id FROM __sim_foreign_key_columns WHERE __sim_visible(parent_object_id) = 1;
          CREATE TEMP TABLE IF NOT EXISTS __sim_databases(name TEXT COLLATE SQLSRV, database_id INTEGER, allow_snapshot_isolation TEXT,
              read_committed_snapshot TEXT, collation_name TEXT);
          CREATE TEMP VIEW IF NOT EXISTS \"sys.databases\" AS SELECT name, database_id,
@@ -270,19 +278,20 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              CASE WHEN read_committed_snapshot = 'ON' THEN 1 ELSE 0 END AS is_read_committed_snapshot_on,
              160 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc, collation_name FROM temp.__sim_databases;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_tables\" AS SELECT object_id, is_track_columns_updated_on, begin_version,
-             cleanup_version, min_valid_version FROM __sim_ct_tables;
+             cleanup_version, min_valid_version FROM __sim_ct_tables WHERE __sim_visible(object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"sys.change_tracking_databases\" AS SELECT {dbid} AS database_id, is_auto_cleanup_on, retention_period,
              retention_period_units, CASE retention_period_units WHEN 1 THEN 'MINUTES' WHEN 2 THEN 'HOURS' ELSE 'DAYS' END AS retention_period_units_desc
              FROM __sim_ct_database WHERE is_enabled = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.TABLES\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
-             'BASE TABLE' AS TABLE_TYPE FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE o.type = 'U ';
+             'BASE TABLE' AS TABLE_TYPE FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id WHERE o.type = 'U '
+             AND __sim_visible(o.object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.TABLE_CONSTRAINTS\" AS SELECT '{db}' AS CONSTRAINT_CATALOG,
              s.name AS CONSTRAINT_SCHEMA, o.name AS CONSTRAINT_NAME, '{db}' AS TABLE_CATALOG, ts.name AS TABLE_SCHEMA, t.name AS TABLE_NAME,
              CASE o.type WHEN 'PK' THEN 'PRIMARY KEY' WHEN 'UQ' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END AS CONSTRAINT_TYPE,
              'NO' AS IS_DEFERRABLE, 'NO' AS INITIALLY_DEFERRED
              FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
              JOIN __sim_objects t ON t.object_id = o.parent_object_id JOIN __sim_schemas ts ON ts.schema_id = t.schema_id
-             WHERE o.type IN ('PK', 'UQ', 'F ');
+             WHERE o.type IN ('PK', 'UQ', 'F ') AND __sim_visible(t.object_id) = 1;
          CREATE TEMP VIEW IF NOT EXISTS \"INFORMATION_SCHEMA.COLUMNS\" AS SELECT '{db}' AS TABLE_CATALOG, s.name AS TABLE_SCHEMA, o.name AS TABLE_NAME,
              c.name AS COLUMN_NAME, c.column_id AS ORDINAL_POSITION, c.default_sql AS COLUMN_DEFAULT,
              CASE c.is_nullable WHEN 1 THEN 'YES' ELSE 'NO' END AS IS_NULLABLE,
@@ -295,7 +304,7 @@ pub fn create_views(conn: &Connection, database: &str) -> rusqlite::Result<()> {
              CASE WHEN c.system_type_id IN (231, 239) THEN 'UNICODE' WHEN c.system_type_id IN (167, 175) THEN 'iso_1' END AS CHARACTER_SET_NAME,
              c.collation_name AS COLLATION_NAME
              FROM __sim_columns c JOIN __sim_objects o ON o.object_id = c.object_id JOIN __sim_schemas s ON s.schema_id = o.schema_id
-             WHERE o.type = 'U ';",
+             WHERE o.type = 'U ' AND __sim_visible(o.object_id) = 1;",
         types = types_values.join(", "),
         dbid = database_id(database)
     );

@@ -140,6 +140,7 @@ impl Session {
         let (def, source_sql, target_cols) = {
             let res = self.resolver();
             let def = res.resolve_table(&name)?;
+            res.require(&def, "INSERT")?;
             let target_cols: Vec<ColumnDef> = if ins.columns.is_empty() {
                 def.columns
                     .iter()
@@ -251,6 +252,8 @@ impl Session {
         };
         let mut extra_from: Vec<String> = vec![];
         let mut extra_where: Vec<Expr> = vec![];
+        // UPDATE needs SELECT too when it reads the table (a WHERE, a join).
+        let reads = upd.selection.is_some() || !from.is_empty();
         let (def, alias) = if from.is_empty() {
             let def = res.resolve_table(target_name)?;
             let alias = target_alias
@@ -306,6 +309,10 @@ impl Session {
             }
             (def, alias)
         };
+        res.require(&def, "UPDATE")?;
+        if reads {
+            res.require(&def, "SELECT")?;
+        }
         rw.scope.insert(alias.to_lowercase(), def.clone());
         let mut sets = Vec::new();
         // Each set column's new value (SQL), for `update_by_reinsert`.
@@ -479,6 +486,10 @@ impl Session {
                 return Err(SqlError::unsupported("DELETE from a derived table"));
             };
             let def = res.resolve_table(name)?;
+            res.require(&def, "DELETE")?;
+            if del.selection.is_some() {
+                res.require(&def, "SELECT")?;
+            }
             let alias = alias
                 .as_ref()
                 .map(|a| a.name.value.clone())
@@ -516,6 +527,7 @@ impl Session {
             let Some((def, alias)) = found else {
                 return Err(SqlError::invalid_object(&target));
             };
+            res.require(&def, "DELETE")?;
             for twj in from.iter_mut() {
                 rw.rewrite(twj)?;
             }

@@ -28,6 +28,7 @@ mod options;
 pub mod parse;
 mod procedures;
 mod query;
+pub mod security;
 mod session;
 mod table_spec;
 mod transaction;

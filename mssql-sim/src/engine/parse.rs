@@ -7,6 +7,7 @@
 //! parsed in one pass and a syntax error anywhere fails the whole batch
 //! before any statement runs, as in SQL Server.
 
+use super::security::{self, Tok};
 use crate::error::SqlError;
 use crate::types::SqlType;
 use sqlparser::ast::{Expr, ObjectName, Statement};
@@ -80,6 +81,9 @@ pub enum Stmt {
         name: ObjectName,
         if_exists: bool,
     },
+    /// GRANT/DENY/REVOKE, CREATE/ALTER/DROP LOGIN, USER or ROLE
+    /// (engine::security).
+    Security(security::Command),
     /// `WITH CHANGE_TRACKING_CONTEXT (context) <statement>`.
     WithChangeTrackingContext {
         context: Expr,
@@ -575,12 +579,66 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                 )));
             }
             Stmt::CreateDatabase { name, collation }
+        } else if security::starts(
+            &word_value(&t0).unwrap_or_default(),
+            &word_value(&t1).unwrap_or_default(),
+        ) {
+            Stmt::Security(security::parse(&security_tokens(&mut p)?)?)
         } else {
             Stmt::Sql(Box::new(p.parse_statement().map_err(|e| syntax_error(&e))?))
         };
         out.push(stmt);
     }
     Ok(out)
+}
+
+/// The tokens of a security statement, up to its end: a semicolon, the end
+/// of the batch, or a word that starts the next statement (not a
+/// permission such as SELECT before TO, nor ALTER ROLE's ADD/DROP).
+fn security_tokens(p: &mut Parser<'_>) -> Result<Vec<Tok>, SqlError> {
+    let grant = ["GRANT", "DENY", "REVOKE"]
+        .iter()
+        .any(|k| word_is(&p.peek_token().token, k));
+    let alter_role =
+        word_is(&p.peek_token().token, "ALTER") && word_is(&p.peek_nth_token(1).token, "ROLE");
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut seen_to = false;
+    loop {
+        let t = p.peek_token().token;
+        if t == Token::EOF || t == Token::SemiColon {
+            break;
+        }
+        let role_verb = alter_role && toks.len() == 3;
+        if !toks.is_empty()
+            && starts_statement(&t)
+            && !role_verb
+            && !matches!(toks.last(), Some(Tok::Punct(_)))
+            && (!grant || seen_to)
+        {
+            break;
+        }
+        p.next_token();
+        toks.push(match t {
+            Token::Word(w) => {
+                if w.quote_style.is_none()
+                    && (w.value.eq_ignore_ascii_case("TO") || w.value.eq_ignore_ascii_case("FROM"))
+                {
+                    seen_to = true;
+                }
+                Tok::Word(w.value, w.quote_style.is_some())
+            }
+            Token::SingleQuotedString(s) | Token::NationalStringLiteral(s) => Tok::Str(s),
+            Token::Comma => Tok::Punct(",".into()),
+            Token::Period => Tok::Punct(".".into()),
+            Token::Eq => Tok::Punct("=".into()),
+            Token::DoubleColon => Tok::Punct("::".into()),
+            Token::LParen => Tok::Punct("(".into()),
+            Token::RParen => Tok::Punct(")".into()),
+            Token::Whitespace(_) => continue,
+            other => return Err(SqlError::syntax_near(&other.to_string())),
+        });
+    }
+    Ok(toks)
 }
 
 /// For `ALTER TABLE <name> ENABLE|DISABLE CHANGE_TRACKING` and

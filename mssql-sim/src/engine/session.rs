@@ -8,7 +8,7 @@ use super::functions::SimClock;
 use super::names::*;
 use super::parse::Stmt;
 use super::translate::{Resolver, Rewriter, SessionView};
-use super::{catalog, ct, functions, parse, translate};
+use super::{catalog, ct, functions, parse, security, translate};
 use crate::collation::Collation;
 use crate::error::SqlError;
 use crate::tds::token::{Column, CMD_DELETE, CMD_INSERT, CMD_SELECT, CMD_UPDATE};
@@ -91,6 +91,34 @@ impl Shared {
             }
         }
         None
+    }
+
+    /// Checks a login's password: `sa` against the server's password, any
+    /// other against the logins in master (`CREATE LOGIN`). Returns the
+    /// login's name and whether it is sysadmin, and its default database.
+    pub fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<(security::Login, bool)>, SqlError> {
+        if user.eq_ignore_ascii_case("sa") {
+            return Ok((password == self.sa_password).then(|| {
+                (
+                    security::Login {
+                        name: "sa".into(),
+                        default_database: "master".into(),
+                    },
+                    true,
+                )
+            }));
+        }
+        let Some((_, path)) = self.find_database("master") else {
+            return Ok(None);
+        };
+        let conn = Connection::open(&path).map_err(catalog::sqlite_err)?;
+        functions::register(&conn, self.clock.clone()).map_err(catalog::sqlite_err)?;
+        security::init(&conn).map_err(catalog::sqlite_err)?;
+        Ok(security::authenticate(&conn, user, password)?.map(|l| (l, false)))
     }
 
     /// Creates master if needed; a data folder made with another server
@@ -270,6 +298,12 @@ pub struct Session {
     pub(super) dbts_start: Option<i64>,
     /// `WITH CHANGE_TRACKING_CONTEXT` of the statement about to run.
     pub(super) ct_context: Option<Vec<u8>>,
+    /// The login, whether it is sa (sysadmin), and what it may do in the
+    /// current database (engine::security).
+    pub(super) sysadmin: bool,
+    pub(super) caller: security::Caller,
+    /// The caller's grants as the SQLite permission functions read them.
+    pub(super) perms: security::PermCell,
     /// The target of an `INSERT BULK` whose bulk-load message is awaited,
     /// with the columns and the types the statement declared.
     pub(super) bulk: Option<(TableDef, Vec<(String, String)>)>,
@@ -281,6 +315,7 @@ pub(super) fn open_connection(
     name: &str,
     ct_stmt: &ct::StmtCell,
     rowversion: &functions::RowVersionCounter,
+    perms: &security::PermCell,
 ) -> Result<Connection, SqlError> {
     let conn = Connection::open(path).map_err(catalog::sqlite_err)?;
     conn.busy_timeout(shared.lock_timeout)
@@ -294,15 +329,23 @@ pub(super) fn open_connection(
     functions::register(&conn, shared.clock.clone()).map_err(catalog::sqlite_err)?;
     ct::register(&conn, ct_stmt.clone()).map_err(catalog::sqlite_err)?;
     functions::register_rowversion(&conn, rowversion.clone()).map_err(catalog::sqlite_err)?;
+    security::register(&conn, perms.clone()).map_err(catalog::sqlite_err)?;
     catalog::init(&conn).map_err(catalog::sqlite_err)?;
+    security::init(&conn).map_err(catalog::sqlite_err)?;
     ct::init(&conn).map_err(catalog::sqlite_err)?;
     catalog::create_views(&conn, name).map_err(catalog::sqlite_err)?;
+    security::create_views(&conn).map_err(catalog::sqlite_err)?;
     Ok(conn)
 }
 
 impl Session {
     /// Opens a session on `database` (master when empty).
-    pub fn open(shared: Arc<Shared>, database: &str) -> Result<Session, SqlError> {
+    pub fn open(
+        shared: Arc<Shared>,
+        database: &str,
+        login: &str,
+        sysadmin: bool,
+    ) -> Result<Session, SqlError> {
         let want = if database.is_empty() {
             "master"
         } else {
@@ -319,7 +362,19 @@ impl Session {
         };
         let ct_stmt = ct::StmtCell::default();
         let rowversion = functions::RowVersionCounter::default();
-        let conn = open_connection(&shared, &path, &name, &ct_stmt, &rowversion)?;
+        let perms = security::PermCell::default();
+        let conn = open_connection(&shared, &path, &name, &ct_stmt, &rowversion, &perms)?;
+        // A login without a user in the database cannot open it (4060).
+        let caller = security::caller(&conn, login, sysadmin, &name).map_err(|_| {
+            SqlError::new(
+                4060,
+                11,
+                format!(
+                    "Cannot open database \"{want}\" requested by the login. The login failed."
+                ),
+            )
+        })?;
+        *perms.lock().unwrap_or_else(|p| p.into_inner()) = caller.grants.clone();
         let collation = catalog::database_collation(&conn)?;
         let spid = shared.next_spid();
         let interrupt = Arc::new(Mutex::new(Some(conn.get_interrupt_handle())));
@@ -345,7 +400,106 @@ impl Session {
             dbts_start: None,
             ct_context: None,
             bulk: None,
+            sysadmin,
+            caller,
+            perms,
         })
+    }
+
+    /// Makes `caller` the session's principal in its database.
+    pub(super) fn set_caller(&mut self, caller: security::Caller) {
+        *self.perms.lock().unwrap_or_else(|p| p.into_inner()) = caller.grants.clone();
+        self.caller = caller;
+    }
+
+    /// Reads the caller's grants again (another session may have granted or
+    /// revoked since): at each batch of a login that is not sa, and
+    /// after a security statement.
+    pub(super) fn refresh_caller(&mut self) -> Result<(), SqlError> {
+        let c = security::caller(
+            &self.conn,
+            &self.caller.login,
+            self.sysadmin,
+            &self.database,
+        )?;
+        self.set_caller(c);
+        Ok(())
+    }
+
+    /// Runs GRANT/DENY/REVOKE, CREATE/DROP LOGIN/USER/ROLE, ALTER ROLE.
+    fn security(&mut self, cmd: &security::Command) -> Result<(), SqlError> {
+        if self.tran.count > 0
+            && matches!(
+                cmd,
+                security::Command::CreateLogin { .. } | security::Command::DropLogin(_)
+            )
+        {
+            return Err(SqlError::new(
+                15002,
+                16,
+                "The procedure 'sys.sp_addlogin' cannot be executed within a transaction.",
+            ));
+        }
+        if self.database.eq_ignore_ascii_case("master") {
+            security::run(&self.conn, &self.conn, cmd, &self.caller)?;
+        } else {
+            let Some((_, path)) = self.shared.find_database("master") else {
+                return Err(SqlError::unsupported("a server without master"));
+            };
+            let master = Connection::open(&path).map_err(catalog::sqlite_err)?;
+            master
+                .busy_timeout(self.shared.lock_timeout)
+                .map_err(catalog::sqlite_err)?;
+            functions::register(&master, self.shared.clock.clone()).map_err(catalog::sqlite_err)?;
+            security::init(&master).map_err(catalog::sqlite_err)?;
+            security::run(&self.conn, &master, cmd, &self.caller)?;
+        }
+        self.refresh_caller()
+    }
+
+    /// Refuses a statement that changes the database's schema unless the
+    /// caller is an owner (or db_ddladmin): `error` is SQL Server's error
+    /// for that statement.
+    pub(super) fn require_ddl(&self, error: impl FnOnce() -> SqlError) -> Result<(), SqlError> {
+        if self.caller.may_alter_database(true) {
+            Ok(())
+        } else {
+            Err(error())
+        }
+    }
+
+    /// Refuses to alter a table (ALTER TABLE, CREATE INDEX, TRUNCATE,
+    /// change tracking) without ALTER on it or db_ddladmin: 1088. A table
+    /// that does not exist gets the same answer, as in SQL Server.
+    pub(super) fn require_alter(&self, name: &sqlparser::ast::ObjectName) -> Result<(), SqlError> {
+        if self.caller.may_alter_database(true) || column_name_of(name).starts_with('#') {
+            return Ok(());
+        }
+        match self.resolver().resolve_table(name) {
+            Ok(t) if self.caller.may(t.object_id, "ALTER") => Ok(()),
+            _ => Err(Session::alter_denied(
+                &name.to_string().replace(['[', ']'], ""),
+            )),
+        }
+    }
+
+    /// Error 262 for CREATE `what` without permission.
+    pub(super) fn create_denied(&self, what: &str) -> SqlError {
+        SqlError::new(
+            262,
+            14,
+            format!("{what} permission denied in database '{}'.", self.database),
+        )
+    }
+
+    /// Error 1088 for altering a table without permission (or that does
+    /// not exist: SQL Server does not say which).
+    pub(super) fn alter_denied(name: &str) -> SqlError {
+        SqlError::new(
+            1088,
+            16,
+            format!("Cannot find the object \"{name}\" because it does not exist or you do not have permissions."),
+        )
     }
 
     pub fn trancount(&self) -> u32 {
@@ -393,6 +547,17 @@ impl Session {
     /// Runs a batch. `params` are bound by name (`@P1`, ...), as from sp_executesql.
     pub fn execute(&mut self, sql: &str, params: Vec<(String, SqlType, Value)>) -> Vec<Out> {
         let mut out = Vec::new();
+        if !self.sysadmin {
+            if let Err(e) = self.refresh_caller() {
+                out.push(Out::Error(e));
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: true,
+                });
+                return out;
+            }
+        }
         if self.tran.count == 0 {
             self.maybe_auto_cleanup();
         }
@@ -562,6 +727,9 @@ impl Session {
                     let res = self.resolver();
                     res.resolve_table(&table)?
                 };
+                if !t.temp && !self.caller.may(t.object_id, "ALTER") {
+                    return Err(Session::alter_denied(&t.display_name()));
+                }
                 if !t.columns.iter().any(|c| c.identity) {
                     return Err(SqlError::new(8106, 16, format!("Table '{}' does not have the identity property. Cannot perform SET operation.", t.display_name())));
                 }
@@ -637,6 +805,7 @@ impl Session {
                 base,
                 nullable,
             } => {
+                self.require_ddl(|| self.create_denied("CREATE TYPE"))?;
                 self.before_write()?;
                 self.create_alias_type(&name, &base, nullable.unwrap_or(true))?;
                 out.push(Out::Done {
@@ -646,6 +815,9 @@ impl Session {
                 });
             }
             Stmt::DropType { name, if_exists } => {
+                self.require_ddl(|| {
+                    SqlError::new(15151, 16, format!("Cannot drop the type '{name}', because it does not exist or you do not have permission."))
+                })?;
                 self.before_write()?;
                 self.drop_alias_type(&name, if_exists)?;
                 out.push(Out::Done {
@@ -655,9 +827,20 @@ impl Session {
                 });
             }
             Stmt::CreateDatabase { name, collation } => {
+                if !self.caller.is_sysadmin() && !self.sysadmin {
+                    return Err(SqlError::new(
+                        262,
+                        14,
+                        "CREATE DATABASE permission denied in database 'master'.",
+                    ));
+                }
                 self.create_database(&name, collation.as_deref(), out)?;
             }
             Stmt::AlterDatabase { database, words } => {
+                if self.caller.grants.is_some() {
+                    let db = database.clone().unwrap_or_else(|| self.database.clone());
+                    return Err(SqlError::new(5011, 14, format!("User does not have permission to alter database '{db}', the database does not exist, or the database is not in a state that allows access checks.")));
+                }
                 self.alter_database(database, &words)?;
                 out.push(Out::Done {
                     cmd: 0,
@@ -670,6 +853,7 @@ impl Session {
                 enable,
                 track_columns,
             } => {
+                self.require_alter(&table)?;
                 self.before_write()?;
                 self.alter_table_change_tracking(&table, enable, track_columns.unwrap_or(false))?;
                 out.push(Out::Done {
@@ -679,6 +863,7 @@ impl Session {
                 });
             }
             Stmt::AlterTableSwitch { table, target } => {
+                self.require_alter(&table)?;
                 for name in std::iter::once(&table).chain(target.as_ref()) {
                     let def = self.resolver().resolve_table(name)?;
                     if !def.temp && ct::table_tracking(&self.conn, def.object_id)?.is_some() {
@@ -691,6 +876,7 @@ impl Session {
             }
             Stmt::InsertBulk { table, columns } => {
                 let def = self.resolver().resolve_table(&table)?;
+                self.resolver().require(&def, "INSERT")?;
                 for (c, _) in &columns {
                     if def.column(c).is_none() {
                         return Err(SqlError::invalid_column(c));
@@ -744,6 +930,14 @@ impl Session {
                 self.ct_context = None;
                 r?;
             }
+            Stmt::Security(cmd) => {
+                self.security(&cmd)?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
             Stmt::Sql(s) => self.execute_sql(*s, out)?,
         }
         Ok(())
@@ -794,6 +988,7 @@ impl Session {
                 self.create_database(&column_name_of(&db_name), None, out)?;
             }
             Statement::CreateSchema { schema_name, .. } => {
+                self.require_ddl(|| self.create_denied("CREATE SCHEMA"))?;
                 self.before_write()?;
                 let name = match schema_name {
                     SchemaName::Simple(n) => column_name_of(&n),
@@ -809,6 +1004,9 @@ impl Session {
                 });
             }
             Statement::CreateTable(ct) => {
+                if !column_name_of(&ct.name).starts_with('#') {
+                    self.require_ddl(|| self.create_denied("CREATE TABLE"))?;
+                }
                 self.before_write()?;
                 self.create_table(ct)?;
                 out.push(Out::Done {
@@ -818,6 +1016,7 @@ impl Session {
                 });
             }
             Statement::CreateIndex(ci) => {
+                self.require_alter(&ci.table_name)?;
                 self.before_write()?;
                 self.create_index(ci)?;
                 out.push(Out::Done {
@@ -827,6 +1026,7 @@ impl Session {
                 });
             }
             Statement::AlterTable(at) => {
+                self.require_alter(&at.name)?;
                 self.before_write()?;
                 self.alter_table(at)?;
                 out.push(Out::Done {
@@ -842,6 +1042,13 @@ impl Session {
                 table,
                 ..
             } => {
+                for n in &names {
+                    let name = column_name_of(n);
+                    if !name.starts_with('#') && !self.caller.may_alter_database(true) {
+                        let what = object_type.to_string().to_lowercase();
+                        return Err(SqlError::new(3701, 14, format!("Cannot drop the {what} '{name}', because it does not exist or you do not have permission.")));
+                    }
+                }
                 self.before_write()?;
                 self.drop(object_type, if_exists, names, table)?;
                 out.push(Out::Done {
@@ -853,6 +1060,7 @@ impl Session {
             Statement::Truncate(t) => {
                 self.before_write()?;
                 for target in &t.table_names {
+                    self.require_alter(&target.name)?;
                     self.truncate(&target.name)?;
                 }
                 out.push(Out::Done {
@@ -960,6 +1168,7 @@ impl Session {
             temp: &self.temp,
             database: &self.database,
             data_dir: &self.shared.data_dir,
+            caller: &self.caller,
         }
     }
 
@@ -1020,13 +1229,22 @@ impl Session {
                 "USE inside a transaction that has written data",
             ));
         }
-        let conn = open_connection(&self.shared, &path, &real, &self.ct_stmt, &self.rowversion)?;
+        let conn = open_connection(
+            &self.shared,
+            &path,
+            &real,
+            &self.ct_stmt,
+            &self.rowversion,
+            &self.perms,
+        )?;
+        let caller = security::caller(&conn, &self.caller.login, self.sysadmin, &real)?;
         *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(conn.get_interrupt_handle());
         let collation = catalog::database_collation(&conn)?;
         // The counter is the database's: another one starts from its own.
         self.rowversion.store(0, Ordering::SeqCst);
         self.conn = conn;
+        self.set_caller(caller);
         self.temp.clear();
         let old = std::mem::replace(&mut self.database, real.clone());
         let changed = std::mem::replace(&mut self.collation, collation) != collation;

@@ -1,8 +1,14 @@
 //! The statements sent to the region's source database, one function each.
 //!
-//! Permissions the publisher's login needs for all of these: SELECT on the
-//! published tables, VIEW CHANGE TRACKING on them, VIEW DEFINITION for the
-//! catalog queries (see README, "Source prerequisites").
+//! Permissions the publisher's login needs for all of these: SELECT and
+//! VIEW CHANGE TRACKING on every published table and every owner-path
+//! table, nothing else (README, "Source prerequisites"). SELECT also makes
+//! a table's catalog rows visible ("Metadata visibility configuration"), so
+//! the catalog queries need no VIEW DEFINITION; the database-level reads
+//! use only what every user sees (its own database's row in sys.databases,
+//! CHANGE_TRACKING_CURRENT_VERSION()); sys.change_tracking_databases is
+//! avoided because it needs VIEW ANY DATABASE, which a hardened server
+//! revokes from public.
 
 use super::{quote, table};
 use crate::config::table::MaskValue;
@@ -61,21 +67,29 @@ pub fn min_valid_version() -> &'static str {
 }
 
 /// Whether the database allows snapshot isolation and tracks changes.
+/// A user always sees its current database in sys.databases;
+/// CHANGE_TRACKING_CURRENT_VERSION() is NULL exactly when the database
+/// does not track changes, and needs no permission.
 pub fn database_settings() -> &'static str {
     "SELECT d.snapshot_isolation_state AS snapshot_state,
-            (SELECT COUNT(*) FROM sys.change_tracking_databases AS ct WHERE ct.database_id = DB_ID()) AS ct_on
+            CASE WHEN CHANGE_TRACKING_CURRENT_VERSION() IS NULL THEN 0 ELSE 1 END AS ct_on
      FROM sys.databases AS d WHERE d.database_id = DB_ID()"
+}
+
+/// `ctferry check`: the login's effective SELECT and VIEW CHANGE TRACKING
+/// on a table (@P1: `schema.table`), 1 or 0 each (NULL: no such table),
+/// and who the login is there (login, database user) for the GRANT it
+/// suggests. HAS_PERMS_BY_NAME counts grants to the user, its roles and
+/// public, and denies.
+pub fn permissions() -> &'static str {
+    "SELECT HAS_PERMS_BY_NAME(@P1, 'OBJECT', 'SELECT') AS can_select,
+            HAS_PERMS_BY_NAME(@P1, 'OBJECT', 'VIEW CHANGE TRACKING') AS can_track,
+            SUSER_SNAME() AS login_name, USER_NAME() AS user_name"
 }
 
 /// Whether a table (@P1: `schema.table`) is change-tracked.
 pub fn table_tracking() -> &'static str {
     "SELECT ct.is_track_columns_updated_on AS track FROM sys.change_tracking_tables AS ct WHERE ct.object_id = OBJECT_ID(@P1)"
-}
-
-/// Reads nothing from table `t`, but fails as reading it would when the
-/// login may not (error 229): `ctferry check` on owner-path tables.
-pub fn can_read(t: &TableName) -> String {
-    format!("SELECT TOP 0 * FROM {}", table(t))
 }
 
 /// A table's columns in order with their types (@P1: `schema.table`).

@@ -61,6 +61,24 @@ impl<'a> Rewriter<'a> {
         match self.res.resolve(&name) {
             Ok(Resolved::Table(t)) if t.temp => Err(not_table()),
             Ok(Resolved::Table(t)) => match super::table_tracking(self.res.conn, t.object_id)? {
+                // CHANGETABLE needs SELECT (on the key columns) and VIEW
+                // CHANGE TRACKING on the table ("Manage change tracking").
+                Some(_) if !self.res.caller.may(t.object_id, "SELECT") => {
+                    Err(crate::engine::security::denied(
+                        "SELECT",
+                        &t.name,
+                        &t.schema,
+                        self.res.database,
+                    ))
+                }
+                Some(_) if !self.res.caller.may(t.object_id, "VIEW CHANGE TRACKING") => {
+                    Err(crate::engine::security::denied(
+                        "VIEW CHANGE TRACKING",
+                        &t.name,
+                        &t.schema,
+                        self.res.database,
+                    ))
+                }
                 Some(track) => Ok((t, track)),
                 None => Err(SqlError::new(
                     22105,

@@ -913,10 +913,14 @@ pub fn current_version_sql() -> String {
     "SELECT CASE WHEN is_enabled = 1 THEN current_version END FROM __sim_ct_database".into()
 }
 
-/// CHANGE_TRACKING_MIN_VALID_VERSION(object_id).
+/// CHANGE_TRACKING_MIN_VALID_VERSION(object_id): NULL also when the
+/// caller lacks permission to the table ("insufficient permission to the
+/// table specified by the object ID", CHANGE_TRACKING_MIN_VALID_VERSION):
+/// here, VIEW CHANGE TRACKING and SELECT.
 pub fn min_valid_sql(object_id_expr: &str) -> String {
     format!(
-        "SELECT t.min_valid_version FROM __sim_ct_tables t JOIN __sim_ct_database d ON d.is_enabled = 1 WHERE t.object_id = ({object_id_expr})"
+        "SELECT t.min_valid_version FROM __sim_ct_tables t JOIN __sim_ct_database d ON d.is_enabled = 1 WHERE t.object_id = ({object_id_expr})
+         AND __sim_can(t.object_id, 'VIEW CHANGE TRACKING') = 1 AND __sim_can(t.object_id, 'SELECT') = 1"
     )
 }
 

@@ -462,15 +462,61 @@ impl<'a> Rewriter<'a> {
                         })
                 }
             },
-            // The login of the session: the simulator has one, sa.
+            // The login of the session.
             "SUSER_SNAME" | "SUSER_NAME" | "ORIGINAL_LOGIN" => {
                 if n != 0 {
                     return Err(SqlError::unsupported(format!("{name} of a login id")));
                 }
                 call(
                     "__sim_cast",
-                    vec![string_lit("sa"), string_lit("nvarchar(128)")],
+                    vec![
+                        string_lit(&self.res.caller.login),
+                        string_lit("nvarchar(128)"),
+                    ],
                 )
+            }
+            // The database user of the session (dbo for sa and db owners
+            // mapped to dbo).
+            "USER_NAME" => {
+                if n != 0 {
+                    return Err(SqlError::unsupported("USER_NAME of a user id"));
+                }
+                call(
+                    "__sim_cast",
+                    vec![
+                        string_lit(&self.res.caller.user),
+                        string_lit("nvarchar(128)"),
+                    ],
+                )
+            }
+            // The caller's effective permission: 1, 0, or NULL when the
+            // securable is not found or the permission is not one of its
+            // class (HAS_PERMS_BY_NAME). OBJECT and DATABASE classes.
+            "HAS_PERMS_BY_NAME" => {
+                if n != 3 {
+                    return Err(if n > 3 {
+                        SqlError::unsupported("HAS_PERMS_BY_NAME of a sub-securable (column)")
+                    } else {
+                        wrong_args(name, 3)
+                    });
+                }
+                let class = literal_string(&args[1]).map(|c| c.to_ascii_uppercase());
+                match class.as_deref() {
+                    Some("OBJECT") => Expr::Subquery(Box::new(parse_query(&format!(
+                        "SELECT CASE WHEN __sim_perm_name_ok(({p})) = 1 THEN __sim_can(o.object_id, ({p})) END
+                         FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
+                         WHERE s.name = __sim_name_part(({a}), 1) AND o.name = __sim_name_part(({a}), 2) AND o.type = 'U '",
+                        a = args[0],
+                        p = args[2]
+                    ))?)),
+                    Some("DATABASE") => call("__sim_can_db", vec![args[2].clone()]),
+                    _ => {
+                        return Err(SqlError::unsupported(format!(
+                            "HAS_PERMS_BY_NAME for the class {} (OBJECT and DATABASE are supported)",
+                            args[1]
+                        )))
+                    }
+                }
             }
             "DB_ID" => match args.first() {
                 None => number_lit(crate::engine::catalog::database_id(&self.session.database)),
@@ -533,7 +579,8 @@ impl<'a> Rewriter<'a> {
                     // (permanent objects; temp tables need a literal name).
                     None => Expr::Subquery(Box::new(parse_query(&format!(
                         "SELECT o.object_id FROM __sim_objects o JOIN __sim_schemas s ON s.schema_id = o.schema_id
-                         WHERE s.name = __sim_name_part(({a}), 1) AND o.name = __sim_name_part(({a}), 2)",
+                         WHERE s.name = __sim_name_part(({a}), 1) AND o.name = __sim_name_part(({a}), 2)
+                         AND __sim_visible(CASE WHEN coalesce(o.parent_object_id, 0) = 0 THEN o.object_id ELSE o.parent_object_id END) = 1",
                         a = args[0]
                     ))?)),
                 }
@@ -646,9 +693,27 @@ impl<'a> Rewriter<'a> {
                 .map(|t| t.object_id));
         }
         let schema = schema.unwrap_or_else(|| "dbo".into());
-        Ok(catalog::find_object(self.res.conn, &schema, &object)
-            .map_err(catalog::sqlite_err)?
-            .map(|(id, _)| id))
+        // Metadata visibility: an object the caller holds no permission on
+        // has no id (a constraint is seen through its table).
+        let found =
+            catalog::find_object(self.res.conn, &schema, &object).map_err(catalog::sqlite_err)?;
+        let Some((id, _)) = found else {
+            return Ok(None);
+        };
+        let Some(grants) = &self.res.caller.grants else {
+            return Ok(Some(id));
+        };
+        let parent: Option<i64> = self
+            .res
+            .conn
+            .query_row(
+                "SELECT parent_object_id FROM __sim_objects WHERE object_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(catalog::sqlite_err)?;
+        let owner = parent.filter(|p| *p != 0).unwrap_or(id);
+        Ok(grants.visible(owner).then_some(id))
     }
 }
 

@@ -3,6 +3,7 @@
 //! against the catalog, or SQL Server's error 208.
 
 use crate::engine::catalog::{self, TableDef};
+use crate::engine::security::{self, Caller};
 use crate::error::SqlError;
 use rusqlite::Connection;
 use sqlparser::ast::{ObjectName, ObjectNamePart};
@@ -15,6 +16,8 @@ pub struct Resolver<'a> {
     pub database: &'a str,
     /// The data folder (sys.databases lists every database in it).
     pub data_dir: &'a std::path::Path,
+    /// Who runs the statement, and what it may do (engine::security).
+    pub caller: &'a Caller,
 }
 
 /// A resolved table reference.
@@ -49,6 +52,9 @@ pub const CATALOG_VIEWS: &[&str] = &[
     "sys.change_tracking_tables",
     "sys.databases",
     "sys.change_tracking_databases",
+    "sys.database_principals",
+    "sys.database_role_members",
+    "sys.database_permissions",
     "INFORMATION_SCHEMA.TABLES",
     "INFORMATION_SCHEMA.COLUMNS",
     "INFORMATION_SCHEMA.TABLE_CONSTRAINTS",
@@ -138,6 +144,17 @@ impl<'a> Resolver<'a> {
             None => Err(SqlError::invalid_object(
                 &name.to_string().replace(['[', ']'], ""),
             )),
+        }
+    }
+
+    /// Refuses with 229 unless the caller holds `perm` (SELECT, INSERT,
+    /// UPDATE, DELETE, VIEW CHANGE TRACKING) on the table; temp tables and
+    /// table variables are the session's own.
+    pub fn require(&self, t: &TableDef, perm: &str) -> Result<(), SqlError> {
+        if t.temp || self.caller.may(t.object_id, perm) {
+            Ok(())
+        } else {
+            Err(security::denied(perm, &t.name, &t.schema, self.database))
         }
     }
 

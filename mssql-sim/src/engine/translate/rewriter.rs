@@ -198,6 +198,11 @@ impl<'a> VisitorMut for Rewriter<'a> {
                 Ok(r) => r,
                 Err(e) => return self.fail(e),
             };
+            if let Resolved::Table(t) = &resolved {
+                if let Err(e) = self.res.require(t, "SELECT") {
+                    return self.fail(e);
+                }
+            }
             let last = match name.0.last() {
                 Some(ObjectNamePart::Identifier(i)) => i.value.clone(),
                 _ => String::new(),
