@@ -9,7 +9,8 @@
 //!
 //! Points: `snapshot-written`, `delta-written` (package files written, not
 //! registered), `cycle-committed` (stage committed), `delivered-unrecorded`
-//! (file delivered, delivery not recorded), `apply-mid-package` (inside the
+//! (file delivered, delivery not recorded), `audit-queued` (audit records
+//! committed to the state, not yet in the audit log), `apply-mid-package` (inside the
 //! apply transaction), `sftp-mid-upload` (pause after the first 1 MiB).
 
 use std::sync::atomic::{AtomicBool, Ordering};

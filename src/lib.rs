@@ -16,7 +16,9 @@
 //! - `sftp` — the SFTP transport (pinned host key, `.part` + rename upload,
 //!   list, download), used by delivery and by apply's pick-up.
 //! - `publisher` — the region's cycle: read, route, stage, package, deliver;
-//!   `check`, `status` and `audit` read its state.
+//!   `check`, `status` and `audit` read its state; `audit_log` and
+//!   `monitor` are the files beside the state that others read while
+//!   `ctferry run` holds it (the hash-chained audit log, the status).
 //! - `caregiver` — `ctferry apply`: fetch, verify, apply in order in one
 //!   transaction per package.
 //! - `failpoint` — crash-test hooks at commit boundaries; `time` — the one

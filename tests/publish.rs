@@ -608,6 +608,7 @@ fn kill_9_at_every_commit_boundary_loses_and_duplicates_nothing() {
         "cycle-committed",
         "delta-written",
         "delivered-unrecorded",
+        "audit-queued",
         "snapshot-written",
     ] {
         round += 1;
@@ -637,6 +638,38 @@ fn kill_9_at_every_commit_boundary_loses_and_duplicates_nothing() {
         fold(&env, "syd", "deliveries/syd", &mut syd, &mut asy);
         assert_copy(&norr, &expected(&env, &["SE-E001", "SE-E002"]), "norr");
         assert_copy(&syd, &expected(&env, &["SE-E003"]), "syd");
+        // The audit log holds every package and delivery once, chained.
+        let (ok, out, err) = env.ctferry(&["audit", "--verify"]);
+        assert!(
+            ok,
+            "audit --verify after kill -9 at {point}:\n{out}\n{err}\n{}",
+            std::fs::read_to_string(env.path("state/audit.log")).unwrap_or_default()
+        );
+        let (_, csv, _) = env.ctferry(&["audit"]);
+        let mut seen = std::collections::HashSet::new();
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.splitn(6, ',').collect();
+            assert!(
+                seen.insert((
+                    f[1].to_string(),
+                    f[2].to_string(),
+                    f[4].to_string(),
+                    line.to_string()
+                )),
+                "twice in the audit after {point}: {line}"
+            );
+            if f[2] == "delta" || f[2] == "snapshot" {
+                assert!(
+                    !csv.lines()
+                        .filter(|l| l.contains(&format!(",{},{},", f[1], f[2])))
+                        .filter(|l| l.contains(f[4]))
+                        .skip(1)
+                        .any(|_| true),
+                    "package {} recorded twice after {point}",
+                    f[4]
+                );
+            }
+        }
         // No partial file is ever visible under a final name.
         for d in ["deliveries/norr", "deliveries/syd"] {
             for e in std::fs::read_dir(env.path(d)).unwrap() {

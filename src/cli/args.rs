@@ -35,6 +35,11 @@ pub enum Command {
         /// configuration (`30s`, `5m`, `1h`).
         #[arg(long, default_value = "60", value_parser = parse_every)]
         every: u64,
+        /// Serve Prometheus metrics (/metrics) and a health check (/health,
+        /// 503 when a caregiver is stale) on this address, e.g.
+        /// 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Start a new epoch with a fresh snapshot for one caregiver, or all (then runs one cycle).
     Snapshot {
@@ -58,6 +63,10 @@ pub enum Command {
         since: Option<String>,
         #[arg(long, value_enum, default_value_t = AuditFormat::Csv)]
         format: AuditFormat,
+        /// Check the audit log's hash chain instead, and name the first
+        /// broken line (exit code 1).
+        #[arg(long, conflicts_with_all = ["subscriber", "since"])]
+        verify: bool,
     },
     /// Per caregiver: epoch, sequence, staged changes, last package, delivery;
     /// exit code 1 when a caregiver is stale.

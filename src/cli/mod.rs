@@ -13,6 +13,7 @@ mod check;
 mod demo;
 mod inspect;
 mod keys;
+mod metrics;
 mod once;
 mod report;
 mod run;
@@ -73,7 +74,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check { config } => check::run(&config),
         Command::Once { config } => once::run(&config),
-        Command::Run { config, every } => run::run(&config, every),
+        Command::Run {
+            config,
+            every,
+            metrics,
+        } => run::run(&config, every, metrics),
         Command::Snapshot {
             config,
             subscriber,
@@ -84,7 +89,14 @@ fn run(cli: Cli) -> Result<()> {
             subscriber,
             since,
             format,
-        } => audit::run(&config, subscriber, since.as_deref(), format),
+            verify,
+        } => {
+            if verify {
+                audit::verify(&config)
+            } else {
+                audit::run(&config, subscriber, since.as_deref(), format)
+            }
+        }
         Command::Status { config, json } => status::run(&config, json),
         Command::Apply {
             config,

@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Result};
 use ctferry::config::Pins;
-use ctferry::publisher::state::State;
+use ctferry::publisher::monitor;
+use ctferry::publisher::state::{State, StateError};
 use ctferry::publisher::status::{self, SubscriberStatus};
 use std::path::Path;
 
@@ -52,8 +53,42 @@ fn print_row(o: &SubscriberStatus) {
 pub fn run(config: &Path, json: bool) -> Result<()> {
     let cfg = ctferry::config::load_with(config, Pins::Optional)?;
     super::require_state(&cfg.publisher.state)?;
-    let state = State::open(&cfg.publisher.state)?;
-    let report = status::status(&cfg, &state, ctferry::time::now())?;
+    let now = ctferry::time::now();
+    let report = match State::open(&cfg.publisher.state) {
+        Ok(state) => status::status(&cfg, &state, now)?,
+        // `ctferry run` holds the state: use what it wrote after its last cycle.
+        Err(StateError::Locked { .. }) => {
+            let Some(snap) = monitor::read(&cfg.publisher.state)? else {
+                bail!(
+                    "the state {} is in use by a running publisher that has not written its status yet ({}); try again after its first cycle",
+                    cfg.publisher.state.display(),
+                    monitor::path(&cfg.publisher.state).display()
+                );
+            };
+            if !json {
+                let last = snap.last_cycle.as_ref();
+                println!(
+                    "from the running publisher (pid {}), status of {} ({} s ago); {} cycle(s), {} failed; last cycle {}",
+                    snap.pid,
+                    snap.written_at,
+                    monitor::written_ago(&snap, now),
+                    snap.cycles,
+                    snap.cycle_failures,
+                    match last {
+                        Some(c) if c.ok => format!("ok at {}", c.ended_at),
+                        Some(c) => format!(
+                            "FAILED at {}: {}",
+                            c.ended_at,
+                            c.error.as_deref().unwrap_or("")
+                        ),
+                        None => "none yet".into(),
+                    }
+                );
+            }
+            monitor::current(&snap, &cfg, now)
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -5,6 +5,7 @@
 //! `AuditRecord`s, filtered, and written as CSV or JSON.
 
 use crate::config::Config;
+use crate::publisher::audit_log;
 use crate::publisher::state::{AuditRecord, DeliveryRecord, State, StateError};
 use crate::time::{self, Time};
 
@@ -32,24 +33,30 @@ impl Filter {
 
 /// A delivery-log line as an audit record.
 pub fn delivery_event(d: DeliveryRecord) -> AuditRecord {
-    let event = if d.delivered() {
-        "delivered"
-    } else {
-        "delivery failed"
-    };
-    AuditRecord {
-        time: d.time,
-        subscriber: d.subscriber,
-        event: event.into(),
-        sequence: Some(d.sequence),
-        file: Some(d.file),
-        sha256: Some(d.sha256),
-        tables: vec![],
-        detail: Some(format!(
-            "{} ({} bytes, attempt {})",
-            d.result, d.bytes, d.attempts
-        )),
+    d.to_audit()
+}
+
+/// The audit from the audit log file (`audit_log`), which `ctferry run`
+/// keeps appending to: readable while it runs, without the state's lock.
+/// The chain is verified on the way; a broken chain is an error.
+pub fn from_log(
+    state_dir: &std::path::Path,
+    filter: &Filter,
+) -> Result<Vec<AuditRecord>, audit_log::LogError> {
+    let path = audit_log::path(state_dir);
+    let mut all = Vec::new();
+    for line in audit_log::read_verified(&path)? {
+        let a: AuditRecord =
+            serde_json::from_value(line.record).map_err(|e| audit_log::LogError::Broken {
+                path: path.display().to_string(),
+                line: line.n,
+                why: format!("not an audit record ({e})"),
+            })?;
+        all.push(a);
     }
+    all.sort_by(|a, b| a.time.cmp(&b.time));
+    all.retain(|a| filter.keeps(a));
+    Ok(all)
 }
 
 /// The audit: package records and every configured caregiver's delivery

@@ -22,12 +22,14 @@
 //! - `error`, `report`: what a cycle returns.
 
 pub mod audit;
+pub mod audit_log;
 pub mod catalog;
 pub mod check;
 pub mod cycle;
 pub mod deliver;
 pub mod delta;
 pub mod error;
+pub mod monitor;
 pub mod packager;
 pub mod report;
 pub mod route;

@@ -27,6 +27,7 @@
 //! clear error. Staged rows are already masked; no secret is ever stored.
 
 use crate::format::package::Kind;
+use crate::publisher::audit_log;
 use crate::publisher::catalog::PublishedSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -117,6 +118,28 @@ impl DeliveryRecord {
     pub fn delivered(&self) -> bool {
         !self.result.starts_with("failed")
     }
+
+    /// The delivery as an audit record (`delivered` or `delivery failed`).
+    pub fn to_audit(&self) -> AuditRecord {
+        let event = if self.delivered() {
+            "delivered"
+        } else {
+            "delivery failed"
+        };
+        AuditRecord {
+            time: self.time.clone(),
+            subscriber: self.subscriber.clone(),
+            event: event.into(),
+            sequence: Some(self.sequence),
+            file: Some(self.file.clone()),
+            sha256: Some(self.sha256.clone()),
+            tables: vec![],
+            detail: Some(format!(
+                "{} ({} bytes, attempt {})",
+                self.result, self.bytes, self.attempts
+            )),
+        }
+    }
 }
 
 /// One audit record: what was disclosed to whom.
@@ -136,6 +159,9 @@ pub struct State {
     path: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
+    /// One appender at a time: deliveries to several caregivers commit
+    /// from their own threads.
+    audit_lock: std::sync::Mutex<()>,
 }
 
 /// A staged change's place in the state (to remove it once packaged).
@@ -156,6 +182,8 @@ pub struct Staged {
 pub struct Changes {
     batch: sled::Batch,
     n: usize,
+    /// Audit records (JSON) to queue for the audit log at commit.
+    audit: Vec<serde_json::Value>,
 }
 
 fn stage_prefix(hsa: &str) -> Vec<u8> {
@@ -270,6 +298,7 @@ impl Changes {
         k.extend_from_slice(format!("{n:010}").as_bytes());
         self.batch
             .insert(k, serde_json::to_vec(a).unwrap_or_default());
+        self.audit.push(serde_json::to_value(a).unwrap_or_default());
         self.n += 1;
     }
     pub fn set_delivery_status(&mut self, hsa: &str, d: &DeliveryStatus) {
@@ -287,6 +316,8 @@ impl Changes {
         k.extend_from_slice(format!("{:020}", r.sequence).as_bytes());
         self.batch
             .insert(k, serde_json::to_vec(r).unwrap_or_default());
+        self.audit
+            .push(serde_json::to_value(r.to_audit()).unwrap_or_default());
         self.n += 1;
     }
     pub fn set_begin_version(&mut self, table: &str, v: i64) {
@@ -342,8 +373,10 @@ impl State {
             path: path.to_path_buf(),
             db,
             tree,
+            audit_lock: std::sync::Mutex::new(()),
         };
         state.build_indexes()?;
+        state.start_audit_log()?;
         Ok(state)
     }
 
@@ -437,11 +470,111 @@ impl State {
     }
 
     /// Applies `changes` atomically and makes them durable before returning.
+    /// Applies `changes` atomically and durably. Its audit records are
+    /// queued (`q/<id>`) in the same batch and then appended to the audit
+    /// log file (`audit_log`), so a record is in the file after its commit
+    /// or, after a crash, at the next commit.
     pub fn commit(&self, changes: Changes) -> Result<(), StateError> {
-        self.tree
-            .apply_batch(changes.batch)
-            .map_err(|e| self.err(e))?;
+        // Queue ids are drawn, committed and appended under one lock, so
+        // that the log's order is the ids' order.
+        let _one = (!changes.audit.is_empty())
+            .then(|| self.audit_lock.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut batch = changes.batch;
+        for record in &changes.audit {
+            // From 1: 0 is "nothing appended yet" in the log.
+            let id = self.db.generate_id().map_err(|e| self.err(e))? + 1;
+            batch.insert(
+                format!("q/{id:020}").as_bytes(),
+                serde_json::to_vec(record).unwrap_or_default(),
+            );
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
+        if !changes.audit.is_empty() {
+            crate::failpoint::hit("audit-queued");
+            self.sync_audit_log()?;
+        }
+        Ok(())
+    }
+
+    fn log_err(&self, e: std::io::Error) -> StateError {
+        StateError::Db {
+            path: audit_log::path(&self.path),
+            message: format!("audit log: {e}"),
+        }
+    }
+
+    /// Appends the queued audit records the log does not have yet, in
+    /// queue order, then removes them from the queue.
+    /// The caller holds `audit_lock` (or is `open`, alone).
+    fn sync_audit_log(&self) -> Result<(), StateError> {
+        let path = audit_log::path(&self.path);
+        let tail = audit_log::tail(&path).map_err(|e| self.log_err(e))?;
+        let mut todo = Vec::new();
+        let mut done = sled::Batch::default();
+        for kv in self.tree.scan_prefix(b"q/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let id: u64 = std::str::from_utf8(&k[2..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if id > tail.q {
+                let record = serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                    key: String::from_utf8_lossy(&k).to_string(),
+                    message: e.to_string(),
+                })?;
+                todo.push((id, record));
+            }
+            done.remove(k);
+        }
+        audit_log::append(&path, &tail, &todo).map_err(|e| self.log_err(e))?;
+        // Not flushed: a queue entry that comes back after a crash is
+        // skipped by its id.
+        self.tree.apply_batch(done).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Starts the audit log of a state that has none (a state from before
+    /// the log existed, or a log that was removed): every record the state
+    /// holds, in time order, then whatever is queued after them.
+    fn start_audit_log(&self) -> Result<(), StateError> {
+        let path = audit_log::path(&self.path);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => return self.sync_audit_log(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.log_err(e)),
+        }
+        let mut all = self.audit()?;
+        for kv in self.tree.scan_prefix(b"s/") {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            let hsa = String::from_utf8_lossy(&k[2..]).to_string();
+            all.extend(
+                self.delivery_log(&hsa)?
+                    .iter()
+                    .map(DeliveryRecord::to_audit),
+            );
+        }
+        all.sort_by(|a, b| a.time.cmp(&b.time));
+        // What is queued is among those records: the lines carry the last
+        // queue id, so that no queued record is appended a second time.
+        let mut done = sled::Batch::default();
+        let mut last = 0;
+        for kv in self.tree.scan_prefix(b"q/") {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            last = std::str::from_utf8(&k[2..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+                .max(last);
+            done.remove(k);
+        }
+        let lines: Vec<(u64, serde_json::Value)> = all
+            .iter()
+            .map(|a| (last, serde_json::to_value(a).unwrap_or_default()))
+            .collect();
+        crate::private::create_new(&path).map_err(|e| self.log_err(e))?;
+        audit_log::append(&path, &audit_log::Tail::start(), &lines).map_err(|e| self.log_err(e))?;
+        self.tree.apply_batch(done).map_err(|e| self.err(e))?;
         Ok(())
     }
 

@@ -19,14 +19,14 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// The whole report: the source version last read, and one row per caregiver.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Status {
     pub watermark: Option<i64>,
     pub subscribers: Vec<SubscriberStatus>,
 }
 
 /// One caregiver's row (the JSON of `ctferry status --json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct SubscriberStatus {
     /// Why the caregiver is stale, or `None`.
     pub stale: Option<String>,
