@@ -37,6 +37,10 @@ pub fn print_cycle(r: &CycleReport) {
         println!("  delivery to {hsa} failed: {e}");
         tracing::warn!(subscriber = %hsa, error = %e, "delivery failed; the packages stay in the outbox and are retried");
     }
+    for (hsa, e) in &r.key_problems {
+        println!("  no package for {hsa}: {e}");
+        tracing::warn!(subscriber = %hsa, error = %e, "no package: the caregiver's key cannot be used");
+    }
     for hsa in &r.delivery_waiting {
         println!("  delivery to {hsa} waits for its retry time (see ctferry status)");
     }
@@ -51,6 +55,9 @@ pub fn print_cycle(r: &CycleReport) {
 /// `ctferry once` and `snapshot` exit non-zero when a delivery failed (the
 /// cycle itself is committed; the packages wait in the outbox).
 pub fn delivery_result(r: &CycleReport) -> Result<()> {
+    if let Some((hsa, e)) = r.key_problems.first() {
+        bail!("no package for {hsa}: {e}");
+    }
     if r.delivery_failures.is_empty() {
         return Ok(());
     }

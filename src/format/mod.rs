@@ -17,4 +17,5 @@ pub mod cbor;
 pub mod crypto;
 pub mod inspect;
 pub mod package;
+pub mod validity;
 pub mod value;

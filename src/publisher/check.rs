@@ -14,12 +14,42 @@ use crate::mssql::client::int_at as i64_of;
 /// Settings that work but protect less than they should (printed as
 /// warnings; they do not fail `check`).
 pub fn warnings(cfg: &Config) -> Vec<String> {
-    cfg.source
+    let mut out: Vec<String> = cfg
+        .source
         .connection
         .warnings()
         .into_iter()
         .map(|w| format!("[source] connection: {w}"))
-        .collect()
+        .collect();
+    out.extend(key_warnings(cfg, crate::time::now()));
+    out
+}
+
+/// Keys that expire within 30 days of `now` (those that cannot be read or
+/// have expired already are problems, reported by `check`).
+fn key_warnings(cfg: &Config, now: crate::time::Time) -> Vec<String> {
+    let soon = |at: Option<String>| {
+        at.filter(|t| crate::time::parse(t).is_some_and(|t| (t - now).num_days() < 30))
+    };
+    let mut out = Vec::new();
+    let passphrase = cfg
+        .publisher
+        .signing_passphrase
+        .as_ref()
+        .map(|s| s.expose().to_string());
+    if let Ok(k) = SecretKey::load(&cfg.publisher.signing_key, passphrase) {
+        if let Some(t) = soon(k.expires()) {
+            out.push(format!("[publisher] signing_key {} expires on {t}: extend it (gpg --quick-set-expire) or prepare a new key and send caregivers its public half before then", k.path.display()));
+        }
+    }
+    for s in &cfg.subscribers {
+        if let Ok(k) = PublicKey::load(&s.public_key) {
+            if let Some(t) = soon(k.expires()) {
+                out.push(format!("[[subscriber]] {}: public_key {} expires on {t}: ask the caregiver for an extended or new key before then (it gets no package after that)", s.hsa_id, k.path.display()));
+            }
+        }
+    }
+    out
 }
 
 /// What an owner path needs of a hop table: the login can read it, change
@@ -142,11 +172,21 @@ pub fn check(cfg: &Config) -> Vec<String> {
             .map(|s| s.expose().to_string()),
     ) {
         problems.push(format!("[publisher] signing_key: {e}"));
+    } else if let Err(e) = SecretKey::load(
+        &cfg.publisher.signing_key,
+        cfg.publisher
+            .signing_passphrase
+            .as_ref()
+            .map(|s| s.expose().to_string()),
+    )
+    .and_then(|k| k.check_can_sign_now())
+    {
+        problems.push(format!("[publisher] signing_key: {e}"));
     }
     for s in &cfg.subscribers {
         match PublicKey::load(&s.public_key) {
             Ok(k) => {
-                if let Err(e) = k.check_can_encrypt() {
+                if let Err(e) = k.check_can_encrypt().and_then(|_| k.check_usable_now()) {
                     problems.push(format!("[[subscriber]] {}: public_key: {e}", s.hsa_id));
                 }
             }

@@ -224,6 +224,19 @@ impl<'c> Publisher<'c> {
         // Snapshots, in the same read transaction.
         for (i, s) in cfg.subscribers.iter().enumerate() {
             let Some(why) = &snap[i] else { continue };
+            // A key that cannot be used: no snapshot now, the reason kept
+            // so that it is made once the key is replaced (the caregiver
+            // is not live meanwhile, so nothing is staged that the
+            // snapshot would not cover).
+            if let Some(problem) = self.packager.recipient_problem(i) {
+                if subs[i].epoch > 0 && subs[i].needs_snapshot.is_none() {
+                    let mut st = subs[i].clone();
+                    st.needs_snapshot = Some(why.clone());
+                    changes.set_subscriber(&s.hsa_id, &st);
+                }
+                report.key_problems.push((s.hsa_id.clone(), problem));
+                continue;
+            }
             snapshot::write(
                 db,
                 &self.state,

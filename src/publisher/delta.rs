@@ -71,6 +71,10 @@ pub fn package_all(
         if staged.is_empty() {
             continue;
         }
+        if let Some(why) = packager.recipient_problem(i) {
+            report.key_problems.push((s.hsa_id.clone(), why));
+            continue;
+        }
         if infos.is_empty() {
             infos = published_tables(cfg, state)?;
         }

@@ -50,6 +50,8 @@ impl<'c> Packager<'c> {
                 .as_ref()
                 .map(|s| s.expose().to_string()),
         )?;
+        // Nothing can be signed with a revoked or expired key: stop here.
+        signer.check_can_sign_now()?;
         let mut recipients = Vec::new();
         for (i, s) in cfg.subscribers.iter().enumerate() {
             let k = PublicKey::load(&s.public_key)?;
@@ -79,6 +81,16 @@ impl<'c> Packager<'c> {
             recipients,
             audit_n: 0,
         })
+    }
+
+    /// Why caregiver `i` cannot be sent a package now (its key revoked or
+    /// expired), if so. Such a caregiver is skipped: its changes wait
+    /// staged, a snapshot it is due stays pending (`CycleReport::key_problems`).
+    pub fn recipient_problem(&self, i: usize) -> Option<String> {
+        self.recipients[i]
+            .check_usable_now()
+            .err()
+            .map(|e| e.to_string())
     }
 
     fn outbox(&self, hsa: &str) -> Result<PathBuf, PublishError> {

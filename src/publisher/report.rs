@@ -20,6 +20,9 @@ pub struct CycleReport {
     pub delivery_failures: Vec<(String, String)>,
     /// Subscribers waiting out a delivery backoff.
     pub delivery_waiting: Vec<String>,
+    /// Subscribers that got no package because their key cannot be used
+    /// (revoked, expired), with why.
+    pub key_problems: Vec<(String, String)>,
     /// Statements sent to the source.
     pub statements: u64,
     pub duration_ms: u64,
