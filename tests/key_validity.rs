@@ -233,6 +233,24 @@ fn expired_and_revoked_caregiver_keys_get_nothing_and_the_newest_valid_subkey_is
         world::count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"),
         1
     );
+
+    // Later the key file holds an expired key again: a change waits, staged,
+    // and travels in the next delta once a valid key is back.
+    gpg.export(&old, &w.path("keys/norr.pub.asc"));
+    w.pmo()
+        .execute("INSERT INTO dbo.Besok VALUES (2, N'E1')")
+        .unwrap();
+    let (ok, _, err) = w.ctferry(&["once"]);
+    assert!(!ok && err.contains("no package for SE-NORR"), "{err}");
+    assert_eq!(packages(&w).len(), 1);
+    gpg.export(&good, &w.path("keys/norr.pub.asc"));
+    w.run(&["once"]);
+    assert_eq!(packages(&w).len(), 2);
+    w.run(&["apply"]);
+    assert_eq!(
+        world::count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"),
+        2
+    );
 }
 
 #[test]
