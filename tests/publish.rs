@@ -1376,6 +1376,9 @@ fn apply_refuses_every_kind_of_bad_package_and_survives_kill_9() {
             !ok && err.contains(want_msg),
             "expected '{want_msg}', got: {err}"
         );
+        // The reason is said once, not repeated by each layer.
+        let line = err.lines().find(|l| l.starts_with("ctferry: ")).unwrap();
+        assert_eq!(line.matches(want_msg).count(), 1, "{line}");
     };
     // Truncated.
     let bytes = std::fs::read(&kept).unwrap();

@@ -55,8 +55,8 @@ pub fn run(config: &Path, every: u64, metrics: Option<SocketAddr>) -> Result<()>
                 }
             }
             Err(e) => {
-                let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-                tracing::error!(error = %chain.join(": "), "cycle failed");
+                let text = super::error_text(e);
+                tracing::error!(error = %text, "cycle failed");
                 snap.cycle_failures += 1;
                 LastCycle {
                     ended_at,
@@ -65,7 +65,7 @@ pub fn run(config: &Path, every: u64, metrics: Option<SocketAddr>) -> Result<()>
                     changes_read: 0,
                     rows_routed: 0,
                     packages: 0,
-                    error: Some(chain.join(": ")),
+                    error: Some(text),
                 }
             }
         });
