@@ -147,3 +147,14 @@ fn set_mode(_: &Path, _: u32) -> io::Result<()> {
     // Windows: the folder's ACL decides (issue: the caregiver's side on Windows).
     Ok(())
 }
+
+/// For an error the operator fixes by freeing disk space: what to do, and
+/// that nothing is lost (every step commits atomically; the next run goes
+/// on from the last commit). Empty for any other error.
+pub fn disk_full_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+        "; the disk is full: free space on it, then run ctferry again (nothing is lost: it goes on from its last commit)"
+    } else {
+        ""
+    }
+}

@@ -150,7 +150,7 @@ pub enum PackageError {
     UnknownFormat(u64),
     #[error("the package is malformed at {at}: {detail}")]
     Malformed { at: String, detail: String },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {source}{}", crate::private::disk_full_hint(source))]
     File {
         what: &'static str,
         path: PathBuf,
@@ -492,13 +492,20 @@ impl<'k> PackageWriter<'k> {
             return Err(e);
         }
         let HashingWriter { inner, hash, bytes } = out;
-        let file = inner
+        // Whatever fails from here (a full disk, most likely), the
+        // unfinished file goes: it was never registered.
+        let finished = inner
             .into_inner()
             .map_err(|e| e.into_error())
-            .map_err(file_err("cannot write", &tmp))?;
-        file.sync_all().map_err(file_err("cannot sync", &tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(file_err("cannot rename into place", &path))?;
+            .map_err(file_err("cannot write", &tmp))
+            .and_then(|file| file.sync_all().map_err(file_err("cannot sync", &tmp)))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path).map_err(file_err("cannot rename into place", &path))
+            });
+        if let Err(e) = finished {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         if let Ok(dir) = File::open(&self.cfg.out_dir) {
             let _ = dir.sync_all();
         }

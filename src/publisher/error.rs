@@ -19,7 +19,7 @@ pub enum PublishError {
     Package(#[from] PackageError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {source}{}", crate::private::disk_full_hint(source))]
     Io {
         what: &'static str,
         path: String,

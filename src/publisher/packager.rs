@@ -75,6 +75,19 @@ impl<'c> Packager<'c> {
             path: cfg.publisher.outbox.display().to_string(),
             source,
         })?;
+        // A package being written when the process stopped or the disk
+        // filled up is a `.tmp` that was never registered: it goes.
+        for s in &cfg.subscribers {
+            let Ok(entries) = std::fs::read_dir(cfg.publisher.outbox.join(&s.hsa_id)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with(".ctf.pgp.tmp") && e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(Packager {
             cfg,
             signer,

@@ -333,6 +333,57 @@ impl Changes {
     }
 }
 
+/// Opens sled on `path`: `Locked` when another process has it.
+fn open_sled(path: &Path) -> Result<sled::Db, StateError> {
+    sled::Config::new()
+        .path(path)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| {
+            let m = e.to_string();
+            if m.contains("lock")
+                || m.contains("WouldBlock")
+                || m.contains("Resource temporarily unavailable")
+            {
+                StateError::Locked {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                StateError::Db {
+                    path: path.to_path_buf(),
+                    message: format!("{m}{}", sled_hint(&e)),
+                }
+            }
+        })
+}
+
+/// What to do about a sled error the operator can fix: a full disk.
+fn sled_hint(e: &sled::Error) -> &'static str {
+    match e {
+        sled::Error::Io(io) => crate::private::disk_full_hint(io),
+        _ => "",
+    }
+}
+
+/// Removes `snap.*.generating` files from a state folder; how many.
+fn remove_unfinished_snapshots(path: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("snap.")
+            && name.ends_with(".generating")
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
 impl State {
     /// Opens (creating if needed) the state folder; fails if another process has it.
     pub fn open(path: &Path) -> Result<State, StateError> {
@@ -340,26 +391,19 @@ impl State {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| {
-                let m = e.to_string();
-                if m.contains("lock")
-                    || m.contains("WouldBlock")
-                    || m.contains("Resource temporarily unavailable")
-                {
-                    StateError::Locked {
-                        path: path.to_path_buf(),
-                    }
-                } else {
-                    StateError::Db {
-                        path: path.to_path_buf(),
-                        message: m,
-                    }
-                }
-            })?;
+        let db = match open_sled(path) {
+            // A snapshot sled was writing when the disk filled up (or the
+            // process died) is left as `snap.*.generating`, and sled then
+            // refuses to open ("Read corrupted data"). The data itself is
+            // intact: the unfinished snapshot is only an index sled
+            // rebuilds. No other process holds the state (that would have
+            // been `Locked`), so the leftovers can go.
+            Err(StateError::Db { .. }) if remove_unfinished_snapshots(path) > 0 => {
+                tracing::warn!(state = %path.display(), "removed unfinished sled snapshot files (snap.*.generating) left by an earlier failure, such as a full disk");
+                open_sled(path)?
+            }
+            other => other?,
+        };
         // Files an older ctferry or another tool left readable by others.
         crate::private::tighten(path).map_err(|e| StateError::Db {
             path: path.to_path_buf(),
@@ -465,7 +509,7 @@ impl State {
     fn err(&self, e: sled::Error) -> StateError {
         StateError::Db {
             path: self.path.clone(),
-            message: e.to_string(),
+            message: format!("{e}{}", sled_hint(&e)),
         }
     }
 
