@@ -132,3 +132,61 @@ fn tracking_restarted_on_an_owner_path_table_starts_a_new_epoch() {
     w.run(&["apply"]);
     assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 2);
 }
+
+/// Referential completeness (issue "rows owned by several caregivers"): for
+/// every foreign key between published tables, `check` says whether the
+/// owner rules keep the referenced row in every copy that holds the
+/// referencing row. The PMO shape of today's single-owner rules: a visit
+/// owned through its care unit, a patient owned by where it is listed (so
+/// a visit may point at a patient missing from the copy), a note owned
+/// through its visit, a shared code table.
+#[test]
+fn check_says_which_references_between_published_tables_may_dangle() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Kod (Kod nvarchar(10) NOT NULL PRIMARY KEY, Text nvarchar(50) NOT NULL)".into(),
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, ListadHsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), PatientId int NOT NULL REFERENCES dbo.Patient(Id), Kod nvarchar(10) NULL REFERENCES dbo.Kod(Kod))".into(),
+        "CREATE TABLE dbo.Anteckning (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id))".into(),
+        "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Kod ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Vardenhet\"\nowner = { column = \"HsaId\" }\n\
+         [[table]]\nname = \"dbo.Kod\"\nowner = \"shared\"\n\
+         [[table]]\nname = \"dbo.Patient\"\nowner = { column = \"ListadHsaId\" }\n\
+         [[table]]\nname = \"dbo.Besok\"\nowner = { path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" }\n\
+         [[table]]\nname = \"dbo.Anteckning\"\nowner = { path = \"BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId\" }",
+        "[\"E1\"]",
+    );
+    let (ok, out, err) = w.ctferry(&["check"]);
+    assert!(
+        ok,
+        "a reference that may dangle is a warning, not a failure: {out}{err}"
+    );
+    for line in [
+        "reference dbo.Besok.VardenhetId -> dbo.Vardenhet: complete: dbo.Besok is owned through this key, as dbo.Vardenhet is",
+        "reference dbo.Besok.Kod -> dbo.Kod: complete: dbo.Kod is shared",
+        "reference dbo.Anteckning.BesokId -> dbo.Besok: complete: dbo.Anteckning is owned through this key, as dbo.Besok is",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    assert!(
+        err.contains("warning: reference dbo.Besok.PatientId -> dbo.Patient: may dangle: dbo.Besok is owned by path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" and dbo.Patient by column = \"ListadHsaId\""),
+        "{err}"
+    );
+    let (ok, out, _) = w.ctferry(&["check", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let refs = v["references"].as_array().unwrap();
+    assert_eq!(refs.len(), 4, "{out}");
+    assert_eq!(
+        refs.iter().filter(|r| r["complete"] == false).count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+}

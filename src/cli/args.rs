@@ -21,6 +21,10 @@ pub enum Command {
     Check {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
         config: PathBuf,
+        /// Print the problems and the references between published tables
+        /// as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// One cycle: read changes, stage, package and deliver for every subscriber with work.
     Once {

@@ -89,7 +89,7 @@ fn init_logging(cli: &Cli) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Check { config } => check::run(&config),
+        Command::Check { config, json } => check::run(&config, json),
         Command::Once { config } => once::run(&config),
         Command::Run {
             config,

@@ -166,6 +166,59 @@ impl std::fmt::Display for MaskValue {
 #[error("{0}")]
 pub struct BadOwnerPath(pub String);
 
+impl std::fmt::Display for Owner {
+    /// As written in `[[table]]`: `shared`, `column = "C"`, or
+    /// `path = "C1 -> s.T2(K2).C2"`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Shared => write!(f, "shared"),
+            Owner::Column(c) => write!(f, "column = \"{c}\""),
+            Owner::Path { hops, column } => {
+                write!(f, "path = \"")?;
+                for (i, h) in hops.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ".")?;
+                    }
+                    write!(f, "{} -> {}({})", h.from_column, h.table, h.to_column)?;
+                }
+                write!(f, ".{column}\"")
+            }
+        }
+    }
+}
+
+impl Owner {
+    /// Whether two rules name the same owner (names compared as SQL Server
+    /// compares identifiers, without regard to case).
+    pub fn same_as(&self, other: &Owner) -> bool {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        match (self, other) {
+            (Owner::Shared, Owner::Shared) => true,
+            (Owner::Column(a), Owner::Column(b)) => eq(a, b),
+            (
+                Owner::Path {
+                    hops: h1,
+                    column: c1,
+                },
+                Owner::Path {
+                    hops: h2,
+                    column: c2,
+                },
+            ) => {
+                eq(c1, c2)
+                    && h1.len() == h2.len()
+                    && h1.iter().zip(h2).all(|(a, b)| {
+                        eq(&a.from_column, &b.from_column)
+                            && eq(&a.to_column, &b.to_column)
+                            && eq(&a.table.schema, &b.table.schema)
+                            && eq(&a.table.name, &b.table.name)
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Parses `BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId`.
 pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
     let segs: Vec<&str> = text.split("->").map(str::trim).collect();
@@ -263,5 +316,24 @@ mod mask_tests {
             MaskValue::parse("N'O''Brien'").unwrap().to_string(),
             "N'O''Brien'"
         );
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::{parse_path, Owner};
+
+    #[test]
+    fn an_owner_rule_prints_as_it_is_written() {
+        let text = "BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId";
+        let p = parse_path(text).unwrap();
+        assert_eq!(p.to_string(), format!("path = \"{text}\""));
+        assert!(p.same_as(&parse_path(&text.to_lowercase()).unwrap()));
+        assert!(!p.same_as(&parse_path("BesokId -> dbo.Besok(Id).HsaId").unwrap()));
+        assert_eq!(
+            Owner::Column("HsaId".into()).to_string(),
+            "column = \"HsaId\""
+        );
+        assert_eq!(Owner::Shared.to_string(), "shared");
     }
 }

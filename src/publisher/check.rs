@@ -161,8 +161,153 @@ fn permission_problems(db: &mut Db, name: &str) -> (Vec<String>, bool) {
     }
 }
 
+/// A foreign key between two published tables, and whether the owner
+/// rules guarantee that a copy holding a referencing row also holds the row
+/// it references ("referential completeness").
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reference {
+    pub from: String,
+    pub columns: Vec<String>,
+    pub to: String,
+    pub complete: bool,
+    /// Why, in words the operator can act on.
+    pub why: String,
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{} -> {}: {}: {}",
+            self.from,
+            self.columns.join(", "),
+            self.to,
+            if self.complete {
+                "complete"
+            } else {
+                "may dangle"
+            },
+            self.why
+        )
+    }
+}
+
+/// Whether rows of `from` (owned by `from_rule`) can be in a copy without
+/// the `to` row (owned by `to_rule`) their foreign key `columns` ->
+/// `ref_columns` references. Complete when `to` is shared, or when `from`
+/// is owned through this very key and `to` by the rest of the same path
+/// (the referencing row then goes wherever the referenced row goes).
+pub fn reference(
+    from: &crate::config::TableConfig,
+    columns: &[String],
+    to: &crate::config::TableConfig,
+    ref_columns: &[String],
+) -> Reference {
+    let (complete, why) = if to.owner == Owner::Shared {
+        (true, format!("{} is shared", to.name))
+    } else if columns.len() != 1 {
+        (
+            false,
+            "a composite foreign key, which owner paths cannot follow".to_string(),
+        )
+    } else {
+        let follows = match &from.owner {
+            Owner::Path { hops, column }
+                if hops[0].from_column.eq_ignore_ascii_case(&columns[0])
+                    && hops[0].table == to.name
+                    && hops[0].to_column.eq_ignore_ascii_case(&ref_columns[0]) =>
+            {
+                let rest = if hops.len() == 1 {
+                    Owner::Column(column.clone())
+                } else {
+                    Owner::Path {
+                        hops: hops[1..].to_vec(),
+                        column: column.clone(),
+                    }
+                };
+                Some(rest)
+            }
+            _ => None,
+        };
+        match follows {
+            Some(rest) if to.owner.same_as(&rest) => (
+                true,
+                format!("{} is owned through this key, as {} is", from.name, to.name),
+            ),
+            _ => (
+                false,
+                format!(
+                    "{} is owned by {} and {} by {}, so a copy can hold a row of {} whose {} row it does not hold; owning {} through this key (owner = {{ path = \"{} -> {}({}).…\" }}) keeps them together",
+                    from.name,
+                    from.owner,
+                    to.name,
+                    to.owner,
+                    from.name,
+                    to.name,
+                    from.name,
+                    columns[0],
+                    to.name,
+                    ref_columns[0]
+                ),
+            ),
+        }
+    };
+    Reference {
+        from: from.name.to_string(),
+        columns: columns.to_vec(),
+        to: to.name.to_string(),
+        complete,
+        why,
+    }
+}
+
+/// Every foreign key between published tables, judged (`reference`).
+fn references(db: &mut Db, cfg: &Config) -> Result<Vec<Reference>, String> {
+    let mut out = Vec::new();
+    for t in &cfg.tables {
+        let rows = db
+            .rows(
+                "reading foreign keys",
+                sql::foreign_keys_from(),
+                &[Param::Str(t.name.to_string())],
+            )
+            .map_err(|e| e.to_string())?;
+        // (constraint, referenced table) -> (columns, referenced columns)
+        let mut keys: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
+        for r in &rows {
+            let text = |i| crate::mssql::client::text_at(r, i).unwrap_or_default();
+            let (fk, to) = (text(0), format!("{}.{}", text(1), text(2)));
+            match keys.iter_mut().find(|k| k.0 == fk) {
+                Some(k) => {
+                    k.2.push(text(3));
+                    k.3.push(text(4));
+                }
+                None => keys.push((fk, to, vec![text(3)], vec![text(4)])),
+            }
+        }
+        for (_, to, cols, ref_cols) in keys {
+            let Some(target) = cfg.tables.iter().find(|x| {
+                crate::config::TableName::parse(&to).is_some_and(|n| {
+                    n.schema.eq_ignore_ascii_case(&x.name.schema)
+                        && n.name.eq_ignore_ascii_case(&x.name.name)
+                })
+            }) else {
+                continue;
+            };
+            out.push(reference(t, &cols, target, &ref_cols));
+        }
+    }
+    Ok(out)
+}
+
 /// Every problem with `cfg` (empty when all is well).
 pub fn check(cfg: &Config) -> Vec<String> {
+    check_with_references(cfg).0
+}
+
+/// `check`, and the judgement of every foreign key between published
+/// tables (empty when the source could not be read).
+pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
     let mut problems = Vec::new();
     if let Err(e) = SecretKey::load(
         &cfg.publisher.signing_key,
@@ -202,7 +347,7 @@ pub fn check(cfg: &Config) -> Vec<String> {
         Ok(db) => db,
         Err(e) => {
             problems.push(format!("[source]: {e}"));
-            return problems;
+            return (problems, Vec::new());
         }
     };
     match db.rows(
@@ -336,5 +481,12 @@ pub fn check(cfg: &Config) -> Vec<String> {
             }
         }
     }
-    problems
+    let refs = match references(&mut db, cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(format!("[source]: {e}"));
+            Vec::new()
+        }
+    };
+    (problems, refs)
 }

@@ -125,6 +125,21 @@ pub fn foreign_key_columns() -> &'static str {
      WHERE fk.parent_object_id = OBJECT_ID(@P1) AND fk.referenced_object_id = OBJECT_ID(@P2)"
 }
 
+/// Every foreign key from a table (@P1: `schema.table`), column by column:
+/// (constraint, referenced schema, referenced table, parent column,
+/// referenced column), in constraint and column order. `ctferry check`
+/// compares them with the owner rules.
+pub fn foreign_keys_from() -> &'static str {
+    "SELECT fk.name AS fk, OBJECT_SCHEMA_NAME(fk.referenced_object_id) AS ref_schema,
+            OBJECT_NAME(fk.referenced_object_id) AS ref_table, pc.name AS parent_column, rc.name AS referenced_column
+     FROM sys.foreign_keys AS fk
+     JOIN sys.foreign_key_columns AS fkc ON fkc.constraint_object_id = fk.object_id
+     JOIN sys.columns AS pc ON pc.object_id = fkc.parent_object_id AND pc.column_id = fkc.parent_column_id
+     JOIN sys.columns AS rc ON rc.object_id = fkc.referenced_object_id AND rc.column_id = fkc.referenced_column_id
+     WHERE fk.parent_object_id = OBJECT_ID(@P1)
+     ORDER BY fk.name, fkc.constraint_column_id"
+}
+
 /// A column of a published table, as the SELECTs need it.
 #[derive(Debug, Clone)]
 pub struct SelectColumn {
