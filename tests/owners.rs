@@ -190,3 +190,79 @@ fn check_says_which_references_between_published_tables_may_dangle() {
     );
     assert_eq!(v["problems"].as_array().unwrap().len(), 0);
 }
+
+/// A path that ends at a table: the row's owners are that row's owners
+/// (patient-level child tables follow the patient). The address moves with
+/// its patient; a note two tables down follows its visit's care unit; check
+/// calls both references complete.
+#[test]
+fn a_path_that_ends_at_a_table_follows_that_tables_owner() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, ListadHsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Gata nvarchar(50) NOT NULL)".into(),
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id))".into(),
+        "CREATE TABLE dbo.Anteckning (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id))".into(),
+        "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.PatientAdress ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Vardenhet VALUES (1, N'E1'), (2, N'E2')".into(),
+        "INSERT INTO dbo.Patient VALUES (1, N'E1'), (2, N'E2')".into(),
+        "INSERT INTO dbo.PatientAdress VALUES (10, 1, N'Storgatan 1'), (20, 2, N'Lillgatan 2')".into(),
+        "INSERT INTO dbo.Besok VALUES (100, 1), (200, 2)".into(),
+        "INSERT INTO dbo.Anteckning VALUES (1000, 100), (2000, 200)".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Vardenhet\"\nowner = { column = \"HsaId\" }\n\
+         [[table]]\nname = \"dbo.Patient\"\nowner = { column = \"ListadHsaId\" }\n\
+         [[table]]\nname = \"dbo.PatientAdress\"\nowner = { path = \"PatientId -> dbo.Patient(Id)\" }\n\
+         [[table]]\nname = \"dbo.Anteckning\"\nowner = { path = \"BesokId -> dbo.Besok(Id)\" }\n\
+         [[table]]\nname = \"dbo.Besok\"\nowner = { path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" }",
+        "[\"E1\"]",
+    );
+    let (ok, out, err) = w.ctferry(&["check"]);
+    assert!(ok, "{out}{err}");
+    for line in [
+        "reference dbo.PatientAdress.PatientId -> dbo.Patient: complete",
+        "reference dbo.Anteckning.BesokId -> dbo.Besok: complete",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    assert!(!err.contains("may dangle"), "{err}");
+    w.cycle();
+    let mut kopia = w.kopia();
+    let ids = |k: &mut ctferry::mssql::client::Db, t: &str| {
+        count(k, &format!("SELECT COALESCE(SUM(Id), 0) FROM {t}"))
+    };
+    assert_eq!(ids(&mut kopia, "dbo.PatientAdress"), 10);
+    assert_eq!(ids(&mut kopia, "dbo.Anteckning"), 1000);
+    // Patient 2 is listed at E1 now: its address arrives; visit 100 moves to
+    // E2's unit: its note leaves.
+    w.pmo()
+        .execute("UPDATE dbo.Patient SET ListadHsaId = N'E1' WHERE Id = 2; UPDATE dbo.Besok SET VardenhetId = 2 WHERE Id = 100")
+        .unwrap();
+    w.cycle();
+    assert_eq!(ids(&mut kopia, "dbo.PatientAdress"), 30);
+    assert_eq!(ids(&mut kopia, "dbo.Anteckning"), 0);
+}
+
+#[test]
+fn paths_that_end_at_tables_must_reach_an_owner() {
+    let w = World::new(&[]);
+    for (tables, want) in [
+        (
+            "[[table]]\nname = \"dbo.A\"\nowner = { path = \"BId -> dbo.B(Id)\" }\n[[table]]\nname = \"dbo.B\"\nowner = { path = \"AId -> dbo.A(Id)\" }",
+            "owner paths that end at tables form a loop (dbo.A -> dbo.B -> dbo.A): one of them must end at an owner column",
+        ),
+        (
+            "[[table]]\nname = \"dbo.A\"\nowner = { path = \"BId -> dbo.B(Id)\" }",
+            "owner path ends at dbo.B, which is not published, so it has no owner to follow",
+        ),
+    ] {
+        w.configure(tables, "[\"E1\"]");
+        let (ok, out, err) = w.ctferry(&["check"]);
+        assert!(!ok && err.contains(want), "{want}\n{out}{err}");
+    }
+}

@@ -13,7 +13,7 @@ use super::connection::ConnectionString;
 use super::error::ConfigError;
 use super::secret::{resolve_secret, Pins, Secret};
 use super::sftp::{sftp_target, RawSftp, Target};
-use super::table::{parse_path, Owner, TableConfig, TableName};
+use super::table::{parse_path_or_table, Hop, Owner, TableConfig, TableName};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -346,6 +346,8 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     };
 
     let mut tables: Vec<TableConfig> = Vec::new();
+    // Tables whose owner path ends at a table: (index, hops).
+    let mut ends_at_table: Vec<(usize, Vec<super::table::Hop>)> = Vec::new();
     for (i, t) in raw.tables.iter().enumerate() {
         let at = format!("[[table]] {} ({})", i + 1, t.name);
         let name = TableName::parse(&t.name).ok_or_else(|| {
@@ -362,7 +364,16 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             RawOwner::Word(w) => return Err(err(&at, format!("owner = \"{w}\": write owner = \"shared\", owner = {{ column = \"...\" }} or owner = {{ path = \"...\" }}"))),
             RawOwner::Column { column } if !column.trim().is_empty() => Owner::Column(column.trim().to_string()),
             RawOwner::Column { .. } => return Err(err(&at, "owner column is empty".into())),
-            RawOwner::Path { path } => parse_path(path).map_err(|m| err(&at, format!("owner path: {m}")))?,
+            RawOwner::Path { path } => match parse_path_or_table(path)
+                .map_err(|m| err(&at, format!("owner path: {m}")))?
+            {
+                (hops, Some(column)) => Owner::Path { hops, column },
+                // Ends at a table: resolved below, once every table is known.
+                (hops, None) => {
+                    ends_at_table.push((tables.len(), hops));
+                    Owner::Shared
+                }
+            },
         };
         let mut masks = std::collections::BTreeMap::new();
         for (c, lit) in &t.mask {
@@ -388,6 +399,13 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             masks,
         });
     }
+
+    resolve_paths_to_tables(&mut tables, &ends_at_table).map_err(|(i, m)| {
+        err(
+            &format!("[[table]] {} ({})", i + 1, tables_name(&raw, i)),
+            m,
+        )
+    })?;
 
     let mut subscribers: Vec<SubscriberConfig> = Vec::new();
     let mut claimed: HashMap<String, String> = HashMap::new();
@@ -527,6 +545,69 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         tables,
         subscribers,
     })
+}
+
+fn tables_name(raw: &RawConfig, i: usize) -> String {
+    raw.tables
+        .get(i)
+        .map(|t| t.name.clone())
+        .unwrap_or_default()
+}
+
+/// Gives each table whose owner path ends at a table (`PatientId ->
+/// dbo.Patient(Id)`) the owner rule that follows it there: the path, then
+/// that table's own rule (a column, a path, or shared), through as many
+/// such tables as it takes. The table it ends at must be published; a
+/// loop of such paths is refused and named. Errors are (table index,
+/// message).
+fn resolve_paths_to_tables(
+    tables: &mut [TableConfig],
+    ends: &[(usize, Vec<Hop>)],
+) -> Result<(), (usize, String)> {
+    let pending = |i: usize| ends.iter().find(|(j, _)| *j == i).map(|(_, h)| h);
+    for (i, _) in ends {
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut seen = vec![tables[*i].name.to_string()];
+        let mut at = *i;
+        let owner = loop {
+            let Some(more) = pending(at) else {
+                break match &tables[at].owner {
+                    Owner::Shared => Owner::Shared,
+                    Owner::Column(c) => Owner::Path {
+                        hops: hops.clone(),
+                        column: c.clone(),
+                    },
+                    Owner::Path { hops: h, column } => {
+                        let mut all = hops.clone();
+                        all.extend(h.iter().cloned());
+                        Owner::Path {
+                            hops: all,
+                            column: column.clone(),
+                        }
+                    }
+                };
+            };
+            hops.extend(more.iter().cloned());
+            let target = &more.last().expect("a path has a hop").table;
+            let Some(next) = tables.iter().position(|t| &t.name == target) else {
+                return Err((
+                    *i,
+                    format!("owner path ends at {target}, which is not published, so it has no owner to follow: publish it, or end the path at its owner column (`... {target}(Key).Column`)"),
+                ));
+            };
+            if seen.contains(&target.to_string()) {
+                seen.push(target.to_string());
+                return Err((
+                    *i,
+                    format!("owner paths that end at tables form a loop ({}): one of them must end at an owner column", seen.join(" -> ")),
+                ));
+            }
+            seen.push(target.to_string());
+            at = next;
+        };
+        tables[*i].owner = owner;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -221,10 +221,23 @@ impl Owner {
 
 /// Parses `BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).HsaId`.
 pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
+    match parse_path_or_table(text)? {
+        (hops, Some(column)) => Ok(Owner::Path { hops, column }),
+        (hops, None) => Err(BadOwnerPath(format!(
+            "'{text}' ends at the table {} without naming its owner column",
+            hops.last().map(|h| h.table.to_string()).unwrap_or_default()
+        ))),
+    }
+}
+
+/// Parses a path that ends at an owner column (`... (Id).HsaId`) or at a
+/// table (`PatientId -> dbo.Patient(Id)`: the row's owners are that row's
+/// owners). Returns the hops and the column, if the path names one.
+pub fn parse_path_or_table(text: &str) -> Result<(Vec<Hop>, Option<String>), BadOwnerPath> {
     let segs: Vec<&str> = text.split("->").map(str::trim).collect();
     if segs.len() < 2 {
         return Err(BadOwnerPath(
-            "a path needs at least one hop: `Column -> schema.Table(KeyColumn).OwnerColumn`".into(),
+            "a path needs at least one hop: `Column -> schema.Table(KeyColumn).OwnerColumn`, or `Column -> schema.Table(KeyColumn)` to follow that table's owner".into(),
         ));
     }
     let mut from = segs[0].to_string();
@@ -235,9 +248,10 @@ pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
         )));
     }
     let mut hops = Vec::new();
-    let mut column = String::new();
-    for seg in &segs[1..] {
-        // schema.Table(Key).Next
+    let mut column = None;
+    let last = segs.len() - 1;
+    for (i, seg) in segs[1..].iter().enumerate() {
+        // schema.Table(Key).Next, or schema.Table(Key) at the end
         let open = seg.find('(').ok_or_else(|| {
             BadOwnerPath(format!(
                 "'{seg}' should read `schema.Table(KeyColumn).NextColumn`"
@@ -249,12 +263,14 @@ pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
         let table = TableName::parse(&seg[..open])
             .ok_or_else(|| BadOwnerPath(format!("'{}' is not a table name", &seg[..open])))?;
         let to = seg[open + 1..close].trim().to_string();
-        let next = seg[close + 1..]
+        let rest = seg[close + 1..].trim();
+        let next = rest
             .strip_prefix('.')
             .map(str::trim)
             .unwrap_or("")
             .to_string();
-        if to.is_empty() || next.is_empty() {
+        let ends_at_table = i + 1 == last && rest.is_empty();
+        if to.is_empty() || (next.is_empty() && !ends_at_table) {
             return Err(BadOwnerPath(format!(
                 "'{seg}' should read `schema.Table(KeyColumn).NextColumn`"
             )));
@@ -265,9 +281,9 @@ pub fn parse_path(text: &str) -> Result<Owner, BadOwnerPath> {
             to_column: to,
         });
         from = next.clone();
-        column = next;
+        column = (!ends_at_table).then_some(next);
     }
-    Ok(Owner::Path { hops, column })
+    Ok((hops, column))
 }
 
 #[cfg(test)]
