@@ -204,10 +204,20 @@ impl<'c> Publisher<'c> {
             .map(|t| format!("{}Z", value::datetime_text(&t)));
         report.version = v;
         let mut changes = Changes::default();
-        let tables = self.read_tables(db, &mut changes, report)?;
+        let (tables, added) = self.read_tables(db, &mut changes, report)?;
         let w = self.state.watermark()?;
         report.previous = w;
-        let reset = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        let mut reset = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        // A table added to the configuration of a running setup: the
+        // copies have no such table, so its first change could never
+        // apply. Until packages can carry a table of their own (format 2),
+        // every caregiver gets a new snapshot, which creates it.
+        if w.is_some() && !added.is_empty() && reset.is_none() {
+            reset = Some(format!(
+                "a table was added to the configuration: {}",
+                added.join(", ")
+            ));
+        }
         self.mark_offboarded(&mut changes)?;
         let (subs, snap) = self.snapshot_reasons(reset.as_deref())?;
         let mut owners = Owners::new(&self.state);
@@ -267,20 +277,28 @@ impl<'c> Publisher<'c> {
 
     /// Describes every published table and compares it with what was
     /// published: a changed table stops the cycle unless accepted.
+    /// Returns the tables and the names of those published for the first
+    /// time (no recorded schema).
     fn read_tables(
         &self,
         db: &mut Db,
         changes: &mut Changes,
         report: &mut CycleReport,
-    ) -> Result<Vec<TableInfo>, PublishError> {
+    ) -> Result<(Vec<TableInfo>, Vec<String>), PublishError> {
         let mut tables = Vec::new();
+        let mut new = Vec::new();
         for t in &self.cfg.tables {
             let info = describe(db, t)?;
             report.statements += 2;
             let name = info.schema.name.clone();
             let now = info.published();
             match drift(self.state.table_schema(&name)?, &now, self.accept_schema) {
-                Drift::Record => changes.set_table_schema(&name, &now),
+                Drift::Record => {
+                    if self.state.table_schema(&name)?.is_none() {
+                        new.push(name.clone());
+                    }
+                    changes.set_table_schema(&name, &now)
+                }
                 Drift::Same => {}
                 Drift::Changed { was } => {
                     return Err(PublishError::TableChanged {
@@ -292,7 +310,7 @@ impl<'c> Publisher<'c> {
             }
             tables.push(info);
         }
-        Ok(tables)
+        Ok((tables, new))
     }
 
     /// Why every caregiver needs a new snapshot, if the source's change
