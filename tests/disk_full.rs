@@ -5,6 +5,8 @@
 //! a kernel that allows the mount; elsewhere that test says it was skipped
 //! and why); the leftover of an earlier failure is planted directly.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/world.rs"]
 mod world;
 use std::path::{Path, PathBuf};
@@ -108,25 +110,10 @@ fn noise(seed: u64, n: usize) -> String {
 
 fn tmp_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for e in walk(dir) {
+    for e in fixtures::walk(dir) {
         let n = e.file_name().unwrap().to_string_lossy().to_string();
         if n.ends_with(".tmp") || n.ends_with(".generating") {
             out.push(e.display().to_string());
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
         }
     }
     out

@@ -2,6 +2,8 @@
 //! caregivers, each with its own chrooted account; the publisher is the real
 //! `ctferry` binary reading mssql-sim.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/sshd.rs"]
 mod sshd;
 
@@ -503,7 +505,7 @@ fn wrong_password_and_a_changed_host_key_are_refused_without_showing_secrets() {
         fails[0]
     );
     // No secret anywhere in the state or the outbox names.
-    for e in walk(&env.path("state")) {
+    for e in fixtures::walk(&env.path("state")) {
         let b = std::fs::read(&e).unwrap();
         assert!(
             !b.windows(16).any(|w| w == b"Wrong-Secret-991")
@@ -558,21 +560,6 @@ fn wrong_password_and_a_changed_host_key_are_refused_without_showing_secrets() {
     let o = env.run(&["once"]);
     assert!(o.ok, "{}", o.stderr);
     assert_eq!(names(&env.sshd.area(0)).len(), 2);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// Rows of incompressible bytes so the package spans several 1 MiB writes.

@@ -547,15 +547,19 @@ impl Session {
     /// Runs a batch. `params` are bound by name (`@P1`, ...), as from sp_executesql.
     pub fn execute(&mut self, sql: &str, params: Vec<(String, SqlType, Value)>) -> Vec<Out> {
         let mut out = Vec::new();
+        // A batch refused as a whole: the error, then DONE with ERROR.
+        let refused = |mut out: Vec<Out>, e| {
+            out.push(Out::Error(e));
+            out.push(Out::Done {
+                cmd: 0,
+                count: None,
+                error: true,
+            });
+            out
+        };
         if !self.sysadmin {
             if let Err(e) = self.refresh_caller() {
-                out.push(Out::Error(e));
-                out.push(Out::Done {
-                    cmd: 0,
-                    count: None,
-                    error: true,
-                });
-                return out;
+                return refused(out, e);
             }
         }
         if self.tran.count == 0 {
@@ -567,15 +571,7 @@ impl Session {
             .collect();
         let stmts = match parse::parse_batch(sql) {
             Ok(s) => s,
-            Err(e) => {
-                out.push(Out::Error(e));
-                out.push(Out::Done {
-                    cmd: 0,
-                    count: None,
-                    error: true,
-                });
-                return out;
-            }
+            Err(e) => return refused(out, e),
         };
         for stmt in stmts {
             match self.execute_stmt(stmt, &mut out) {
