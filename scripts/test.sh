@@ -9,7 +9,10 @@
 #   - OpenSSH's sshd (openssh-server) for the SFTP delivery tests, which start
 #     their own servers on 127.0.0.1 and create two test accounts
 #     (ctferry-t-a, ctferry-t-b), so the tests run as root, as CI does;
-#   - libssl-dev and pkg-config, which building libssh2 (ssh2 crate) needs.
+#   - libssl-dev and pkg-config, which building libssh2 (ssh2 crate) needs;
+#   - for the Windows checks (scripts/windows-check.sh): mingw-w64, the Rust
+#     target x86_64-pc-windows-gnu and Wine; skipped, and said so, where
+#     they cannot be installed.
 # Then it builds the benchmarks and a ctferry without the demo (checking that
 # it links no simulator), and runs `cargo test --workspace`. Extra arguments
 # go to cargo test.
@@ -77,6 +80,20 @@ if [ -n "$linked" ]; then
     say "a build without the demo links: $linked"
     exit 1
 fi
+
+# The caregiver's ctferry.exe for Windows, cross-compiled, and its checks
+# under Wine (tests/windows.rs). Where the Windows target, mingw-w64 or Wine
+# cannot be installed, say so and go on: those tests then say "SKIPPED".
+say "building ctferry.exe for Windows and preparing Wine (scripts/windows-check.sh)"
+set +e
+win=$(scripts/windows-check.sh)
+rc=$?
+set -e
+case $rc in
+    0) eval "$win" ;;
+    3) echo "SKIPPED: Windows build (target not installable here): $win" ;;
+    *) say "the Windows build or its Wine setup failed (see above)"; exit 1 ;;
+esac
 
 say "running cargo test --workspace $*"
 exec cargo test --workspace "$@"
