@@ -314,3 +314,29 @@ async fn fixed_roles_give_what_they_document() {
     assert_eq!(err_code(&mut r, "SELECT 1").await, 916);
     sim.server.shutdown();
 }
+
+/// A login (sa or not) gets in while another session holds an open write
+/// transaction in the database, as on SQL Server: opening a session writes
+/// nothing.
+#[tokio::test]
+async fn a_login_gets_in_while_another_session_writes() {
+    let sim = start();
+    let mut sa = setup(&sim).await;
+    ok(
+        &mut sa,
+        "BEGIN TRANSACTION; INSERT INTO dbo.Patient VALUES (2, N'Bo')",
+    )
+    .await;
+    let t = std::time::Instant::now();
+    let mut other = connect_db(&sim, "pmo").await;
+    let mut r = login(&sim, "reader", READER_PW, "pmo").await.unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(scalar_i64(&mut other, "SELECT 1").await, Some(1));
+    assert_eq!(scalar_i64(&mut r, "SELECT 1").await, Some(1));
+    ok(&mut sa, "COMMIT").await;
+    sim.server.shutdown();
+}

@@ -7,8 +7,50 @@ use ctferry::caregiver::{self, ApplyReport};
 use ctferry::mssql::client::Db;
 use std::path::Path;
 
+/// Another `ctferry apply` with the same configuration holds its lock:
+/// this run did nothing (exit code 75, EX_TEMPFAIL).
+#[derive(Debug, thiserror::Error)]
+#[error("another `ctferry apply` with {config} is running (it holds {lock}); this run did nothing. Scheduled runs overlap when one apply takes longer than the schedule's interval; the next run goes on")]
+pub struct AlreadyRunning {
+    config: String,
+    lock: String,
+}
+
+/// One `apply` per configuration at a time, so that two scheduled runs
+/// never apply at once: an operating-system lock (flock on Unix,
+/// LockFileEx on Windows) on `<configuration file>.lock` beside it, which
+/// the system releases when the process ends, however it ends. The file is
+/// never removed (removing a locked file would let a second run lock a new
+/// one) and never followed through a link.
+fn lock(config: &Path) -> Result<std::fs::File> {
+    let path = std::path::PathBuf::from(format!("{}.lock", config.display()));
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let f = o
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {
+            config: config.display().to_string(),
+            lock: path.display().to_string(),
+        }
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+        }
+    }
+}
+
 pub fn run(config: &Path, watch: bool, every: u64, status: bool) -> Result<()> {
     let cfg = ctferry::config::load_apply(config)?;
+    // `--status` only reads; it may run next to an apply.
+    let _lock = if status { None } else { Some(lock(config)?) };
     for w in cfg.connection.warnings() {
         tracing::warn!("{}: [target] connection: {w}", config.display());
     }

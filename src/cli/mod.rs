@@ -44,7 +44,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ctferry: {}", error_text(&e));
-            ExitCode::FAILURE
+            if e.downcast_ref::<apply::AlreadyRunning>().is_some() {
+                ExitCode::from(75)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

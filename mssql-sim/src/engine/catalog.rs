@@ -125,9 +125,17 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
              delete_referential_action INTEGER NOT NULL, update_referential_action INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS __sim_foreign_key_columns(constraint_object_id INTEGER NOT NULL, constraint_column_id INTEGER NOT NULL,
              parent_object_id INTEGER NOT NULL, parent_column_id INTEGER NOT NULL, referenced_object_id INTEGER NOT NULL, referenced_column_id INTEGER NOT NULL);
-         CREATE TABLE IF NOT EXISTS __sim_options(name TEXT PRIMARY KEY, value TEXT);
-         INSERT OR IGNORE INTO __sim_schemas(schema_id, name) VALUES (1, 'dbo'), (2, 'guest'), (3, 'INFORMATION_SCHEMA'), (4, 'sys');",
+         CREATE TABLE IF NOT EXISTS __sim_options(name TEXT PRIMARY KEY, value TEXT);",
     )?;
+    // Written only when missing: a write would wait for another session's
+    // open write transaction, and so would the login (SQL Server lets a
+    // login in while others write).
+    let schemas: i64 = conn.query_row("SELECT count(*) FROM __sim_schemas", [], |r| r.get(0))?;
+    if schemas == 0 {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO __sim_schemas(schema_id, name) VALUES (1, 'dbo'), (2, 'guest'), (3, 'INFORMATION_SCHEMA'), (4, 'sys');",
+        )?;
+    }
     // A column declared with an alias type (engine::alias_types) records
     // it; files made before alias types get the column now.
     let has: bool = conn.query_row(

@@ -84,14 +84,26 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS __sim_permissions(class INTEGER NOT NULL, major_id INTEGER NOT NULL, grantee_principal_id INTEGER NOT NULL,
              permission_name TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (class, major_id, grantee_principal_id, permission_name));
          CREATE TABLE IF NOT EXISTS __sim_logins(name TEXT PRIMARY KEY COLLATE SQLSRV, salt TEXT NOT NULL, password_hash TEXT NOT NULL,
-             default_database TEXT NOT NULL);
-         INSERT OR IGNORE INTO __sim_principals(principal_id, name, type, login_name, is_fixed_role) VALUES
-             (0, 'public', 'R', NULL, 0), (1, 'dbo', 'S', 'sa', 0), (2, 'guest', 'S', NULL, 0),
-             (3, 'INFORMATION_SCHEMA', 'S', NULL, 0), (4, 'sys', 'S', NULL, 0),
-             (16384, 'db_owner', 'R', NULL, 1), (16385, 'db_accessadmin', 'R', NULL, 1), (16386, 'db_securityadmin', 'R', NULL, 1),
-             (16387, 'db_ddladmin', 'R', NULL, 1), (16389, 'db_backupoperator', 'R', NULL, 1), (16390, 'db_datareader', 'R', NULL, 1),
-             (16391, 'db_datawriter', 'R', NULL, 1), (16392, 'db_denydatareader', 'R', NULL, 1), (16393, 'db_denydatawriter', 'R', NULL, 1);",
-    )
+             default_database TEXT NOT NULL);",
+    )?;
+    // Written only once: a write at login would wait for another session's
+    // open write transaction (catalog::init says the same).
+    let fixed: i64 = conn.query_row(
+        "SELECT count(*) FROM __sim_principals WHERE principal_id = 16393",
+        [],
+        |r| r.get(0),
+    )?;
+    if fixed == 0 {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO __sim_principals(principal_id, name, type, login_name, is_fixed_role) VALUES
+                 (0, 'public', 'R', NULL, 0), (1, 'dbo', 'S', 'sa', 0), (2, 'guest', 'S', NULL, 0),
+                 (3, 'INFORMATION_SCHEMA', 'S', NULL, 0), (4, 'sys', 'S', NULL, 0),
+                 (16384, 'db_owner', 'R', NULL, 1), (16385, 'db_accessadmin', 'R', NULL, 1), (16386, 'db_securityadmin', 'R', NULL, 1),
+                 (16387, 'db_ddladmin', 'R', NULL, 1), (16389, 'db_backupoperator', 'R', NULL, 1), (16390, 'db_datareader', 'R', NULL, 1),
+                 (16391, 'db_datawriter', 'R', NULL, 1), (16392, 'db_denydatareader', 'R', NULL, 1), (16393, 'db_denydatawriter', 'R', NULL, 1);",
+        )?;
+    }
+    Ok(())
 }
 
 /// The catalog views of principals and permissions (`sys.database_*`).
