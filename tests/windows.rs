@@ -36,7 +36,16 @@ fn win(p: &Path) -> String {
 
 /// Runs ctferry.exe under Wine: (success, stdout, stderr).
 fn exe(w: &(PathBuf, PathBuf), args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("wine")
+    exe_in(w, None, args)
+}
+
+/// Runs ctferry.exe under Wine in folder `cwd` (this machine's path).
+fn exe_in(w: &(PathBuf, PathBuf), cwd: Option<&Path>, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new("wine");
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd
         .arg(&w.0)
         .args(args)
         .env("WINEPREFIX", &w.1)
@@ -163,6 +172,15 @@ fn apply_with_windows_paths_takes_a_snapshot_then_a_delta() {
     );
     let (ok, out, err) = exe(&wx, &["apply", "-c", &win(&cfg), "--status"]);
     assert!(ok, "{out}{err}");
+    // As a scheduled task runs it: in C:\Windows\System32, without -c: the
+    // configuration is looked for in %ProgramData%\ctferry.
+    let program_data = wx.1.join("drive_c/ProgramData/ctferry");
+    std::fs::create_dir_all(&program_data).unwrap();
+    std::fs::copy(&cfg, program_data.join("apply.toml")).unwrap();
+    let system32 = wx.1.join("drive_c/windows/system32");
+    let (ok2, out2, err2) = exe_in(&wx, Some(&system32), &["apply", "--status"]);
+    std::fs::remove_dir_all(&program_data).unwrap();
+    assert!(ok2 && out2 == out, "{out2}{err2}");
     assert!(
         out.contains("epoch 1\nlast sequence 2 (0000000002-delta-")
             && out.contains("data as of 20"),

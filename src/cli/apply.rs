@@ -47,7 +47,26 @@ fn lock(config: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// Where the configuration is: as given, except that a task Windows' Task
+/// Scheduler starts runs in C:\Windows\System32, so there a relative path
+/// (the default `apply.toml` included) means `%ProgramData%\ctferry\...`,
+/// where the caregiver's IT contact keeps it (README, "The caregiver on
+/// Windows"). Paths inside the configuration are relative to its folder.
+fn resolve_config(config: &Path) -> std::path::PathBuf {
+    if cfg!(windows) && config.is_relative() {
+        let in_system32 = std::env::current_dir()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.eq_ignore_ascii_case("system32")))
+            .unwrap_or(false);
+        if let (true, Some(pd)) = (in_system32, std::env::var_os("ProgramData")) {
+            return std::path::PathBuf::from(pd).join("ctferry").join(config);
+        }
+    }
+    config.to_path_buf()
+}
+
 pub fn run(config: &Path, watch: bool, every: u64, status: bool) -> Result<()> {
+    let config = &resolve_config(config);
     let cfg = ctferry::config::load_apply(config)?;
     // `--status` only reads; it may run next to an apply.
     let _lock = if status { None } else { Some(lock(config)?) };
