@@ -2,11 +2,11 @@
 //! data-protection officer. The package records (what was disclosed, when,
 //! to whom) and the delivery log (when each file reached, or failed to
 //! reach, the caregiver's area) are merged into one time-ordered list of
-//! `AuditRecord`s, filtered, and written as CSV or JSON.
+//! `AuditRecord`s, filtered, and written as CSV or JSON. They are read from
+//! the audit log file (`audit_log`), which `ctferry run` keeps appending to.
 
-use crate::config::Config;
 use crate::publisher::audit_log;
-use crate::publisher::state::{AuditRecord, DeliveryRecord, State, StateError};
+use crate::publisher::state::AuditRecord;
 use crate::time::{self, Time};
 
 /// Which records to keep.
@@ -31,11 +31,6 @@ impl Filter {
     }
 }
 
-/// A delivery-log line as an audit record.
-pub fn delivery_event(d: DeliveryRecord) -> AuditRecord {
-    d.to_audit()
-}
-
 /// The audit from the audit log file (`audit_log`), which `ctferry run`
 /// keeps appending to: readable while it runs, without the state's lock.
 /// The chain is verified on the way; a broken chain is an error.
@@ -53,23 +48,6 @@ pub fn from_log(
                 why: format!("not an audit record ({e})"),
             })?;
         all.push(a);
-    }
-    all.sort_by(|a, b| a.time.cmp(&b.time));
-    all.retain(|a| filter.keeps(a));
-    Ok(all)
-}
-
-/// The audit: package records and every configured caregiver's delivery
-/// log, in time order, filtered.
-pub fn audit(cfg: &Config, state: &State, filter: &Filter) -> Result<Vec<AuditRecord>, StateError> {
-    let mut all = state.audit()?;
-    for s in &cfg.subscribers {
-        all.extend(
-            state
-                .delivery_log(&s.hsa_id)?
-                .into_iter()
-                .map(delivery_event),
-        );
     }
     all.sort_by(|a, b| a.time.cmp(&b.time));
     all.retain(|a| filter.keeps(a));
@@ -113,6 +91,7 @@ pub fn csv_line(a: &AuditRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publisher::state::DeliveryRecord;
 
     fn record(time: &str, who: &str) -> AuditRecord {
         AuditRecord {
@@ -151,9 +130,9 @@ mod tests {
             attempts: 2,
             result: result.into(),
         };
-        assert_eq!(delivery_event(d("delivered")).event, "delivered");
-        assert_eq!(delivery_event(d("already there")).event, "delivered");
-        let failed = delivery_event(d("failed: connection refused"));
+        assert_eq!(d("delivered").to_audit().event, "delivered");
+        assert_eq!(d("already there").to_audit().event, "delivered");
+        let failed = d("failed: connection refused").to_audit();
         assert_eq!(failed.event, "delivery failed");
         assert_eq!(
             failed.detail.as_deref(),

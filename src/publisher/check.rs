@@ -315,14 +315,6 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
             .signing_passphrase
             .as_ref()
             .map(|s| s.expose().to_string()),
-    ) {
-        problems.push(format!("[publisher] signing_key: {e}"));
-    } else if let Err(e) = SecretKey::load(
-        &cfg.publisher.signing_key,
-        cfg.publisher
-            .signing_passphrase
-            .as_ref()
-            .map(|s| s.expose().to_string()),
     )
     .and_then(|k| k.check_can_sign_now())
     {

@@ -23,7 +23,6 @@ use crate::time::{self, Time};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The file's name inside the state folder.
 pub const FILE: &str = "status.json";
@@ -272,10 +271,4 @@ pub fn prometheus(s: &Snapshot, cfg: &Config, now: Time) -> String {
 /// Seconds since the snapshot was written (for the operator).
 pub fn written_ago(s: &Snapshot, now: Time) -> i64 {
     age(Some(&s.written_at), now).unwrap_or(0)
-}
-
-/// The interval a running publisher is judged by when it has no
-/// caregiver: `--every`.
-pub fn every(s: &Snapshot) -> Duration {
-    Duration::from_secs(s.every_seconds)
 }

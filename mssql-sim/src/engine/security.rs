@@ -133,6 +133,9 @@ pub struct Caller {
     pub user: String,
     /// None: sysadmin or db_owner, every check passes.
     pub grants: Option<Arc<Grants>>,
+    /// The login is sa (sysadmin): dbo in every database, and the only one
+    /// that may manage logins.
+    pub sysadmin: bool,
 }
 
 impl Caller {
@@ -142,6 +145,7 @@ impl Caller {
             login: login.to_string(),
             user: "dbo".into(),
             grants: None,
+            sysadmin: true,
         }
     }
 
@@ -161,10 +165,6 @@ impl Caller {
             None => true,
             Some(g) => ddl && g.ddl_admin,
         }
-    }
-
-    pub fn is_sysadmin(&self) -> bool {
-        self.grants.is_none() && self.user == "dbo" && self.login.eq_ignore_ascii_case("sa")
     }
 }
 
@@ -365,6 +365,7 @@ pub fn caller(
             login: login.to_string(),
             user,
             grants: None,
+            sysadmin: false,
         });
     }
     let mut rows = Vec::new();
@@ -410,6 +411,7 @@ pub fn caller(
         login: login.to_string(),
         user,
         grants: Some(Arc::new(grants)),
+        sysadmin: false,
     })
 }
 
@@ -431,9 +433,7 @@ pub fn not_permitted() -> SqlError {
     )
 }
 
-fn err(e: rusqlite::Error) -> SqlError {
-    SqlError::new(40001, 16, format!("mssql-sim internal storage error: {e}"))
-}
+use super::catalog::sqlite_err as err;
 
 // ------------------------------------------------------------------ logins
 
@@ -661,13 +661,12 @@ pub fn parse(toks: &[Tok]) -> Result<Command, SqlError> {
                     return Err(SqlError::unsupported("column permissions"));
                 }
                 let p = words.join(" ");
-                permissions.push(if p == "ALL PRIVILEGES" || p == "ALL" {
+                if p == "ALL PRIVILEGES" || p == "ALL" {
                     return Err(SqlError::unsupported(
                         "GRANT ALL (deprecated; name the permissions)",
                     ));
-                } else {
-                    p
-                });
+                }
+                permissions.push(p);
                 if !c.punct(",") {
                     break;
                 }
@@ -885,7 +884,7 @@ pub fn run(
         cmd,
         Command::CreateLogin { .. } | Command::AlterLoginPassword { .. } | Command::DropLogin(_)
     );
-    if (server_level && !caller.is_sysadmin()) || (!server_level && caller.grants.is_some()) {
+    if (server_level && !caller.sysadmin) || (!server_level && caller.grants.is_some()) {
         return Err(not_permitted());
     }
     match cmd {

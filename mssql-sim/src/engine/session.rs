@@ -112,13 +112,22 @@ impl Shared {
                 )
             }));
         }
+        let conn = self.open_master_logins()?;
+        Ok(security::authenticate(&conn, user, password)?.map(|l| (l, false)))
+    }
+
+    /// A connection to master for its logins (`__sim_logins`): at login,
+    /// and for CREATE/ALTER/DROP LOGIN from any database.
+    pub(super) fn open_master_logins(&self) -> Result<Connection, SqlError> {
         let Some((_, path)) = self.find_database("master") else {
-            return Ok(None);
+            return Err(SqlError::unsupported("a server without master"));
         };
         let conn = Connection::open(&path).map_err(catalog::sqlite_err)?;
+        conn.busy_timeout(self.lock_timeout)
+            .map_err(catalog::sqlite_err)?;
         functions::register(&conn, self.clock.clone()).map_err(catalog::sqlite_err)?;
         security::init(&conn).map_err(catalog::sqlite_err)?;
-        Ok(security::authenticate(&conn, user, password)?.map(|l| (l, false)))
+        Ok(conn)
     }
 
     /// Creates master if needed; a data folder made with another server
@@ -300,7 +309,6 @@ pub struct Session {
     pub(super) ct_context: Option<Vec<u8>>,
     /// The login, whether it is sa (sysadmin), and what it may do in the
     /// current database (engine::security).
-    pub(super) sysadmin: bool,
     pub(super) caller: security::Caller,
     /// The caller's grants as the SQLite permission functions read them.
     pub(super) perms: security::PermCell,
@@ -400,7 +408,6 @@ impl Session {
             dbts_start: None,
             ct_context: None,
             bulk: None,
-            sysadmin,
             caller,
             perms,
         })
@@ -419,7 +426,7 @@ impl Session {
         let c = security::caller(
             &self.conn,
             &self.caller.login,
-            self.sysadmin,
+            self.caller.sysadmin,
             &self.database,
         )?;
         self.set_caller(c);
@@ -443,15 +450,7 @@ impl Session {
         if self.database.eq_ignore_ascii_case("master") {
             security::run(&self.conn, &self.conn, cmd, &self.caller)?;
         } else {
-            let Some((_, path)) = self.shared.find_database("master") else {
-                return Err(SqlError::unsupported("a server without master"));
-            };
-            let master = Connection::open(&path).map_err(catalog::sqlite_err)?;
-            master
-                .busy_timeout(self.shared.lock_timeout)
-                .map_err(catalog::sqlite_err)?;
-            functions::register(&master, self.shared.clock.clone()).map_err(catalog::sqlite_err)?;
-            security::init(&master).map_err(catalog::sqlite_err)?;
+            let master = self.shared.open_master_logins()?;
             security::run(&self.conn, &master, cmd, &self.caller)?;
         }
         self.refresh_caller()
@@ -557,7 +556,7 @@ impl Session {
             });
             out
         };
-        if !self.sysadmin {
+        if !self.caller.sysadmin {
             if let Err(e) = self.refresh_caller() {
                 return refused(out, e);
             }
@@ -823,7 +822,7 @@ impl Session {
                 });
             }
             Stmt::CreateDatabase { name, collation } => {
-                if !self.caller.is_sysadmin() && !self.sysadmin {
+                if !self.caller.sysadmin {
                     return Err(SqlError::new(
                         262,
                         14,
@@ -1233,7 +1232,7 @@ impl Session {
             &self.rowversion,
             &self.perms,
         )?;
-        let caller = security::caller(&conn, &self.caller.login, self.sysadmin, &real)?;
+        let caller = security::caller(&conn, &self.caller.login, self.caller.sysadmin, &real)?;
         *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(conn.get_interrupt_handle());
         let collation = catalog::database_collation(&conn)?;
