@@ -13,7 +13,7 @@ use super::connection::ConnectionString;
 use super::error::ConfigError;
 use super::secret::{resolve_secret, Pins, Secret};
 use super::sftp::{sftp_target, RawSftp, Target};
-use super::table::{parse_path_or_table, Hop, Owner, TableConfig, TableName};
+use super::table::{parse_path_or_table, Hop, Member, Owner, TableConfig, TableName};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -60,8 +60,17 @@ struct RawPublisher {
 #[serde(untagged)]
 enum RawOwner {
     Word(String),
-    Column { column: String },
-    Path { path: String },
+    Rule(RawRule),
+}
+
+/// `owner = { column = ... }`, `{ path = ... }`, `{ members = [...] }`, or
+/// members with a column or a path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    column: Option<String>,
+    path: Option<String>,
+    members: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -361,19 +370,38 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         }
         let owner = match &t.owner {
             RawOwner::Word(w) if w == "shared" => Owner::Shared,
-            RawOwner::Word(w) => return Err(err(&at, format!("owner = \"{w}\": write owner = \"shared\", owner = {{ column = \"...\" }} or owner = {{ path = \"...\" }}"))),
-            RawOwner::Column { column } if !column.trim().is_empty() => Owner::Column(column.trim().to_string()),
-            RawOwner::Column { .. } => return Err(err(&at, "owner column is empty".into())),
-            RawOwner::Path { path } => match parse_path_or_table(path)
-                .map_err(|m| err(&at, format!("owner path: {m}")))?
-            {
-                (hops, Some(column)) => Owner::Path { hops, column },
-                // Ends at a table: resolved below, once every table is known.
-                (hops, None) => {
-                    ends_at_table.push((tables.len(), hops));
-                    Owner::Shared
+            RawOwner::Word(w) => return Err(err(&at, format!("owner = \"{w}\": write owner = \"shared\", owner = {{ column = \"...\" }}, owner = {{ path = \"...\" }} or owner = {{ members = [\"schema.Table(Column)\"] }}"))),
+            RawOwner::Rule(r) => {
+                let direct = match (&r.column, &r.path) {
+                    (Some(_), Some(_)) => return Err(err(&at, "owner has both a column and a path: give one of them".into())),
+                    (Some(c), None) if c.trim().is_empty() => return Err(err(&at, "owner column is empty".into())),
+                    (Some(c), None) => Some(Owner::Column(c.trim().to_string())),
+                    (None, Some(path)) => match parse_path_or_table(path)
+                        .map_err(|m| err(&at, format!("owner path: {m}")))?
+                    {
+                        (hops, Some(column)) => Some(Owner::Path { hops, column }),
+                        (_, None) if r.members.is_some() => return Err(err(&at, "an owner path that ends at a table cannot be combined with members: end it at an owner column, or name that table's rows as members".into())),
+                        // Ends at a table: resolved below, once every table is known.
+                        (hops, None) => {
+                            ends_at_table.push((tables.len(), hops));
+                            Some(Owner::Shared)
+                        }
+                    },
+                    (None, None) => None,
+                };
+                match (&r.members, direct) {
+                    (None, Some(d)) => d,
+                    (None, None) => return Err(err(&at, "owner = {} names no rule: give a column, a path or members".into())),
+                    (Some(list), _) if list.is_empty() => return Err(err(&at, "owner members is empty: name the tables whose rows make a caregiver a member, as \"schema.Table(Column)\"".into())),
+                    (Some(list), d) => {
+                        let mut members = Vec::new();
+                        for m in list {
+                            members.push(Member::parse(m).map_err(|e| err(&at, format!("owner members: {e}")))?);
+                        }
+                        Owner::Members { direct: d.map(Box::new), members }
+                    }
                 }
-            },
+            }
         };
         let mut masks = std::collections::BTreeMap::new();
         for (c, lit) in &t.mask {
@@ -401,6 +429,12 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     }
 
     resolve_paths_to_tables(&mut tables, &ends_at_table).map_err(|(i, m)| {
+        err(
+            &format!("[[table]] {} ({})", i + 1, tables_name(&raw, i)),
+            m,
+        )
+    })?;
+    check_members(&tables).map_err(|(i, m)| {
         err(
             &format!("[[table]] {} ({})", i + 1, tables_name(&raw, i)),
             m,
@@ -577,6 +611,12 @@ fn resolve_paths_to_tables(
                         hops: hops.clone(),
                         column: c.clone(),
                     },
+                    Owner::Members { .. } => {
+                        return Err((
+                            *i,
+                            format!("owner path ends at {}, which is owned by members; a table following a membership table is not supported yet: end the path at an owner column, or give it members of its own", tables[at].name),
+                        ))
+                    }
                     Owner::Path { hops: h, column } => {
                         let mut all = hops.clone();
                         all.extend(h.iter().cloned());
@@ -606,6 +646,44 @@ fn resolve_paths_to_tables(
             at = next;
         };
         tables[*i].owner = owner;
+    }
+    Ok(())
+}
+
+/// Every membership rule names another published table owned by a column
+/// or a path (its rows' owners are what make a caregiver a member).
+/// Errors are (table index, message).
+fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
+    for (i, t) in tables.iter().enumerate() {
+        for m in t.owner.members() {
+            if m.table == t.name {
+                return Err((i, format!("members names {m}, the table itself: a row cannot be a member through its own table")));
+            }
+            let Some(source) = tables.iter().find(|x| x.name == m.table) else {
+                return Err((i, format!("members names {m}, but {} is not published: its rows' owners are what make a caregiver a member, so publish it (with a column or path owner)", m.table)));
+            };
+            match &source.owner {
+                Owner::Column(_) | Owner::Path { .. } => {}
+                Owner::Shared => return Err((i, format!("members names {m}, but {} is shared: every caregiver would be a member, so publish {} shared instead", m.table, t.name))),
+                Owner::Members { .. } => return Err((i, format!("members names {m}, but {} is itself owned by members; membership through a membership table is not supported: give {} a column or path owner", m.table, m.table))),
+            }
+            if t.owner
+                .members()
+                .iter()
+                .filter(|x| {
+                    x.table == m.table
+                        && x.columns.len() == m.columns.len()
+                        && x.columns
+                            .iter()
+                            .zip(&m.columns)
+                            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+                })
+                .count()
+                > 1
+            {
+                return Err((i, format!("members names {m} twice")));
+            }
+        }
     }
     Ok(())
 }

@@ -22,6 +22,69 @@ pub enum Owner {
     Column(String),
     /// Foreign-key hops to a table whose column holds the partition key.
     Path { hops: Vec<Hop>, column: String },
+    /// Every subscriber that holds a row of another published table
+    /// referencing this row (`members = ["dbo.Besok(PatientId)"]`), and
+    /// the owner of `direct` (a `Column` or `Path`), if any: the union.
+    Members {
+        direct: Option<Box<Owner>>,
+        members: Vec<Member>,
+    },
+}
+
+/// One membership rule: the rows of `table` whose `columns` (a foreign key)
+/// reference the row's key make their owners members of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub table: TableName,
+    pub columns: Vec<String>,
+}
+
+impl std::fmt::Display for Member {
+    /// As written: `dbo.Besok(PatientId)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.table, self.columns.join(", "))
+    }
+}
+
+impl Member {
+    /// Parses `dbo.Besok(PatientId)` or `dbo.T(C1, C2)`.
+    pub fn parse(text: &str) -> Result<Member, String> {
+        let what = "a member is written `schema.Table(Column)` (the column of that table that references this table's key; `schema.Table(C1, C2)` for a composite key)";
+        let t = text.trim();
+        let (Some(open), true) = (t.find('('), t.ends_with(')')) else {
+            return Err(format!("\"{t}\": {what}"));
+        };
+        let table = TableName::parse(&t[..open])
+            .ok_or_else(|| format!("\"{}\" is not a table name; {what}", &t[..open]))?;
+        let columns: Vec<String> = t[open + 1..t.len() - 1]
+            .split(',')
+            .map(|c| {
+                c.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string()
+            })
+            .collect();
+        if columns
+            .iter()
+            .any(|c| c.is_empty() || c.contains(['(', ')', '.']))
+        {
+            return Err(format!("\"{t}\": {what}"));
+        }
+        Ok(Member { table, columns })
+    }
+
+    fn same_as(&self, other: &Member) -> bool {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        eq(&self.table.schema, &other.table.schema)
+            && eq(&self.table.name, &other.table.name)
+            && self.columns.len() == other.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(&other.columns)
+                .all(|(a, b)| eq(a, b))
+    }
 }
 
 /// `schema.table`.
@@ -167,10 +230,18 @@ impl std::fmt::Display for MaskValue {
 pub struct BadOwnerPath(pub String);
 
 impl std::fmt::Display for Owner {
-    /// As written in `[[table]]`: `shared`, `column = "C"`, or
-    /// `path = "C1 -> s.T2(K2).C2"`.
+    /// As written in `[[table]]`: `shared`, `column = "C"`,
+    /// `path = "C1 -> s.T2(K2).C2"`, or `members = ["s.T(C)"]` (after the
+    /// direct rule, if any).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Owner::Members { direct, members } => {
+                if let Some(d) = direct {
+                    write!(f, "{d}, ")?;
+                }
+                let m: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+                write!(f, "members = [{}]", m.join(", "))
+            }
             Owner::Shared => write!(f, "shared"),
             Owner::Column(c) => write!(f, "column = \"{c}\""),
             Owner::Path { hops, column } => {
@@ -188,6 +259,25 @@ impl std::fmt::Display for Owner {
 }
 
 impl Owner {
+    /// The single-owner part of the rule: the column or path itself, or a
+    /// membership rule's direct rule; `None` for shared tables and
+    /// membership without a direct rule.
+    pub fn direct(&self) -> Option<&Owner> {
+        match self {
+            Owner::Shared => None,
+            Owner::Column(_) | Owner::Path { .. } => Some(self),
+            Owner::Members { direct, .. } => direct.as_deref(),
+        }
+    }
+
+    /// The membership rules (empty unless `Members`).
+    pub fn members(&self) -> &[Member] {
+        match self {
+            Owner::Members { members, .. } => members,
+            _ => &[],
+        }
+    }
+
     /// Whether two rules name the same owner (names compared as SQL Server
     /// compares identifiers, without regard to case).
     pub fn same_as(&self, other: &Owner) -> bool {
@@ -213,6 +303,25 @@ impl Owner {
                             && eq(&a.table.schema, &b.table.schema)
                             && eq(&a.table.name, &b.table.name)
                     })
+            }
+            (
+                Owner::Members {
+                    direct: d1,
+                    members: m1,
+                },
+                Owner::Members {
+                    direct: d2,
+                    members: m2,
+                },
+            ) => {
+                let direct_same = match (d1, d2) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a.same_as(b),
+                    _ => false,
+                };
+                direct_same
+                    && m1.len() == m2.len()
+                    && m1.iter().all(|a| m2.iter().any(|b| a.same_as(b)))
             }
             _ => false,
         }

@@ -54,6 +54,8 @@ pub enum Param {
     I64(i64),
     /// A bigint that may be NULL.
     OptI64(Option<i64>),
+    /// A value of a column of this type (a row key in a key set).
+    Value(Value, ColumnType),
 }
 
 /// A query with its parameters bound as `@P1, @P2, ...`.
@@ -64,6 +66,7 @@ fn bound<'a>(sql: &'a str, params: &[Param]) -> Query<'a> {
             Param::Str(s) => q.bind(s.clone()),
             Param::I64(i) => q.bind(*i),
             Param::OptI64(i) => q.bind(*i),
+            Param::Value(v, ty) => q.bind(column_data(v, &stage_type(ty))),
         }
     }
     q

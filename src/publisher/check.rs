@@ -203,8 +203,27 @@ pub fn reference(
     to: &crate::config::TableConfig,
     ref_columns: &[String],
 ) -> Reference {
+    let member = to.owner.members().iter().any(|m| {
+        m.table == from.name
+            && m.columns.len() == columns.len()
+            && m.columns
+                .iter()
+                .zip(columns)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+    });
     let (complete, why) = if to.owner == Owner::Shared {
         (true, format!("{} is shared", to.name))
+    } else if member {
+        (
+            true,
+            format!(
+                "{} has {}({}) as members, so every copy that holds a row of {} holds the row it references",
+                to.name,
+                from.name,
+                columns.join(", "),
+                from.name
+            ),
+        )
     } else if columns.len() != 1 {
         (
             false,
@@ -237,13 +256,17 @@ pub fn reference(
             _ => (
                 false,
                 format!(
-                    "{} is owned by {} and {} by {}, so a copy can hold a row of {} whose {} row it does not hold; owning {} through this key (owner = {{ path = \"{} -> {}({}).…\" }}) keeps them together",
+                    "{} is owned by {} and {} by {}, so a copy can hold a row of {} whose {} row it does not hold; make {} a member of its rows ({}: owner = {{ members = [\"{}({})\"] }}, with its own rule kept as column or path), or own {} through this key (owner = {{ path = \"{} -> {}({}).…\" }})",
                     from.name,
                     from.owner,
                     to.name,
                     to.owner,
                     from.name,
                     to.name,
+                    from.name,
+                    to.name,
+                    from.name,
+                    columns[0],
                     from.name,
                     columns[0],
                     to.name,
@@ -259,6 +282,57 @@ pub fn reference(
         complete,
         why,
     }
+}
+
+/// Whether member rule `m` follows a declared foreign key from its table to
+/// `target`'s key (`key`, in order): membership is only as sound as the
+/// references it counts.
+fn member_problem(
+    db: &mut Db,
+    m: &crate::config::Member,
+    target: &crate::config::TableName,
+    key: &[String],
+) -> Option<String> {
+    let rows = match db.rows(
+        "reading foreign keys",
+        sql::foreign_keys_from(),
+        &[Param::Str(m.table.to_string())],
+    ) {
+        Ok(r) => r,
+        Err(e) => return Some(e.to_string()),
+    };
+    let mut fks: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for r in &rows {
+        let text = |i| crate::mssql::client::text_at(r, i).unwrap_or_default();
+        let to_target = text(1).eq_ignore_ascii_case(&target.schema)
+            && text(2).eq_ignore_ascii_case(&target.name);
+        if !to_target {
+            continue;
+        }
+        let fk = text(0);
+        let pair = (text(3), text(4));
+        match fks.iter_mut().find(|f| f.0 == fk) {
+            Some(f) => f.1.push(pair),
+            None => fks.push((fk, vec![pair])),
+        }
+    }
+    let follows = fks.iter().any(|(_, pairs)| {
+        pairs.len() == m.columns.len()
+            && m.columns.iter().zip(key).all(|(c, k)| {
+                pairs
+                    .iter()
+                    .any(|(f, r)| f.eq_ignore_ascii_case(c) && r.eq_ignore_ascii_case(k))
+            })
+    });
+    (!follows).then(|| {
+        format!(
+            "{} does not follow a foreign key to {target}({}); declare FOREIGN KEY ({}) REFERENCES {target}({}) (the columns in the order of the key) or fix the rule",
+            m,
+            key.join(", "),
+            m.columns.join(", "),
+            key.join(", ")
+        )
+    })
 }
 
 /// Every foreign key between published tables, judged (`reference`).
@@ -383,16 +457,16 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
                 .iter()
                 .any(|x| x.name.eq_ignore_ascii_case(c))
         };
-        match &t.owner {
-            Owner::Shared => {}
-            Owner::Column(c) => {
+        match t.owner.direct() {
+            None | Some(Owner::Shared | Owner::Members { .. }) => {}
+            Some(Owner::Column(c)) => {
                 if !has_col(c) && !t.excludes(c) {
                     problems.push(format!(
                         "[[table]] {name}: owner column {c} does not exist in the table"
                     ));
                 }
             }
-            Owner::Path { hops, column } => {
+            Some(Owner::Path { hops, column }) => {
                 let mut from = t.name.clone();
                 for h in hops {
                     match db.rows(
@@ -452,6 +526,12 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
                     Err(e) => problems.push(format!("[[table]] {name}: {e}")),
                 }
             }
+        }
+        for m in t.owner.members() {
+            problems.extend(
+                member_problem(&mut db, m, &t.name, &info.schema.key)
+                    .map(|p| format!("[[table]] {name}: members {m}: {p}")),
+            );
         }
         for (c, lit) in &t.masks {
             let Some(col) = info

@@ -26,6 +26,7 @@
 
 use crate::config::{Config, Owner};
 use crate::failpoint;
+use crate::format::value::ColumnType;
 use crate::format::value::{self, Value};
 use crate::mssql::client::{self, int_at, Db, Param};
 use crate::mssql::sql::source as sql;
@@ -33,12 +34,14 @@ use crate::publisher::catalog::{describe, drift, Drift, TableInfo};
 use crate::publisher::deliver::{self, Mode};
 use crate::publisher::delta;
 use crate::publisher::error::PublishError;
+use crate::publisher::membership::Rule;
 use crate::publisher::packager::Packager;
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::{self, Owners, Send};
 use crate::publisher::snapshot::{self, Onboard};
-use crate::publisher::stage::{key_bytes, Op};
-use crate::publisher::state::{Changes, RowId, State, SubscriberState};
+use crate::publisher::stage::{decode_key, key_bytes, Op};
+use crate::publisher::state::{Changes, RefId, RowId, State, SubscriberState};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The region's publisher: one per state folder.
 pub struct Publisher<'c> {
@@ -226,9 +229,35 @@ impl<'c> Publisher<'c> {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
             };
-            for t in &tables {
-                self.route_table(db, t, w, &live, &mut owners, &mut changes, report)?;
+            // Member tables before the tables whose members they make.
+            let rules = Rule::all(&tables);
+            let mut touched = Touched::default();
+            for t in tables.iter().filter(|t| t.cfg.owner.members().is_empty()) {
+                self.route_table(
+                    db,
+                    t,
+                    w,
+                    &rules,
+                    &mut touched,
+                    &live,
+                    &mut owners,
+                    &mut changes,
+                    report,
+                )?;
                 report.statements += 2;
+            }
+            for t in tables.iter().filter(|t| !t.cfg.owner.members().is_empty()) {
+                self.route_members(
+                    db,
+                    t,
+                    w,
+                    &rules,
+                    &touched,
+                    &live,
+                    &mut owners,
+                    &mut changes,
+                    report,
+                )?;
             }
         }
         // Snapshots, in the same read transaction.
@@ -336,7 +365,7 @@ impl<'c> Publisher<'c> {
         }
         let mut names: Vec<String> = tables.iter().map(|t| t.schema.name.clone()).collect();
         for t in &self.cfg.tables {
-            if let Owner::Path { hops, .. } = &t.owner {
+            if let Some(Owner::Path { hops, .. }) = t.owner.direct() {
                 for h in hops {
                     let n = h.table.to_string();
                     if !names.contains(&n) {
@@ -423,13 +452,19 @@ impl<'c> Publisher<'c> {
     }
 
     /// Reads table `t`'s changes since `w` (rows that exist now, with their
-    /// owner; deleted keys) and stages each where `route` sends it.
+    /// owner; deleted keys) and stages each where `route` sends it. When
+    /// `t`'s rows make caregivers members of another table's rows
+    /// (`rules`), the keys they reference, before and now, are remembered
+    /// and, where the reference or the row's owner changed, added to
+    /// `touched` for `route_members`.
     #[allow(clippy::too_many_arguments)]
     fn route_table(
         &self,
         db: &mut Db,
         t: &TableInfo,
         w: i64,
+        rules: &[Rule<'_>],
+        touched: &mut Touched,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
         changes: &mut Changes,
@@ -437,14 +472,22 @@ impl<'c> Publisher<'c> {
     ) -> Result<(), PublishError> {
         let name = t.schema.name.clone();
         let rule = &t.cfg.owner;
+        let mine: Vec<&Rule<'_>> = rules
+            .iter()
+            .filter(|r| r.source.schema.name == name)
+            .collect();
+        let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
+        let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
         let q = sql::changed_rows(
             &t.cfg.name,
             rule,
             &t.schema.key,
             &t.select,
             &self.cfg.key_owners(),
+            &ref_cols,
         );
-        let mut rows: Vec<(bool, Option<i64>, Vec<Value>)> = Vec::new();
+        #[allow(clippy::type_complexity)]
+        let mut rows: Vec<(bool, Option<i64>, Vec<Value>, Vec<Value>)> = Vec::new();
         db.query(
             &format!("reading the changes of {name}"),
             &q,
@@ -456,7 +499,12 @@ impl<'c> Publisher<'c> {
                 for (i, c) in t.schema.columns.iter().enumerate() {
                     vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
                 }
-                rows.push((own_change, owner, vals));
+                let at = 2 + t.schema.columns.len();
+                let mut refs = Vec::with_capacity(ref_cols.len());
+                for (i, (c, ty)) in ref_cols.iter().zip(&ref_types).enumerate() {
+                    refs.push(client::value(r, at + i, c, ty)?);
+                }
+                rows.push((own_change, owner, vals, refs));
                 Ok(())
             },
         )?;
@@ -476,13 +524,13 @@ impl<'c> Publisher<'c> {
             },
         )?;
         report.changes_read += rows.iter().filter(|r| r.0).count() as u64 + deleted.len() as u64;
-        for (own_change, owner, vals) in rows {
+        for (own_change, owner, vals, refs) in rows {
             let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
             let kb = key_bytes(&key);
             let row = RowId::new(&name, &kb);
             let old = match rule {
                 Owner::Shared => None,
-                Owner::Column(_) | Owner::Path { .. } => owners.get(&row)?,
+                _ => owners.get(&row)?,
             };
             // SQL Server matched the owner value to a subscriber (see
             // `sql::source::changed_rows`).
@@ -493,7 +541,23 @@ impl<'c> Publisher<'c> {
             let r = route::changed_row(rule, own_change, old.as_deref(), new.as_deref());
             live.send(&r.send, &name, &kb, &vals, &key, changes, report);
             if let Some(o) = r.index {
-                owners.set(row, o.map(str::to_string));
+                owners.set(row.clone(), o.map(str::to_string));
+            }
+            let mut at = 0;
+            for m in &mine {
+                let n = m.member.columns.len();
+                let now = refs[at..at + n].to_vec();
+                at += n;
+                let now = (!now.contains(&Value::Null)).then(|| key_bytes(&now));
+                let rid = RefId::new(&m.id, &row);
+                let before = owners.reference(&rid)?;
+                if before != now || old != new {
+                    touched.add(m, before.as_deref())?;
+                    touched.add(m, now.as_deref())?;
+                }
+                if before != now {
+                    owners.set_reference(rid, now);
+                }
             }
         }
         for key in deleted {
@@ -501,14 +565,238 @@ impl<'c> Publisher<'c> {
             let row = RowId::new(&name, &kb);
             let old = match rule {
                 Owner::Shared => None,
-                Owner::Column(_) | Owner::Path { .. } => owners.get(&row)?,
+                _ => owners.get(&row)?,
             };
             let r = route::deleted_row(rule, old.as_deref());
             live.send(&r.send, &name, &kb, &[], &key, changes, report);
             if let Some(o) = r.index {
-                owners.set(row, o.map(str::to_string));
+                owners.set(row.clone(), o.map(str::to_string));
+            }
+            for m in &mine {
+                let rid = RefId::new(&m.id, &row);
+                let before = owners.reference(&rid)?;
+                if before.is_some() {
+                    touched.add(m, before.as_deref())?;
+                    owners.set_reference(rid, None);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Routes membership table `t` (`owner = { members = [...] }`): its
+    /// own changes, and the rows `touched` by changes of its member
+    /// tables; each row's members now are read in set-based statements
+    /// (`sql::source::member_owners`, one per rule per chunk of keys) and
+    /// compared with the caregivers that hold it (`route::member_row`).
+    #[allow(clippy::too_many_arguments)]
+    fn route_members(
+        &self,
+        db: &mut Db,
+        t: &TableInfo,
+        w: i64,
+        rules: &[Rule<'_>],
+        touched: &Touched,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = t.schema.name.clone();
+        let key_owners = self.cfg.key_owners();
+        let key_types: Vec<ColumnType> =
+            t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
+        // Rows by encoded key: (own change, direct owner, values).
+        let mut rows: BTreeMap<Vec<u8>, (bool, Option<i64>, Vec<Value>)> = BTreeMap::new();
+        let read_row = |r: &tiberius::Row| -> Result<
+            (bool, Option<i64>, Vec<Value>),
+            crate::mssql::client::DbError,
+        > {
+            let mut vals = Vec::with_capacity(t.schema.columns.len());
+            for (i, c) in t.schema.columns.iter().enumerate() {
+                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
+            }
+            Ok((int_at(r, 0).unwrap_or(0) != 0, int_at(r, 1), vals))
+        };
+        let key_of = |vals: &[Value]| -> Vec<u8> {
+            key_bytes(
+                &t.key_pos
+                    .iter()
+                    .map(|p| vals[*p].clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        db.query(
+            &format!("reading the changes of {name}"),
+            &sql::changed_rows(
+                &t.cfg.name,
+                &t.cfg.owner,
+                &t.schema.key,
+                &t.select,
+                &key_owners,
+                &[],
+            ),
+            &[Param::I64(w)],
+            |r| {
+                let row = read_row(r)?;
+                rows.insert(key_of(&row.2), row);
+                Ok(())
+            },
+        )?;
+        report.statements += 1;
+        report.changes_read += rows.values().filter(|r| r.0).count() as u64;
+        // Rows whose members may have changed, not read above.
+        let more: Vec<&Vec<Value>> = touched
+            .keys(&name)
+            .filter(|(kb, _)| !rows.contains_key(*kb))
+            .map(|(_, k)| k)
+            .collect();
+        for chunk in more.chunks(KEYS_PER_STATEMENT) {
+            db.query(
+                &format!("reading the rows of {name} whose members may have changed"),
+                &sql::rows_by_key(
+                    &t.cfg.name,
+                    &t.cfg.owner,
+                    &t.schema.key,
+                    &t.select,
+                    &key_owners,
+                    chunk.len(),
+                ),
+                &key_params(chunk, &key_types),
+                |r| {
+                    let row = read_row(r)?;
+                    rows.entry(key_of(&row.2)).or_insert(row);
+                    Ok(())
+                },
+            )?;
+            report.statements += 1;
+        }
+        // Their members now: the direct owner, and each rule's.
+        let mut members: HashMap<Vec<u8>, BTreeSet<String>> = HashMap::new();
+        let hsa = |i: Option<i64>| {
+            i.and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.cfg.subscribers.get(i))
+                .map(|s| s.hsa_id.clone())
+        };
+        for (kb, (_, direct, _)) in &rows {
+            let set = members.entry(kb.clone()).or_default();
+            if let Some(h) = hsa(*direct) {
+                set.insert(h);
+            }
+        }
+        let keys: Vec<Vec<Value>> = rows
+            .values()
+            .map(|(_, _, vals)| t.key_pos.iter().map(|p| vals[*p].clone()).collect())
+            .collect();
+        let keys: Vec<&Vec<Value>> = keys.iter().collect();
+        for r in rules.iter().filter(|r| r.target.schema.name == name) {
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                db.query(
+                    &format!("reading the members of {name} through {}", r.member),
+                    &sql::member_owners(
+                        &t.cfg.name,
+                        &t.schema.key,
+                        &r.source.cfg.name,
+                        &r.source.cfg.owner,
+                        &r.member.columns,
+                        &key_owners,
+                        chunk.len(),
+                    ),
+                    &key_params(chunk, &key_types),
+                    |row| {
+                        let mut k = Vec::with_capacity(key_types.len());
+                        for (i, ty) in key_types.iter().enumerate() {
+                            k.push(client::value(row, i, &t.schema.key[i], ty)?);
+                        }
+                        if let Some(h) = hsa(int_at(row, key_types.len())) {
+                            members.entry(key_bytes(&k)).or_default().insert(h);
+                        }
+                        Ok(())
+                    },
+                )?;
+                report.statements += 1;
+            }
+        }
+        for (kb, (own_change, _, vals)) in &rows {
+            let row = RowId::new(&name, kb);
+            let held = owners.holders(&row)?;
+            let now = members.remove(kb).unwrap_or_default();
+            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let send = route::member_row(*own_change, true, &held, &now);
+            live.send(&send, &name, kb, vals, &key, changes, report);
+            if held != now {
+                owners.set_holders(row, now);
+            }
+        }
+        let mut deleted: Vec<Vec<Value>> = Vec::new();
+        db.query(
+            &format!("reading the deletes of {name}"),
+            &sql::deleted_keys(&t.cfg.name, &t.schema.key),
+            &[Param::I64(w)],
+            |r| {
+                let mut k = Vec::new();
+                for (i, ty) in key_types.iter().enumerate() {
+                    k.push(client::value(r, i, &t.schema.key[i], ty)?);
+                }
+                deleted.push(k);
+                Ok(())
+            },
+        )?;
+        report.statements += 1;
+        report.changes_read += deleted.len() as u64;
+        for key in deleted {
+            let kb = key_bytes(&key);
+            let row = RowId::new(&name, &kb);
+            let held = owners.holders(&row)?;
+            let none = BTreeSet::new();
+            let send = route::member_row(true, false, &held, &none);
+            live.send(&send, &name, &kb, &[], &key, changes, report);
+            if !held.is_empty() {
+                owners.set_holders(row, none);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys bound per key-set statement: well under SQL Server's 2,100
+/// parameters for keys of up to four columns.
+const KEYS_PER_STATEMENT: usize = 500;
+
+/// The parameters of a key set: every key's values, key by key.
+fn key_params(keys: &[&Vec<Value>], types: &[ColumnType]) -> Vec<Param> {
+    keys.iter()
+        .flat_map(|k| {
+            k.iter()
+                .zip(types)
+                .map(|(v, ty)| Param::Value(v.clone(), *ty))
+        })
+        .collect()
+}
+
+/// The keys of membership tables' rows whose members may have changed this
+/// cycle, by table, as values to bind.
+#[derive(Default)]
+struct Touched(HashMap<String, BTreeMap<Vec<u8>, Vec<Value>>>);
+
+impl Touched {
+    /// Adds the key `key` (encoded; none: nothing) of rule `r`'s target.
+    fn add(&mut self, r: &Rule<'_>, key: Option<&[u8]>) -> Result<(), PublishError> {
+        let Some(kb) = key else { return Ok(()) };
+        let table = r.target.schema.name.clone();
+        let set = self.0.entry(table.clone()).or_default();
+        if !set.contains_key(kb) {
+            let vals =
+                decode_key(kb, &r.key_types()).map_err(|e| PublishError::StagedUnreadable {
+                    table,
+                    detail: format!("a remembered reference ({e})"),
+                })?;
+            set.insert(kb.to_vec(), vals);
+        }
+        Ok(())
+    }
+
+    fn keys(&self, table: &str) -> impl Iterator<Item = (&Vec<u8>, &Vec<Value>)> {
+        self.0.get(table).into_iter().flatten()
     }
 }

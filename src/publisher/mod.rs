@@ -6,6 +6,8 @@
 //!   published (`PublishedSchema`, kept in the state; `drift`);
 //! - `route`: where a changed row goes, as a pure decision, and the
 //!   ownership index as the cycle sees it;
+//! - `membership`: the rules of tables owned by members (a patient in
+//!   every copy where it has care), as the cycle and snapshots use them;
 //! - `stage`: how a staged change is encoded;
 //! - `snapshot` and `delta`: writing a caregiver's snapshot, draining a due
 //!   caregiver's stage into a delta;
@@ -29,6 +31,7 @@ pub mod cycle;
 pub mod deliver;
 pub mod delta;
 pub mod error;
+pub mod membership;
 pub mod monitor;
 pub mod packager;
 pub mod report;

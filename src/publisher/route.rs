@@ -10,10 +10,17 @@
 //! changed (itself or up its owner path) is deleted at the old owner and
 //! upserted at the new one; a deleted row goes (as a delete) to the owner
 //! that had it, and to no one else.
+//!
+//! A membership table's row (`owner = { members = [...] }`) has a set of
+//! holders: it moves in where it gained a member (with all of it), out
+//! where it lost its last one, goes to every holder when it changed, and
+//! as a delete to every caregiver that held it when it is deleted
+//! (`member_row`). The holders are kept per row (`m/`, (row, member)
+//! pairs), and, for each member table's row, the key it references (`f/`).
 
 use crate::config::Owner;
-use crate::publisher::state::{Changes, RowId, State, StateError};
-use std::collections::HashMap;
+use crate::publisher::state::{Changes, RefId, RowId, State, StateError};
+use std::collections::{BTreeSet, HashMap};
 
 /// Where one staged change goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +70,9 @@ pub fn changed_row<'a>(
             },
             index: None,
         },
-        Owner::Column(_) | Owner::Path { .. } => {
+        // Membership tables are routed by `member_row`; a caller that gets
+        // here treats the direct owner as the only one.
+        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } => {
             if old == new {
                 return Route {
                     send: match new {
@@ -95,7 +104,7 @@ pub fn deleted_row<'a>(rule: &Owner, old: Option<&'a str>) -> Route<'a> {
             send: vec![Send::DeleteAll],
             index: None,
         },
-        Owner::Column(_) | Owner::Path { .. } => match old {
+        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } => match old {
             Some(h) => Route {
                 send: vec![Send::Delete(h)],
                 index: Some(None),
@@ -105,11 +114,39 @@ pub fn deleted_row<'a>(rule: &Owner, old: Option<&'a str>) -> Route<'a> {
     }
 }
 
+/// A membership table's row: `exists` (read now) or deleted; `own_change`:
+/// the row itself changed; `held`: the caregivers that hold it (index);
+/// `now`: its members now (empty when deleted). Returns what to send; the
+/// index becomes `now`.
+pub fn member_row<'a>(
+    own_change: bool,
+    exists: bool,
+    held: &'a BTreeSet<String>,
+    now: &'a BTreeSet<String>,
+) -> Vec<Send<'a>> {
+    let mut send = Vec::new();
+    for h in held {
+        if !exists || !now.contains(h) {
+            send.push(Send::Delete(h));
+        }
+    }
+    if exists {
+        for h in now {
+            if own_change || !held.contains(h) {
+                send.push(Send::Upsert(h));
+            }
+        }
+    }
+    send
+}
+
 /// The ownership index as this cycle sees it: the state's, overlaid with
 /// the cycle's decisions, written into the cycle's commit by `commit`.
 pub struct Owners<'s> {
     state: &'s State,
     pending: HashMap<RowId, Option<String>>,
+    holders: HashMap<RowId, BTreeSet<String>>,
+    refs: HashMap<RefId, Option<Vec<u8>>>,
 }
 
 impl<'s> Owners<'s> {
@@ -117,6 +154,8 @@ impl<'s> Owners<'s> {
         Owners {
             state,
             pending: HashMap::new(),
+            holders: HashMap::new(),
+            refs: HashMap::new(),
         }
     }
 
@@ -133,8 +172,34 @@ impl<'s> Owners<'s> {
         self.pending.insert(row, hsa);
     }
 
-    /// A new epoch for `hsa` replaces its copy whole: it owns nothing until
-    /// its snapshot says what it owns.
+    /// The caregivers that hold membership row `row` now.
+    pub fn holders(&self, row: &RowId) -> Result<BTreeSet<String>, StateError> {
+        match self.holders.get(row) {
+            Some(h) => Ok(h.clone()),
+            None => self.state.holders(row),
+        }
+    }
+
+    /// Membership row `row` is now held by `set`.
+    pub fn set_holders(&mut self, row: RowId, set: BTreeSet<String>) {
+        self.holders.insert(row, set);
+    }
+
+    /// The key a member table's row references through a rule.
+    pub fn reference(&self, r: &RefId) -> Result<Option<Vec<u8>>, StateError> {
+        match self.refs.get(r) {
+            Some(k) => Ok(k.clone()),
+            None => self.state.reference(r),
+        }
+    }
+
+    /// The row now references `key` (or nothing, or it is gone).
+    pub fn set_reference(&mut self, r: RefId, key: Option<Vec<u8>>) {
+        self.refs.insert(r, key);
+    }
+
+    /// A new epoch for `hsa` replaces its copy whole: it owns and holds
+    /// nothing until its snapshot says what it owns.
     pub fn forget(&mut self, hsa: &str) -> Result<(), StateError> {
         for row in self.state.owned_by(hsa)? {
             self.pending.entry(row).or_insert(None);
@@ -144,6 +209,12 @@ impl<'s> Owners<'s> {
                 *o = None;
             }
         }
+        for (row, set) in self.state.held_by(hsa)? {
+            self.holders.entry(row).or_insert(set);
+        }
+        for set in self.holders.values_mut() {
+            set.remove(hsa);
+        }
         Ok(())
     }
 
@@ -151,6 +222,12 @@ impl<'s> Owners<'s> {
     pub fn commit(self, changes: &mut Changes) {
         for (row, hsa) in self.pending {
             changes.set_owner(&row, hsa.as_deref());
+        }
+        for (row, set) in self.holders {
+            changes.set_holders(&row, &set);
+        }
+        for (r, key) in self.refs {
+            changes.set_reference(&r, key.as_deref());
         }
     }
 }
@@ -187,6 +264,37 @@ mod tests {
             deleted_row(&Owner::Shared, None).send,
             vec![Send::DeleteAll]
         );
+    }
+
+    #[test]
+    fn membership_rows_move_in_and_out_with_their_members() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let (ab, bc, none) = (set(&["A", "B"]), set(&["B", "C"]), set(&[]));
+        // B stays, A loses its last related row, C gains its first: the row
+        // leaves A and arrives at C whole; B needs nothing, unless the row
+        // itself changed.
+        assert_eq!(
+            member_row(false, true, &ab, &bc),
+            vec![Send::Delete("A"), Send::Upsert("C")]
+        );
+        assert_eq!(
+            member_row(true, true, &ab, &bc),
+            vec![Send::Delete("A"), Send::Upsert("B"), Send::Upsert("C")]
+        );
+        // Updated, same members: to every member.
+        assert_eq!(
+            member_row(true, true, &ab, &ab),
+            vec![Send::Upsert("A"), Send::Upsert("B")]
+        );
+        // Read because a related row changed, members unchanged: nothing.
+        assert!(member_row(false, true, &ab, &ab).is_empty());
+        // Deleted: to every caregiver that held it, and no one else.
+        assert_eq!(
+            member_row(true, false, &ab, &none),
+            vec![Send::Delete("A"), Send::Delete("B")]
+        );
+        // Never held, no members: nothing at all.
+        assert!(member_row(true, true, &none, &none).is_empty());
     }
 
     #[test]

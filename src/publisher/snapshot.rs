@@ -3,23 +3,26 @@
 //! cycle commits) and written as the first package(s) of a new epoch.
 //!
 //! Contract: the new epoch replaces the copy whole, so the caregiver's stage
-//! is dropped and the ownership index forgets its rows, then learns them
-//! again from the snapshot; all of it goes into the cycle's one commit,
+//! is dropped and the ownership index forgets its rows (and the membership
+//! rows it held), then learns them again from the snapshot, with the keys
+//! its member tables' rows reference; all of it goes into the cycle's one commit,
 //! after the package files are durable (`failpoint` `snapshot-written`).
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
 use crate::format::package::{Kind, PackageError, PackageWriter};
+use crate::format::value::ColumnType;
 use crate::format::value::Value;
 use crate::mssql::client::{self, Db, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::TableInfo;
 use crate::publisher::error::PublishError;
+use crate::publisher::membership::Rule;
 use crate::publisher::packager::{Next, Packager};
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::Owners;
 use crate::publisher::stage::key_bytes;
-use crate::publisher::state::{Changes, RowId, State, SubscriberState};
+use crate::publisher::state::{Changes, RefId, RowId, State, SubscriberState};
 
 /// Who gets a snapshot, and why.
 pub struct Onboard<'a> {
@@ -64,14 +67,34 @@ pub fn write(
     let mut w = PackageWriter::new(packager.writer_config(o.index)?, template);
     let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
     let mut owned: Vec<RowId> = Vec::new();
+    let rules = Rule::all(tables);
+    let mut held: Vec<RowId> = Vec::new();
+    let mut refs: Vec<(RefId, Option<Vec<u8>>)> = Vec::new();
     for t in tables {
         let ti = w.add_table(t.schema.clone())?;
-        let shared = match t.cfg.owner {
-            Owner::Shared => true,
-            Owner::Column(_) | Owner::Path { .. } => false,
-        };
-        let q = sql::snapshot_rows(&t.cfg.name, &t.cfg.owner, &t.select, s.keys.len());
+        let membership = !t.cfg.owner.members().is_empty();
+        let shared = t.cfg.owner == Owner::Shared;
         let name = t.schema.name.clone();
+        let members: Vec<(&crate::config::Member, &Owner)> = rules
+            .iter()
+            .filter(|r| r.target.schema.name == name)
+            .map(|r| (r.member, &r.source.cfg.owner))
+            .collect();
+        let mine: Vec<&Rule<'_>> = rules
+            .iter()
+            .filter(|r| r.source.schema.name == name)
+            .collect();
+        let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
+        let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
+        let q = sql::snapshot_rows(
+            &t.cfg.name,
+            &t.cfg.owner,
+            &t.schema.key,
+            &t.select,
+            s.keys.len(),
+            &members,
+            &ref_cols,
+        );
         let mut failure: Option<PackageError> = None;
         db.query(
             &format!("reading the snapshot of {name} for {}", s.hsa_id),
@@ -84,7 +107,23 @@ pub fn write(
                 }
                 if !shared {
                     let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-                    owned.push(RowId::new(&name, &key_bytes(&key)));
+                    let row = RowId::new(&name, &key_bytes(&key));
+                    let at = 1 + t.schema.columns.len();
+                    let mut i = 0;
+                    for m in &mine {
+                        let mut k = Vec::new();
+                        for _ in &m.member.columns {
+                            k.push(client::value(r, at + i, &ref_cols[i], &ref_types[i])?);
+                            i += 1;
+                        }
+                        let k = (!k.contains(&Value::Null)).then(|| key_bytes(&k));
+                        refs.push((RefId::new(&m.id, &row), k));
+                    }
+                    if membership {
+                        held.push(row);
+                    } else {
+                        owned.push(row);
+                    }
                 }
                 if failure.is_none() {
                     if let Err(e) = w.upsert(ti, &vals) {
@@ -103,6 +142,14 @@ pub fn write(
     failpoint::hit("snapshot-written");
     for row in owned {
         owners.set(row, Some(s.hsa_id.clone()));
+    }
+    for row in held {
+        let mut set = owners.holders(&row)?;
+        set.insert(s.hsa_id.clone());
+        owners.set_holders(row, set);
+    }
+    for (r, k) in refs {
+        owners.set_reference(r, k);
     }
     st.epoch = epoch;
     st.keys = {

@@ -5,6 +5,7 @@
 
 use crate::format::cbor::{DecodeError, Decoder, Encoder, Limits};
 use crate::format::package::ColumnSchema;
+use crate::format::value::ColumnType;
 use crate::format::value::{self, Value, ValueError};
 use crate::publisher::catalog::TableInfo;
 
@@ -40,6 +41,20 @@ pub fn key_bytes(values: &[Value]) -> Vec<u8> {
         value::encode(&mut e, v);
     }
     e.buf
+}
+
+/// Reads encoded key values (`key_bytes`) of columns of types `types`.
+pub fn decode_key(bytes: &[u8], types: &[ColumnType]) -> Result<Vec<Value>, BadOp> {
+    let item = Decoder::new(bytes, Limits::default()).next_item()?;
+    let items = item.as_array().ok_or(BadOp::NotAnArray)?;
+    if items.len() != types.len() {
+        return Err(BadOp::WrongCount);
+    }
+    let mut out = Vec::new();
+    for (ty, it) in types.iter().zip(items) {
+        out.push(value::decode(ty, it)?);
+    }
+    Ok(out)
 }
 
 impl Op {

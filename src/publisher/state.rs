@@ -6,6 +6,10 @@
 //! - `s/<hsa>`                 a subscriber's record (epoch, sequence, hash chain, ...)
 //! - `g/<hsa>\0<table>\0<key>` a staged change (upsert with the row, or delete), compacted by key
 //! - `o/<table>\0<key>`        the ownership index: which subscriber has this row
+//! - `m/<table>\0<key>`        a membership table's row: the subscribers that hold it (`\0`-separated)
+//! - `f/<rule>\0<table>\0<key>` the key a member table's row references through a
+//!   membership rule (`<rule>`: `dbo.patient<-dbo.besok(patientid)`), since change
+//!   tracking gives only the row's own key
 //! - `p/<hsa>\0<seq:020>`      a registered package (outbox record, delivery state)
 //! - `a/<time>\0<n>`           the audit log: every disclosure
 //! - `d/<hsa>`                 a subscriber's delivery status (failures, backoff, last error)
@@ -213,6 +217,42 @@ impl RowId {
         k.extend_from_slice(key);
         RowId(k)
     }
+
+    /// The row's key in the membership index (`m/`).
+    fn holders_key(&self) -> Vec<u8> {
+        let mut k = b"m/".to_vec();
+        k.extend_from_slice(&self.0[2..]);
+        k
+    }
+}
+
+/// Where the key a member table's row references through membership rule
+/// `rule` is remembered (`f/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefId(Vec<u8>);
+
+impl RefId {
+    /// The reference of `row` (of the member table) through `rule`.
+    pub fn new(rule: &str, row: &RowId) -> RefId {
+        let mut k = format!("f/{rule}").into_bytes();
+        k.push(0);
+        k.extend_from_slice(&row.0[2..]);
+        RefId(k)
+    }
+}
+
+/// The holders of a membership row as stored: ids joined by `\0`.
+fn holders_bytes(set: &std::collections::BTreeSet<String>) -> Vec<u8> {
+    let v: Vec<&str> = set.iter().map(String::as_str).collect();
+    v.join("\0").into_bytes()
+}
+
+fn holders_of(bytes: &[u8]) -> std::collections::BTreeSet<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).to_string())
+        .collect()
 }
 
 fn package_key(hsa: &str, seq: u64) -> Vec<u8> {
@@ -271,6 +311,23 @@ impl Changes {
         match hsa {
             Some(h) => self.batch.insert(row.0.as_slice(), h.as_bytes()),
             None => self.batch.remove(row.0.as_slice()),
+        }
+        self.n += 1;
+    }
+    /// Sets the subscribers that hold membership row `row` (none: removed).
+    pub fn set_holders(&mut self, row: &RowId, set: &std::collections::BTreeSet<String>) {
+        if set.is_empty() {
+            self.batch.remove(row.holders_key());
+        } else {
+            self.batch.insert(row.holders_key(), holders_bytes(set));
+        }
+        self.n += 1;
+    }
+    /// Sets (or, with `None`, removes) the key a member row references.
+    pub fn set_reference(&mut self, r: &RefId, key: Option<&[u8]>) {
+        match key {
+            Some(k) => self.batch.insert(r.0.as_slice(), k),
+            None => self.batch.remove(r.0.as_slice()),
         }
         self.n += 1;
     }
@@ -686,6 +743,45 @@ impl State {
             }
         }
         Ok(out)
+    }
+
+    /// The subscribers that hold membership row `row`.
+    pub fn holders(&self, row: &RowId) -> Result<std::collections::BTreeSet<String>, StateError> {
+        Ok(self
+            .tree
+            .get(row.holders_key())
+            .map_err(|e| self.err(e))?
+            .map(|v| holders_of(&v))
+            .unwrap_or_default())
+    }
+
+    /// The membership rows `hsa` holds, with all their holders (to clear
+    /// on a new epoch).
+    #[allow(clippy::type_complexity)]
+    pub fn held_by(
+        &self,
+        hsa: &str,
+    ) -> Result<Vec<(RowId, std::collections::BTreeSet<String>)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"m/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let set = holders_of(&v);
+            if set.contains(hsa) {
+                let mut id = b"o/".to_vec();
+                id.extend_from_slice(&k[2..]);
+                out.push((RowId(id), set));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The key a member row references through a rule, as remembered.
+    pub fn reference(&self, r: &RefId) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self
+            .tree
+            .get(&r.0)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.to_vec()))
     }
 
     /// A subscriber's staged changes, in key order.

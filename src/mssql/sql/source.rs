@@ -12,7 +12,7 @@
 
 use super::{quote, table};
 use crate::config::table::MaskValue;
-use crate::config::{Owner, TableName};
+use crate::config::{Member, Owner, TableName};
 use crate::format::value::ColumnType;
 
 /// Starts the cycle's read: one SNAPSHOT transaction, so that the current
@@ -188,16 +188,23 @@ fn read_type(ty: &ColumnType) -> ColumnType {
 }
 
 /// FROM with the owner path joined: `t` is the table, `p1..pn` the hops.
-/// Returns (from clause, owner expression or None for shared tables).
+/// Returns (from clause, owner expression or None for shared tables and
+/// membership without a direct rule).
 fn from_with_owner(t: &TableName, owner: &Owner) -> (String, Option<String>) {
-    let mut from = format!("{} AS t", table(t));
-    let owner_expr = match owner {
-        Owner::Shared => None,
-        Owner::Column(c) => Some(format!("t.{}", quote(c))),
-        Owner::Path { hops, column } => {
-            let mut prev = "t".to_string();
+    owner_from(t, owner, "t", "p")
+}
+
+/// FROM `t AS alias` with the direct owner rule's path joined (hop aliases
+/// `{hop}1..{hop}n`), and the owner expression (see `from_with_owner`).
+fn owner_from(t: &TableName, owner: &Owner, alias: &str, hop: &str) -> (String, Option<String>) {
+    let mut from = format!("{} AS {alias}", table(t));
+    let owner_expr = match owner.direct() {
+        None => None,
+        Some(Owner::Column(c)) => Some(format!("{alias}.{}", quote(c))),
+        Some(Owner::Path { hops, column }) => {
+            let mut prev = alias.to_string();
             for (i, h) in hops.iter().enumerate() {
-                let a = format!("p{}", i + 1);
+                let a = format!("{hop}{}", i + 1);
                 from.push_str(&format!(
                     " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
                     table(&h.table),
@@ -208,15 +215,44 @@ fn from_with_owner(t: &TableName, owner: &Owner) -> (String, Option<String>) {
             }
             Some(format!("{prev}.{}", quote(column)))
         }
+        // `direct()` is a column or a path.
+        Some(Owner::Shared | Owner::Members { .. }) => None,
     };
     (from, owner_expr)
+}
+
+/// `alias.[c] IN (@Pf, ...)` for `n` keys of one column, or
+/// `((alias.[c1] = @Pf AND alias.[c2] = @Pf+1) OR ...)` for a composite
+/// key; parameters from `@P{first}` on, key by key.
+fn key_set(alias: &str, cols: &[String], n: usize, first: usize) -> String {
+    if cols.len() == 1 {
+        let ps: Vec<String> = (0..n.max(1)).map(|i| format!("@P{}", first + i)).collect();
+        return format!("{alias}.{} IN ({})", quote(&cols[0]), ps.join(", "));
+    }
+    let mut p = first;
+    let ors: Vec<String> = (0..n.max(1))
+        .map(|_| {
+            let ands: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    let s = format!("{alias}.{} = @P{p}", quote(c));
+                    p += 1;
+                    s
+                })
+                .collect();
+            format!("({})", ands.join(" AND "))
+        })
+        .collect();
+    format!("({})", ors.join(" OR "))
 }
 
 /// The rows that changed after @P1 (the watermark W), and the rows whose
 /// owner may have changed because a row up their owner path changed; each
 /// with the subscriber that owns it now and whether the row itself
 /// changed. One statement per table per cycle, whatever the number of
-/// subscribers. Columns: `__self` (1/0), `__owner`, then the table's columns.
+/// subscribers. Columns: `__self` (1/0), `__owner`, then the table's
+/// columns, then the raw values of `refs` (the columns through which the
+/// table's rows make caregivers members of another table's rows).
 ///
 /// `__owner` is the position (in `owners`, `(partition key, subscriber)`)
 /// of the subscriber whose key equals the row's owner value, or NULL: SQL
@@ -229,6 +265,7 @@ pub fn changed_rows(
     key: &[String],
     cols: &[SelectColumn],
     owners: &[(String, usize)],
+    refs: &[String],
 ) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
     let on: Vec<String> = key
@@ -236,7 +273,7 @@ pub fn changed_rows(
         .map(|k| format!("c.{q} = t.{q}", q = quote(k)))
         .collect();
     let mut conds = vec!["c.SYS_CHANGE_VERSION IS NOT NULL".to_string()];
-    if let Owner::Path { hops, .. } = owner {
+    if let Some(Owner::Path { hops, .. }) = owner.direct() {
         for (i, h) in hops.iter().enumerate() {
             let a = format!("p{}", i + 1);
             conds.push(format!(
@@ -248,7 +285,7 @@ pub fn changed_rows(
         }
     }
     format!(
-        "SELECT CASE WHEN c.SYS_CHANGE_VERSION IS NULL THEN 0 ELSE 1 END AS __self, {owner} AS __owner, {list}
+        "SELECT CASE WHEN c.SYS_CHANGE_VERSION IS NULL THEN 0 ELSE 1 END AS __self, {owner} AS __owner, {list}{refs}
          FROM {from}
          LEFT OUTER JOIN CHANGETABLE(CHANGES {tn}, @P1) AS c ON {on}
          WHERE {conds}",
@@ -257,9 +294,76 @@ pub fn changed_rows(
             Some(o) => owner_case(&o, owners),
         },
         list = select_list("t", cols),
+        refs = ref_list(refs),
         tn = table(t),
         on = on.join(" AND "),
         conds = conds.join(" OR "),
+    )
+}
+
+/// `, t.[C1] AS [__r0], ...`: raw columns read after the select list.
+fn ref_list(refs: &[String]) -> String {
+    refs.iter()
+        .enumerate()
+        .map(|(i, c)| format!(", t.{} AS [__r{i}]", quote(c)))
+        .collect()
+}
+
+/// Rows of a membership table whose key is one of `n` keys (@P1.. in key
+/// column order, key by key), in the shape of `changed_rows` with `__self`
+/// 0: the rows whose members may have changed because a row referencing
+/// them did, read to be sent where they moved in.
+pub fn rows_by_key(
+    t: &TableName,
+    owner: &Owner,
+    key: &[String],
+    cols: &[SelectColumn],
+    owners: &[(String, usize)],
+    n: usize,
+) -> String {
+    let (from, owner_expr) = from_with_owner(t, owner);
+    format!(
+        "SELECT 0 AS __self, {owner} AS __owner, {list} FROM {from} WHERE {set}",
+        owner = match owner_expr {
+            None => "NULL".into(),
+            Some(o) => owner_case(&o, owners),
+        },
+        list = select_list("t", cols),
+        set = key_set("t", key, n, 1),
+    )
+}
+
+/// The members of `n` rows of `target` (keys @P1.., key by key) through
+/// one membership rule: every distinct (target key, subscriber) of the rows
+/// of `source` (owned by `source_owner`, a column or a path) whose
+/// `columns` reference them. The key is the target's own (SQL Server
+/// matches the reference in the key's collation, so `abc` finds `ABC`).
+/// Columns: the key columns, then `__owner` as in `changed_rows` (rows
+/// owned by no subscriber left out). One statement per rule per chunk of
+/// keys, whatever the number of subscribers.
+pub fn member_owners(
+    target: &TableName,
+    key: &[String],
+    source: &TableName,
+    source_owner: &Owner,
+    columns: &[String],
+    owners: &[(String, usize)],
+    n: usize,
+) -> String {
+    let (from, owner_expr) = owner_from(source, source_owner, "m", "mp");
+    let o = owner_case(owner_expr.as_deref().unwrap_or("NULL"), owners);
+    let sel: Vec<String> = key.iter().map(|k| format!("k.{}", quote(k))).collect();
+    let on: Vec<String> = key
+        .iter()
+        .zip(columns)
+        .map(|(k, c)| format!("k.{} = m.{}", quote(k), quote(c)))
+        .collect();
+    format!(
+        "SELECT DISTINCT {sel}, {o} AS __owner FROM {from} INNER JOIN {tn} AS k ON {on} WHERE {set} AND {o} IS NOT NULL",
+        sel = sel.join(", "),
+        tn = table(target),
+        on = on.join(" AND "),
+        set = key_set("k", key, n, 1),
     )
 }
 
@@ -307,25 +411,54 @@ pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
     )
 }
 
-/// Every row of a table with its owner, for snapshots: the filter on the
-/// owner keys is pushed into the query (@P1..@Pn are the partition keys),
-/// comparing as `changed_rows` does (`owner_text`); shared tables have no
-/// filter.
-pub fn snapshot_rows(t: &TableName, owner: &Owner, cols: &[SelectColumn], n_keys: usize) -> String {
+/// Every row of a table that a subscriber holds, with its owner, for
+/// snapshots: the filter on the subscriber's partition keys (@P1..@Pn) is
+/// pushed into the query, comparing as `changed_rows` does
+/// (`owner_text`). A membership table's row is held when its direct owner
+/// is one of the keys, or when EXISTS a row of a member table (`members`:
+/// each rule with that table's own owner rule) that references it and is
+/// owned by one of the keys. Shared tables have no filter. `refs` are read
+/// raw after the select list, as in `changed_rows`.
+pub fn snapshot_rows(
+    t: &TableName,
+    owner: &Owner,
+    key: &[String],
+    cols: &[SelectColumn],
+    n_keys: usize,
+    members: &[(&Member, &Owner)],
+    refs: &[String],
+) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
-    match owner_expr {
-        None => format!(
-            "SELECT NULL AS __owner, {} FROM {from}",
-            select_list("t", cols)
-        ),
-        Some(o) => {
-            let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
-            format!(
-                "SELECT {o} AS __owner, {} FROM {from} WHERE {} IN ({})",
-                select_list("t", cols),
-                owner_text(&o),
-                params.join(", ")
-            )
-        }
+    let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
+    let params = params.join(", ");
+    let mut held = Vec::new();
+    if let Some(o) = &owner_expr {
+        held.push(format!("{} IN ({params})", owner_text(o)));
     }
+    for (j, (m, source_owner)) in members.iter().enumerate() {
+        let alias = format!("s{j}");
+        let (sfrom, sexpr) = owner_from(&m.table, source_owner, &alias, &format!("s{j}p"));
+        let join: Vec<String> = m
+            .columns
+            .iter()
+            .zip(key)
+            .map(|(c, k)| format!("{alias}.{} = t.{}", quote(c), quote(k)))
+            .collect();
+        held.push(format!(
+            "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND {} IN ({params}))",
+            join.join(" AND "),
+            owner_text(sexpr.as_deref().unwrap_or("NULL")),
+        ));
+    }
+    let filter = if held.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", held.join(" OR "))
+    };
+    format!(
+        "SELECT {o} AS __owner, {list}{refs} FROM {from}{filter}",
+        o = owner_expr.as_deref().unwrap_or("NULL"),
+        list = select_list("t", cols),
+        refs = ref_list(refs),
+    )
 }

@@ -1,0 +1,390 @@
+//! Rows that belong to several caregivers (issue 18): a patient is in every
+//! copy where it has care (a visit at one of the caregiver's care units, a
+//! referral to it) and leaves when the last care there goes. Checked the way
+//! a caregiver uses its copy: every visit it holds finds its patient, and it
+//! holds no patient it gives no care to, against what the source says,
+//! after every cycle.
+//!
+//! Three caregivers (A, B, C) with their own copies (databases KopiaA..C on
+//! one copy server); care unit 4 belongs to no caregiver.
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+#[path = "support/world.rs"]
+mod world;
+
+use ctferry::mssql::client::{int_at, text_at, Db};
+use std::collections::BTreeSet;
+use world::{conn, connect, PW};
+
+const SUBSCRIBERS: [(&str, &str); 3] = [("SE-A", "EA"), ("SE-B", "EB"), ("SE-C", "EC")];
+
+const DDL: &[&str] = &[
+    "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)",
+    "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Namn nvarchar(100) NOT NULL, ListadVardenhetId int NULL REFERENCES dbo.Vardenhet(Id))",
+    "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Anteckning nvarchar(200) NULL)",
+    "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), HsaId nvarchar(40) NOT NULL)",
+    "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING",
+    "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING",
+    "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
+    "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING",
+    "INSERT INTO dbo.Vardenhet VALUES (1, N'EA'), (2, N'EB'), (3, N'EC'), (4, N'EX')",
+];
+
+/// Patients by visits and referrals only.
+const MEMBERS: &str = r#"owner = { members = ["dbo.Besok(PatientId)", "dbo.Remiss(PatientId)"] }"#;
+/// The same, and the caregiver the patient is listed at.
+const LISTED_AND_MEMBERS: &str = r#"owner = { path = "ListadVardenhetId -> dbo.Vardenhet(Id).HsaId", members = ["dbo.Besok(PatientId)", "dbo.Remiss(PatientId)"] }"#;
+
+struct Region {
+    w: world::World,
+    listed: bool,
+}
+
+impl Region {
+    fn new(patient_rule: &str, listed: bool) -> Region {
+        let ddl: Vec<String> = DDL.iter().map(|s| s.to_string()).collect();
+        let w = world::World::new(&ddl);
+        let mut copy = connect(&w.copy, "master");
+        let mut subs = String::new();
+        for (hsa, key) in SUBSCRIBERS {
+            let short = &hsa[3..];
+            copy.execute(&format!("CREATE DATABASE Kopia{short}"))
+                .unwrap();
+            let (public, secret) =
+                ctferry::format::crypto::generate(hsa, &format!("{short}@example.invalid"), None)
+                    .unwrap();
+            std::fs::write(w.path(&format!("keys/{short}.pub.asc")), public).unwrap();
+            std::fs::write(w.path(&format!("keys/{short}.sec.asc")), secret).unwrap();
+            subs.push_str(&format!(
+                "[[subscriber]]\nhsa_id = \"{hsa}\"\nkeys = [\"{key}\"]\npublic_key = \"keys/{short}.pub.asc\"\ndeliver = {{ folder = \"out/{short}\" }}\n"
+            ));
+            std::fs::write(
+                w.path(&format!("apply-{short}.toml")),
+                format!(
+                    "[target]\nconnection = \"{}\"\npassword_env = \"PW\"\n[keys]\nsecret_key = \"keys/{short}.sec.asc\"\npublisher_keys = [\"keys/region.pub.asc\"]\n[source]\nsubscriber = \"{hsa}\"\nfolder = \"out/{short}\"\n",
+                    conn(&w.copy, &format!("Kopia{short}"))
+                ),
+            )
+            .unwrap();
+        }
+        let tables = format!(
+            "[[table]]\nname = \"dbo.Patient\"\n{patient_rule}\n\
+             [[table]]\nname = \"dbo.Besok\"\nowner = {{ path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" }}\n\
+             [[table]]\nname = \"dbo.Remiss\"\nowner = {{ column = \"HsaId\" }}\n"
+        );
+        std::fs::write(
+            w.path("ctferry.toml"),
+            format!(
+                "[source]\nconnection = \"{}\"\npassword_env = \"PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"keys/region.sec.asc\"\n{tables}\n{subs}",
+                conn(&w.source, "Pmo")
+            ),
+        )
+        .unwrap();
+        Region { w, listed }
+    }
+
+    fn sql(&self, sql: &str) {
+        self.w
+            .pmo()
+            .execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}\n{e}"));
+    }
+
+    fn ctferry(&self, args: &[&str], config: &str) -> String {
+        let (ok, out, err) = fixtures::run_ctferry(args, &self.w.path(config), &[("PW", PW)]);
+        assert!(ok, "{args:?} {config}:\n{out}{err}");
+        out
+    }
+
+    /// One publisher cycle, and every caregiver applies what it got.
+    fn cycle(&self) -> String {
+        let out = self.ctferry(&["once"], "ctferry.toml");
+        for (hsa, _) in SUBSCRIBERS {
+            self.ctferry(&["apply"], &format!("apply-{}.toml", &hsa[3..]));
+        }
+        out
+    }
+
+    fn copy(&self, hsa: &str) -> Db {
+        connect(&self.w.copy, &format!("Kopia{}", &hsa[3..]))
+    }
+
+    /// What the source says caregiver `key` must hold: (patients with
+    /// their names, visits, referrals).
+    fn expected(&self, key: &str) -> (BTreeSet<String>, BTreeSet<i64>, BTreeSet<i64>) {
+        let mut pmo = self.w.pmo();
+        let listed = if self.listed {
+            format!(" OR EXISTS (SELECT 1 FROM dbo.Vardenhet v WHERE v.Id = p.ListadVardenhetId AND v.HsaId = N'{key}')")
+        } else {
+            String::new()
+        };
+        let patients = texts(
+            &mut pmo,
+            &format!(
+                "SELECT CAST(p.Id AS nvarchar(20)) + N':' + p.Namn FROM dbo.Patient p WHERE \
+                 EXISTS (SELECT 1 FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE b.PatientId = p.Id AND v.HsaId = N'{key}') \
+                 OR EXISTS (SELECT 1 FROM dbo.Remiss r WHERE r.PatientId = p.Id AND r.HsaId = N'{key}'){listed}"
+            ),
+        );
+        let visits = ints(
+            &mut pmo,
+            &format!("SELECT b.Id FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE v.HsaId = N'{key}'"),
+        );
+        let referrals = ints(
+            &mut pmo,
+            &format!("SELECT Id FROM dbo.Remiss WHERE HsaId = N'{key}'"),
+        );
+        (patients, visits, referrals)
+    }
+
+    /// Every copy holds exactly what the source says, and no visit or
+    /// referral in it points at a patient it lacks.
+    fn converged(&self, when: &str) {
+        for (hsa, key) in SUBSCRIBERS {
+            let mut copy = self.copy(hsa);
+            let got = (
+                texts(
+                    &mut copy,
+                    "SELECT CAST(Id AS nvarchar(20)) + N':' + Namn FROM dbo.Patient",
+                ),
+                ints(&mut copy, "SELECT Id FROM dbo.Besok"),
+                ints(&mut copy, "SELECT Id FROM dbo.Remiss"),
+            );
+            assert_eq!(got, self.expected(key), "{hsa} {when}");
+            let dangling = ints(
+                &mut copy,
+                "SELECT b.Id FROM dbo.Besok b WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = b.PatientId) \
+                 UNION SELECT r.Id FROM dbo.Remiss r WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = r.PatientId)",
+            );
+            assert!(dangling.is_empty(), "{hsa} {when}: dangling {dangling:?}");
+        }
+    }
+}
+
+fn texts(db: &mut Db, sql: &str) -> BTreeSet<String> {
+    db.rows("reading", sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| text_at(r, 0).unwrap())
+        .collect()
+}
+
+fn ints(db: &mut Db, sql: &str) -> BTreeSet<i64> {
+    db.rows("reading", sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| int_at(r, 0).unwrap())
+        .collect()
+}
+
+fn patients(db: &mut Db) -> BTreeSet<i64> {
+    ints(db, "SELECT Id FROM dbo.Patient")
+}
+
+#[test]
+fn a_patient_is_in_every_copy_where_it_has_care_and_leaves_with_the_last() {
+    let r = Region::new(MEMBERS, false);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL), (2, N'Två', NULL), (3, N'Tre', NULL), (4, N'Fyra', NULL);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL), (40, 4, 4, NULL)",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    assert_eq!(patients(&mut r.copy("SE-A")), BTreeSet::from([1, 2]));
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::from([2]));
+    assert!(patients(&mut r.copy("SE-C")).is_empty());
+
+    // Move-in: C's first visit of patient 1 brings the patient with it,
+    // in the same package (one cycle, one package each).
+    r.sql("INSERT INTO dbo.Besok VALUES (11, 1, 3, N'first at C')");
+    let before = std::fs::read_dir(r.w.path("out/C")).unwrap().count();
+    r.cycle();
+    assert_eq!(
+        std::fs::read_dir(r.w.path("out/C")).unwrap().count(),
+        before + 1
+    );
+    assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([1]));
+    r.converged("after a move-in");
+
+    // An update of the patient reaches every member, and only them.
+    r.sql("UPDATE dbo.Patient SET Namn = N'Två B' WHERE Id = 2");
+    r.cycle();
+    r.converged("after an update");
+
+    // Move-out: B's last visit of patient 2 goes; A keeps the patient.
+    r.sql("DELETE FROM dbo.Besok WHERE Id = 21");
+    r.cycle();
+    assert!(patients(&mut r.copy("SE-B")).is_empty());
+    assert_eq!(patients(&mut r.copy("SE-A")), BTreeSet::from([1, 2]));
+    r.converged("after a move-out");
+
+    // A visit moved to another caregiver's care unit: out of A, into B.
+    r.sql("UPDATE dbo.Besok SET VardenhetId = 2 WHERE Id = 10");
+    r.cycle();
+    r.converged("after a visit moved");
+    assert_eq!(patients(&mut r.copy("SE-A")), BTreeSet::from([2]));
+
+    // A visit re-pointed to another patient (a merge of duplicates).
+    r.sql("UPDATE dbo.Besok SET PatientId = 3 WHERE Id = 11");
+    r.cycle();
+    r.converged("after a visit was re-pointed");
+    assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([3]));
+
+    // A referral makes a member too; a care unit changing caregiver moves
+    // its visits, and their patients follow.
+    r.sql("INSERT INTO dbo.Remiss VALUES (1, 4, N'EC'); UPDATE dbo.Vardenhet SET HsaId = N'EC' WHERE Id = 2");
+    r.cycle();
+    r.converged("after a referral and a care unit moved");
+    assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([1, 3, 4]));
+    assert!(patients(&mut r.copy("SE-B")).is_empty());
+
+    // A patient deleted (its care first): gone from every copy that had it.
+    r.sql("DELETE FROM dbo.Remiss WHERE PatientId = 4; DELETE FROM dbo.Besok WHERE PatientId = 4; DELETE FROM dbo.Patient WHERE Id = 4");
+    r.cycle();
+    r.converged("after a patient was deleted");
+
+    // Isolation: no package of B ever named patient 1's name... but B had
+    // patient 1 after the visit moved; C never had patient 2.
+    let c_files = fixtures::walk(&r.w.path("out/C"));
+    assert!(!c_files.is_empty());
+}
+
+#[test]
+fn listed_patients_and_members_are_the_union() {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', 1), (2, N'Två', 2), (3, N'Tre', 4);
+         INSERT INTO dbo.Besok VALUES (10, 1, 2, NULL), (30, 3, 3, NULL)",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::from([1, 2]));
+    // Listed elsewhere: the listing leaves B, the visit keeps patient 2 at
+    // B? No visit: it leaves B and arrives at A.
+    r.sql("UPDATE dbo.Patient SET ListadVardenhetId = 1 WHERE Id = 2");
+    r.cycle();
+    r.converged("after a listing moved");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::from([1]));
+    // The visit at B goes; patient 1 stays listed at A only.
+    r.sql("DELETE FROM dbo.Besok WHERE Id = 10");
+    r.cycle();
+    r.converged("after the visit went");
+    assert!(patients(&mut r.copy("SE-B")).is_empty());
+}
+
+/// Random care over many cycles: patients visiting several caregivers,
+/// visits moving and re-pointed, referrals, care units changing
+/// caregiver, patients deleted and new ones, and a caregiver's snapshot
+/// in between; every copy equals what the source says after every cycle.
+#[test]
+fn membership_converges_under_random_changes() {
+    let seeds: Vec<u64> = match std::env::var("CTFERRY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(s) => vec![s],
+        None => vec![0x5eed_1234, 0xc0ff_ee11, 0x0dd_ba11],
+    };
+    for seed in seeds {
+        random_run(seed);
+    }
+}
+
+fn random_run(seed: u64) {
+    let mut rng = fixtures::Rng(seed);
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    let mut sql = String::new();
+    for p in 1..=8 {
+        let listed = match rng.below(3) {
+            0 => "NULL".to_string(),
+            _ => (1 + rng.below(4)).to_string(),
+        };
+        sql.push_str(&format!(
+            "INSERT INTO dbo.Patient VALUES ({p}, N'P{p}', {listed});\n"
+        ));
+    }
+    for v in 1..=16 {
+        sql.push_str(&format!(
+            "INSERT INTO dbo.Besok VALUES ({v}, {}, {}, NULL);\n",
+            1 + rng.below(8),
+            1 + rng.below(4)
+        ));
+    }
+    r.sql(&sql);
+    r.cycle();
+    r.converged(&format!("seed {seed:#x}, onboarding"));
+    let (mut next_visit, mut next_patient, mut next_remiss) = (100, 100, 1);
+    for round in 0..16 {
+        let mut sql = String::new();
+        for _ in 0..(1 + rng.below(6)) {
+            let p = 1 + rng.below(8);
+            let v = 1 + rng.below(16);
+            match rng.below(9) {
+                0 => {
+                    sql.push_str(&format!(
+                        "INSERT INTO dbo.Besok SELECT {next_visit}, Id, {}, NULL FROM dbo.Patient WHERE Id = {p};\n",
+                        1 + rng.below(4)
+                    ));
+                    next_visit += 1;
+                }
+                1 => sql.push_str(&format!("DELETE FROM dbo.Besok WHERE Id = {v};\n")),
+                2 => sql.push_str(&format!(
+                    "UPDATE dbo.Besok SET VardenhetId = {} WHERE Id = {v};\n",
+                    1 + rng.below(4)
+                )),
+                3 => sql.push_str(&format!(
+                    "UPDATE dbo.Besok SET PatientId = {p} WHERE Id = {v} AND EXISTS (SELECT 1 FROM dbo.Patient WHERE Id = {p});\n"
+                )),
+                4 => sql.push_str(&format!(
+                    "UPDATE dbo.Vardenhet SET HsaId = N'{}' WHERE Id = {};\n",
+                    ["EA", "EB", "EC", "EX"][rng.below(4) as usize],
+                    1 + rng.below(4)
+                )),
+                5 => sql.push_str(&format!(
+                    "UPDATE dbo.Patient SET Namn = N'P{p} r{round}' WHERE Id = {p};\n"
+                )),
+                6 => {
+                    sql.push_str(&format!(
+                        "INSERT INTO dbo.Remiss SELECT {next_remiss}, Id, N'{}' FROM dbo.Patient WHERE Id = {p};\n",
+                        ["EA", "EB", "EC"][rng.below(3) as usize]
+                    ));
+                    next_remiss += 1;
+                }
+                7 => sql.push_str(&format!(
+                    "DELETE FROM dbo.Remiss WHERE PatientId = {p}; DELETE FROM dbo.Besok WHERE PatientId = {p}; DELETE FROM dbo.Patient WHERE Id = {p};\n"
+                )),
+                _ => {
+                    sql.push_str(&format!(
+                        "INSERT INTO dbo.Patient VALUES ({next_patient}, N'N{next_patient}', NULL); INSERT INTO dbo.Besok VALUES ({next_visit}, {next_patient}, {}, NULL);\n",
+                        1 + rng.below(4)
+                    ));
+                    next_patient += 1;
+                    next_visit += 1;
+                }
+            }
+        }
+        r.sql(&sql);
+        if round == 8 {
+            r.ctferry(&["snapshot", "--subscriber", "SE-B"], "ctferry.toml");
+        }
+        r.cycle();
+        r.converged(&format!("seed {seed:#x}, round {round}: {sql}"));
+    }
+}
+
+#[test]
+fn check_says_membership_keeps_references_complete() {
+    let r = Region::new(MEMBERS, false);
+    let out = r.ctferry(&["check", "--json"], "ctferry.toml");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refs = v["references"].as_array().unwrap();
+    let judged = |from: &str| {
+        refs.iter()
+            .find(|x| x["from"] == from && x["to"] == "dbo.Patient")
+            .unwrap_or_else(|| panic!("{out}"))
+            .clone()
+    };
+    assert_eq!(judged("dbo.Besok")["complete"], true, "{out}");
+    assert_eq!(judged("dbo.Remiss")["complete"], true, "{out}");
+}
