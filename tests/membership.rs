@@ -24,6 +24,8 @@ const DDL: &[&str] = &[
     "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Namn nvarchar(100) NOT NULL, ListadVardenhetId int NULL REFERENCES dbo.Vardenhet(Id))",
     "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Anteckning nvarchar(200) NULL)",
     "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), HsaId nvarchar(40) NOT NULL)",
+    "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Adress nvarchar(100) NOT NULL)",
+    "ALTER TABLE dbo.PatientAdress ENABLE CHANGE_TRACKING",
     "ALTER TABLE dbo.Vardenhet ENABLE CHANGE_TRACKING",
     "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING",
     "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
@@ -39,6 +41,9 @@ const LISTED_AND_MEMBERS: &str = r#"owner = { path = "ListadVardenhetId -> dbo.V
 struct Region {
     w: world::World,
     listed: bool,
+    /// Every patient each caregiver has had a care relation with, at the
+    /// end of some cycle.
+    ever: std::cell::RefCell<std::collections::HashMap<String, BTreeSet<i64>>>,
 }
 
 impl Region {
@@ -71,7 +76,8 @@ impl Region {
         let tables = format!(
             "[[table]]\nname = \"dbo.Patient\"\n{patient_rule}\n\
              [[table]]\nname = \"dbo.Besok\"\nowner = {{ path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" }}\n\
-             [[table]]\nname = \"dbo.Remiss\"\nowner = {{ column = \"HsaId\" }}\n"
+             [[table]]\nname = \"dbo.Remiss\"\nowner = {{ column = \"HsaId\" }}\n\
+             [[table]]\nname = \"dbo.PatientAdress\"\nowner = {{ path = \"PatientId -> dbo.Patient(Id)\" }}\n"
         );
         std::fs::write(
             w.path("ctferry.toml"),
@@ -81,7 +87,11 @@ impl Region {
             ),
         )
         .unwrap();
-        Region { w, listed }
+        Region {
+            w,
+            listed,
+            ever: Default::default(),
+        }
     }
 
     fn sql(&self, sql: &str) {
@@ -112,19 +122,36 @@ impl Region {
 
     /// What the source says caregiver `key` must hold: (patients with
     /// their names, visits, referrals).
-    fn expected(&self, key: &str) -> (BTreeSet<String>, BTreeSet<i64>, BTreeSet<i64>) {
+    #[allow(clippy::type_complexity)]
+    fn expected(
+        &self,
+        key: &str,
+    ) -> (
+        BTreeSet<String>,
+        BTreeSet<i64>,
+        BTreeSet<i64>,
+        BTreeSet<String>,
+    ) {
         let mut pmo = self.w.pmo();
         let listed = if self.listed {
             format!(" OR EXISTS (SELECT 1 FROM dbo.Vardenhet v WHERE v.Id = p.ListadVardenhetId AND v.HsaId = N'{key}')")
         } else {
             String::new()
         };
+        let related = format!(
+            "EXISTS (SELECT 1 FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE b.PatientId = p.Id AND v.HsaId = N'{key}') \
+             OR EXISTS (SELECT 1 FROM dbo.Remiss r WHERE r.PatientId = p.Id AND r.HsaId = N'{key}'){listed}"
+        );
         let patients = texts(
             &mut pmo,
             &format!(
-                "SELECT CAST(p.Id AS nvarchar(20)) + N':' + p.Namn FROM dbo.Patient p WHERE \
-                 EXISTS (SELECT 1 FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE b.PatientId = p.Id AND v.HsaId = N'{key}') \
-                 OR EXISTS (SELECT 1 FROM dbo.Remiss r WHERE r.PatientId = p.Id AND r.HsaId = N'{key}'){listed}"
+                "SELECT CAST(p.Id AS nvarchar(20)) + N':' + p.Namn FROM dbo.Patient p WHERE {related}"
+            ),
+        );
+        let addresses = texts(
+            &mut pmo,
+            &format!(
+                "SELECT CAST(a.Id AS nvarchar(20)) + N':' + a.Adress FROM dbo.PatientAdress a JOIN dbo.Patient p ON p.Id = a.PatientId WHERE {related}"
             ),
         );
         let visits = ints(
@@ -135,7 +162,7 @@ impl Region {
             &mut pmo,
             &format!("SELECT Id FROM dbo.Remiss WHERE HsaId = N'{key}'"),
         );
-        (patients, visits, referrals)
+        (patients, visits, referrals, addresses)
     }
 
     /// Every copy holds exactly what the source says, and no visit or
@@ -150,14 +177,79 @@ impl Region {
                 ),
                 ints(&mut copy, "SELECT Id FROM dbo.Besok"),
                 ints(&mut copy, "SELECT Id FROM dbo.Remiss"),
+                texts(
+                    &mut copy,
+                    "SELECT CAST(Id AS nvarchar(20)) + N':' + Adress FROM dbo.PatientAdress",
+                ),
             );
-            assert_eq!(got, self.expected(key), "{hsa} {when}");
+            let want = self.expected(key);
+            assert_eq!(got, want, "{hsa} {when}");
+            self.ever
+                .borrow_mut()
+                .entry(hsa.to_string())
+                .or_default()
+                .extend(
+                    want.0
+                        .iter()
+                        .map(|p| p.split(':').next().unwrap().parse::<i64>().unwrap()),
+                );
             let dangling = ints(
                 &mut copy,
                 "SELECT b.Id FROM dbo.Besok b WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = b.PatientId) \
-                 UNION SELECT r.Id FROM dbo.Remiss r WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = r.PatientId)",
+                 UNION SELECT r.Id FROM dbo.Remiss r WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = r.PatientId) \
+                 UNION SELECT a.Id FROM dbo.PatientAdress a WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient p WHERE p.Id = a.PatientId)",
             );
             assert!(dangling.is_empty(), "{hsa} {when}: dangling {dangling:?}");
+        }
+    }
+}
+
+impl Region {
+    /// Isolation: every patient named in any package a caregiver received
+    /// (a row or a delete's key, snapshot or delta), read back with
+    /// `ctferry inspect`, is one it had a care relation with.
+    fn isolated(&self) {
+        for (hsa, _) in SUBSCRIBERS {
+            let short = &hsa[3..];
+            let mut named = BTreeSet::new();
+            let files = fixtures::walk(&self.w.path(&format!("out/{short}")));
+            assert!(!files.is_empty(), "{hsa} received nothing");
+            for f in files {
+                if !f.to_string_lossy().ends_with(".ctf.pgp") {
+                    continue;
+                }
+                let key = self.w.path(&format!("keys/{short}.sec.asc"));
+                let signer = self.w.path("keys/region.pub.asc");
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+                    .args(["inspect", "--json", "--rows", "100000"])
+                    .arg(&f)
+                    .arg("--key")
+                    .arg(&key)
+                    .arg("--signer")
+                    .arg(&signer)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                for row in v["rows"].as_array().unwrap() {
+                    if row["table"] == "dbo.Patient" {
+                        named.insert(row["values"]["Id"].as_i64().unwrap());
+                    }
+                    if row["table"] == "dbo.PatientAdress" && row["op"] != "delete" {
+                        named.insert(row["values"]["PatientId"].as_i64().unwrap());
+                    }
+                }
+            }
+            let ever = self.ever.borrow().get(hsa).cloned().unwrap_or_default();
+            let leaked: Vec<_> = named.difference(&ever).collect();
+            assert!(
+                leaked.is_empty(),
+                "{hsa} was sent patients {leaked:?} it never gave care to"
+            );
         }
     }
 }
@@ -187,7 +279,8 @@ fn a_patient_is_in_every_copy_where_it_has_care_and_leaves_with_the_last() {
     let r = Region::new(MEMBERS, false);
     r.sql(
         "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL), (2, N'Två', NULL), (3, N'Tre', NULL), (4, N'Fyra', NULL);
-         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL), (40, 4, 4, NULL)",
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL), (40, 4, 4, NULL);
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1'), (2, 2, N'Lillgatan 2'), (4, 4, N'Fyrvägen 4')",
     );
     r.cycle();
     r.converged("after onboarding");
@@ -207,8 +300,9 @@ fn a_patient_is_in_every_copy_where_it_has_care_and_leaves_with_the_last() {
     assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([1]));
     r.converged("after a move-in");
 
-    // An update of the patient reaches every member, and only them.
-    r.sql("UPDATE dbo.Patient SET Namn = N'Två B' WHERE Id = 2");
+    // An update of the patient (and of its address) reaches every member,
+    // and only them.
+    r.sql("UPDATE dbo.Patient SET Namn = N'Två B' WHERE Id = 2; UPDATE dbo.PatientAdress SET Adress = N'Nygatan 2' WHERE Id = 2");
     r.cycle();
     r.converged("after an update");
 
@@ -240,14 +334,12 @@ fn a_patient_is_in_every_copy_where_it_has_care_and_leaves_with_the_last() {
     assert!(patients(&mut r.copy("SE-B")).is_empty());
 
     // A patient deleted (its care first): gone from every copy that had it.
-    r.sql("DELETE FROM dbo.Remiss WHERE PatientId = 4; DELETE FROM dbo.Besok WHERE PatientId = 4; DELETE FROM dbo.Patient WHERE Id = 4");
+    r.sql("DELETE FROM dbo.Remiss WHERE PatientId = 4; DELETE FROM dbo.Besok WHERE PatientId = 4; DELETE FROM dbo.PatientAdress WHERE PatientId = 4; DELETE FROM dbo.Patient WHERE Id = 4");
     r.cycle();
     r.converged("after a patient was deleted");
 
-    // Isolation: no package of B ever named patient 1's name... but B had
-    // patient 1 after the visit moved; C never had patient 2.
-    let c_files = fixtures::walk(&r.w.path("out/C"));
-    assert!(!c_files.is_empty());
+    r.isolated();
+    assert!(!r.ever.borrow()["SE-C"].contains(&2));
 }
 
 #[test]
@@ -271,6 +363,7 @@ fn listed_patients_and_members_are_the_union() {
     r.cycle();
     r.converged("after the visit went");
     assert!(patients(&mut r.copy("SE-B")).is_empty());
+    r.isolated();
 }
 
 /// Random care over many cycles: patients visiting several caregivers,
@@ -311,16 +404,22 @@ fn random_run(seed: u64) {
             1 + rng.below(4)
         ));
     }
+    for a in 1..=8 {
+        sql.push_str(&format!(
+            "INSERT INTO dbo.PatientAdress VALUES ({a}, {a}, N'A{a}');\n"
+        ));
+    }
     r.sql(&sql);
     r.cycle();
     r.converged(&format!("seed {seed:#x}, onboarding"));
     let (mut next_visit, mut next_patient, mut next_remiss) = (100, 100, 1);
+    let mut next_address = 8;
     for round in 0..16 {
         let mut sql = String::new();
         for _ in 0..(1 + rng.below(6)) {
             let p = 1 + rng.below(8);
             let v = 1 + rng.below(16);
-            match rng.below(9) {
+            match rng.below(10) {
                 0 => {
                     sql.push_str(&format!(
                         "INSERT INTO dbo.Besok SELECT {next_visit}, Id, {}, NULL FROM dbo.Patient WHERE Id = {p};\n",
@@ -352,8 +451,20 @@ fn random_run(seed: u64) {
                     next_remiss += 1;
                 }
                 7 => sql.push_str(&format!(
-                    "DELETE FROM dbo.Remiss WHERE PatientId = {p}; DELETE FROM dbo.Besok WHERE PatientId = {p}; DELETE FROM dbo.Patient WHERE Id = {p};\n"
+                    "DELETE FROM dbo.Remiss WHERE PatientId = {p}; DELETE FROM dbo.Besok WHERE PatientId = {p}; DELETE FROM dbo.PatientAdress WHERE PatientId = {p}; DELETE FROM dbo.Patient WHERE Id = {p};\n"
                 )),
+                8 => {
+                    let a = 1 + rng.below(next_address as u64);
+                    sql.push_str(&match rng.below(4) {
+                        0 => format!("DELETE FROM dbo.PatientAdress WHERE Id = {a};\n"),
+                        1 => format!("UPDATE dbo.PatientAdress SET PatientId = {p} WHERE Id = {a} AND EXISTS (SELECT 1 FROM dbo.Patient WHERE Id = {p});\n"),
+                        2 => format!("UPDATE dbo.PatientAdress SET Adress = N'A{a} r{round}' WHERE Id = {a};\n"),
+                        _ => {
+                            next_address += 1;
+                            format!("INSERT INTO dbo.PatientAdress SELECT {next_address}, Id, N'A{next_address}' FROM dbo.Patient WHERE Id = {p};\n")
+                        }
+                    });
+                }
                 _ => {
                     sql.push_str(&format!(
                         "INSERT INTO dbo.Patient VALUES ({next_patient}, N'N{next_patient}', NULL); INSERT INTO dbo.Besok VALUES ({next_visit}, {next_patient}, {}, NULL);\n",
@@ -371,6 +482,7 @@ fn random_run(seed: u64) {
         r.cycle();
         r.converged(&format!("seed {seed:#x}, round {round}: {sql}"));
     }
+    r.isolated();
 }
 
 #[test]

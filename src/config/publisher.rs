@@ -611,11 +611,17 @@ fn resolve_paths_to_tables(
                         hops: hops.clone(),
                         column: c.clone(),
                     },
-                    Owner::Members { .. } => {
-                        return Err((
-                            *i,
-                            format!("owner path ends at {}, which is owned by members; a table following a membership table is not supported yet: end the path at an owner column, or give it members of its own", tables[at].name),
-                        ))
+                    Owner::Members { .. } => Owner::Follows {
+                        hops: hops.clone(),
+                        table: tables[at].name.clone(),
+                    },
+                    Owner::Follows { hops: h, table } => {
+                        let mut all = hops.clone();
+                        all.extend(h.iter().cloned());
+                        Owner::Follows {
+                            hops: all,
+                            table: table.clone(),
+                        }
                     }
                     Owner::Path { hops: h, column } => {
                         let mut all = hops.clone();
@@ -665,7 +671,7 @@ fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
             match &source.owner {
                 Owner::Column(_) | Owner::Path { .. } => {}
                 Owner::Shared => return Err((i, format!("members names {m}, but {} is shared: every caregiver would be a member, so publish {} shared instead", m.table, t.name))),
-                Owner::Members { .. } => return Err((i, format!("members names {m}, but {} is itself owned by members; membership through a membership table is not supported: give {} a column or path owner", m.table, m.table))),
+                Owner::Members { .. } | Owner::Follows { .. } => return Err((i, format!("members names {m}, but {} is itself owned by members (or follows a table that is); membership through membership is not supported: give {} a column or path owner", m.table, m.table))),
             }
             if t.owner
                 .members()

@@ -29,6 +29,11 @@ pub enum Owner {
         direct: Option<Box<Owner>>,
         members: Vec<Member>,
     },
+    /// Foreign-key hops to a row of membership table `table` (the last
+    /// hop's `to_column` is its key): the row is in every copy that holds
+    /// that row (`path = "PatientId -> dbo.Patient(Id)"` when `dbo.Patient`
+    /// is owned by members).
+    Follows { hops: Vec<Hop>, table: TableName },
 }
 
 /// One membership rule: the rows of `table` whose `columns` (a foreign key)
@@ -242,6 +247,16 @@ impl std::fmt::Display for Owner {
                 let m: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
                 write!(f, "members = [{}]", m.join(", "))
             }
+            Owner::Follows { hops, .. } => {
+                write!(f, "path = \"")?;
+                for (i, h) in hops.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ".")?;
+                    }
+                    write!(f, "{} -> {}({})", h.from_column, h.table, h.to_column)?;
+                }
+                write!(f, "\"")
+            }
             Owner::Shared => write!(f, "shared"),
             Owner::Column(c) => write!(f, "column = \"{c}\""),
             Owner::Path { hops, column } => {
@@ -264,10 +279,16 @@ impl Owner {
     /// membership without a direct rule.
     pub fn direct(&self) -> Option<&Owner> {
         match self {
-            Owner::Shared => None,
+            Owner::Shared | Owner::Follows { .. } => None,
             Owner::Column(_) | Owner::Path { .. } => Some(self),
             Owner::Members { direct, .. } => direct.as_deref(),
         }
+    }
+
+    /// Whether rows have a set of holders (`Members`, `Follows`) rather
+    /// than one owner.
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Owner::Members { .. } | Owner::Follows { .. })
     }
 
     /// The membership rules (empty unless `Members`).
@@ -297,6 +318,15 @@ impl Owner {
             ) => {
                 eq(c1, c2)
                     && h1.len() == h2.len()
+                    && h1.iter().zip(h2).all(|(a, b)| {
+                        eq(&a.from_column, &b.from_column)
+                            && eq(&a.to_column, &b.to_column)
+                            && eq(&a.table.schema, &b.table.schema)
+                            && eq(&a.table.name, &b.table.name)
+                    })
+            }
+            (Owner::Follows { hops: h1, .. }, Owner::Follows { hops: h2, .. }) => {
+                h1.len() == h2.len()
                     && h1.iter().zip(h2).all(|(a, b)| {
                         eq(&a.from_column, &b.from_column)
                             && eq(&a.to_column, &b.to_column)

@@ -284,6 +284,57 @@ pub fn reference(
     }
 }
 
+/// Whether each hop of an owner path follows a declared foreign key, and
+/// each hop table can be read and is tracked; problems as `check` lists them.
+fn hop_problems(
+    db: &mut Db,
+    name: &str,
+    table: &crate::config::TableName,
+    hops: &[crate::config::Hop],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut from = table.clone();
+    for h in hops {
+        match db.rows(
+            "reading foreign keys",
+            sql::foreign_key_columns(),
+            &[
+                Param::Str(from.to_string()),
+                Param::Str(h.table.to_string()),
+            ],
+        ) {
+            Ok(rows) => {
+                let found = rows.iter().any(|r| {
+                    r.try_get::<&str, _>(1)
+                        .ok()
+                        .flatten()
+                        .map(|p| p.eq_ignore_ascii_case(&h.from_column))
+                        .unwrap_or(false)
+                        && r.try_get::<&str, _>(2)
+                            .ok()
+                            .flatten()
+                            .map(|c| c.eq_ignore_ascii_case(&h.to_column))
+                            .unwrap_or(false)
+                });
+                if !found {
+                    problems.push(format!(
+                            "[[table]] {name}: owner path hop {from}.{} -> {}({}) does not follow a foreign key; declare FOREIGN KEY ({}) REFERENCES {}({}) or fix the path",
+                            h.from_column, h.table, h.to_column, h.from_column, h.table, h.to_column
+                        ));
+                }
+            }
+            Err(e) => problems.push(format!("[[table]] {name}: {e}")),
+        }
+        problems.extend(
+            check_hop_table(db, h)
+                .into_iter()
+                .map(|p| format!("[[table]] {name}: owner path hop table {}: {p}", h.table)),
+        );
+        from = h.table.clone();
+    }
+    problems
+}
+
 /// Whether member rule `m` follows a declared foreign key from its table to
 /// `target`'s key (`key`, in order): membership is only as sound as the
 /// references it counts.
@@ -458,7 +509,7 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
                 .any(|x| x.name.eq_ignore_ascii_case(c))
         };
         match t.owner.direct() {
-            None | Some(Owner::Shared | Owner::Members { .. }) => {}
+            None | Some(Owner::Shared | Owner::Members { .. } | Owner::Follows { .. }) => {}
             Some(Owner::Column(c)) => {
                 if !has_col(c) && !t.excludes(c) {
                     problems.push(format!(
@@ -467,43 +518,8 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
                 }
             }
             Some(Owner::Path { hops, column }) => {
-                let mut from = t.name.clone();
-                for h in hops {
-                    match db.rows(
-                        "reading foreign keys",
-                        sql::foreign_key_columns(),
-                        &[
-                            Param::Str(from.to_string()),
-                            Param::Str(h.table.to_string()),
-                        ],
-                    ) {
-                        Ok(rows) => {
-                            let found = rows.iter().any(|r| {
-                                r.try_get::<&str, _>(1)
-                                    .ok()
-                                    .flatten()
-                                    .map(|p| p.eq_ignore_ascii_case(&h.from_column))
-                                    .unwrap_or(false)
-                                    && r.try_get::<&str, _>(2)
-                                        .ok()
-                                        .flatten()
-                                        .map(|c| c.eq_ignore_ascii_case(&h.to_column))
-                                        .unwrap_or(false)
-                            });
-                            if !found {
-                                problems.push(format!(
-                                    "[[table]] {name}: owner path hop {from}.{} -> {}({}) does not follow a foreign key; declare FOREIGN KEY ({}) REFERENCES {}({}) or fix the path",
-                                    h.from_column, h.table, h.to_column, h.from_column, h.table, h.to_column
-                                ));
-                            }
-                        }
-                        Err(e) => problems.push(format!("[[table]] {name}: {e}")),
-                    }
-                    problems.extend(check_hop_table(&mut db, h).into_iter().map(|p| {
-                        format!("[[table]] {name}: owner path hop table {}: {p}", h.table)
-                    }));
-                    from = h.table.clone();
-                }
+                problems.extend(hop_problems(&mut db, &name, &t.name, hops));
+                let from = t.name.clone();
                 let last = hops.last().map(|h| h.table.clone()).unwrap_or(from);
                 match db.rows(
                     "reading columns",
@@ -526,6 +542,9 @@ pub fn check_with_references(cfg: &Config) -> (Vec<String>, Vec<Reference>) {
                     Err(e) => problems.push(format!("[[table]] {name}: {e}")),
                 }
             }
+        }
+        if let Owner::Follows { hops, .. } = &t.owner {
+            problems.extend(hop_problems(&mut db, &name, &t.name, hops));
         }
         for m in t.owner.members() {
             problems.extend(

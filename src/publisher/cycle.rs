@@ -232,7 +232,7 @@ impl<'c> Publisher<'c> {
             // Member tables before the tables whose members they make.
             let rules = Rule::all(&tables);
             let mut touched = Touched::default();
-            for t in tables.iter().filter(|t| t.cfg.owner.members().is_empty()) {
+            for t in tables.iter().filter(|t| !t.cfg.owner.is_membership()) {
                 self.route_table(
                     db,
                     t,
@@ -246,6 +246,7 @@ impl<'c> Publisher<'c> {
                 )?;
                 report.statements += 2;
             }
+            let mut moved = Touched::default();
             for t in tables.iter().filter(|t| !t.cfg.owner.members().is_empty()) {
                 self.route_members(
                     db,
@@ -253,11 +254,35 @@ impl<'c> Publisher<'c> {
                     w,
                     &rules,
                     &touched,
+                    &mut moved,
                     &live,
                     &mut owners,
                     &mut changes,
                     report,
                 )?;
+            }
+            for t in &tables {
+                if let Owner::Follows { table, .. } = &t.cfg.owner {
+                    let followed =
+                        tables
+                            .iter()
+                            .find(|x| &x.cfg.name == table)
+                            .ok_or_else(|| PublishError::Rule {
+                                table: t.schema.name.clone(),
+                                detail: format!("it follows {table}, which is not published"),
+                            })?;
+                    self.route_followers(
+                        db,
+                        t,
+                        followed,
+                        w,
+                        &moved,
+                        &live,
+                        &mut owners,
+                        &mut changes,
+                        report,
+                    )?;
+                }
             }
         }
         // Snapshots, in the same read transaction.
@@ -508,21 +533,7 @@ impl<'c> Publisher<'c> {
                 Ok(())
             },
         )?;
-        let mut deleted: Vec<Vec<Value>> = Vec::new();
-        db.query(
-            &format!("reading the deletes of {name}"),
-            &sql::deleted_keys(&t.cfg.name, &t.schema.key),
-            &[Param::I64(w)],
-            |r| {
-                let mut k = Vec::new();
-                for (i, p) in t.key_pos.iter().enumerate() {
-                    let c = &t.schema.columns[*p];
-                    k.push(client::value(r, i, &c.name, &c.ty)?);
-                }
-                deleted.push(k);
-                Ok(())
-            },
-        )?;
+        let deleted = read_deleted(db, t, w)?;
         report.changes_read += rows.iter().filter(|r| r.0).count() as u64 + deleted.len() as u64;
         for (own_change, owner, vals, refs) in rows {
             let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
@@ -597,6 +608,7 @@ impl<'c> Publisher<'c> {
         w: i64,
         rules: &[Rule<'_>],
         touched: &Touched,
+        moved: &mut Touched,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
         changes: &mut Changes,
@@ -726,37 +738,168 @@ impl<'c> Publisher<'c> {
             live.send(&send, &name, kb, vals, &key, changes, report);
             if held != now {
                 owners.set_holders(row, now);
+                moved.insert(&name, kb, key);
             }
         }
-        let mut deleted: Vec<Vec<Value>> = Vec::new();
+        let deleted = read_deleted(db, t, w)?;
+        report.statements += 1;
+        report.changes_read += deleted.len() as u64;
+        for (kb, key) in drop_held(&name, deleted, live, owners, changes, report)? {
+            moved.insert(&name, &kb, key);
+        }
+        Ok(())
+    }
+
+    /// Routes table `t`, which follows membership table `followed`
+    /// (`owner = { path = "PatientId -> dbo.Patient(Id)" }`): a row is
+    /// held where the row it follows is held (`m/` of that row, as
+    /// `route_members` left it this cycle). Its own changes (and changes up
+    /// its path) are read as any table's; the rows following a row whose
+    /// holders changed (`moved`) are read by that row's key.
+    #[allow(clippy::too_many_arguments)]
+    fn route_followers(
+        &self,
+        db: &mut Db,
+        t: &TableInfo,
+        followed: &TableInfo,
+        w: i64,
+        moved: &Touched,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = t.schema.name.clone();
+        let fname = followed.schema.name.clone();
+        let [kp] = followed.key_pos[..] else {
+            return Err(PublishError::Rule {
+                table: name,
+                detail: format!("it follows {fname}, whose primary key has {} columns; a path follows a key of one column: end the path at an owner column, or give {} members of its own", followed.key_pos.len(), t.schema.name),
+            });
+        };
+        let fkey = followed.schema.columns[kp].clone();
+        let key_owners = self.cfg.key_owners();
+        // Rows by encoded key: (own change, followed key, values).
+        let mut rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>)> = BTreeMap::new();
+        let read_row = |r: &tiberius::Row| -> Result<(bool, Value, Vec<Value>), crate::mssql::client::DbError> {
+            let mut vals = Vec::with_capacity(t.schema.columns.len());
+            for (i, c) in t.schema.columns.iter().enumerate() {
+                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
+            }
+            let f = client::value(r, 1, &fkey.name, &fkey.ty)?;
+            Ok((int_at(r, 0).unwrap_or(0) != 0, f, vals))
+        };
+        let key_of = |vals: &[Value]| -> Vec<u8> {
+            key_bytes(
+                &t.key_pos
+                    .iter()
+                    .map(|p| vals[*p].clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
         db.query(
-            &format!("reading the deletes of {name}"),
-            &sql::deleted_keys(&t.cfg.name, &t.schema.key),
+            &format!("reading the changes of {name}"),
+            &sql::changed_rows(
+                &t.cfg.name,
+                &t.cfg.owner,
+                &t.schema.key,
+                &t.select,
+                &key_owners,
+                &[],
+            ),
             &[Param::I64(w)],
             |r| {
-                let mut k = Vec::new();
-                for (i, ty) in key_types.iter().enumerate() {
-                    k.push(client::value(r, i, &t.schema.key[i], ty)?);
-                }
-                deleted.push(k);
+                let row = read_row(r)?;
+                rows.insert(key_of(&row.2), row);
                 Ok(())
             },
         )?;
         report.statements += 1;
-        report.changes_read += deleted.len() as u64;
-        for key in deleted {
-            let kb = key_bytes(&key);
-            let row = RowId::new(&name, &kb);
+        report.changes_read += rows.values().filter(|r| r.0).count() as u64;
+        let keys: Vec<&Vec<Value>> = moved.keys(&fname).map(|(_, k)| k).collect();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            db.query(
+                &format!("reading the rows of {name} that follow rows of {fname} that moved"),
+                &sql::rows_following(&t.cfg.name, &t.cfg.owner, &t.select, chunk.len()),
+                &key_params(chunk, &[fkey.ty]),
+                |r| {
+                    let row = read_row(r)?;
+                    rows.entry(key_of(&row.2)).or_insert(row);
+                    Ok(())
+                },
+            )?;
+            report.statements += 1;
+        }
+        for (kb, (own_change, f, vals)) in &rows {
+            let row = RowId::new(&name, kb);
             let held = owners.holders(&row)?;
-            let none = BTreeSet::new();
-            let send = route::member_row(true, false, &held, &none);
-            live.send(&send, &name, &kb, &[], &key, changes, report);
-            if !held.is_empty() {
-                owners.set_holders(row, none);
+            let now = match f {
+                Value::Null => BTreeSet::new(),
+                f => owners.holders(&RowId::new(&fname, &key_bytes(std::slice::from_ref(f))))?,
+            };
+            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let send = route::member_row(*own_change, true, &held, &now);
+            live.send(&send, &name, kb, vals, &key, changes, report);
+            if held != now {
+                owners.set_holders(row, now);
             }
         }
+        let deleted = read_deleted(db, t, w)?;
+        report.statements += 1;
+        report.changes_read += deleted.len() as u64;
+        drop_held(&name, deleted, live, owners, changes, report)?;
         Ok(())
     }
+}
+
+/// Keys of `t`'s rows deleted after `w` (`sql::source::deleted_keys`).
+fn read_deleted(db: &mut Db, t: &TableInfo, w: i64) -> Result<Vec<Vec<Value>>, PublishError> {
+    let mut deleted: Vec<Vec<Value>> = Vec::new();
+    db.query(
+        &format!("reading the deletes of {}", t.schema.name),
+        &sql::deleted_keys(&t.cfg.name, &t.schema.key),
+        &[Param::I64(w)],
+        |r| {
+            let mut k = Vec::new();
+            for (i, p) in t.key_pos.iter().enumerate() {
+                let c = &t.schema.columns[*p];
+                k.push(client::value(r, i, &c.name, &c.ty)?);
+            }
+            deleted.push(k);
+            Ok(())
+        },
+    )?;
+    Ok(deleted)
+}
+
+/// A row's key, encoded and as values.
+type KeyPair = (Vec<u8>, Vec<Value>);
+
+/// Rows of membership (or follower) table `name` deleted at the source: a
+/// delete to every caregiver that held each, and no one else. Returns the
+/// (encoded key, key) of those some caregiver held.
+fn drop_held(
+    name: &str,
+    deleted: Vec<Vec<Value>>,
+    live: &Live<'_>,
+    owners: &mut Owners<'_>,
+    changes: &mut Changes,
+    report: &mut CycleReport,
+) -> Result<Vec<KeyPair>, PublishError> {
+    let mut gone = Vec::new();
+    for key in deleted {
+        let kb = key_bytes(&key);
+        let row = RowId::new(name, &kb);
+        let held = owners.holders(&row)?;
+        let none = BTreeSet::new();
+        let send = route::member_row(true, false, &held, &none);
+        live.send(&send, name, &kb, &[], &key, changes, report);
+        if !held.is_empty() {
+            owners.set_holders(row, none);
+            gone.push((kb, key));
+        }
+    }
+    Ok(gone)
 }
 
 /// Keys bound per key-set statement: well under SQL Server's 2,100
@@ -794,6 +937,15 @@ impl Touched {
             set.insert(kb.to_vec(), vals);
         }
         Ok(())
+    }
+
+    /// Adds a key of `table` directly.
+    fn insert(&mut self, table: &str, kb: &[u8], key: Vec<Value>) {
+        self.0
+            .entry(table.to_string())
+            .or_default()
+            .entry(kb.to_vec())
+            .or_insert(key);
     }
 
     fn keys(&self, table: &str) -> impl Iterator<Item = (&Vec<u8>, &Vec<Value>)> {

@@ -37,6 +37,8 @@ pub enum PublishError {
     },
     #[error("staged changes for {table}, which is no longer published; remove them with `ctferry snapshot --subscriber {subscriber}`")]
     NoLongerPublished { table: String, subscriber: String },
+    #[error("the owner rule of {table} cannot be used: {detail}")]
+    Rule { table: String, detail: String },
     #[error("a staged change of {table} is unreadable ({detail}); the state may be damaged")]
     StagedUnreadable { table: String, detail: String },
     #[error("caregivers {first} and {second} have the same public key ({fingerprint}): each would read the other's packages; give each caregiver its own key")]

@@ -70,9 +70,10 @@ pub fn changed_row<'a>(
             },
             index: None,
         },
-        // Membership tables are routed by `member_row`; a caller that gets
-        // here treats the direct owner as the only one.
-        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } => {
+        // Membership tables (and their followers) are routed by
+        // `member_row`; a caller that gets here treats the direct owner as
+        // the only one.
+        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } | Owner::Follows { .. } => {
             if old == new {
                 return Route {
                     send: match new {
@@ -104,13 +105,15 @@ pub fn deleted_row<'a>(rule: &Owner, old: Option<&'a str>) -> Route<'a> {
             send: vec![Send::DeleteAll],
             index: None,
         },
-        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } => match old {
-            Some(h) => Route {
-                send: vec![Send::Delete(h)],
-                index: Some(None),
-            },
-            None => Route::nothing(),
-        },
+        Owner::Column(_) | Owner::Path { .. } | Owner::Members { .. } | Owner::Follows { .. } => {
+            match old {
+                Some(h) => Route {
+                    send: vec![Send::Delete(h)],
+                    index: Some(None),
+                },
+                None => Route::nothing(),
+            }
+        }
     }
 }
 

@@ -72,12 +72,18 @@ pub fn write(
     let mut refs: Vec<(RefId, Option<Vec<u8>>)> = Vec::new();
     for t in tables {
         let ti = w.add_table(t.schema.clone())?;
-        let membership = !t.cfg.owner.members().is_empty();
+        let membership = t.cfg.owner.is_membership();
         let shared = t.cfg.owner == Owner::Shared;
         let name = t.schema.name.clone();
+        // A follower is held where the row it follows is.
+        let followed = match &t.cfg.owner {
+            Owner::Follows { table, .. } => tables.iter().find(|x| &x.cfg.name == table),
+            _ => None,
+        };
+        let holder = followed.unwrap_or(t);
         let members: Vec<(&crate::config::Member, &Owner)> = rules
             .iter()
-            .filter(|r| r.target.schema.name == name)
+            .filter(|r| r.target.schema.name == holder.schema.name)
             .map(|r| (r.member, &r.source.cfg.owner))
             .collect();
         let mine: Vec<&Rule<'_>> = rules
@@ -93,6 +99,7 @@ pub fn write(
             &t.select,
             s.keys.len(),
             &members,
+            followed.map(|f| &f.cfg.owner),
             &ref_cols,
         );
         let mut failure: Option<PackageError> = None;

@@ -198,6 +198,22 @@ fn from_with_owner(t: &TableName, owner: &Owner) -> (String, Option<String>) {
 /// `{hop}1..{hop}n`), and the owner expression (see `from_with_owner`).
 fn owner_from(t: &TableName, owner: &Owner, alias: &str, hop: &str) -> (String, Option<String>) {
     let mut from = format!("{} AS {alias}", table(t));
+    if let Owner::Follows { hops, .. } = owner {
+        // The "owner" is the key of the followed row.
+        let mut prev = alias.to_string();
+        for (i, h) in hops.iter().enumerate() {
+            let a = format!("{hop}{}", i + 1);
+            from.push_str(&format!(
+                " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
+                table(&h.table),
+                quote(&h.to_column),
+                quote(&h.from_column)
+            ));
+            prev = a;
+        }
+        let last = hops.last().map(|h| h.to_column.as_str()).unwrap_or("");
+        return (from, Some(format!("{prev}.{}", quote(last))));
+    }
     let owner_expr = match owner.direct() {
         None => None,
         Some(Owner::Column(c)) => Some(format!("{alias}.{}", quote(c))),
@@ -216,7 +232,7 @@ fn owner_from(t: &TableName, owner: &Owner, alias: &str, hop: &str) -> (String, 
             Some(format!("{prev}.{}", quote(column)))
         }
         // `direct()` is a column or a path.
-        Some(Owner::Shared | Owner::Members { .. }) => None,
+        Some(Owner::Shared | Owner::Members { .. } | Owner::Follows { .. }) => None,
     };
     (from, owner_expr)
 }
@@ -273,7 +289,16 @@ pub fn changed_rows(
         .map(|k| format!("c.{q} = t.{q}", q = quote(k)))
         .collect();
     let mut conds = vec!["c.SYS_CHANGE_VERSION IS NOT NULL".to_string()];
-    if let Some(Owner::Path { hops, .. }) = owner.direct() {
+    // The hops whose changes can move the row: a path's, and a followed
+    // path's up to (not including) the followed table, whose own changes
+    // do not change where its followers are.
+    let moving: &[crate::config::Hop] = match (owner, owner.direct()) {
+        (Owner::Follows { hops, .. }, _) => &hops[..hops.len().saturating_sub(1)],
+        (_, Some(Owner::Path { hops, .. })) => hops,
+        _ => &[],
+    };
+    {
+        let hops = moving;
         for (i, h) in hops.iter().enumerate() {
             let a = format!("p{}", i + 1);
             conds.push(format!(
@@ -289,16 +314,24 @@ pub fn changed_rows(
          FROM {from}
          LEFT OUTER JOIN CHANGETABLE(CHANGES {tn}, @P1) AS c ON {on}
          WHERE {conds}",
-        owner = match owner_expr {
-            None => "NULL".into(),
-            Some(o) => owner_case(&o, owners),
-        },
+        owner = owner_column(owner, owner_expr, owners),
         list = select_list("t", cols),
         refs = ref_list(refs),
         tn = table(t),
         on = on.join(" AND "),
         conds = conds.join(" OR "),
     )
+}
+
+/// The `__owner` column: the subscriber's position (`owner_case`), NULL for
+/// shared tables and membership without a direct rule, or, for a table
+/// that follows a membership table, the followed row's key.
+fn owner_column(owner: &Owner, expr: Option<String>, owners: &[(String, usize)]) -> String {
+    match (owner, expr) {
+        (_, None) => "NULL".into(),
+        (Owner::Follows { .. }, Some(k)) => k,
+        (_, Some(o)) => owner_case(&o, owners),
+    }
 }
 
 /// `, t.[C1] AS [__r0], ...`: raw columns read after the select list.
@@ -324,12 +357,24 @@ pub fn rows_by_key(
     let (from, owner_expr) = from_with_owner(t, owner);
     format!(
         "SELECT 0 AS __self, {owner} AS __owner, {list} FROM {from} WHERE {set}",
-        owner = match owner_expr {
-            None => "NULL".into(),
-            Some(o) => owner_case(&o, owners),
-        },
+        owner = owner_column(owner, owner_expr, owners),
         list = select_list("t", cols),
         set = key_set("t", key, n, 1),
+    )
+}
+
+/// Rows of a table that follows a membership table (`Owner::Follows`)
+/// whose followed row's key is one of `n` keys (@P1..), in the shape of
+/// `changed_rows` with `__self` 0: the rows to send where their followed
+/// row moved in, or to delete where it moved out.
+pub fn rows_following(t: &TableName, owner: &Owner, cols: &[SelectColumn], n: usize) -> String {
+    let (from, expr) = from_with_owner(t, owner);
+    let expr = expr.unwrap_or_else(|| "NULL".into());
+    let ps: Vec<String> = (1..=n.max(1)).map(|i| format!("@P{i}")).collect();
+    format!(
+        "SELECT 0 AS __self, {expr} AS __owner, {list} FROM {from} WHERE {expr} IN ({ps})",
+        list = select_list("t", cols),
+        ps = ps.join(", "),
     )
 }
 
@@ -411,38 +456,29 @@ pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
     )
 }
 
-/// Every row of a table that a subscriber holds, with its owner, for
-/// snapshots: the filter on the subscriber's partition keys (@P1..@Pn) is
-/// pushed into the query, comparing as `changed_rows` does
-/// (`owner_text`). A membership table's row is held when its direct owner
-/// is one of the keys, or when EXISTS a row of a member table (`members`:
-/// each rule with that table's own owner rule) that references it and is
-/// owned by one of the keys. Shared tables have no filter. `refs` are read
-/// raw after the select list, as in `changed_rows`.
-pub fn snapshot_rows(
-    t: &TableName,
-    owner: &Owner,
+/// The conditions (to OR) under which the row at `alias` (key columns
+/// `key`) is held by a subscriber whose keys are `params`: its direct owner
+/// (`owner_expr`) is one of them, or EXISTS a row of a member table
+/// (`members`) referencing it and owned by one of them.
+fn held_conditions(
+    alias: &str,
+    owner_expr: Option<&str>,
     key: &[String],
-    cols: &[SelectColumn],
-    n_keys: usize,
     members: &[(&Member, &Owner)],
-    refs: &[String],
-) -> String {
-    let (from, owner_expr) = from_with_owner(t, owner);
-    let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
-    let params = params.join(", ");
+    params: &str,
+) -> Vec<String> {
     let mut held = Vec::new();
-    if let Some(o) = &owner_expr {
+    if let Some(o) = owner_expr {
         held.push(format!("{} IN ({params})", owner_text(o)));
     }
     for (j, (m, source_owner)) in members.iter().enumerate() {
-        let alias = format!("s{j}");
-        let (sfrom, sexpr) = owner_from(&m.table, source_owner, &alias, &format!("s{j}p"));
+        let s = format!("{alias}s{j}");
+        let (sfrom, sexpr) = owner_from(&m.table, source_owner, &s, &format!("{s}p"));
         let join: Vec<String> = m
             .columns
             .iter()
             .zip(key)
-            .map(|(c, k)| format!("{alias}.{} = t.{}", quote(c), quote(k)))
+            .map(|(c, k)| format!("{s}.{} = {alias}.{}", quote(c), quote(k)))
             .collect();
         held.push(format!(
             "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND {} IN ({params}))",
@@ -450,6 +486,60 @@ pub fn snapshot_rows(
             owner_text(sexpr.as_deref().unwrap_or("NULL")),
         ));
     }
+    held
+}
+
+/// Every row of a table that a subscriber holds, with its owner, for
+/// snapshots: the filter on the subscriber's partition keys (@P1..@Pn) is
+/// pushed into the query, comparing as `changed_rows` does
+/// (`owner_text`). A membership table's row is held when its direct owner
+/// is one of the keys, or when EXISTS a row of a member table (`members`:
+/// each rule with that table's own owner rule) that references it and is
+/// owned by one of the keys; a row that follows a membership table
+/// (`followed`: that table's rule, `members` its rules) when EXISTS the
+/// row it follows, held. Shared tables have no filter. `refs` are read raw
+/// after the select list, as in `changed_rows`.
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot_rows(
+    t: &TableName,
+    owner: &Owner,
+    key: &[String],
+    cols: &[SelectColumn],
+    n_keys: usize,
+    members: &[(&Member, &Owner)],
+    followed: Option<&Owner>,
+    refs: &[String],
+) -> String {
+    let (from, owner_expr) = from_with_owner(t, owner);
+    let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
+    let params = params.join(", ");
+    let held = match (owner, followed) {
+        // Held where the followed row is: EXISTS that row, held.
+        (Owner::Follows { hops, table: ft }, Some(f_owner)) => {
+            let k = hops.last().map(|h| h.to_column.clone()).unwrap_or_default();
+            let (xfrom, xexpr) = owner_from(ft, f_owner, "x", "xp");
+            let inner = held_conditions(
+                "x",
+                xexpr.as_deref(),
+                std::slice::from_ref(&k),
+                members,
+                &params,
+            );
+            vec![format!(
+                "EXISTS (SELECT 1 FROM {xfrom} WHERE x.{} = {} AND ({}))",
+                quote(&k),
+                owner_expr.as_deref().unwrap_or("NULL"),
+                if inner.is_empty() {
+                    "1 = 0".to_string()
+                } else {
+                    inner.join(" OR ")
+                }
+            )]
+        }
+        // Not given what it follows: held nowhere (never everywhere).
+        (Owner::Follows { .. }, None) => vec!["1 = 0".to_string()],
+        _ => held_conditions("t", owner_expr.as_deref(), key, members, &params),
+    };
     let filter = if held.is_empty() {
         String::new()
     } else {
