@@ -500,3 +500,131 @@ fn check_says_membership_keeps_references_complete() {
     assert_eq!(judged("dbo.Besok")["complete"], true, "{out}");
     assert_eq!(judged("dbo.Remiss")["complete"], true, "{out}");
 }
+
+/// Runs `ctferry <args>` with failpoint `point`, and kills it with SIGKILL
+/// when it gets there; whether it did.
+fn killed_at(r: &Region, args: &[&str], point: &str) -> bool {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(args)
+        .arg("-c")
+        .arg(r.w.path("ctferry.toml"))
+        .env("PW", PW)
+        .env("CTFERRY_FAILPOINT", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reached = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        if line
+            .unwrap()
+            .contains(&format!("failpoint {point} reached"))
+        {
+            reached = true;
+            break;
+        }
+    }
+    if reached {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    reached
+}
+
+/// kill -9 at each of the cycle's commit boundaries, while patients move
+/// in and out: the next cycle loses and duplicates nothing.
+#[test]
+fn kill_9_mid_cycle_loses_no_move_in_or_move_out() {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL), (2, N'Två', 1);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (11, 2, 2, NULL);
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Ett 1'), (2, 2, N'Två 2')",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    let steps = [
+        ("cycle-committed", "UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 10"),
+        ("delta-written", "UPDATE dbo.Besok SET PatientId = 1 WHERE Id = 11"),
+        ("snapshot-written", "INSERT INTO dbo.Remiss VALUES (1, 2, N'EB')"),
+        ("cycle-committed", "DELETE FROM dbo.Besok WHERE Id = 10; UPDATE dbo.Patient SET Namn = N'Ett!' WHERE Id = 1"),
+    ];
+    for (point, change) in steps {
+        r.sql(change);
+        let args: &[&str] = if point == "snapshot-written" {
+            &["snapshot", "--subscriber", "SE-B"]
+        } else {
+            &["once"]
+        };
+        assert!(killed_at(&r, args, point), "{point} was not reached");
+        r.cycle();
+        r.converged(&format!("after kill -9 at {point} ({change})"));
+    }
+    r.isolated();
+}
+
+/// A membership rule that cannot hold is refused before anything is read,
+/// saying what to write instead; one that follows no foreign key is named
+/// by `check`.
+#[test]
+fn a_membership_rule_that_cannot_hold_is_refused() {
+    let r = Region::new(MEMBERS, false);
+    let original = std::fs::read_to_string(r.w.path("ctferry.toml")).unwrap();
+    let refused = |from: &str, to: &str| {
+        assert!(original.contains(from), "{from}");
+        std::fs::write(r.w.path("ctferry.toml"), original.replace(from, to)).unwrap();
+        let (ok, out, err) =
+            fixtures::run_ctferry(&["check"], &r.w.path("ctferry.toml"), &[("PW", PW)]);
+        assert!(!ok, "accepted:\n{out}");
+        err + &out
+    };
+    let cases = [
+        (
+            MEMBERS,
+            r#"owner = { members = ["dbo.Okand(PatientId)"] }"#,
+            "dbo.Okand is not published",
+        ),
+        (
+            MEMBERS,
+            r#"owner = { members = ["dbo.Patient(Id)"] }"#,
+            "the table itself",
+        ),
+        (MEMBERS, r#"owner = { members = [] }"#, "members is empty"),
+        (
+            MEMBERS,
+            r#"owner = { members = ["dbo.Besok"] }"#,
+            "a member is written `schema.Table(Column)`",
+        ),
+        (
+            MEMBERS,
+            r#"owner = { column = "X", path = "A -> dbo.B(Id).C" }"#,
+            "both a column and a path",
+        ),
+        (
+            MEMBERS,
+            r#"owner = { members = ["dbo.Besok(PatientId)", "dbo.besok(patientid)"] }"#,
+            "twice",
+        ),
+        (
+            "owner = { column = \"HsaId\" }",
+            "owner = \"shared\"",
+            "dbo.Remiss is shared",
+        ),
+        (
+            "owner = { column = \"HsaId\" }",
+            "owner = { path = \"PatientId -> dbo.Patient(Id)\" }",
+            "membership through membership is not supported",
+        ),
+        (
+            MEMBERS,
+            r#"owner = { members = ["dbo.Besok(VardenhetId)"] }"#,
+            "does not follow a foreign key to dbo.Patient(Id)",
+        ),
+    ];
+    for (from, to, says) in cases {
+        let err = refused(from, to);
+        assert!(err.contains(says), "{to}: {err}");
+    }
+    std::fs::write(r.w.path("ctferry.toml"), original).unwrap();
+}

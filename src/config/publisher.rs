@@ -662,10 +662,10 @@ fn resolve_paths_to_tables(
 fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
     for (i, t) in tables.iter().enumerate() {
         for m in t.owner.members() {
-            if m.table == t.name {
+            if m.table.is(&t.name) {
                 return Err((i, format!("members names {m}, the table itself: a row cannot be a member through its own table")));
             }
-            let Some(source) = tables.iter().find(|x| x.name == m.table) else {
+            let Some(source) = tables.iter().find(|x| x.name.is(&m.table)) else {
                 return Err((i, format!("members names {m}, but {} is not published: its rows' owners are what make a caregiver a member, so publish it (with a column or path owner)", m.table)));
             };
             match &source.owner {
@@ -677,7 +677,7 @@ fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
                 .members()
                 .iter()
                 .filter(|x| {
-                    x.table == m.table
+                    x.table.is(&m.table)
                         && x.columns.len() == m.columns.len()
                         && x.columns
                             .iter()

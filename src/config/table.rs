@@ -106,6 +106,13 @@ impl std::fmt::Display for TableName {
 }
 
 impl TableName {
+    /// Whether both name the same table (as SQL Server compares
+    /// identifiers, without regard to case).
+    pub fn is(&self, other: &TableName) -> bool {
+        self.schema.eq_ignore_ascii_case(&other.schema)
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
+
     /// `dbo.T`, `[dbo].[T]` or `T` (schema dbo).
     pub fn parse(text: &str) -> Option<TableName> {
         let clean = |s: &str| {

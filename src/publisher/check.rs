@@ -204,7 +204,7 @@ pub fn reference(
     ref_columns: &[String],
 ) -> Reference {
     let member = to.owner.members().iter().any(|m| {
-        m.table == from.name
+        m.table.is(&from.name)
             && m.columns.len() == columns.len()
             && m.columns
                 .iter()

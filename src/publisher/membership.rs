@@ -37,7 +37,7 @@ impl Rule<'_> {
         let mut out = Vec::new();
         for t in tables {
             for m in t.cfg.owner.members() {
-                if let Some(source) = tables.iter().find(|s| s.cfg.name == m.table) {
+                if let Some(source) = tables.iter().find(|s| s.cfg.name.is(&m.table)) {
                     let cols: Vec<String> = m.columns.iter().map(|c| c.to_lowercase()).collect();
                     out.push(Rule {
                         id: format!(
