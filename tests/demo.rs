@@ -41,13 +41,22 @@ fn demo(extra: &[&str], delivery: &str) {
     // The restart line keeps the simulator's password off the command line.
     assert!(out.contains("--password-env MSSQL_SIM_PASSWORD"), "{out}");
     assert!(!out.contains("--password \""), "{out}");
-    // Each step's check ran: a snapshot round and three delta rounds, three caregivers each.
+    // Each step's check ran: a snapshot round and four delta rounds, three
+    // caregivers each, every copy holding each patient wherever it has care
+    // (listed or visited there) and no visit without its patient.
     assert_eq!(
-        out.matches("copy = filtered, masked source").count(),
-        12,
+        out.matches("copy = filtered, masked source, no dangling reference")
+            .count(),
+        15,
         "{out}"
     );
     assert!(out.contains("a whole care unit"), "{out}");
+    // A patient's last visit at one caregiver moved to another: the
+    // patient went with it.
+    assert!(
+        out.contains("and its address: gone from norr, in ost: OK"),
+        "{out}"
+    );
     let rows: u64 = out
         .lines()
         .find(|l| l.starts_with("1. source database"))

@@ -1,7 +1,10 @@
 //! The demo's PMO-like source database, generated deterministically: the
 //! caregivers and their care units, patients, visits, journal notes,
-//! diagnoses with a shared code list, and users whose password and e-mail
-//! columns are masked; and how each published table is checked in a copy.
+//! diagnoses with a shared code list, patients' addresses, and users whose
+//! password and e-mail columns are masked; and how each published table is
+//! checked in a copy: against what the caregiver may hold, written from its
+//! point of view (a patient with care there), and for references that
+//! dangle.
 
 use super::error::DemoError;
 use crate::mssql::client::{self, Db};
@@ -58,20 +61,42 @@ pub struct Table {
     pub source_columns: &'static str,
     /// FROM … JOIN … up to the owner column, aliased `x` for the table.
     pub from: &'static str,
-    /// The owner expression (None: shared).
-    pub owner: Option<&'static str>,
+    /// Which rows the caregiver @P1 (its HSA id) holds, written from the
+    /// caregiver's point of view, independently of ctferry's rules (None:
+    /// shared).
+    pub filter: Option<&'static str>,
     pub key: &'static str,
 }
 
-pub const TABLES: [Table; 8] = [
-    Table { name: "dbo.Vardgivare", columns: "Id, HsaId, Namn", source_columns: "x.Id, x.HsaId, x.Namn", from: "dbo.Vardgivare AS x", owner: Some("x.HsaId"), key: "Id" },
-    Table { name: "dbo.Vardenhet", columns: "Id, HsaId, VardgivareHsaId, Namn", source_columns: "x.Id, x.HsaId, x.VardgivareHsaId, x.Namn", from: "dbo.Vardenhet AS x", owner: Some("x.VardgivareHsaId"), key: "Id" },
-    Table { name: "dbo.Patient", columns: "Id, Personnummer, Namn, ListadVardenhetId", source_columns: "x.Id, x.Personnummer, x.Namn, x.ListadVardenhetId", from: "dbo.Patient AS x JOIN dbo.Vardenhet AS v ON v.Id = x.ListadVardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
-    Table { name: "dbo.Besok", columns: "Id, PatientId, VardenhetId, Tid, Orsak, Avgift", source_columns: "x.Id, x.PatientId, x.VardenhetId, x.Tid, x.Orsak, x.Avgift", from: "dbo.Besok AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
-    Table { name: "dbo.Journalanteckning", columns: "Id, BesokId, Skapad, Text", source_columns: "x.Id, x.BesokId, x.Skapad, x.Text", from: "dbo.Journalanteckning AS x JOIN dbo.Besok AS b ON b.Id = x.BesokId JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
-    Table { name: "dbo.Diagnos", columns: "Id, BesokId, Kod", source_columns: "x.Id, x.BesokId, x.Kod", from: "dbo.Diagnos AS x JOIN dbo.Besok AS b ON b.Id = x.BesokId JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
-    Table { name: "dbo.Diagnoskod", columns: "Kod, Text", source_columns: "x.Kod, x.Text", from: "dbo.Diagnoskod AS x", owner: None, key: "Kod" },
-    Table { name: "dbo.Anvandare", columns: "Id, VardenhetId, Namn, Losenord, Epost", source_columns: "x.Id, x.VardenhetId, x.Namn, CAST(NULL AS varbinary(64)), CAST(N'maskerad@example.invalid' AS nvarchar(200))", from: "dbo.Anvandare AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", owner: Some("v.VardgivareHsaId"), key: "Id" },
+/// A patient with care at caregiver @P1: listed at one of its units, or
+/// with a visit at one. (`p` is the patient.)
+macro_rules! cared_for {
+    () => {
+        "(p.ListadVardenhetId IN (SELECT lv.Id FROM dbo.Vardenhet AS lv WHERE lv.VardgivareHsaId = @P1) \
+         OR p.Id IN (SELECT b.PatientId FROM dbo.Besok AS b JOIN dbo.Vardenhet AS bv ON bv.Id = b.VardenhetId WHERE bv.VardgivareHsaId = @P1))"
+    };
+}
+
+pub const TABLES: [Table; 9] = [
+    Table { name: "dbo.Vardgivare", columns: "Id, HsaId, Namn", source_columns: "x.Id, x.HsaId, x.Namn", from: "dbo.Vardgivare AS x", filter: Some("x.HsaId = @P1"), key: "Id" },
+    Table { name: "dbo.Vardenhet", columns: "Id, HsaId, VardgivareHsaId, Namn", source_columns: "x.Id, x.HsaId, x.VardgivareHsaId, x.Namn", from: "dbo.Vardenhet AS x", filter: Some("x.VardgivareHsaId = @P1"), key: "Id" },
+    Table { name: "dbo.Patient", columns: "Id, Personnummer, Namn, ListadVardenhetId", source_columns: "p.Id, p.Personnummer, p.Namn, p.ListadVardenhetId", from: "dbo.Patient AS p", filter: Some(cared_for!()), key: "Id" },
+    Table { name: "dbo.PatientAdress", columns: "Id, PatientId, Gatuadress, Postnummer", source_columns: "x.Id, x.PatientId, x.Gatuadress, x.Postnummer", from: "dbo.PatientAdress AS x JOIN dbo.Patient AS p ON p.Id = x.PatientId", filter: Some(cared_for!()), key: "Id" },
+    Table { name: "dbo.Besok", columns: "Id, PatientId, VardenhetId, Tid, Orsak, Avgift", source_columns: "x.Id, x.PatientId, x.VardenhetId, x.Tid, x.Orsak, x.Avgift", from: "dbo.Besok AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" },
+    Table { name: "dbo.Journalanteckning", columns: "Id, BesokId, Skapad, Text", source_columns: "x.Id, x.BesokId, x.Skapad, x.Text", from: "dbo.Journalanteckning AS x JOIN dbo.Besok AS b ON b.Id = x.BesokId JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" },
+    Table { name: "dbo.Diagnos", columns: "Id, BesokId, Kod", source_columns: "x.Id, x.BesokId, x.Kod", from: "dbo.Diagnos AS x JOIN dbo.Besok AS b ON b.Id = x.BesokId JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" },
+    Table { name: "dbo.Diagnoskod", columns: "Kod, Text", source_columns: "x.Kod, x.Text", from: "dbo.Diagnoskod AS x", filter: None, key: "Kod" },
+    Table { name: "dbo.Anvandare", columns: "Id, VardenhetId, Namn, Losenord, Epost", source_columns: "x.Id, x.VardenhetId, x.Namn, CAST(NULL AS varbinary(64)), CAST(N'maskerad@example.invalid' AS nvarchar(200))", from: "dbo.Anvandare AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" },
+];
+
+/// References a caregiver follows in its copy, each as a query counting the
+/// rows whose referenced row is missing from the copy (a visit whose
+/// patient it lacks, say): the demo checks that every one is 0.
+pub const REFERENCES: [(&str, &str); 4] = [
+    ("visits whose patient is missing", "SELECT COUNT(*) FROM dbo.Besok AS b WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient AS p WHERE p.Id = b.PatientId)"),
+    ("addresses whose patient is missing", "SELECT COUNT(*) FROM dbo.PatientAdress AS a WHERE NOT EXISTS (SELECT 1 FROM dbo.Patient AS p WHERE p.Id = a.PatientId)"),
+    ("notes whose visit is missing", "SELECT COUNT(*) FROM dbo.Journalanteckning AS j WHERE NOT EXISTS (SELECT 1 FROM dbo.Besok AS b WHERE b.Id = j.BesokId)"),
+    ("diagnoses whose code is missing", "SELECT COUNT(*) FROM dbo.Diagnos AS d WHERE NOT EXISTS (SELECT 1 FROM dbo.Diagnoskod AS k WHERE k.Kod = d.Kod)"),
 ];
 
 /// A tiny deterministic generator (xorshift), so every run makes the same data.
@@ -184,6 +209,7 @@ pub fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
         "CREATE TABLE dbo.Vardgivare (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL)",
         "CREATE TABLE dbo.Vardenhet (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, VardgivareHsaId nvarchar(40) NOT NULL, Namn nvarchar(100) NOT NULL)",
         "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Personnummer char(12) NOT NULL, Namn nvarchar(100) NOT NULL, ListadVardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id))",
+        "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Gatuadress nvarchar(100) NOT NULL, Postnummer char(5) NOT NULL)",
         "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Tid datetime2(7) NOT NULL, Orsak nvarchar(200) NOT NULL, Avgift decimal(9,2) NULL)",
         "CREATE TABLE dbo.Journalanteckning (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id), Skapad datetime2(7) NOT NULL, Text nvarchar(max) NULL)",
         "CREATE TABLE dbo.Diagnoskod (Kod nvarchar(10) NOT NULL PRIMARY KEY, Text nvarchar(200) NOT NULL)",
@@ -198,7 +224,7 @@ pub fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
     let units = units();
     let total = CAREGIVERS.len() as u64
         + units.len() as u64
-        + (PATIENTS + 2 * VISITS + DIAGNOSES + CODES + USERS) as u64;
+        + (PATIENTS + PATIENTS / 2 + 2 * VISITS + DIAGNOSES + CODES + USERS) as u64;
     let pb = progress(total, "generating the source");
     let mut n = 0;
     n += insert_rows(
@@ -253,6 +279,21 @@ pub fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
                 FIRST[r.below(FIRST.len() as u64) as usize],
                 LAST[r.below(LAST.len() as u64) as usize],
                 patient_unit[i as usize]
+            )
+        }),
+        &pb,
+    )?;
+    n += insert_rows(
+        db,
+        "dbo.PatientAdress",
+        (0..PATIENTS / 2).map(|i| {
+            format!(
+                "({}, {}, N'{} {}', '{:05}')",
+                i + 1,
+                2 * i + 1,
+                ["Storgatan", "Kyrkvägen", "Skolgatan", "Ängsvägen"][(i % 4) as usize],
+                1 + i % 90,
+                10_000 + (i * 37) % 89_999
             )
         }),
         &pb,
@@ -341,6 +382,31 @@ pub fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
     )?;
     pb.finish_and_clear();
     Ok(n)
+}
+
+/// A visit at caregiver `from` that is the only care there of a patient
+/// with no care at caregiver `to` (not listed there, no visit there), and
+/// has an address: (visit, patient). Moving it to `to` moves the patient.
+pub fn last_care_visit(src: &mut Db, from: &str, to: &str) -> Result<(i64, i64), DemoError> {
+    let rows = src.rows(
+        "finding a patient's last visit at one caregiver",
+        "SELECT TOP (1) b.Id, b.PatientId FROM dbo.Besok AS b
+         JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId
+         JOIN dbo.Patient AS p ON p.Id = b.PatientId
+         JOIN dbo.Vardenhet AS lv ON lv.Id = p.ListadVardenhetId
+         WHERE v.VardgivareHsaId = @P1 AND lv.VardgivareHsaId NOT IN (@P1, @P2)
+           AND EXISTS (SELECT 1 FROM dbo.PatientAdress AS a WHERE a.PatientId = p.Id)
+           AND NOT EXISTS (SELECT 1 FROM dbo.Besok AS b2 JOIN dbo.Vardenhet AS v2 ON v2.Id = b2.VardenhetId
+                           WHERE b2.PatientId = p.Id AND b2.Id <> b.Id AND v2.VardgivareHsaId IN (@P1, @P2))
+         ORDER BY b.Id",
+        &[
+            client::Param::Str(from.to_string()),
+            client::Param::Str(to.to_string()),
+        ],
+    )?;
+    rows.first()
+        .and_then(|r| Some((client::int_at(r, 0)?, client::int_at(r, 1)?)))
+        .ok_or_else(|| DemoError::Setup("no patient with its last visit at one caregiver".into()))
 }
 
 /// A visit at one of Norr's units, not at unit 2 (which moves later).

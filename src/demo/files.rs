@@ -85,7 +85,10 @@ outbox = "outbox"
     let owners = [
         ("dbo.Vardgivare", "{ column = \"HsaId\" }", ""),
         ("dbo.Vardenhet", "{ column = \"VardgivareHsaId\" }", ""),
-        ("dbo.Patient", "{ path = \"ListadVardenhetId -> dbo.Vardenhet(Id).VardgivareHsaId\" }", ""),
+        // A patient is in every copy where it has care: listed there, or a
+        // visit there; its address follows it.
+        ("dbo.Patient", "{ path = \"ListadVardenhetId -> dbo.Vardenhet(Id).VardgivareHsaId\", members = [\"dbo.Besok(PatientId)\"] }", ""),
+        ("dbo.PatientAdress", "{ path = \"PatientId -> dbo.Patient(Id)\" }", ""),
         ("dbo.Besok", "{ path = \"VardenhetId -> dbo.Vardenhet(Id).VardgivareHsaId\" }", ""),
         ("dbo.Journalanteckning", "{ path = \"BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).VardgivareHsaId\" }", ""),
         ("dbo.Diagnos", "{ path = \"BesokId -> dbo.Besok(Id).VardenhetId -> dbo.Vardenhet(Id).VardgivareHsaId\" }", ""),

@@ -6,10 +6,12 @@
 //! shared code list, users with a password column that is masked), sets up
 //! three caregivers (keys, delivery areas, apply.toml, a copy database
 //! each), onboards them with snapshots, applies them, then makes a stream of
-//! changes (updates, inserts, deletes, a visit and then a whole care unit
-//! moving between caregivers, a code-list change), runs delta cycles,
-//! applies, and after every round checks that each copy equals its
-//! filtered, masked source and holds nothing of the others.
+//! changes (updates, inserts, deletes, a visit, a patient's last visit at
+//! one caregiver and then a whole care unit moving between caregivers, a
+//! code-list change), runs delta cycles, applies, and after every round
+//! checks that each copy equals its filtered, masked source (a patient in
+//! every copy where it has care: listed there or visited there), holds
+//! nothing of the others, and has no dangling reference.
 //!
 //! It uses the library exactly as the commands do (Publisher, deliver,
 //! apply); nothing here is a shortcut the real commands lack. What it must
@@ -31,10 +33,13 @@ mod verify;
 
 pub use error::DemoError;
 
-use data::{fill_source, moving_visit, Caregiver, CAREGIVERS, TABLES, UNITS_PER_CAREGIVER, VISITS};
+use data::{
+    fill_source, last_care_visit, moving_visit, Caregiver, CAREGIVERS, TABLES, UNITS_PER_CAREGIVER,
+    VISITS,
+};
 use files::{apply_text, config_text, conn, copy_db, prepare_dir, write, write_secret};
 use sshd::{sshd_available, LocalSshd, SSHD};
-use verify::{count_foreign, verify};
+use verify::{count_foreign, dangling, verify};
 
 use crate::caregiver::{self, ApplyReport};
 use crate::config::{self, Secret};
@@ -121,16 +126,20 @@ impl Step<'_> {
             };
             let t = Instant::now();
             caregiver::apply_all(&acfg, &mut db, &keys, &publishers, &mut report)?;
+            let took = t.elapsed();
             pb.finish_and_clear();
             let rows: u64 = report.applied.iter().map(|a| a.1).sum();
-            let problems = verify(&mut src, &mut db, c)?;
+            let mut problems = verify(&mut src, &mut db, c)?;
+            for (what, n) in dangling(&mut db)? {
+                problems.push(format!("{}: {n} {what}", c.short));
+            }
             let foreign = count_foreign(&mut db, c)?;
             if problems.is_empty() && foreign == 0 {
                 say(&format!(
-                    "  {:<5} applied {} package(s), {rows} rows in {:.1} s; copy = filtered, masked source ({what}): OK",
+                    "  {:<5} applied {} package(s), {rows} rows in {:.1} s; copy = filtered, masked source, no dangling reference ({what}): OK",
                     c.short,
                     report.applied.len(),
-                    t.elapsed().as_secs_f64()
+                    took.as_secs_f64()
                 ));
             } else {
                 for p in &problems {
@@ -144,6 +153,42 @@ impl Step<'_> {
                 }
                 self.failures += problems.len() + usize::from(foreign > 0);
             }
+        }
+        Ok(())
+    }
+}
+
+impl Step<'_> {
+    /// Says whether patient `p` (with its address) is in `to`'s copy and no
+    /// longer in `from`'s; a failure otherwise.
+    fn patient_moved(&mut self, p: i64, from: &Caregiver, to: &Caregiver) -> Result<(), DemoError> {
+        let count = |c: &Caregiver| -> Result<i64, DemoError> {
+            let acfg = crate::config::load_apply(
+                &self.dir.join("caregivers").join(c.short).join("apply.toml"),
+            )?;
+            let mut db = Db::connect(&acfg.connection, &acfg.password)?;
+            let rows = db.rows(
+                "looking for the moved patient",
+                "SELECT (SELECT COUNT(*) FROM dbo.Patient WHERE Id = @P1) + (SELECT COUNT(*) FROM dbo.PatientAdress WHERE PatientId = @P1)",
+                &[crate::mssql::client::Param::I64(p)],
+            )?;
+            Ok(rows
+                .first()
+                .and_then(|r| crate::mssql::client::int_at(r, 0))
+                .unwrap_or(0))
+        };
+        let (at_from, at_to) = (count(from)?, count(to)?);
+        if at_from == 0 && at_to >= 2 {
+            say(&format!(
+                "  patient {p} and its address: gone from {}, in {}: OK",
+                from.short, to.short
+            ));
+        } else {
+            say(&format!(
+                "  FAIL patient {p}: {at_from} row(s) left in {}, {at_to} in {} (want 0 and 2)",
+                from.short, to.short
+            ));
+            self.failures += 1;
         }
         Ok(())
     }
@@ -310,7 +355,11 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
     step.apply_and_verify("snapshot")?;
 
     // 4. A stream of changes, in rounds; a delta cycle and an apply after each.
-    let rounds: [(&str, Vec<String>); 3] = [
+    // A patient whose only care at Norr is one visit, with no care at Öst:
+    // the visit moves to Öst's first unit (round 2).
+    let (moved_visit, moved_patient) =
+        last_care_visit(&mut src, CAREGIVERS[0].hsa, CAREGIVERS[2].hsa)?;
+    let rounds: [(&str, Vec<String>); 4] = [
         (
             "updates, new visits and notes, deletes, one visit moving to another caregiver, a password change",
             vec![
@@ -324,6 +373,10 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
                 format!("UPDATE dbo.Besok SET VardenhetId = {} WHERE Id = {}", 2 * UNITS_PER_CAREGIVER + 1, moving_visit(&mut src)?),
                 "UPDATE dbo.Anvandare SET Losenord = 0xDEADBEEF WHERE Id % 10 = 1".into(),
             ],
+        ),
+        (
+            "a patient's last visit at Norr moves to Öst, its first there: the patient and its address leave Norr's copy and arrive in Öst's",
+            vec![format!("UPDATE dbo.Besok SET VardenhetId = {} WHERE Id = {moved_visit}", 2 * UNITS_PER_CAREGIVER + 1)],
         ),
         (
             "a whole care unit (unit 2) moves from Norr to Syd, with its patients, visits, notes, diagnoses and users",
@@ -347,6 +400,9 @@ pub fn run(opts: &Options) -> Result<(), DemoError> {
         }
         step.cycle("   delta cycle")?;
         step.apply_and_verify("delta")?;
+        if i == 1 {
+            step.patient_moved(moved_patient, &CAREGIVERS[0], &CAREGIVERS[2])?;
+        }
     }
     let failures = step.failures;
 

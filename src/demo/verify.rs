@@ -1,7 +1,9 @@
 //! The demo's checks: each copy equals its caregiver's filtered, masked
-//! source, and holds nothing of the others.
+//! source (a patient wherever it has care, nowhere else), holds nothing of
+//! the others, and no reference in it dangles (no visit without its
+//! patient).
 
-use super::data::{Caregiver, TABLES};
+use super::data::{Caregiver, REFERENCES, TABLES};
 use super::error::DemoError;
 use crate::mssql::client::{self, Db, Param};
 
@@ -20,17 +22,16 @@ pub fn rows_text(db: &mut Db, sql: &str, params: &[Param]) -> Result<Vec<String>
 pub fn verify(src: &mut Db, copy: &mut Db, c: &Caregiver) -> Result<Vec<String>, DemoError> {
     let mut problems = Vec::new();
     for t in &TABLES {
-        let (filter, params) = match t.owner {
-            Some(o) => (
-                format!(" WHERE {o} = @P1"),
-                vec![Param::Str(c.hsa.to_string())],
-            ),
+        let (filter, params) = match t.filter {
+            Some(f) => (format!(" WHERE {f}"), vec![Param::Str(c.hsa.to_string())]),
             None => (String::new(), vec![]),
         };
+        // The table's alias in `from`, as its columns are written (x or p).
+        let alias = t.source_columns.split('.').next().unwrap_or("x");
         let want = rows_text(
             src,
             &format!(
-                "SELECT {} FROM {}{filter} ORDER BY x.{}",
+                "SELECT {} FROM {}{filter} ORDER BY {alias}.{}",
                 t.source_columns, t.from, t.key
             ),
             &params,
@@ -57,6 +58,20 @@ pub fn verify(src: &mut Db, copy: &mut Db, c: &Caregiver) -> Result<Vec<String>,
         }
     }
     Ok(problems)
+}
+
+/// The references that dangle in a copy: (what, how many), for each of
+/// `REFERENCES` that is not 0.
+pub fn dangling(copy: &mut Db) -> Result<Vec<(&'static str, i64)>, DemoError> {
+    let mut out = Vec::new();
+    for (what, sql) in REFERENCES {
+        let rows = copy.rows("counting dangling references", sql, &[])?;
+        let n = rows.first().and_then(|r| client::int_at(r, 0)).unwrap_or(0);
+        if n != 0 {
+            out.push((what, n));
+        }
+    }
+    Ok(out)
 }
 
 /// Rows each caregiver should have, and the other caregivers' rows in its copy.

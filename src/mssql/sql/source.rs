@@ -458,8 +458,8 @@ pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
 
 /// The conditions (to OR) under which the row at `alias` (key columns
 /// `key`) is held by a subscriber whose keys are `params`: its direct owner
-/// (`owner_expr`) is one of them, or EXISTS a row of a member table
-/// (`members`) referencing it and owned by one of them.
+/// (`owner_expr`) is one of them, or a row of a member table (`members`)
+/// references it and is owned by one of them.
 fn held_conditions(
     alias: &str,
     owner_expr: Option<&str>,
@@ -474,6 +474,21 @@ fn held_conditions(
     for (j, (m, source_owner)) in members.iter().enumerate() {
         let s = format!("{alias}s{j}");
         let (sfrom, sexpr) = owner_from(&m.table, source_owner, &s, &format!("{s}p"));
+        let owned = format!(
+            "{} IN ({params})",
+            owner_text(sexpr.as_deref().unwrap_or("NULL"))
+        );
+        // A key of one column as a semi-join (IN), which SQL Server and
+        // the simulator alike run once, not once per row; a composite key
+        // as EXISTS (T-SQL has no row-value IN).
+        if let ([k], [c]) = (key, &m.columns[..]) {
+            held.push(format!(
+                "{alias}.{} IN (SELECT {s}.{} FROM {sfrom} WHERE {owned})",
+                quote(k),
+                quote(c)
+            ));
+            continue;
+        }
         let join: Vec<String> = m
             .columns
             .iter()
@@ -481,9 +496,8 @@ fn held_conditions(
             .map(|(c, k)| format!("{s}.{} = {alias}.{}", quote(c), quote(k)))
             .collect();
         held.push(format!(
-            "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND {} IN ({params}))",
+            "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND {owned})",
             join.join(" AND "),
-            owner_text(sexpr.as_deref().unwrap_or("NULL")),
         ));
     }
     held
@@ -526,9 +540,9 @@ pub fn snapshot_rows(
                 &params,
             );
             vec![format!(
-                "EXISTS (SELECT 1 FROM {xfrom} WHERE x.{} = {} AND ({}))",
-                quote(&k),
+                "{} IN (SELECT x.{} FROM {xfrom} WHERE {})",
                 owner_expr.as_deref().unwrap_or("NULL"),
+                quote(&k),
                 if inner.is_empty() {
                     "1 = 0".to_string()
                 } else {
