@@ -899,10 +899,31 @@ fn the_example_in_config_md_produces_packages() {
         &mut env.db(),
         "INSERT INTO dbo.Vardenhet VALUES (7, N'SE2321000016-E001', N'VC Exempel')",
     );
-    exec(
-        &mut env.db(),
-        "INSERT INTO dbo.Besok VALUES (70, 7, N'Exempel', '2026-03-01 12:00:00', NULL)",
-    );
+    // The example's patient tables: a patient with a visit at unit 7 and
+    // its address, one with a referral to unit 7, one without care there.
+    for sql in [
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Namn nvarchar(100) NOT NULL, ListadVardenhetId int NULL REFERENCES dbo.Vardenhet(Id))",
+        // Visits that name their patient (the simulator cannot add a
+        // foreign key to an existing table, so the visit tables are made
+        // again; nothing has been published yet).
+        "DROP TABLE dbo.Journalanteckning",
+        "DROP TABLE dbo.Besok",
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Patient nvarchar(100) NOT NULL, Tid datetime2(7) NOT NULL, Avgift decimal(9,2) NULL, PatientId int NULL REFERENCES dbo.Patient(Id))",
+        "CREATE TABLE dbo.Journalanteckning (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id), Text nvarchar(max) NULL)",
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Journalanteckning ENABLE CHANGE_TRACKING",
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), MottagareHsaId nvarchar(40) NOT NULL)",
+        "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Adress nvarchar(100) NOT NULL)",
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING",
+        "ALTER TABLE dbo.PatientAdress ENABLE CHANGE_TRACKING",
+        "INSERT INTO dbo.Patient VALUES (1, N'Med besök', NULL), (2, N'Med remiss', NULL), (3, N'Utan vård', NULL)",
+        "INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1'), (3, 3, N'Tredje vägen 3')",
+        "INSERT INTO dbo.Remiss VALUES (1, 2, N'SE2321000016-E001')",
+        "INSERT INTO dbo.Besok VALUES (70, 7, N'Exempel', '2026-03-01 12:00:00', NULL, 1)",
+    ] {
+        exec(&mut env.db(), sql);
+    }
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
     let start = doc.find("```toml\n").unwrap() + 8;
@@ -929,14 +950,57 @@ fn the_example_in_config_md_produces_packages() {
         .unwrap()
         .collect();
     assert_eq!(files.len(), 1, "{text}");
-    let mut copy = Copy::new();
-    let mut applied = 0;
-    *env.keys.borrow_mut() = (
-        vec!["SE2321000016-E001".into(), "SE2321000016-E002".into()],
-        vec![],
+    // What the package holds, read back with `ctferry inspect`: the visit at
+    // unit 7, the patients with care here (a visit, a referral), the
+    // address that follows one of them; not the patient without care.
+    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["inspect", "--json", "--rows", "1000"])
+        .arg(files[0].as_ref().unwrap().path())
+        .arg("--key")
+        .arg(env.path("keys/norr.sec.asc"))
+        .arg("--signer")
+        .arg(env.path("keys/region.pub.asc"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    fold(&env, "norr", "deliveries/norr", &mut copy, &mut applied);
-    assert_eq!(copy["dbo.Besok"].len(), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = |table: &str| -> Vec<i64> {
+        let mut ids: Vec<i64> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["table"] == table)
+            .map(|r| r["values"]["Id"].as_i64().unwrap())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(rows("dbo.Besok"), vec![70]);
+    assert_eq!(rows("dbo.Patient"), vec![1, 2]);
+    assert_eq!(rows("dbo.PatientAdress"), vec![1]);
+    assert_eq!(rows("dbo.Remiss"), vec![1]);
+    // And `check` accepts it, judging the references complete.
+    let out = Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["check", "-c"])
+        .arg(env.path("ctferry.toml"))
+        .env("CTFERRY_SOURCE_PASSWORD", PW)
+        .env("CTFERRY_SIGNING_PASSPHRASE", "")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("reference dbo.Besok.PatientId -> dbo.Patient: complete"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -896,6 +896,36 @@ impl State {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+
+    /// How big the routing indexes are: (rows in the ownership index `o/`,
+    /// membership rows `m/`, (row, member) pairs in them, remembered
+    /// references `f/`).
+    pub fn index_sizes(&self) -> Result<IndexSizes, StateError> {
+        let mut out = IndexSizes::default();
+        for kv in self.tree.scan_prefix(b"o/") {
+            kv.map_err(|e| self.err(e))?;
+            out.owned += 1;
+        }
+        for kv in self.tree.scan_prefix(b"m/") {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            out.membership_rows += 1;
+            out.pairs += holders_of(&v).len() as u64;
+        }
+        for kv in self.tree.scan_prefix(b"f/") {
+            kv.map_err(|e| self.err(e))?;
+            out.references += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// The routing indexes' sizes (`State::index_sizes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexSizes {
+    pub owned: u64,
+    pub membership_rows: u64,
+    pub pairs: u64,
+    pub references: u64,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use mssql_sim::{Config, Server, TlsConfig};
 use std::path::{Path, PathBuf};
 
 #[path = "fixtures.rs"]
-mod fixtures;
+pub mod fixtures;
 #[path = "../../mssql-sim/tests/support/pki.rs"]
 mod pki;
 
