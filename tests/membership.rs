@@ -48,6 +48,12 @@ struct Region {
 
 impl Region {
     fn new(patient_rule: &str, listed: bool) -> Region {
+        Region::with_extra(patient_rule, listed, 0)
+    }
+
+    /// As `new`, with `extra` more caregivers that own nothing (keys no
+    /// row has), to count what the number of caregivers costs.
+    fn with_extra(patient_rule: &str, listed: bool, extra: usize) -> Region {
         let ddl: Vec<String> = DDL.iter().map(|s| s.to_string()).collect();
         let w = world::World::new(&ddl);
         let mut copy = connect(&w.copy, "master");
@@ -72,6 +78,15 @@ impl Region {
                 ),
             )
             .unwrap();
+        }
+        for i in 0..extra {
+            let (public, _) =
+                ctferry::format::crypto::generate(&format!("x{i}"), "x@example.invalid", None)
+                    .unwrap();
+            std::fs::write(w.path(&format!("keys/x{i}.pub.asc")), public).unwrap();
+            subs.push_str(&format!(
+                "[[subscriber]]\nhsa_id = \"SE-X{i}\"\nkeys = [\"X{i}\"]\npublic_key = \"keys/x{i}.pub.asc\"\ndeliver = {{ folder = \"out/x{i}\" }}\n"
+            ));
         }
         let tables = format!(
             "[[table]]\nname = \"dbo.Patient\"\n{patient_rule}\n\
@@ -367,8 +382,8 @@ fn listed_patients_and_members_are_the_union() {
 }
 
 /// Random care over many cycles: patients visiting several caregivers,
-/// visits moving and re-pointed, referrals, care units changing
-/// caregiver, patients deleted and new ones, and a caregiver's snapshot
+/// visits moving and re-pointed, referrals, addresses, care units changing
+/// caregiver, patients merged, deleted and new, and a caregiver's snapshot
 /// in between; every copy equals what the source says after every cycle.
 #[test]
 fn membership_converges_under_random_changes() {
@@ -419,7 +434,7 @@ fn random_run(seed: u64) {
         for _ in 0..(1 + rng.below(6)) {
             let p = 1 + rng.below(8);
             let v = 1 + rng.below(16);
-            match rng.below(10) {
+            match rng.below(11) {
                 0 => {
                     sql.push_str(&format!(
                         "INSERT INTO dbo.Besok SELECT {next_visit}, Id, {}, NULL FROM dbo.Patient WHERE Id = {p};\n",
@@ -464,6 +479,20 @@ fn random_run(seed: u64) {
                             format!("INSERT INTO dbo.PatientAdress SELECT {next_address}, Id, N'A{next_address}' FROM dbo.Patient WHERE Id = {p};\n")
                         }
                     });
+                }
+                9 => {
+                    // Two records of one patient merged: everything of
+                    // the duplicate moves to the other, the duplicate goes.
+                    let dup = 1 + rng.below(8);
+                    if dup != p {
+                        sql.push_str(&format!(
+                            "IF EXISTS (SELECT 1 FROM dbo.Patient WHERE Id = {p}) BEGIN \
+                             UPDATE dbo.Besok SET PatientId = {p} WHERE PatientId = {dup}; \
+                             UPDATE dbo.Remiss SET PatientId = {p} WHERE PatientId = {dup}; \
+                             UPDATE dbo.PatientAdress SET PatientId = {p} WHERE PatientId = {dup}; \
+                             DELETE FROM dbo.Patient WHERE Id = {dup}; END;\n"
+                        ));
+                    }
                 }
                 _ => {
                     sql.push_str(&format!(
@@ -627,4 +656,36 @@ fn a_membership_rule_that_cannot_hold_is_refused() {
         assert!(err.contains(says), "{to}: {err}");
     }
     std::fs::write(r.w.path("ctferry.toml"), original).unwrap();
+}
+
+/// The statements a cycle sends to the source do not grow with the number
+/// of caregivers: the same changes, with 3 and with 103 caregivers.
+#[test]
+fn membership_statements_do_not_grow_with_caregivers() {
+    let mut counts = Vec::new();
+    for extra in [0, 100] {
+        let r = Region::with_extra(LISTED_AND_MEMBERS, true, extra);
+        r.sql(
+            "INSERT INTO dbo.Patient VALUES (1, N'Ett', 1), (2, N'Två', 2);
+             INSERT INTO dbo.Besok VALUES (10, 1, 2, NULL), (11, 2, 3, NULL);
+             INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Ett 1')",
+        );
+        r.ctferry(&["once"], "ctferry.toml");
+        r.sql(
+            "UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 10; INSERT INTO dbo.Besok VALUES (12, 2, 1, NULL);
+             UPDATE dbo.Patient SET Namn = N'Ett!' WHERE Id = 1; INSERT INTO dbo.Remiss VALUES (1, 1, N'EB')",
+        );
+        let out = r.ctferry(&["once"], "ctferry.toml");
+        assert!(out.contains("0 snapshot(s)"), "{out}");
+        let n: u64 = out
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split(", ")
+            .find_map(|p| p.strip_suffix(" statements"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no statement count in {out}"));
+        counts.push(n);
+    }
+    assert_eq!(counts[0], counts[1], "statements with 3 and 103 caregivers");
 }

@@ -381,11 +381,13 @@ pub fn rows_following(t: &TableName, owner: &Owner, cols: &[SelectColumn], n: us
 /// The members of `n` rows of `target` (keys @P1.., key by key) through
 /// one membership rule: every distinct (target key, subscriber) of the rows
 /// of `source` (owned by `source_owner`, a column or a path) whose
-/// `columns` reference them. The key is the target's own (SQL Server
-/// matches the reference in the key's collation, so `abc` finds `ABC`).
-/// Columns: the key columns, then `__owner` as in `changed_rows` (rows
-/// owned by no subscriber left out). One statement per rule per chunk of
-/// keys, whatever the number of subscribers.
+/// `columns` reference them. The key set filters the referencing columns
+/// (which SQL Server requires to have the key's type and collation, error
+/// 1757), so the engine looks at the referencing rows only; the key
+/// returned is the target's own, as the index knows it. Columns: the key
+/// columns, then `__owner` as in `changed_rows` (NULL for a row owned by no
+/// subscriber). One statement per rule per chunk of keys, whatever the
+/// number of subscribers.
 pub fn member_owners(
     target: &TableName,
     key: &[String],
@@ -404,11 +406,11 @@ pub fn member_owners(
         .map(|(k, c)| format!("k.{} = m.{}", quote(k), quote(c)))
         .collect();
     format!(
-        "SELECT DISTINCT {sel}, {o} AS __owner FROM {from} INNER JOIN {tn} AS k ON {on} WHERE {set} AND {o} IS NOT NULL",
+        "SELECT DISTINCT {sel}, {o} AS __owner FROM {from} INNER JOIN {tn} AS k ON {on} WHERE {set}",
         sel = sel.join(", "),
         tn = table(target),
         on = on.join(" AND "),
-        set = key_set("k", key, n, 1),
+        set = key_set("m", columns, n, 1),
     )
 }
 
