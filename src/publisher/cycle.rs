@@ -600,6 +600,7 @@ impl<'c> Publisher<'c> {
     /// tables; each row's members now are read in set-based statements
     /// (`sql::source::member_owners`, one per rule per chunk of keys) and
     /// compared with the caregivers that hold it (`route::member_row`).
+    /// Rows whose holders changed go to `moved`, for their followers.
     #[allow(clippy::too_many_arguments)]
     fn route_members(
         &self,
@@ -618,53 +619,18 @@ impl<'c> Publisher<'c> {
         let key_owners = self.cfg.key_owners();
         let key_types: Vec<ColumnType> =
             t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
-        // Rows by encoded key: (own change, direct owner, values).
-        let mut rows: BTreeMap<Vec<u8>, (bool, Option<i64>, Vec<Value>)> = BTreeMap::new();
-        let read_row = |r: &tiberius::Row| -> Result<
-            (bool, Option<i64>, Vec<Value>),
-            crate::mssql::client::DbError,
-        > {
-            let mut vals = Vec::with_capacity(t.schema.columns.len());
-            for (i, c) in t.schema.columns.iter().enumerate() {
-                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
-            }
-            Ok((int_at(r, 0).unwrap_or(0) != 0, int_at(r, 1), vals))
-        };
-        let key_of = |vals: &[Value]| -> Vec<u8> {
-            key_bytes(
-                &t.key_pos
-                    .iter()
-                    .map(|p| vals[*p].clone())
-                    .collect::<Vec<_>>(),
-            )
-        };
-        db.query(
-            &format!("reading the changes of {name}"),
-            &sql::changed_rows(
-                &t.cfg.name,
-                &t.cfg.owner,
-                &t.schema.key,
-                &t.select,
-                &key_owners,
-                &[],
-            ),
-            &[Param::I64(w)],
-            |r| {
-                let row = read_row(r)?;
-                rows.insert(key_of(&row.2), row);
-                Ok(())
-            },
-        )?;
-        report.statements += 1;
-        report.changes_read += rows.values().filter(|r| r.0).count() as u64;
+        // `__owner` is the direct owner's position among the subscribers.
+        let mut rows = HeldRows::new(t, None);
+        rows.read_changes(db, &key_owners, w, report)?;
         // Rows whose members may have changed, not read above.
         let more: Vec<&Vec<Value>> = touched
             .keys(&name)
-            .filter(|(kb, _)| !rows.contains_key(*kb))
+            .filter(|(kb, _)| !rows.rows.contains_key(*kb))
             .map(|(_, k)| k)
             .collect();
         for chunk in more.chunks(KEYS_PER_STATEMENT) {
-            db.query(
+            rows.read(
+                db,
                 &format!("reading the rows of {name} whose members may have changed"),
                 &sql::rows_by_key(
                     &t.cfg.name,
@@ -675,28 +641,19 @@ impl<'c> Publisher<'c> {
                     chunk.len(),
                 ),
                 &key_params(chunk, &key_types),
-                |r| {
-                    let row = read_row(r)?;
-                    rows.entry(key_of(&row.2)).or_insert(row);
-                    Ok(())
-                },
             )?;
             report.statements += 1;
         }
         // Their members now: the direct owner, and each rule's.
         let mut members: HashMap<Vec<u8>, BTreeSet<String>> = HashMap::new();
-        let hsa = |i: Option<i64>| {
-            i.and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| self.cfg.subscribers.get(i))
-                .map(|s| s.hsa_id.clone())
-        };
-        for (kb, (_, direct, _)) in &rows {
+        for (kb, (_, direct, _)) in &rows.rows {
             let set = members.entry(kb.clone()).or_default();
-            if let Some(h) = hsa(*direct) {
-                set.insert(h);
+            if let Value::Int(i) = direct {
+                set.extend(self.subscriber_at(Some(*i)));
             }
         }
         let keys: Vec<Vec<Value>> = rows
+            .rows
             .values()
             .map(|(_, _, vals)| t.key_pos.iter().map(|p| vals[*p].clone()).collect())
             .collect();
@@ -720,7 +677,7 @@ impl<'c> Publisher<'c> {
                         for (i, ty) in key_types.iter().enumerate() {
                             k.push(client::value(row, i, &t.schema.key[i], ty)?);
                         }
-                        if let Some(h) = hsa(int_at(row, key_types.len())) {
+                        if let Some(h) = self.subscriber_at(int_at(row, key_types.len())) {
                             members.entry(key_bytes(&k)).or_default().insert(h);
                         }
                         Ok(())
@@ -729,17 +686,15 @@ impl<'c> Publisher<'c> {
                 report.statements += 1;
             }
         }
-        for (kb, (own_change, _, vals)) in &rows {
-            let row = RowId::new(&name, kb);
-            let held = owners.holders(&row)?;
-            let now = members.remove(kb).unwrap_or_default();
-            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-            let send = route::member_row(*own_change, true, &held, &now);
-            live.send(&send, &name, kb, vals, &key, changes, report);
-            if held != now {
-                owners.set_holders(row, now);
-                moved.insert(&name, kb, key);
-            }
+        let changed = rows.settle(
+            |_, kb, _| Ok(members.remove(kb).unwrap_or_default()),
+            live,
+            owners,
+            changes,
+            report,
+        )?;
+        for (kb, key) in changed {
+            moved.insert(&name, &kb, key);
         }
         let deleted = read_deleted(db, t, w)?;
         report.statements += 1;
@@ -777,78 +732,152 @@ impl<'c> Publisher<'c> {
                 detail: format!("it follows {fname}, whose primary key has {} columns; a path follows a key of one column: end the path at an owner column, or give {} members of its own", followed.key_pos.len(), t.schema.name),
             });
         };
-        let fkey = followed.schema.columns[kp].clone();
+        let fty = followed.schema.columns[kp].ty;
         let key_owners = self.cfg.key_owners();
-        // Rows by encoded key: (own change, followed key, values).
-        let mut rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>)> = BTreeMap::new();
-        let read_row = |r: &tiberius::Row| -> Result<(bool, Value, Vec<Value>), crate::mssql::client::DbError> {
-            let mut vals = Vec::with_capacity(t.schema.columns.len());
-            for (i, c) in t.schema.columns.iter().enumerate() {
-                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
-            }
-            let f = client::value(r, 1, &fkey.name, &fkey.ty)?;
-            Ok((int_at(r, 0).unwrap_or(0) != 0, f, vals))
-        };
-        let key_of = |vals: &[Value]| -> Vec<u8> {
-            key_bytes(
-                &t.key_pos
-                    .iter()
-                    .map(|p| vals[*p].clone())
-                    .collect::<Vec<_>>(),
-            )
-        };
-        db.query(
-            &format!("reading the changes of {name}"),
-            &sql::changed_rows(
-                &t.cfg.name,
-                &t.cfg.owner,
-                &t.schema.key,
-                &t.select,
-                &key_owners,
-                &[],
-            ),
-            &[Param::I64(w)],
-            |r| {
-                let row = read_row(r)?;
-                rows.insert(key_of(&row.2), row);
-                Ok(())
-            },
-        )?;
-        report.statements += 1;
-        report.changes_read += rows.values().filter(|r| r.0).count() as u64;
+        // `__owner` is the key of the followed row.
+        let mut rows = HeldRows::new(t, Some(fty));
+        rows.read_changes(db, &key_owners, w, report)?;
         let keys: Vec<&Vec<Value>> = moved.keys(&fname).map(|(_, k)| k).collect();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            db.query(
+            rows.read(
+                db,
                 &format!("reading the rows of {name} that follow rows of {fname} that moved"),
                 &sql::rows_following(&t.cfg.name, &t.cfg.owner, &t.select, chunk.len()),
-                &key_params(chunk, &[fkey.ty]),
-                |r| {
-                    let row = read_row(r)?;
-                    rows.entry(key_of(&row.2)).or_insert(row);
-                    Ok(())
-                },
+                &key_params(chunk, &[fty]),
             )?;
             report.statements += 1;
         }
-        for (kb, (own_change, f, vals)) in &rows {
-            let row = RowId::new(&name, kb);
-            let held = owners.holders(&row)?;
-            let now = match f {
-                Value::Null => BTreeSet::new(),
-                f => owners.holders(&RowId::new(&fname, &key_bytes(std::slice::from_ref(f))))?,
-            };
-            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-            let send = route::member_row(*own_change, true, &held, &now);
-            live.send(&send, &name, kb, vals, &key, changes, report);
-            if held != now {
-                owners.set_holders(row, now);
-            }
-        }
+        rows.settle(
+            |owners, _, f| match f {
+                Value::Null => Ok(BTreeSet::new()),
+                f => Ok(owners.holders(&RowId::new(&fname, &key_bytes(std::slice::from_ref(f))))?),
+            },
+            live,
+            owners,
+            changes,
+            report,
+        )?;
         let deleted = read_deleted(db, t, w)?;
         report.statements += 1;
         report.changes_read += deleted.len() as u64;
         drop_held(&name, deleted, live, owners, changes, report)?;
         Ok(())
+    }
+
+    /// The subscriber at position `i` of the configuration (the `__owner`
+    /// that `owner_case` gives), if any.
+    fn subscriber_at(&self, i: Option<i64>) -> Option<String> {
+        i.and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.cfg.subscribers.get(i))
+            .map(|s| s.hsa_id.clone())
+    }
+}
+
+/// Rows of a membership or follower table read this cycle, by encoded key:
+/// (own change, `__owner`, values). `__owner` is the direct owner's
+/// position among the subscribers (`owner_ty` None) or the followed row's
+/// key (of type `owner_ty`).
+struct HeldRows<'t> {
+    t: &'t TableInfo,
+    owner_ty: Option<ColumnType>,
+    rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>)>,
+}
+
+impl<'t> HeldRows<'t> {
+    fn new(t: &'t TableInfo, owner_ty: Option<ColumnType>) -> HeldRows<'t> {
+        HeldRows {
+            t,
+            owner_ty,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Reads rows of `changed_rows`' shape; a row read before is kept.
+    fn read(
+        &mut self,
+        db: &mut Db,
+        what: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<(), PublishError> {
+        let t = self.t;
+        let (owner_ty, rows) = (self.owner_ty, &mut self.rows);
+        db.query(what, sql, params, |r| {
+            let mut vals = Vec::with_capacity(t.schema.columns.len());
+            for (i, c) in t.schema.columns.iter().enumerate() {
+                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
+            }
+            let owner = match &owner_ty {
+                None => int_at(r, 1).map(Value::Int).unwrap_or(Value::Null),
+                Some(ty) => client::value(r, 1, "__owner", ty)?,
+            };
+            let kb = key_bytes(
+                &t.key_pos
+                    .iter()
+                    .map(|p| vals[*p].clone())
+                    .collect::<Vec<_>>(),
+            );
+            rows.entry(kb)
+                .or_insert((int_at(r, 0).unwrap_or(0) != 0, owner, vals));
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Reads the table's own changes after `w` (and rows whose path
+    /// changed), counting them.
+    fn read_changes(
+        &mut self,
+        db: &mut Db,
+        key_owners: &[(String, usize)],
+        w: i64,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let t = self.t;
+        self.read(
+            db,
+            &format!("reading the changes of {}", t.schema.name),
+            &sql::changed_rows(
+                &t.cfg.name,
+                &t.cfg.owner,
+                &t.schema.key,
+                &t.select,
+                key_owners,
+                &[],
+            ),
+            &[Param::I64(w)],
+        )?;
+        report.statements += 1;
+        report.changes_read += self.rows.values().filter(|r| r.0).count() as u64;
+        Ok(())
+    }
+
+    /// Sends every row where `now` (encoded key, `__owner`) says it is
+    /// held now, against where it was held (`route::member_row`), and
+    /// records the holders. Returns the rows whose holders changed.
+    fn settle(
+        &self,
+        mut now: impl FnMut(&Owners<'_>, &[u8], &Value) -> Result<BTreeSet<String>, PublishError>,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<Vec<KeyPair>, PublishError> {
+        let name = &self.t.schema.name;
+        let mut changed = Vec::new();
+        for (kb, (own_change, owner, vals)) in &self.rows {
+            let row = RowId::new(name, kb);
+            let held = owners.holders(&row)?;
+            let now = now(owners, kb, owner)?;
+            let key: Vec<Value> = self.t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let send = route::member_row(*own_change, true, &held, &now);
+            live.send(&send, name, kb, vals, &key, changes, report);
+            if held != now {
+                owners.set_holders(row, now);
+                changed.push((kb.clone(), key));
+            }
+        }
+        Ok(changed)
     }
 }
 

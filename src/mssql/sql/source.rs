@@ -200,41 +200,38 @@ fn owner_from(t: &TableName, owner: &Owner, alias: &str, hop: &str) -> (String, 
     let mut from = format!("{} AS {alias}", table(t));
     if let Owner::Follows { hops, .. } = owner {
         // The "owner" is the key of the followed row.
-        let mut prev = alias.to_string();
-        for (i, h) in hops.iter().enumerate() {
-            let a = format!("{hop}{}", i + 1);
-            from.push_str(&format!(
-                " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
-                table(&h.table),
-                quote(&h.to_column),
-                quote(&h.from_column)
-            ));
-            prev = a;
-        }
-        let last = hops.last().map(|h| h.to_column.as_str()).unwrap_or("");
-        return (from, Some(format!("{prev}.{}", quote(last))));
+        let last = join_hops(&mut from, alias, hop, hops);
+        let key = hops.last().map(|h| h.to_column.as_str()).unwrap_or("");
+        return (from, Some(format!("{last}.{}", quote(key))));
     }
     let owner_expr = match owner.direct() {
         None => None,
         Some(Owner::Column(c)) => Some(format!("{alias}.{}", quote(c))),
         Some(Owner::Path { hops, column }) => {
-            let mut prev = alias.to_string();
-            for (i, h) in hops.iter().enumerate() {
-                let a = format!("{hop}{}", i + 1);
-                from.push_str(&format!(
-                    " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
-                    table(&h.table),
-                    quote(&h.to_column),
-                    quote(&h.from_column)
-                ));
-                prev = a;
-            }
-            Some(format!("{prev}.{}", quote(column)))
+            let last = join_hops(&mut from, alias, hop, hops);
+            Some(format!("{last}.{}", quote(column)))
         }
         // `direct()` is a column or a path.
         Some(Owner::Shared | Owner::Members { .. } | Owner::Follows { .. }) => None,
     };
     (from, owner_expr)
+}
+
+/// Appends `LEFT OUTER JOIN` of each hop to `from` (aliases `{hop}1..`),
+/// starting at `alias`; returns the last hop's alias.
+fn join_hops(from: &mut String, alias: &str, hop: &str, hops: &[crate::config::Hop]) -> String {
+    let mut prev = alias.to_string();
+    for (i, h) in hops.iter().enumerate() {
+        let a = format!("{hop}{}", i + 1);
+        from.push_str(&format!(
+            " LEFT OUTER JOIN {} AS {a} ON {a}.{} = {prev}.{}",
+            table(&h.table),
+            quote(&h.to_column),
+            quote(&h.from_column)
+        ));
+        prev = a;
+    }
+    prev
 }
 
 /// `alias.[c] IN (@Pf, ...)` for `n` keys of one column, or
