@@ -689,3 +689,56 @@ fn membership_statements_do_not_grow_with_caregivers() {
     }
     assert_eq!(counts[0], counts[1], "statements with 3 and 103 caregivers");
 }
+
+/// Membership through a composite key (`members = ["dbo.Handelse(Land,
+/// Nr)"]`): an account is in the copy while one of its events is, in
+/// snapshots and in deltas.
+#[test]
+fn membership_through_a_composite_key() {
+    let w = world::World::new(&[
+        "CREATE TABLE dbo.Konto (Land char(2) NOT NULL, Nr int NOT NULL, Namn nvarchar(50) NOT NULL, PRIMARY KEY (Land, Nr))".into(),
+        "CREATE TABLE dbo.Handelse (Id int NOT NULL PRIMARY KEY, Land char(2) NOT NULL, Nr int NOT NULL, HsaId nvarchar(40) NOT NULL, FOREIGN KEY (Land, Nr) REFERENCES dbo.Konto (Land, Nr))".into(),
+        "ALTER TABLE dbo.Konto ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Handelse ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Konto VALUES ('SE', 1, N'ett'), ('SE', 2, N'två'), ('NO', 1, N'en')".into(),
+        "INSERT INTO dbo.Handelse VALUES (1, 'SE', 1, N'E1'), (2, 'NO', 1, N'E2')".into(),
+    ]);
+    w.configure(
+        "[[table]]\nname = \"dbo.Konto\"\nowner = { members = [\"dbo.Handelse(Land, Nr)\"] }\n\
+         [[table]]\nname = \"dbo.Handelse\"\nowner = { column = \"HsaId\" }\n",
+        "[\"E1\"]",
+    );
+    let accounts = |w: &world::World| -> BTreeSet<String> {
+        texts(
+            &mut w.kopia(),
+            "SELECT Land + N':' + CAST(Nr AS nvarchar(10)) + N':' + Namn FROM dbo.Konto",
+        )
+    };
+    w.cycle();
+    assert_eq!(accounts(&w), BTreeSet::from(["SE:1:ett".to_string()]));
+    // Move-in of (SE, 2) and (NO, 1); an update reaches the holder.
+    w.pmo()
+        .execute("INSERT INTO dbo.Handelse VALUES (3, 'SE', 2, N'E1'); UPDATE dbo.Handelse SET HsaId = N'E1' WHERE Id = 2; UPDATE dbo.Konto SET Namn = N'ETT' WHERE Land = 'SE' AND Nr = 1")
+        .unwrap();
+    w.cycle();
+    assert_eq!(
+        accounts(&w),
+        BTreeSet::from([
+            "SE:1:ETT".to_string(),
+            "SE:2:två".to_string(),
+            "NO:1:en".to_string()
+        ])
+    );
+    // Move-out: (SE, 1)'s only event goes elsewhere; (NO, 1)'s is re-pointed.
+    w.pmo()
+        .execute("UPDATE dbo.Handelse SET HsaId = N'E2' WHERE Id = 1; UPDATE dbo.Handelse SET Land = 'SE', Nr = 2 WHERE Id = 2")
+        .unwrap();
+    w.cycle();
+    assert_eq!(accounts(&w), BTreeSet::from(["SE:2:två".to_string()]));
+    // And `check` knows the composite foreign key.
+    let out = w.run(&["check"]);
+    assert!(
+        out.contains("reference dbo.Handelse.Land, Nr -> dbo.Konto: complete"),
+        "{out}"
+    );
+}
