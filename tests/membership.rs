@@ -742,3 +742,42 @@ fn membership_through_a_composite_key() {
         "{out}"
     );
 }
+
+/// `check` names every foreign-key column a cycle looks rows up by that
+/// leads no index (each would be a scan of the table every cycle), with
+/// the statement that fixes it; run as written, they leave no warning.
+#[test]
+fn check_warns_of_lookup_columns_without_an_index() {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    let warnings = || -> Vec<String> {
+        let out = r.ctferry(&["check", "--json"], "ctferry.toml");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["index_warnings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{out}"))
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = warnings();
+    for column in [
+        "dbo.Patient.ListadVardenhetId",
+        "dbo.Besok.VardenhetId",
+        "dbo.Besok.PatientId",
+        "dbo.Remiss.PatientId",
+        "dbo.PatientAdress.PatientId",
+    ] {
+        assert!(
+            first
+                .iter()
+                .any(|w| w.starts_with(&format!("{column} leads no index"))),
+            "{column}: {first:?}"
+        );
+    }
+    for w in &first {
+        let fix = w.split("; ").last().unwrap();
+        assert!(fix.starts_with("CREATE INDEX"), "{w}");
+        r.sql(fix);
+    }
+    assert!(warnings().is_empty(), "{:?}", warnings());
+}

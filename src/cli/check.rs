@@ -3,7 +3,8 @@
 //! says, for every foreign key between published tables, whether the
 //! owner rules keep the referenced row in every copy that holds the
 //! referencing one (`ctferry::publisher::check::Reference`); a reference
-//! that may dangle is a warning, not a failure.
+//! that may dangle is a warning, not a failure, as is a foreign-key column
+//! a cycle looks rows up by that leads no index.
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -14,15 +15,20 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
         eprintln!("{}: warning: {w}", config.display());
     }
     let (problems, references) = ctferry::publisher::check::check_with_references(&cfg);
+    let indexes = ctferry::publisher::check::index_warnings(&cfg);
     if json {
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({
                 "problems": problems,
                 "references": references,
+                "index_warnings": indexes,
             }))?
         );
     } else {
+        for w in &indexes {
+            eprintln!("{}: warning: {w}", config.display());
+        }
         for r in &references {
             if r.complete {
                 println!("reference {r}");

@@ -335,6 +335,69 @@ fn hop_problems(
     problems
 }
 
+/// The (table, column) pairs a cycle looks rows up by: every hop of an
+/// owner path followed backwards (the rows of a table whose parent up the
+/// path changed are found through its foreign-key column), and the first
+/// column of each membership rule.
+fn lookup_columns(cfg: &Config) -> Vec<(crate::config::TableName, String)> {
+    let mut out: Vec<(crate::config::TableName, String)> = Vec::new();
+    let mut add = |t: &crate::config::TableName, c: &str| {
+        if !out
+            .iter()
+            .any(|(x, y)| x.is(t) && y.eq_ignore_ascii_case(c))
+        {
+            out.push((t.clone(), c.to_string()));
+        }
+    };
+    for t in &cfg.tables {
+        let hops = match (&t.owner, t.owner.direct()) {
+            (Owner::Follows { hops, .. }, _) => hops.as_slice(),
+            (_, Some(Owner::Path { hops, .. })) => hops.as_slice(),
+            _ => &[],
+        };
+        let mut from = &t.name;
+        for h in hops {
+            add(from, &h.from_column);
+            from = &h.table;
+        }
+        for m in t.owner.members() {
+            add(&m.table, &m.columns[0]);
+        }
+    }
+    out
+}
+
+/// Warnings for the foreign-key columns a cycle looks rows up by
+/// (`lookup_columns`) that lead no index at the source: each such lookup
+/// is a scan of the whole table, every cycle, however little changed.
+/// Each names the CREATE INDEX that fixes it. Empty when the source cannot
+/// be read (`check` says why).
+pub fn index_warnings(cfg: &Config) -> Vec<String> {
+    let Ok(mut db) = Db::connect(&cfg.source.connection, &cfg.source.password) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (table, column) in lookup_columns(cfg) {
+        let Ok(rows) = db.rows(
+            "reading indexes",
+            sql::index_leading_columns(),
+            &[Param::Str(table.to_string())],
+        ) else {
+            continue;
+        };
+        let led = rows.iter().any(|r| {
+            crate::mssql::client::text_at(r, 0).is_some_and(|c| c.eq_ignore_ascii_case(&column))
+        });
+        if !led {
+            out.push(format!(
+                "{table}.{column} leads no index, so every cycle finds the rows of {table} to re-route by scanning the whole table; CREATE INDEX IX_{}_{column} ON {table} ({column})",
+                table.name
+            ));
+        }
+    }
+    out
+}
+
 /// Whether member rule `m` follows a declared foreign key from its table to
 /// `target`'s key (`key`, in order): membership is only as sound as the
 /// references it counts.

@@ -140,6 +140,17 @@ pub fn foreign_keys_from() -> &'static str {
      ORDER BY fk.name, fkc.constraint_column_id"
 }
 
+/// The columns that lead an index of table @P1 (`schema.table`): the first
+/// key column of each index (the primary key's included). A foreign-key
+/// column a cycle looks rows up by should be one of them
+/// (`publisher::check::index_warnings`).
+pub fn index_leading_columns() -> &'static str {
+    "SELECT c.name FROM sys.indexes AS i
+     JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+     JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+     WHERE i.object_id = OBJECT_ID(@P1) AND ic.key_ordinal = 1 AND ic.is_included_column = 0"
+}
+
 /// A column of a published table, as the SELECTs need it.
 #[derive(Debug, Clone)]
 pub struct SelectColumn {
