@@ -23,9 +23,9 @@ struct Gpg {
 
 impl Gpg {
     fn new() -> Gpg {
-        Gpg {
-            home: fixtures::private_tmp("gpg"),
-        }
+        let home = fixtures::private_tmp("gpg");
+        fixtures::start_gpg_agent(home.path());
+        Gpg { home }
     }
 
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {

@@ -19,9 +19,9 @@ struct Gpg {
 
 impl Gpg {
     fn new() -> Gpg {
-        Gpg {
-            home: fixtures::private_tmp("ctf-kv"),
-        }
+        let home = fixtures::private_tmp("ctf-kv");
+        fixtures::start_gpg_agent(home.path());
+        Gpg { home }
     }
 
     /// Runs gpg (at `faked` time when given); stdout.

@@ -59,6 +59,34 @@ pub fn private_tmp(prefix: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Starts gpg-agent for `home` and waits until it answers, so that the
+/// first `gpg` command does not race the agent's start (on a loaded
+/// machine an autostarted agent can miss gpg's connect timeout: "can't
+/// connect to the agent").
+pub fn start_gpg_agent(home: &Path) {
+    for _ in 0..5 {
+        let ok = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(home)
+            .args(["--launch", "gpg-agent"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let answers = ok
+            && Command::new("gpg-connect-agent")
+                .arg("--homedir")
+                .arg(home)
+                .arg("/bye")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+        if answers {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// `gpg` with home folder `home`, never asking anything (batch, loopback
 /// pinentry).
 pub fn gpg_command(home: &Path) -> Command {
