@@ -643,7 +643,7 @@ fn a_membership_rule_that_cannot_hold_is_refused() {
         (
             "owner = { column = \"HsaId\" }",
             "owner = { path = \"PatientId -> dbo.Patient(Id)\" }",
-            "membership through membership is not supported",
+            "membership rules form a loop (dbo.Patient -> dbo.Remiss -> dbo.Patient)",
         ),
         (
             MEMBERS,
@@ -780,4 +780,102 @@ fn check_warns_of_lookup_columns_without_an_index() {
         r.sql(fix);
     }
     assert!(warnings().is_empty(), "{:?}", warnings());
+}
+
+/// Membership through membership: a patient belongs to every caregiver
+/// that received one of its referrals, and a referral to every caregiver
+/// among its receivers; the patient's address follows the patient. Random
+/// changes (receivers added, removed and moved, referrals re-pointed,
+/// patients renamed, addresses), a snapshot between; after every cycle the
+/// copy holds exactly what the source says, whatever order the tables are
+/// configured in.
+#[test]
+fn membership_through_membership_converges() {
+    let w = world::World::new(&[
+        "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Namn nvarchar(50) NOT NULL)".into(),
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id))".into(),
+        "CREATE TABLE dbo.RemissMottagare (Id int NOT NULL PRIMARY KEY, RemissId int NOT NULL REFERENCES dbo.Remiss(Id), HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Adress nvarchar(50) NOT NULL)".into(),
+        "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.RemissMottagare ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.PatientAdress ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Patient VALUES (1, N'P1'), (2, N'P2'), (3, N'P3'), (4, N'P4')".into(),
+        "INSERT INTO dbo.PatientAdress VALUES (1, 1, N'A1'), (2, 2, N'A2'), (3, 3, N'A3')".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, 1), (2, 2), (3, 3), (4, 1)".into(),
+        "INSERT INTO dbo.RemissMottagare VALUES (1, 1, N'E1'), (2, 2, N'E2'), (3, 3, N'E1'), (4, 3, N'E2')".into(),
+    ]);
+    // The patient first: the cycle orders the membership tables itself.
+    w.configure(
+        "[[table]]\nname = \"dbo.Patient\"\nowner = { members = [\"dbo.Remiss(PatientId)\"] }\n\
+         [[table]]\nname = \"dbo.PatientAdress\"\nowner = { path = \"PatientId -> dbo.Patient(Id)\" }\n\
+         [[table]]\nname = \"dbo.Remiss\"\nowner = { members = [\"dbo.RemissMottagare(RemissId)\"] }\n\
+         [[table]]\nname = \"dbo.RemissMottagare\"\nowner = { column = \"HsaId\" }\n",
+        "[\"E1\"]",
+    );
+    let mine = "SELECT RemissId FROM dbo.RemissMottagare WHERE HsaId = N'E1'";
+    let expected = |w: &world::World| {
+        let mut pmo = w.pmo();
+        let patients = format!("SELECT PatientId FROM dbo.Remiss WHERE Id IN ({mine})");
+        (
+            texts(&mut pmo, &format!("SELECT CAST(Id AS nvarchar(9)) + N':' + Namn FROM dbo.Patient WHERE Id IN ({patients})")),
+            ints(&mut pmo, &format!("SELECT Id FROM dbo.Remiss WHERE Id IN ({mine})")),
+            ints(&mut pmo, "SELECT Id FROM dbo.RemissMottagare WHERE HsaId = N'E1'"),
+            texts(&mut pmo, &format!("SELECT CAST(Id AS nvarchar(9)) + N':' + Adress FROM dbo.PatientAdress WHERE PatientId IN ({patients})")),
+        )
+    };
+    let copy = |w: &world::World| {
+        let mut k = w.kopia();
+        (
+            texts(
+                &mut k,
+                "SELECT CAST(Id AS nvarchar(9)) + N':' + Namn FROM dbo.Patient",
+            ),
+            ints(&mut k, "SELECT Id FROM dbo.Remiss"),
+            ints(&mut k, "SELECT Id FROM dbo.RemissMottagare"),
+            texts(
+                &mut k,
+                "SELECT CAST(Id AS nvarchar(9)) + N':' + Adress FROM dbo.PatientAdress",
+            ),
+        )
+    };
+    w.cycle();
+    assert_eq!(copy(&w), expected(&w), "after onboarding");
+    assert_eq!(copy(&w).0.len(), 2, "patients 1 and 3");
+    let mut rng = fixtures::Rng(0x0e57_ed00);
+    let (mut next_r, mut next_m, mut next_a) = (10, 10, 10);
+    for round in 0..14 {
+        let mut sql = String::new();
+        for _ in 0..(1 + rng.below(4)) {
+            let p = 1 + rng.below(4);
+            let r = 1 + rng.below(next_r as u64 - 1);
+            let m = 1 + rng.below(next_m as u64 - 1);
+            let hsa = ["E1", "E2"][rng.below(2) as usize];
+            sql.push_str(&match rng.below(8) {
+                0 => {
+                    next_m += 1;
+                    format!("INSERT INTO dbo.RemissMottagare SELECT {}, Id, N'{hsa}' FROM dbo.Remiss WHERE Id = {r};\n", next_m - 1)
+                }
+                1 => format!("DELETE FROM dbo.RemissMottagare WHERE Id = {m};\n"),
+                2 => format!("UPDATE dbo.RemissMottagare SET HsaId = N'{hsa}' WHERE Id = {m};\n"),
+                3 => format!("UPDATE dbo.Remiss SET PatientId = {p} WHERE Id = {r};\n"),
+                4 => format!("UPDATE dbo.Patient SET Namn = N'P{p} r{round}' WHERE Id = {p};\n"),
+                5 => {
+                    next_a += 1;
+                    format!("INSERT INTO dbo.PatientAdress VALUES ({}, {p}, N'A{p} r{round}');\n", next_a - 1)
+                }
+                6 => {
+                    next_r += 1;
+                    format!("INSERT INTO dbo.Remiss VALUES ({}, {p});\n", next_r - 1)
+                }
+                _ => format!("DELETE FROM dbo.PatientAdress WHERE Id = {};\n", 1 + rng.below(next_a as u64 - 1)),
+            });
+        }
+        w.pmo().execute(&sql).unwrap();
+        if round == 7 {
+            w.run(&["snapshot", "--subscriber", "SE-NORR"]);
+        }
+        w.cycle();
+        assert_eq!(copy(&w), expected(&w), "round {round}: {sql}");
+    }
 }

@@ -668,10 +668,8 @@ fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
             let Some(source) = tables.iter().find(|x| x.name.is(&m.table)) else {
                 return Err((i, format!("members names {m}, but {} is not published: its rows' owners are what make a caregiver a member, so publish it (with a column or path owner)", m.table)));
             };
-            match &source.owner {
-                Owner::Column(_) | Owner::Path { .. } => {}
-                Owner::Shared => return Err((i, format!("members names {m}, but {} is shared: every caregiver would be a member, so publish {} shared instead", m.table, t.name))),
-                Owner::Members { .. } | Owner::Follows { .. } => return Err((i, format!("members names {m}, but {} is itself owned by members (or follows a table that is); membership through membership is not supported: give {} a column or path owner", m.table, m.table))),
+            if source.owner == Owner::Shared {
+                return Err((i, format!("members names {m}, but {} is shared: every caregiver would be a member, so publish {} shared instead", m.table, t.name)));
             }
             if t.owner
                 .members()
@@ -690,6 +688,60 @@ fn check_members(tables: &[TableConfig]) -> Result<(), (usize, String)> {
                 return Err((i, format!("members names {m} twice")));
             }
         }
+    }
+    membership_loop(tables)
+}
+
+/// The tables a membership (or follower) table's holders are computed
+/// from: the member tables that are themselves owned by membership, and
+/// the table a follower follows.
+fn holder_sources<'a>(t: &'a TableConfig, tables: &'a [TableConfig]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for m in t.owner.members() {
+        if let Some(j) = tables.iter().position(|x| x.name.is(&m.table)) {
+            if tables[j].owner.is_membership() {
+                out.push(j);
+            }
+        }
+    }
+    if let Owner::Follows { table, .. } = &t.owner {
+        out.extend(tables.iter().position(|x| x.name.is(table)));
+    }
+    out
+}
+
+/// Membership rules may go through membership (a patient by its
+/// referrals, a referral by its receivers), but not in a loop: a row's
+/// holders would depend on themselves. Names the loop.
+fn membership_loop(tables: &[TableConfig]) -> Result<(), (usize, String)> {
+    fn visit(
+        i: usize,
+        tables: &[TableConfig],
+        path: &mut Vec<usize>,
+        done: &mut Vec<bool>,
+    ) -> Result<(), (usize, String)> {
+        if done[i] {
+            return Ok(());
+        }
+        if let Some(at) = path.iter().position(|x| *x == i) {
+            let names: Vec<String> = path[at..]
+                .iter()
+                .chain(std::iter::once(&i))
+                .map(|x| tables[*x].name.to_string())
+                .collect();
+            return Err((i, format!("membership rules form a loop ({}): a row's holders would depend on themselves; give one of these tables a column or path owner", names.join(" -> "))));
+        }
+        path.push(i);
+        for j in holder_sources(&tables[i], tables) {
+            visit(j, tables, path, done)?;
+        }
+        path.pop();
+        done[i] = true;
+        Ok(())
+    }
+    let mut done = vec![false; tables.len()];
+    for i in 0..tables.len() {
+        visit(i, tables, &mut Vec::new(), &mut done)?;
     }
     Ok(())
 }

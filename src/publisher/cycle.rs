@@ -34,7 +34,7 @@ use crate::publisher::catalog::{describe, drift, Drift, TableInfo};
 use crate::publisher::deliver::{self, Mode};
 use crate::publisher::delta;
 use crate::publisher::error::PublishError;
-use crate::publisher::membership::Rule;
+use crate::publisher::membership::{self, Rule};
 use crate::publisher::packager::Packager;
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::{self, Owners, Send};
@@ -246,22 +246,10 @@ impl<'c> Publisher<'c> {
                 )?;
                 report.statements += 2;
             }
+            // Membership tables and followers, each after the tables its
+            // holders come from.
             let mut moved = Touched::default();
-            for t in tables.iter().filter(|t| !t.cfg.owner.members().is_empty()) {
-                self.route_members(
-                    db,
-                    t,
-                    w,
-                    &rules,
-                    &touched,
-                    &mut moved,
-                    &live,
-                    &mut owners,
-                    &mut changes,
-                    report,
-                )?;
-            }
-            for t in &tables {
+            for t in membership::routing_order(&tables) {
                 if let Owner::Follows { table, .. } = &t.cfg.owner {
                     let followed =
                         tables
@@ -276,7 +264,22 @@ impl<'c> Publisher<'c> {
                         t,
                         followed,
                         w,
-                        &moved,
+                        &rules,
+                        &mut touched,
+                        &mut moved,
+                        &live,
+                        &mut owners,
+                        &mut changes,
+                        report,
+                    )?;
+                } else {
+                    self.route_members(
+                        db,
+                        t,
+                        w,
+                        &rules,
+                        &mut touched,
+                        &mut moved,
                         &live,
                         &mut owners,
                         &mut changes,
@@ -608,7 +611,7 @@ impl<'c> Publisher<'c> {
         t: &TableInfo,
         w: i64,
         rules: &[Rule<'_>],
-        touched: &Touched,
+        touched: &mut Touched,
         moved: &mut Touched,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
@@ -620,7 +623,7 @@ impl<'c> Publisher<'c> {
         let key_types: Vec<ColumnType> =
             t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
         // `__owner` is the direct owner's position among the subscribers.
-        let mut rows = HeldRows::new(t, None);
+        let mut rows = HeldRows::new(t, None, rules);
         rows.read_changes(db, &key_owners, w, report)?;
         // Rows whose members may have changed, not read above.
         let more: Vec<&Vec<Value>> = touched
@@ -639,6 +642,7 @@ impl<'c> Publisher<'c> {
                     &t.select,
                     &key_owners,
                     chunk.len(),
+                    &rows.ref_cols,
                 ),
                 &key_params(chunk, &key_types),
             )?;
@@ -646,7 +650,7 @@ impl<'c> Publisher<'c> {
         }
         // Their members now: the direct owner, and each rule's.
         let mut members: HashMap<Vec<u8>, BTreeSet<String>> = HashMap::new();
-        for (kb, (_, direct, _)) in &rows.rows {
+        for (kb, (_, direct, _, _)) in &rows.rows {
             let set = members.entry(kb.clone()).or_default();
             if let Value::Int(i) = direct {
                 set.extend(self.subscriber_at(Some(*i)));
@@ -655,10 +659,62 @@ impl<'c> Publisher<'c> {
         let keys: Vec<Vec<Value>> = rows
             .rows
             .values()
-            .map(|(_, _, vals)| t.key_pos.iter().map(|p| vals[*p].clone()).collect())
+            .map(|(_, _, vals, _)| t.key_pos.iter().map(|p| vals[*p].clone()).collect())
             .collect();
         let keys: Vec<&Vec<Value>> = keys.iter().collect();
         for r in rules.iter().filter(|r| r.target.schema.name == name) {
+            if r.source_is_membership() {
+                // Its rows' holders are in the state (routed before this
+                // table): which of its rows reference each key, then
+                // their holders.
+                let skey: Vec<ColumnType> = r
+                    .source
+                    .key_pos
+                    .iter()
+                    .map(|p| r.source.schema.columns[*p].ty)
+                    .collect();
+                let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                    db.query(
+                        &format!(
+                            "reading the rows of {} that make members of {name}",
+                            r.source.schema.name
+                        ),
+                        &sql::member_rows(
+                            &t.cfg.name,
+                            &t.schema.key,
+                            &r.source.cfg.name,
+                            &r.source.schema.key,
+                            &r.member.columns,
+                            chunk.len(),
+                        ),
+                        &key_params(chunk, &key_types),
+                        |row| {
+                            let mut k = Vec::with_capacity(key_types.len());
+                            for (i, ty) in key_types.iter().enumerate() {
+                                k.push(client::value(row, i, &t.schema.key[i], ty)?);
+                            }
+                            let mut sk = Vec::with_capacity(skey.len());
+                            for (i, ty) in skey.iter().enumerate() {
+                                sk.push(client::value(
+                                    row,
+                                    key_types.len() + i,
+                                    &r.source.schema.key[i],
+                                    ty,
+                                )?);
+                            }
+                            pairs.push((key_bytes(&k), key_bytes(&sk)));
+                            Ok(())
+                        },
+                    )?;
+                    report.statements += 1;
+                }
+                for (kb, skb) in pairs {
+                    let held = owners.holders(&RowId::new(&r.source.schema.name, &skb))?;
+                    members.entry(kb).or_default().extend(held);
+                }
+                continue;
+            }
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 db.query(
                     &format!("reading the members of {name} through {}", r.member),
@@ -693,12 +749,13 @@ impl<'c> Publisher<'c> {
             changes,
             report,
         )?;
-        for (kb, key) in changed {
-            moved.insert(&name, &kb, key);
-        }
         let deleted = read_deleted(db, t, w)?;
         report.statements += 1;
         report.changes_read += deleted.len() as u64;
+        rows.touch(&changed, &deleted, rules, owners, touched)?;
+        for (kb, key) in changed {
+            moved.insert(&name, &kb, key);
+        }
         for (kb, key) in drop_held(&name, deleted, live, owners, changes, report)? {
             moved.insert(&name, &kb, key);
         }
@@ -718,7 +775,9 @@ impl<'c> Publisher<'c> {
         t: &TableInfo,
         followed: &TableInfo,
         w: i64,
-        moved: &Touched,
+        rules: &[Rule<'_>],
+        touched: &mut Touched,
+        moved: &mut Touched,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
         changes: &mut Changes,
@@ -735,19 +794,26 @@ impl<'c> Publisher<'c> {
         let fty = followed.schema.columns[kp].ty;
         let key_owners = self.cfg.key_owners();
         // `__owner` is the key of the followed row.
-        let mut rows = HeldRows::new(t, Some(fty));
+        let mut rows = HeldRows::new(t, Some(fty), rules);
         rows.read_changes(db, &key_owners, w, report)?;
-        let keys: Vec<&Vec<Value>> = moved.keys(&fname).map(|(_, k)| k).collect();
+        let keys: Vec<Vec<Value>> = moved.keys(&fname).map(|(_, k)| k.clone()).collect();
+        let keys: Vec<&Vec<Value>> = keys.iter().collect();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
             rows.read(
                 db,
                 &format!("reading the rows of {name} that follow rows of {fname} that moved"),
-                &sql::rows_following(&t.cfg.name, &t.cfg.owner, &t.select, chunk.len()),
+                &sql::rows_following(
+                    &t.cfg.name,
+                    &t.cfg.owner,
+                    &t.select,
+                    chunk.len(),
+                    &rows.ref_cols,
+                ),
                 &key_params(chunk, &[fty]),
             )?;
             report.statements += 1;
         }
-        rows.settle(
+        let changed = rows.settle(
             |owners, _, f| match f {
                 Value::Null => Ok(BTreeSet::new()),
                 f => Ok(owners.holders(&RowId::new(&fname, &key_bytes(std::slice::from_ref(f))))?),
@@ -760,7 +826,13 @@ impl<'c> Publisher<'c> {
         let deleted = read_deleted(db, t, w)?;
         report.statements += 1;
         report.changes_read += deleted.len() as u64;
-        drop_held(&name, deleted, live, owners, changes, report)?;
+        rows.touch(&changed, &deleted, rules, owners, touched)?;
+        for (kb, key) in changed {
+            moved.insert(&name, &kb, key);
+        }
+        for (kb, key) in drop_held(&name, deleted, live, owners, changes, report)? {
+            moved.insert(&name, &kb, key);
+        }
         Ok(())
     }
 
@@ -780,16 +852,81 @@ impl<'c> Publisher<'c> {
 struct HeldRows<'t> {
     t: &'t TableInfo,
     owner_ty: Option<ColumnType>,
-    rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>)>,
+    /// The columns through which the rows make members of another table's
+    /// rows (membership through membership), read raw after the columns.
+    ref_cols: Vec<String>,
+    ref_types: Vec<ColumnType>,
+    /// Encoded key → (own change, `__owner`, values, referencing values).
+    #[allow(clippy::type_complexity)]
+    rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>, Vec<Value>)>,
 }
 
 impl<'t> HeldRows<'t> {
-    fn new(t: &'t TableInfo, owner_ty: Option<ColumnType>) -> HeldRows<'t> {
+    fn new(t: &'t TableInfo, owner_ty: Option<ColumnType>, rules: &[Rule<'_>]) -> HeldRows<'t> {
+        let mine: Vec<&Rule<'_>> = rules
+            .iter()
+            .filter(|r| r.source.schema.name == t.schema.name)
+            .collect();
         HeldRows {
             t,
             owner_ty,
+            ref_cols: mine.iter().flat_map(|r| r.member.columns.clone()).collect(),
+            ref_types: mine.iter().flat_map(|r| r.key_types()).collect(),
             rows: BTreeMap::new(),
         }
+    }
+
+    /// For each membership rule through this table: the keys its rows
+    /// referenced before (`f/`) and reference now, where the reference or
+    /// the row's holders (`changed`) changed, or the row was deleted, are
+    /// touched; the references remembered.
+    fn touch(
+        &self,
+        changed: &[KeyPair],
+        deleted: &[Vec<Value>],
+        rules: &[Rule<'_>],
+        owners: &mut Owners<'_>,
+        touched: &mut Touched,
+    ) -> Result<(), PublishError> {
+        let name = &self.t.schema.name;
+        let mine: Vec<&Rule<'_>> = rules
+            .iter()
+            .filter(|r| &r.source.schema.name == name)
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        for (kb, (_, _, _, refs)) in &self.rows {
+            let row = RowId::new(name, kb);
+            let moved = changed.iter().any(|(k, _)| k == kb);
+            let mut at = 0;
+            for m in &mine {
+                let n = m.member.columns.len();
+                let now = refs[at..at + n].to_vec();
+                at += n;
+                let now = (!now.contains(&Value::Null)).then(|| key_bytes(&now));
+                let rid = RefId::new(&m.id, &row);
+                let before = owners.reference(&rid)?;
+                if before != now || moved {
+                    touched.add(m, before.as_deref())?;
+                    touched.add(m, now.as_deref())?;
+                }
+                if before != now {
+                    owners.set_reference(rid, now);
+                }
+            }
+        }
+        for key in deleted {
+            let row = RowId::new(name, &key_bytes(key));
+            for m in &mine {
+                let rid = RefId::new(&m.id, &row);
+                if let Some(before) = owners.reference(&rid)? {
+                    touched.add(m, Some(&before))?;
+                    owners.set_reference(rid, None);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads rows of `changed_rows`' shape; a row read before is kept.
@@ -802,10 +939,16 @@ impl<'t> HeldRows<'t> {
     ) -> Result<(), PublishError> {
         let t = self.t;
         let (owner_ty, rows) = (self.owner_ty, &mut self.rows);
+        let (ref_cols, ref_types) = (&self.ref_cols, &self.ref_types);
         db.query(what, sql, params, |r| {
             let mut vals = Vec::with_capacity(t.schema.columns.len());
             for (i, c) in t.schema.columns.iter().enumerate() {
                 vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
+            }
+            let at = 2 + t.schema.columns.len();
+            let mut refs = Vec::with_capacity(ref_cols.len());
+            for (i, (c, ty)) in ref_cols.iter().zip(ref_types).enumerate() {
+                refs.push(client::value(r, at + i, c, ty)?);
             }
             let owner = match &owner_ty {
                 None => int_at(r, 1).map(Value::Int).unwrap_or(Value::Null),
@@ -818,7 +961,7 @@ impl<'t> HeldRows<'t> {
                     .collect::<Vec<_>>(),
             );
             rows.entry(kb)
-                .or_insert((int_at(r, 0).unwrap_or(0) != 0, owner, vals));
+                .or_insert((int_at(r, 0).unwrap_or(0) != 0, owner, vals, refs));
             Ok(())
         })?;
         Ok(())
@@ -834,17 +977,18 @@ impl<'t> HeldRows<'t> {
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let t = self.t;
+        let q = sql::changed_rows(
+            &t.cfg.name,
+            &t.cfg.owner,
+            &t.schema.key,
+            &t.select,
+            key_owners,
+            &self.ref_cols,
+        );
         self.read(
             db,
             &format!("reading the changes of {}", t.schema.name),
-            &sql::changed_rows(
-                &t.cfg.name,
-                &t.cfg.owner,
-                &t.schema.key,
-                &t.select,
-                key_owners,
-                &[],
-            ),
+            &q,
             &[Param::I64(w)],
         )?;
         report.statements += 1;
@@ -865,7 +1009,7 @@ impl<'t> HeldRows<'t> {
     ) -> Result<Vec<KeyPair>, PublishError> {
         let name = &self.t.schema.name;
         let mut changed = Vec::new();
-        for (kb, (own_change, owner, vals)) in &self.rows {
+        for (kb, (own_change, owner, vals, _)) in &self.rows {
             let row = RowId::new(name, kb);
             let held = owners.holders(&row)?;
             let now = now(owners, kb, owner)?;

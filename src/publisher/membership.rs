@@ -11,13 +11,18 @@
 //! now wherever the reference or the row's owner changed; then reads those
 //! rows' members in set-based statements (one per rule per chunk of keys,
 //! never one per caregiver) and compares them with the caregivers that
-//! hold each row (state `m/`, the (row, member) pairs). Snapshots select a
-//! membership table's rows `WHERE EXISTS` a referencing row the caregiver
-//! owns. Rules, checked at load: a member table is published, owned by a
-//! column or a path (not shared, not itself by members).
+//! hold each row (state `m/`, the (row, member) pairs). A member table
+//! may itself be owned by membership (a patient by its referrals, a
+//! referral by its receivers): its rows' holders are then read from `m/`
+//! after it was routed, so membership tables are routed in dependency
+//! order (`routing_order`). Snapshots select a membership table's rows
+//! whose key is referenced by a row the caregiver holds, recursively
+//! (`holding`). Rules, checked at load: a member table is published and
+//! not shared, and the rules form no loop.
 
-use crate::config::Member;
+use crate::config::{Member, Owner};
 use crate::format::value::ColumnType;
+use crate::mssql::sql::source::Holding;
 use crate::publisher::catalog::TableInfo;
 
 /// One membership rule as the cycle uses it: the table whose rows get
@@ -56,6 +61,12 @@ impl Rule<'_> {
         out
     }
 
+    /// Whether the member table's own rows have a set of holders (owned by
+    /// membership, or following a table that is).
+    pub fn source_is_membership(&self) -> bool {
+        self.source.cfg.owner.is_membership()
+    }
+
     /// The types of the target's key columns (which the member columns
     /// reference, in order).
     pub fn key_types(&self) -> Vec<ColumnType> {
@@ -64,5 +75,88 @@ impl Rule<'_> {
             .iter()
             .map(|p| self.target.schema.columns[*p].ty)
             .collect()
+    }
+}
+
+/// The membership and follower tables in the order a cycle routes them:
+/// each after the tables its holders are computed from (its member tables
+/// that are themselves owned by membership; the table it follows). The
+/// configuration refuses loops, so every table gets a place.
+pub fn routing_order(tables: &[TableInfo]) -> Vec<&TableInfo> {
+    let sources = |t: &TableInfo| -> Vec<String> {
+        let mut out: Vec<String> = t
+            .cfg
+            .owner
+            .members()
+            .iter()
+            .filter_map(|m| tables.iter().find(|x| x.cfg.name.is(&m.table)))
+            .filter(|x| x.cfg.owner.is_membership())
+            .map(|x| x.schema.name.clone())
+            .collect();
+        if let Owner::Follows { table, .. } = &t.cfg.owner {
+            out.extend(
+                tables
+                    .iter()
+                    .find(|x| x.cfg.name.is(table))
+                    .map(|x| x.schema.name.clone()),
+            );
+        }
+        out
+    };
+    let mut left: Vec<&TableInfo> = tables
+        .iter()
+        .filter(|t| t.cfg.owner.is_membership())
+        .collect();
+    let mut order: Vec<&TableInfo> = Vec::new();
+    while !left.is_empty() {
+        let before = left.len();
+        let mut i = 0;
+        while i < left.len() {
+            let ready = sources(left[i])
+                .iter()
+                .all(|s| order.iter().any(|o| &o.schema.name == s));
+            if ready {
+                order.push(left.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if left.len() == before {
+            // A loop (refused at load): route the rest as they come.
+            order.append(&mut left);
+        }
+    }
+    order
+}
+
+/// How a table's rows are held, for the snapshot's SELECT
+/// (`mssql::sql::source::snapshot_rows`): its rule, and recursively the
+/// rules of the tables its holders come from.
+pub fn holding<'a>(t: &'a TableInfo, tables: &'a [TableInfo]) -> Holding<'a> {
+    let members = t
+        .cfg
+        .owner
+        .members()
+        .iter()
+        .filter_map(|m| {
+            tables
+                .iter()
+                .find(|x| x.cfg.name.is(&m.table))
+                .map(|source| (m, holding(source, tables)))
+        })
+        .collect();
+    let followed = match &t.cfg.owner {
+        Owner::Follows { table, .. } => tables
+            .iter()
+            .find(|x| x.cfg.name.is(table))
+            .map(|f| Box::new(holding(f, tables))),
+        _ => None,
+    };
+    Holding {
+        table: &t.cfg.name,
+        owner: &t.cfg.owner,
+        key: &t.schema.key,
+        members,
+        followed,
     }
 }

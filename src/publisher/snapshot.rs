@@ -17,7 +17,7 @@ use crate::mssql::client::{self, Db, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::TableInfo;
 use crate::publisher::error::PublishError;
-use crate::publisher::membership::Rule;
+use crate::publisher::membership::{self, Rule};
 use crate::publisher::packager::{Next, Packager};
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::Owners;
@@ -75,17 +75,6 @@ pub fn write(
         let membership = t.cfg.owner.is_membership();
         let shared = t.cfg.owner == Owner::Shared;
         let name = t.schema.name.clone();
-        // A follower is held where the row it follows is.
-        let followed = match &t.cfg.owner {
-            Owner::Follows { table, .. } => tables.iter().find(|x| &x.cfg.name == table),
-            _ => None,
-        };
-        let holder = followed.unwrap_or(t);
-        let members: Vec<(&crate::config::Member, &Owner)> = rules
-            .iter()
-            .filter(|r| r.target.schema.name == holder.schema.name)
-            .map(|r| (r.member, &r.source.cfg.owner))
-            .collect();
         let mine: Vec<&Rule<'_>> = rules
             .iter()
             .filter(|r| r.source.schema.name == name)
@@ -93,13 +82,9 @@ pub fn write(
         let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
         let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
         let q = sql::snapshot_rows(
-            &t.cfg.name,
-            &t.cfg.owner,
-            &t.schema.key,
+            &membership::holding(t, tables),
             &t.select,
             s.keys.len(),
-            &members,
-            followed.map(|f| &f.cfg.owner),
             &ref_cols,
         );
         let mut failure: Option<PackageError> = None;

@@ -404,12 +404,14 @@ pub fn rows_by_key(
     cols: &[SelectColumn],
     owners: &[(String, usize)],
     n: usize,
+    refs: &[String],
 ) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
     format!(
-        "SELECT 0 AS __self, {owner} AS __owner, {list} FROM {from} WHERE {set}",
+        "SELECT 0 AS __self, {owner} AS __owner, {list}{refs} FROM {from} WHERE {set}",
         owner = owner_column(owner, owner_expr, owners),
         list = select_list("t", cols),
+        refs = ref_list(refs),
         set = key_set("t", key, n, 1),
     )
 }
@@ -418,14 +420,51 @@ pub fn rows_by_key(
 /// whose followed row's key is one of `n` keys (@P1..), in the shape of
 /// `changed_rows` with `__self` 0: the rows to send where their followed
 /// row moved in, or to delete where it moved out.
-pub fn rows_following(t: &TableName, owner: &Owner, cols: &[SelectColumn], n: usize) -> String {
+pub fn rows_following(
+    t: &TableName,
+    owner: &Owner,
+    cols: &[SelectColumn],
+    n: usize,
+    refs: &[String],
+) -> String {
     let (from, expr) = from_with_owner(t, owner);
     let expr = expr.unwrap_or_else(|| "NULL".into());
     let ps: Vec<String> = (1..=n.max(1)).map(|i| format!("@P{i}")).collect();
     format!(
-        "SELECT 0 AS __self, {expr} AS __owner, {list} FROM {from} WHERE {expr} IN ({ps})",
+        "SELECT 0 AS __self, {expr} AS __owner, {list}{refs} FROM {from} WHERE {expr} IN ({ps})",
         list = select_list("t", cols),
+        refs = ref_list(refs),
         ps = ps.join(", "),
+    )
+}
+
+/// The rows of member table `source` (key `source_key`) whose `columns`
+/// reference one of `n` rows of `target` (keys @P1.., key by key), for a
+/// member table owned by membership: its rows' holders are in the state,
+/// not in a column. Columns: the target's key, then the source's key.
+/// One statement per rule per chunk of keys.
+pub fn member_rows(
+    target: &TableName,
+    key: &[String],
+    source: &TableName,
+    source_key: &[String],
+    columns: &[String],
+    n: usize,
+) -> String {
+    let mut sel: Vec<String> = key.iter().map(|k| format!("k.{}", quote(k))).collect();
+    sel.extend(source_key.iter().map(|k| format!("m.{}", quote(k))));
+    let on: Vec<String> = key
+        .iter()
+        .zip(columns)
+        .map(|(k, c)| format!("k.{} = m.{}", quote(k), quote(c)))
+        .collect();
+    format!(
+        "SELECT {sel} FROM {sn} AS m INNER JOIN {tn} AS k ON {on} WHERE {set}",
+        sel = sel.join(", "),
+        sn = table(source),
+        tn = table(target),
+        on = on.join(" AND "),
+        set = key_set("m", columns, n, 1),
     )
 }
 
@@ -509,32 +548,60 @@ pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
     )
 }
 
-/// The conditions (to OR) under which the row at `alias` (key columns
-/// `key`) is held by a subscriber whose keys are `params`: its direct owner
-/// (`owner_expr`) is one of them, or a row of a member table (`members`)
-/// references it and is owned by one of them.
+/// How a table's rows are held by a subscriber, as the snapshot's SELECT
+/// needs it: the table's rule, and recursively how the tables its holders
+/// come from are held (`publisher::membership::holding`).
+pub struct Holding<'a> {
+    pub table: &'a TableName,
+    pub owner: &'a Owner,
+    pub key: &'a [String],
+    /// Each membership rule with how its member table is held.
+    pub members: Vec<(&'a Member, Holding<'a>)>,
+    /// For a follower: how the table it follows is held.
+    pub followed: Option<Box<Holding<'a>>>,
+}
+
+/// The conditions (to OR) under which the row at `alias` of `h.table`
+/// (its owner expression `owner_expr`, from `owner_from` with the same
+/// alias) is held by a subscriber whose keys are `params`: its direct
+/// owner is one of them; or a row of a member table that references it is
+/// held by one of them (recursively: owned by one of them, or, for a member
+/// table owned by membership, held); or, for a follower, the row it
+/// follows is held. A key of one column as a semi-join (IN), which SQL
+/// Server and the simulator alike run once, not once per row; a composite
+/// key as EXISTS (T-SQL has no row-value IN).
 fn held_conditions(
     alias: &str,
+    h: &Holding<'_>,
     owner_expr: Option<&str>,
-    key: &[String],
-    members: &[(&Member, &Owner)],
     params: &str,
 ) -> Vec<String> {
     let mut held = Vec::new();
+    if let Owner::Follows { hops, .. } = h.owner {
+        let Some(f) = &h.followed else {
+            // Not given what it follows: held nowhere (never everywhere).
+            return vec!["1 = 0".to_string()];
+        };
+        let k = hops.last().map(|x| x.to_column.clone()).unwrap_or_default();
+        let x = format!("{alias}x");
+        let (xfrom, xexpr) = owner_from(f.table, f.owner, &x, &format!("{x}p"));
+        let inner = held_conditions(&x, f, xexpr.as_deref(), params);
+        held.push(format!(
+            "{} IN (SELECT {x}.{} FROM {xfrom} WHERE {})",
+            owner_expr.unwrap_or("NULL"),
+            quote(&k),
+            or_all(&inner)
+        ));
+        return held;
+    }
     if let Some(o) = owner_expr {
         held.push(format!("{} IN ({params})", owner_text(o)));
     }
-    for (j, (m, source_owner)) in members.iter().enumerate() {
+    for (j, (m, source)) in h.members.iter().enumerate() {
         let s = format!("{alias}s{j}");
-        let (sfrom, sexpr) = owner_from(&m.table, source_owner, &s, &format!("{s}p"));
-        let owned = format!(
-            "{} IN ({params})",
-            owner_text(sexpr.as_deref().unwrap_or("NULL"))
-        );
-        // A key of one column as a semi-join (IN), which SQL Server and
-        // the simulator alike run once, not once per row; a composite key
-        // as EXISTS (T-SQL has no row-value IN).
-        if let ([k], [c]) = (key, &m.columns[..]) {
+        let (sfrom, sexpr) = owner_from(&m.table, source.owner, &s, &format!("{s}p"));
+        let owned = or_all(&held_conditions(&s, source, sexpr.as_deref(), params));
+        if let ([k], [c]) = (h.key, &m.columns[..]) {
             held.push(format!(
                 "{alias}.{} IN (SELECT {s}.{} FROM {sfrom} WHERE {owned})",
                 quote(k),
@@ -545,67 +612,43 @@ fn held_conditions(
         let join: Vec<String> = m
             .columns
             .iter()
-            .zip(key)
+            .zip(h.key)
             .map(|(c, k)| format!("{s}.{} = {alias}.{}", quote(c), quote(k)))
             .collect();
         held.push(format!(
-            "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND {owned})",
+            "EXISTS (SELECT 1 FROM {sfrom} WHERE {} AND ({owned}))",
             join.join(" AND "),
         ));
     }
     held
 }
 
+/// `(a OR b ...)`, or `1 = 0` when there is nothing to hold.
+fn or_all(conds: &[String]) -> String {
+    if conds.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("({})", conds.join(" OR "))
+    }
+}
+
 /// Every row of a table that a subscriber holds, with its owner, for
 /// snapshots: the filter on the subscriber's partition keys (@P1..@Pn) is
 /// pushed into the query, comparing as `changed_rows` does
-/// (`owner_text`). A membership table's row is held when its direct owner
-/// is one of the keys, or when EXISTS a row of a member table (`members`:
-/// each rule with that table's own owner rule) that references it and is
-/// owned by one of the keys; a row that follows a membership table
-/// (`followed`: that table's rule, `members` its rules) when EXISTS the
-/// row it follows, held. Shared tables have no filter. `refs` are read raw
-/// after the select list, as in `changed_rows`.
-#[allow(clippy::too_many_arguments)]
+/// (`owner_text`); for membership and followers, as `held_conditions`
+/// says. Shared tables have no filter. `refs` are read raw after the select
+/// list, as in `changed_rows`.
 pub fn snapshot_rows(
-    t: &TableName,
-    owner: &Owner,
-    key: &[String],
+    h: &Holding<'_>,
     cols: &[SelectColumn],
     n_keys: usize,
-    members: &[(&Member, &Owner)],
-    followed: Option<&Owner>,
     refs: &[String],
 ) -> String {
-    let (from, owner_expr) = from_with_owner(t, owner);
+    let (from, owner_expr) = from_with_owner(h.table, h.owner);
     let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
-    let params = params.join(", ");
-    let held = match (owner, followed) {
-        // Held where the followed row is: EXISTS that row, held.
-        (Owner::Follows { hops, table: ft }, Some(f_owner)) => {
-            let k = hops.last().map(|h| h.to_column.clone()).unwrap_or_default();
-            let (xfrom, xexpr) = owner_from(ft, f_owner, "x", "xp");
-            let inner = held_conditions(
-                "x",
-                xexpr.as_deref(),
-                std::slice::from_ref(&k),
-                members,
-                &params,
-            );
-            vec![format!(
-                "{} IN (SELECT x.{} FROM {xfrom} WHERE {})",
-                owner_expr.as_deref().unwrap_or("NULL"),
-                quote(&k),
-                if inner.is_empty() {
-                    "1 = 0".to_string()
-                } else {
-                    inner.join(" OR ")
-                }
-            )]
-        }
-        // Not given what it follows: held nowhere (never everywhere).
-        (Owner::Follows { .. }, None) => vec!["1 = 0".to_string()],
-        _ => held_conditions("t", owner_expr.as_deref(), key, members, &params),
+    let held = match h.owner {
+        Owner::Shared => Vec::new(),
+        _ => held_conditions("t", h, owner_expr.as_deref(), &params.join(", ")),
     };
     let filter = if held.is_empty() {
         String::new()
