@@ -903,15 +903,8 @@ fn the_example_in_config_md_produces_packages() {
     // its address, one with a referral to unit 7, one without care there.
     for sql in [
         "CREATE TABLE dbo.Patient (Id int NOT NULL PRIMARY KEY, Namn nvarchar(100) NOT NULL, ListadVardenhetId int NULL REFERENCES dbo.Vardenhet(Id))",
-        // Visits that name their patient (the simulator cannot add a
-        // foreign key to an existing table, so the visit tables are made
-        // again; nothing has been published yet).
-        "DROP TABLE dbo.Journalanteckning",
-        "DROP TABLE dbo.Besok",
-        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, VardenhetId int NOT NULL REFERENCES dbo.Vardenhet(Id), Patient nvarchar(100) NOT NULL, Tid datetime2(7) NOT NULL, Avgift decimal(9,2) NULL, PatientId int NULL REFERENCES dbo.Patient(Id))",
-        "CREATE TABLE dbo.Journalanteckning (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id), Text nvarchar(max) NULL)",
-        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
-        "ALTER TABLE dbo.Journalanteckning ENABLE CHANGE_TRACKING",
+        // Visits that name their patient.
+        "ALTER TABLE dbo.Besok ADD PatientId int NULL REFERENCES dbo.Patient(Id)",
         "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), MottagareHsaId nvarchar(40) NOT NULL)",
         "CREATE TABLE dbo.PatientAdress (Id int NOT NULL PRIMARY KEY, PatientId int NOT NULL REFERENCES dbo.Patient(Id), Adress nvarchar(100) NOT NULL)",
         "ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING",

@@ -55,6 +55,13 @@ fn python_tds_alias_types_and_refused_types() {
     run_script("pytds_legacy_schema.py");
 }
 
+/// A column added with REFERENCES: NULL in existing rows, listed in
+/// sys.foreign_keys, enforced (547).
+#[test]
+fn python_tds_a_column_added_with_a_foreign_key() {
+    run_script("pytds_alter_fk.py");
+}
+
 #[test]
 fn python_tds_logins_and_permissions() {
     run_script("pytds_permissions.py");

@@ -638,6 +638,24 @@ pub fn register_table(
         .map_err(sqlite_err)?;
     }
     for fk in &def.foreign_keys {
+        register_foreign_key(conn, def, fk, now)?;
+    }
+    Ok(())
+}
+
+/// Records foreign key `fk` of table `def` (registered, with the key's
+/// columns among its columns).
+pub fn register_foreign_key(
+    conn: &Connection,
+    def: &TableDef,
+    fk: &ForeignKeyDef,
+    now: &str,
+) -> Result<(), SqlError> {
+    let schema_id = schema_id(conn, &def.schema)
+        .map_err(sqlite_err)?
+        .unwrap_or(1);
+    let object_id = def.object_id;
+    {
         let referenced = load_table(conn, &fk.ref_schema, &fk.ref_table)
             .map_err(sqlite_err)?
             .ok_or_else(|| invalid_fk_table(fk))?;

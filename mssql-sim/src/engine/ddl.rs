@@ -232,6 +232,7 @@ impl Session {
                     }
                     let mut nullable = alias.as_ref().map(|a| a.nullable).unwrap_or(true);
                     let mut default = None;
+                    let mut references = None;
                     let mut collation = ty.is_string().then_some(self.collation);
                     for o in &column_def.options {
                         match &o.option {
@@ -240,6 +241,9 @@ impl Session {
                             }
                             ColumnOption::Null => nullable = true,
                             ColumnOption::NotNull => nullable = false,
+                            ColumnOption::ForeignKey(f) => {
+                                references = Some((o.name.clone(), f.clone()));
+                            }
                             ColumnOption::Default(e) => {
                                 let view = self.view();
                                 let res = self.resolver();
@@ -322,6 +326,43 @@ impl Session {
                     if !nullable {
                         s.push_str(" NOT NULL");
                     }
+                    // A column added with REFERENCES: the constraint is
+                    // resolved as CREATE TABLE resolves it, enforced by
+                    // SQLite (which allows REFERENCES on an added column
+                    // whose default is NULL: every existing row holds NULL,
+                    // so no row can violate it) and recorded in the catalog.
+                    let fk = match references {
+                        None => None,
+                        Some((name, f)) => {
+                            if !nullable || default.is_some() {
+                                return Err(SqlError::unsupported(
+                                    "ALTER TABLE ADD of a NOT NULL or defaulted column with REFERENCES (add it nullable, or recreate the table)",
+                                ));
+                            }
+                            let mut spec =
+                                TableSpec::new(def.schema.clone(), def.name.clone(), false);
+                            spec.columns = def.columns.clone();
+                            spec.columns.push(col.clone());
+                            spec.pk = def.pk.clone();
+                            spec.fks.push(super::table_spec::foreign_key(
+                                &def.name,
+                                &col.name,
+                                name.as_ref(),
+                                &f,
+                                def.columns.len(),
+                            )?);
+                            spec.resolve_foreign_keys(&self.conn)?;
+                            let fk = spec.fks.remove(0);
+                            s.push_str(&super::table_spec::references_clause(&fk));
+                            Some(fk)
+                        }
+                    };
+                    let now = self
+                        .shared
+                        .clock
+                        .now_utc()
+                        .format("%Y-%m-%d %H:%M:%S%.3f")
+                        .to_string();
                     self.atomic(|se| {
                         se.conn
                             .execute_batch(&s)
@@ -331,7 +372,13 @@ impl Session {
                             def.object_id,
                             &col,
                             default.as_ref().map(|d| format!("({d})")),
-                        )
+                        )?;
+                        if let Some(fk) = &fk {
+                            let mut with = def.clone();
+                            with.columns.push(col.clone());
+                            catalog::register_foreign_key(&se.conn, &with, fk, &now)?;
+                        }
+                        Ok(())
                     })?;
                 }
                 Op::DropColumn {

@@ -49,6 +49,59 @@ fn action(a: &Option<ReferentialAction>) -> Result<i32, SqlError> {
     }
 }
 
+/// The foreign key of column `column` of table `table` declared by a
+/// column's REFERENCES clause (named `name`, or SQL Server's default
+/// name); its referenced columns are resolved later
+/// (`TableSpec::resolve_foreign_keys`).
+pub fn foreign_key(
+    table: &str,
+    column: &str,
+    name: Option<&sqlparser::ast::Ident>,
+    f: &sqlparser::ast::ForeignKeyConstraint,
+    i: usize,
+) -> Result<ForeignKeyDef, SqlError> {
+    let (rs, rt) = fk_target(&f.foreign_table)?;
+    Ok(ForeignKeyDef {
+        name: f
+            .name
+            .as_ref()
+            .or(name)
+            .map(|n| n.value.clone())
+            .unwrap_or_else(|| format!("FK__{table}__{column}__{i:08X}")),
+        columns: vec![column.to_string()],
+        ref_schema: rs,
+        ref_table: rt,
+        ref_columns: f.referred_columns.iter().map(|i| i.value.clone()).collect(),
+        on_delete: action(&f.on_delete)?,
+        on_update: action(&f.on_update)?,
+    })
+}
+
+/// ` REFERENCES "schema.table" ("col") ON DELETE ... ON UPDATE ...`: a
+/// column's foreign key as SQLite enforces it.
+pub fn references_clause(fk: &ForeignKeyDef) -> String {
+    format!(
+        " REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+        q(&format!("{}.{}", fk.ref_schema, fk.ref_table)),
+        fk.ref_columns
+            .iter()
+            .map(|p| q(p))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sqlite_action(fk.on_delete),
+        sqlite_action(fk.on_update)
+    )
+}
+
+fn sqlite_action(a: i32) -> &'static str {
+    match a {
+        1 => "CASCADE",
+        2 => "SET NULL",
+        3 => "SET DEFAULT",
+        _ => "NO ACTION",
+    }
+}
+
 /// The (schema, table) a foreign key references.
 fn fk_target(t: &ObjectName) -> Result<(String, String), SqlError> {
     let (_, s, n) = translate::name_parts(t)?;
