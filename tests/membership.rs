@@ -879,3 +879,56 @@ fn membership_through_membership_converges() {
         assert_eq!(copy(&w), expected(&w), "round {round}: {sql}");
     }
 }
+
+/// A care unit changes caregiver in the configuration (issue 19): SE-C
+/// gains EB from SE-B, which gets unit 4's key instead; the visits move
+/// and the patients follow them, as deltas, without a new epoch.
+#[test]
+fn a_partition_key_changing_hands_moves_the_patients_too() {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', 2), (2, N'Två', NULL), (3, N'Tre', 4);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (11, 2, 2, NULL), (12, 3, 4, NULL);
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Ett 1'), (2, 2, N'Två 2'), (3, 3, N'Tre 3')",
+    );
+    r.cycle();
+    r.converged("before");
+    let toml = std::fs::read_to_string(r.w.path("ctferry.toml")).unwrap();
+    let toml = toml
+        .replace("keys = [\"EB\"]", "keys = [\"EX\"]")
+        .replace("keys = [\"EC\"]", "keys = [\"EC\", \"EB\"]");
+    std::fs::write(r.w.path("ctferry.toml"), toml).unwrap();
+    let out = r.cycle();
+    assert!(!out.contains("snapshot for"), "{out}");
+    assert!(
+        out.contains("partition keys of SE-B changed (gained EX; lost EB)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("partition keys of SE-C changed (gained EB)"),
+        "{out}"
+    );
+    // What the source says with the new keys: EB's rows at SE-C, EX's at SE-B.
+    for (hsa, keys) in [("SE-A", "EA"), ("SE-B", "EX"), ("SE-C", "EC,EB")] {
+        let mut copy = r.copy(hsa);
+        let want = {
+            let mut pmo = r.w.pmo();
+            let ks: Vec<String> = keys.split(',').map(|k| format!("N'{k}'")).collect();
+            let ks = ks.join(", ");
+            ints(
+                &mut pmo,
+                &format!(
+                    "SELECT p.Id FROM dbo.Patient p WHERE \
+                     EXISTS (SELECT 1 FROM dbo.Besok b JOIN dbo.Vardenhet v ON v.Id = b.VardenhetId WHERE b.PatientId = p.Id AND v.HsaId IN ({ks})) \
+                     OR EXISTS (SELECT 1 FROM dbo.Vardenhet v WHERE v.Id = p.ListadVardenhetId AND v.HsaId IN ({ks}))"
+                ),
+            )
+        };
+        assert_eq!(patients(&mut copy), want, "{hsa}");
+        assert_eq!(
+            ints(&mut copy, "SELECT PatientId FROM dbo.PatientAdress"),
+            want,
+            "{hsa}'s addresses"
+        );
+    }
+}

@@ -46,3 +46,79 @@ fn a_table_added_to_the_configuration_reaches_the_copies() {
     w.run(&["apply"]);
     assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Remiss"), 1);
 }
+
+/// A caregiver's partition keys change (issue 19): a care unit gained
+/// arrives and a care unit lost leaves as deltas, rows up an owner path
+/// with them; no new epoch, no snapshot, nothing else re-sent.
+#[test]
+fn a_care_unit_gained_or_lost_moves_only_its_rows() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Anteckning (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id))".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1'), (2, N'E2'), (3, N'E2'), (4, N'E3')".into(),
+        "INSERT INTO dbo.Anteckning VALUES (10, 1), (20, 2), (30, 3), (40, 4)".into(),
+    ]);
+    let tables = format!("{BESOK}[[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"BesokId -> dbo.Besok(Id).HsaId\" }}\n");
+    w.configure(&tables, "[\"E1\"]");
+    w.cycle();
+    let ids = |sql: &str| -> Vec<i64> {
+        let mut k = w.kopia();
+        let rows = k.rows("reading", sql, &[]).unwrap();
+        rows.iter()
+            .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
+            .collect()
+    };
+    let copy = || {
+        (
+            ids("SELECT Id FROM dbo.Besok ORDER BY Id"),
+            ids("SELECT Id FROM dbo.Anteckning ORDER BY Id"),
+        )
+    };
+    assert_eq!(copy(), (vec![1], vec![10]));
+    let packages = |w: &World| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(w.path("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".ctf.pgp"))
+            .collect();
+        v.sort();
+        v
+    };
+    // Gained E2: its visits and their notes arrive in a delta, with a
+    // change made in the same cycle.
+    w.configure(&tables, "[\"E1\", \"E2\"]");
+    w.pmo()
+        .execute("INSERT INTO dbo.Besok VALUES (5, N'E1')")
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(!out.contains("snapshot for"), "{out}");
+    assert!(
+        out.contains("partition keys of SE-NORR changed (gained E2)"),
+        "{out}"
+    );
+    assert!(
+        packages(&w).last().unwrap().contains("-delta-"),
+        "{:?}",
+        packages(&w)
+    );
+    w.run(&["apply"]);
+    assert_eq!(copy(), (vec![1, 2, 3, 5], vec![10, 20, 30]));
+    // Lost E1, gained E3: deletes for exactly E1's rows, E3's arrive.
+    w.configure(&tables, "[\"E2\", \"E3\"]");
+    let out = w.run(&["once"]);
+    assert!(!out.contains("snapshot for"), "{out}");
+    assert!(out.contains("(gained E3; lost E1)"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(copy(), (vec![2, 3, 4], vec![20, 30, 40]));
+    // One epoch throughout: the only snapshot is the first package.
+    let all = packages(&w);
+    assert_eq!(
+        all.iter().filter(|n| n.contains("-snapshot-")).count(),
+        1,
+        "{all:?}"
+    );
+    let status = w.run(&["apply", "--status"]);
+    assert!(status.contains("epoch 1"), "{status}");
+}

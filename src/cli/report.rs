@@ -33,6 +33,10 @@ pub fn print_cycle(r: &CycleReport) {
     for (hsa, why) in &r.snapshots {
         println!("  snapshot for {hsa}: {why}");
     }
+    for (hsa, how) in &r.rekeyed {
+        println!("  partition keys of {hsa} changed ({how}): its rows moved in this cycle");
+        tracing::info!(subscriber = %hsa, change = %how, "partition keys changed; rows moved without a new epoch");
+    }
     for (hsa, e) in &r.delivery_failures {
         println!("  delivery to {hsa} failed: {e}");
         tracing::warn!(subscriber = %hsa, error = %e, "delivery failed; the packages stay in the outbox and are retried");

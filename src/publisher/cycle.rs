@@ -57,6 +57,23 @@ pub struct Publisher<'c> {
 struct Live<'a> {
     cfg: &'a Config,
     live: Vec<bool>,
+    /// Partition keys that changed hands in the configuration since the
+    /// last cycle: the rows they own are read and re-routed this cycle.
+    rekeyed: Vec<String>,
+}
+
+impl Live<'_> {
+    /// The parameters of `sql::changed_rows` for table `t`: W, then the
+    /// re-keyed partition keys when the table has an owner column to
+    /// compare them with; and how many of those.
+    fn change_params(&self, t: &TableInfo, w: i64) -> (usize, Vec<Param>) {
+        let mut params = vec![Param::I64(w)];
+        if t.cfg.owner.direct().is_none() {
+            return (0, params);
+        }
+        params.extend(self.rekeyed.iter().map(|k| Param::Str(k.clone())));
+        (self.rekeyed.len(), params)
+    }
 }
 
 impl Live<'_> {
@@ -228,6 +245,7 @@ impl<'c> Publisher<'c> {
             let live = Live {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
+                rekeyed: self.rekey(&subs, &snap, &mut changes, report),
             };
             // Member tables before the tables whose members they make.
             let rules = Rule::all(&tables);
@@ -449,6 +467,51 @@ impl<'c> Publisher<'c> {
         Ok(())
     }
 
+    /// The partition keys that changed hands in the configuration since
+    /// the last cycle, for the caregivers that receive this cycle's changes
+    /// (`snap[i]` is None): a key gained or lost. Their rows are re-routed
+    /// in this cycle (read by owner value, `sql::changed_rows`), so a care
+    /// unit gained arrives and one lost leaves as deltas, with no new
+    /// epoch; the new keys are recorded in the cycle's commit.
+    fn rekey(
+        &self,
+        subs: &[SubscriberState],
+        snap: &[Option<String>],
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, s) in self.cfg.subscribers.iter().enumerate() {
+            if snap[i].is_some() {
+                continue;
+            }
+            let mut keys = s.keys.clone();
+            keys.sort();
+            let had = &subs[i].keys;
+            if &keys == had {
+                continue;
+            }
+            let gained: Vec<&String> = keys.iter().filter(|k| !had.contains(k)).collect();
+            let lost: Vec<&String> = had.iter().filter(|k| !keys.contains(k)).collect();
+            out.extend(gained.iter().chain(&lost).map(|k| k.to_string()));
+            let list = |v: &[&String]| v.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+            report.rekeyed.push((
+                s.hsa_id.clone(),
+                match (gained.is_empty(), lost.is_empty()) {
+                    (false, true) => format!("gained {}", list(&gained)),
+                    (true, false) => format!("lost {}", list(&lost)),
+                    _ => format!("gained {}; lost {}", list(&gained), list(&lost)),
+                },
+            ));
+            let mut st = subs[i].clone();
+            st.keys = keys;
+            changes.set_subscriber(&s.hsa_id, &st);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Each configured caregiver's state, and why it needs a snapshot now
     /// (`None`: it receives this cycle's changes).
     #[allow(clippy::type_complexity)]
@@ -460,16 +523,10 @@ impl<'c> Publisher<'c> {
         let mut snap = Vec::new();
         for s in &self.cfg.subscribers {
             let st = self.state.subscriber(&s.hsa_id)?.unwrap_or_default();
-            let mut keys = s.keys.clone();
-            keys.sort();
-            let mut had = st.keys.clone();
-            had.sort();
             let why = if st.epoch == 0 {
                 Some("onboarding".to_string())
             } else if let Some(r) = &st.needs_snapshot {
                 Some(r.clone())
-            } else if keys != had {
-                Some("its partition keys changed in the configuration".to_string())
             } else {
                 reset.map(str::to_string)
             };
@@ -506,6 +563,7 @@ impl<'c> Publisher<'c> {
             .collect();
         let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
         let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
+        let (rekeyed, params) = live.change_params(t, w);
         let q = sql::changed_rows(
             &t.cfg.name,
             rule,
@@ -513,13 +571,14 @@ impl<'c> Publisher<'c> {
             &t.select,
             &self.cfg.key_owners(),
             &ref_cols,
+            rekeyed,
         );
         #[allow(clippy::type_complexity)]
         let mut rows: Vec<(bool, Option<i64>, Vec<Value>, Vec<Value>)> = Vec::new();
         db.query(
             &format!("reading the changes of {name}"),
             &q,
-            &[Param::I64(w)],
+            &params,
             |r| {
                 let own_change = int_at(r, 0).unwrap_or(0) != 0;
                 let owner = int_at(r, 1);
@@ -624,7 +683,7 @@ impl<'c> Publisher<'c> {
             t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
         // `__owner` is the direct owner's position among the subscribers.
         let mut rows = HeldRows::new(t, None, rules);
-        rows.read_changes(db, &key_owners, w, report)?;
+        rows.read_changes(db, &key_owners, live.change_params(t, w), report)?;
         // Rows whose members may have changed, not read above.
         let more: Vec<&Vec<Value>> = touched
             .keys(&name)
@@ -795,7 +854,7 @@ impl<'c> Publisher<'c> {
         let key_owners = self.cfg.key_owners();
         // `__owner` is the key of the followed row.
         let mut rows = HeldRows::new(t, Some(fty), rules);
-        rows.read_changes(db, &key_owners, w, report)?;
+        rows.read_changes(db, &key_owners, live.change_params(t, w), report)?;
         let keys: Vec<Vec<Value>> = moved.keys(&fname).map(|(_, k)| k.clone()).collect();
         let keys: Vec<&Vec<Value>> = keys.iter().collect();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
@@ -967,13 +1026,14 @@ impl<'t> HeldRows<'t> {
         Ok(())
     }
 
-    /// Reads the table's own changes after `w` (and rows whose path
-    /// changed), counting them.
+    /// Reads the table's own changes after W (and rows whose path changed,
+    /// or whose partition key changed hands), counting them; `params` from
+    /// `Live::change_params`.
     fn read_changes(
         &mut self,
         db: &mut Db,
         key_owners: &[(String, usize)],
-        w: i64,
+        (rekeyed, params): (usize, Vec<Param>),
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let t = self.t;
@@ -984,12 +1044,13 @@ impl<'t> HeldRows<'t> {
             &t.select,
             key_owners,
             &self.ref_cols,
+            rekeyed,
         );
         self.read(
             db,
             &format!("reading the changes of {}", t.schema.name),
             &q,
-            &[Param::I64(w)],
+            &params,
         )?;
         report.statements += 1;
         report.changes_read += self.rows.values().filter(|r| r.0).count() as u64;

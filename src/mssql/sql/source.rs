@@ -295,6 +295,7 @@ pub fn changed_rows(
     cols: &[SelectColumn],
     owners: &[(String, usize)],
     refs: &[String],
+    rekeyed: usize,
 ) -> String {
     let (from, owner_expr) = from_with_owner(t, owner);
     // The hops whose changes can move the row: a path's, and a followed
@@ -321,7 +322,7 @@ pub fn changed_rows(
         owner = owner_column(owner, owner_expr, owners),
         list = select_list("t", cols),
         refs = ref_list(refs),
-        keys = changed_keys(t, key, moving),
+        keys = changed_keys(t, owner, key, moving, rekeyed),
         ck_on = on("ck"),
         tn = table(t),
         c_on = on("c"),
@@ -329,14 +330,22 @@ pub fn changed_rows(
 }
 
 /// The keys of `t`'s rows to read in a cycle: those change tracking lists
-/// for `t` after @P1, and for each hop of its owner path, the rows whose
-/// path reaches a row of that hop's table that changed, found through the
-/// foreign-key columns from the hop's CHANGETABLE outwards
+/// for `t` after @P1; for each hop of its owner path, the rows whose path
+/// reaches a row of that hop's table that changed, found through the
+/// foreign-key columns from the hop's CHANGETABLE outwards; and the rows
+/// whose owner value is one of the `rekeyed` partition keys (@P2..) that
+/// changed hands in the configuration
 /// (`x.BesokId IN (SELECT y.Id FROM dbo.Besok AS y WHERE y.VardenhetId IN
 /// (SELECT c.Id FROM CHANGETABLE(CHANGES dbo.Vardenhet, @P1) AS c))`).
 /// With an index on each foreign-key column (`check` warns when one
 /// lacks it) SQL Server seeks instead of scanning.
-fn changed_keys(t: &TableName, key: &[String], hops: &[crate::config::Hop]) -> String {
+fn changed_keys(
+    t: &TableName,
+    owner: &Owner,
+    key: &[String],
+    hops: &[crate::config::Hop],
+    rekeyed: usize,
+) -> String {
     let cols = |a: &str| -> String {
         key.iter()
             .map(|k| format!("{a}.{}", quote(k)))
@@ -370,6 +379,21 @@ fn changed_keys(t: &TableName, key: &[String], hops: &[crate::config::Hop]) -> S
             table(t),
             quote(&hops[0].from_column)
         ));
+    }
+    // Rows whose owner value is a partition key that changed hands in the
+    // configuration (@P2..): their owner changed without a change of theirs.
+    if rekeyed > 0 {
+        if let (from, Some(expr)) = owner_from(t, owner, "x", "xp") {
+            if owner.direct().is_some() {
+                let ps: Vec<String> = (2..rekeyed + 2).map(|i| format!("@P{i}")).collect();
+                branches.push(format!(
+                    "SELECT {} FROM {from} WHERE {} IN ({})",
+                    cols("x"),
+                    owner_text(&expr),
+                    ps.join(", ")
+                ));
+            }
+        }
     }
     branches.join(" UNION ")
 }
