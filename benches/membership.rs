@@ -15,13 +15,14 @@
 //! floor in the same run: the bare reads of the changed rows (one
 //! CHANGETABLE join per table, no routing), timed with the same client.
 
-use ctferry::config::Secret;
 use ctferry::mssql::client::Db;
 use ctferry::publisher::Publisher;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-const PW: &str = "Bench#Passw0rd";
+#[path = "support/sim.rs"]
+mod sim;
+use sim::PW;
 
 #[path = "../tests/support/fixtures.rs"]
 mod fixtures;
@@ -144,25 +145,7 @@ struct Run {
 
 fn run(n: &Sizes, membership: bool, keys: &std::path::Path) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let server = mssql_sim::Server::start(mssql_sim::Config::new(data.path(), PW)).unwrap();
-    let conn = |db: &str| {
-        format!(
-            "server=tcp:localhost,{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
-            server.addr().port()
-        )
-    };
-    let secret = Secret::new(PW.into());
-    let connect = |db: &str| {
-        let c = ctferry::config::ConnectionString::parse(&conn(db), dir.path()).unwrap();
-        Db::connect(&c, &secret).unwrap()
-    };
-    connect("master").execute("CREATE DATABASE Pmo").unwrap();
-    let mut db = connect("Pmo");
-    db.execute("ALTER DATABASE Pmo SET ALLOW_SNAPSHOT_ISOLATION ON")
-        .unwrap();
-    db.execute("ALTER DATABASE Pmo SET CHANGE_TRACKING = ON")
-        .unwrap();
+    let (sim, mut db) = sim::Sim::with_pmo();
     let visits = fill(&mut db, n);
     let patient = if membership {
         r#"owner = { path = "ListadVardenhetId -> dbo.Vardenhet(Id).HsaId", members = ["dbo.Besok(PatientId)"] }"#
@@ -173,7 +156,7 @@ fn run(n: &Sizes, membership: bool, keys: &std::path::Path) -> Run {
         "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
          [[table]]\nname = \"dbo.Patient\"\n{patient}\n\
          [[table]]\nname = \"dbo.Besok\"\nowner = {{ path = \"VardenhetId -> dbo.Vardenhet(Id).HsaId\" }}\n",
-        conn("Pmo"),
+        sim.conn("Pmo"),
         keys.join("region.sec.asc").display()
     );
     for i in 0..n.subscribers {
@@ -231,7 +214,7 @@ fn run(n: &Sizes, membership: bool, keys: &std::path::Path) -> Run {
     let index = p.state.index_sizes().unwrap();
     let state_bytes = p.state.size_on_disk();
     drop(p);
-    server.shutdown();
+    sim.shutdown();
     Run {
         onboarding_s,
         snapshot_rows,

@@ -14,12 +14,13 @@
 //! (`ctferry once` in process: read, route, stage, package, deliver to a
 //! folder) for one caregiver owning one care unit of 300.
 
-use ctferry::config::Secret;
 use ctferry::mssql::client::Db;
 use ctferry::publisher::Publisher;
 use std::time::Instant;
 
-const PW: &str = "Bench#Passw0rd";
+#[path = "support/sim.rs"]
+mod sim;
+use sim::PW;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -48,24 +49,8 @@ fn fill(db: &mut Db, table: &str, cols: &str, first: impl Fn(i64) -> String, nex
 /// column-owned table of `n` rows each.
 fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let server = mssql_sim::Server::start(mssql_sim::Config::new(data.path(), PW)).unwrap();
-    let conn = |db: &str| {
-        format!(
-            "server=tcp:localhost,{};database={db};user id=sa;encrypt=DANGER_PLAINTEXT",
-            server.addr().port()
-        )
-    };
-    let secret = Secret::new(PW.into());
-    let connect = |db: &str| {
-        let c = ctferry::config::ConnectionString::parse(&conn(db), dir.path()).unwrap();
-        Db::connect(&c, &secret).unwrap()
-    };
-    connect("master").execute("CREATE DATABASE Pmo").unwrap();
-    let mut db = connect("Pmo");
+    let (sim, mut db) = sim::Sim::with_pmo();
     for s in [
-        "ALTER DATABASE Pmo SET ALLOW_SNAPSHOT_ISOLATION ON",
-        "ALTER DATABASE Pmo SET CHANGE_TRACKING = ON",
         "CREATE TABLE dbo.Enhet (Id int NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL)",
         "CREATE TABLE dbo.Anteckning (Id bigint NOT NULL PRIMARY KEY, EnhetId int NOT NULL REFERENCES dbo.Enhet(Id), Text nvarchar(400) NOT NULL)",
         "CREATE INDEX IX_Anteckning_EnhetId ON dbo.Anteckning (EnhetId)",
@@ -105,7 +90,7 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
          [[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"EnhetId -> dbo.Enhet(Id).Hsa\" }}\n\
          [[table]]\nname = \"dbo.AnteckningK\"\nowner = {{ column = \"Hsa\" }}\n\
          [[subscriber]]\nhsa_id = \"SE-1\"\nkeys = [\"E1\"]\npublic_key = \"{}\"\ndeliver = {{ folder = \"out\" }}\n",
-        conn("Pmo"),
+        sim.conn("Pmo"),
         keys.join("region.sec.asc").display(),
         keys.join("c.pub.asc").display()
     );
@@ -166,7 +151,7 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
         floor.push(t.elapsed().as_secs_f64());
         assert!(read >= 1);
     }
-    server.shutdown();
+    sim.shutdown();
     (path, column, median(floor))
 }
 

@@ -808,17 +808,9 @@ impl<'c> Publisher<'c> {
             changes,
             report,
         )?;
-        let deleted = read_deleted(db, t, w)?;
-        report.statements += 1;
-        report.changes_read += deleted.len() as u64;
-        rows.touch(&changed, &deleted, rules, owners, touched)?;
-        for (kb, key) in changed {
-            moved.insert(&name, &kb, key);
-        }
-        for (kb, key) in drop_held(&name, deleted, live, owners, changes, report)? {
-            moved.insert(&name, &kb, key);
-        }
-        Ok(())
+        rows.finish(
+            db, w, changed, rules, touched, moved, live, owners, changes, report,
+        )
     }
 
     /// Routes table `t`, which follows membership table `followed`
@@ -882,17 +874,9 @@ impl<'c> Publisher<'c> {
             changes,
             report,
         )?;
-        let deleted = read_deleted(db, t, w)?;
-        report.statements += 1;
-        report.changes_read += deleted.len() as u64;
-        rows.touch(&changed, &deleted, rules, owners, touched)?;
-        for (kb, key) in changed {
-            moved.insert(&name, &kb, key);
-        }
-        for (kb, key) in drop_held(&name, deleted, live, owners, changes, report)? {
-            moved.insert(&name, &kb, key);
-        }
-        Ok(())
+        rows.finish(
+            db, w, changed, rules, touched, moved, live, owners, changes, report,
+        )
     }
 
     /// The subscriber at position `i` of the configuration (the `__owner`
@@ -933,6 +917,38 @@ impl<'t> HeldRows<'t> {
             ref_types: mine.iter().flat_map(|r| r.key_types()).collect(),
             rows: BTreeMap::new(),
         }
+    }
+
+    /// The end of routing a membership or follower table: its deletes (to
+    /// every caregiver that held each row), the keys its rows touch through
+    /// membership rules, and the rows whose holders changed (`changed`)
+    /// and deleted ones into `moved`, for the tables that follow it.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        db: &mut Db,
+        w: i64,
+        changed: Vec<KeyPair>,
+        rules: &[Rule<'_>],
+        touched: &mut Touched,
+        moved: &mut Touched,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = &self.t.schema.name;
+        let deleted = read_deleted(db, self.t, w)?;
+        report.statements += 1;
+        report.changes_read += deleted.len() as u64;
+        self.touch(&changed, &deleted, rules, owners, touched)?;
+        for (kb, key) in changed {
+            moved.insert(name, &kb, key);
+        }
+        for (kb, key) in drop_held(name, deleted, live, owners, changes, report)? {
+            moved.insert(name, &kb, key);
+        }
+        Ok(())
     }
 
     /// For each membership rule through this table: the keys its rows

@@ -477,18 +477,28 @@ pub fn member_rows(
 ) -> String {
     let mut sel: Vec<String> = key.iter().map(|k| format!("k.{}", quote(k))).collect();
     sel.extend(source_key.iter().map(|k| format!("m.{}", quote(k))));
+    format!(
+        "SELECT {} FROM {} AS m{}",
+        sel.join(", "),
+        table(source),
+        referenced_by(target, key, columns, n)
+    )
+}
+
+/// ` INNER JOIN target AS k ON k.key = m.column ... WHERE m.column IN
+/// (@P1..)`: the rows of the member table `m` that reference one of `n`
+/// rows of `target`, filtered on the referencing columns.
+fn referenced_by(target: &TableName, key: &[String], columns: &[String], n: usize) -> String {
     let on: Vec<String> = key
         .iter()
         .zip(columns)
         .map(|(k, c)| format!("k.{} = m.{}", quote(k), quote(c)))
         .collect();
     format!(
-        "SELECT {sel} FROM {sn} AS m INNER JOIN {tn} AS k ON {on} WHERE {set}",
-        sel = sel.join(", "),
-        sn = table(source),
-        tn = table(target),
-        on = on.join(" AND "),
-        set = key_set("m", columns, n, 1),
+        " INNER JOIN {} AS k ON {} WHERE {}",
+        table(target),
+        on.join(" AND "),
+        key_set("m", columns, n, 1)
     )
 }
 
@@ -514,17 +524,10 @@ pub fn member_owners(
     let (from, owner_expr) = owner_from(source, source_owner, "m", "mp");
     let o = owner_case(owner_expr.as_deref().unwrap_or("NULL"), owners);
     let sel: Vec<String> = key.iter().map(|k| format!("k.{}", quote(k))).collect();
-    let on: Vec<String> = key
-        .iter()
-        .zip(columns)
-        .map(|(k, c)| format!("k.{} = m.{}", quote(k), quote(c)))
-        .collect();
     format!(
-        "SELECT DISTINCT {sel}, {o} AS __owner FROM {from} INNER JOIN {tn} AS k ON {on} WHERE {set}",
-        sel = sel.join(", "),
-        tn = table(target),
-        on = on.join(" AND "),
-        set = key_set("m", columns, n, 1),
+        "SELECT DISTINCT {}, {o} AS __owner FROM {from}{}",
+        sel.join(", "),
+        referenced_by(target, key, columns, n)
     )
 }
 
