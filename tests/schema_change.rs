@@ -122,3 +122,65 @@ fn a_care_unit_gained_or_lost_moves_only_its_rows() {
     let status = w.run(&["apply", "--status"]);
     assert!(status.contains("epoch 1"), "{status}");
 }
+
+/// Change tracking begins again on one table (disabled and re-enabled,
+/// changes in between unknown): that table, and the tables owned through
+/// it, are re-sent as a delta that leaves each copy exact; no new epoch,
+/// the other tables untouched (issue 19).
+#[test]
+fn a_table_whose_change_history_is_lost_is_re_sent_alone() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Anteckning (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id))".into(),
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1'), (2, N'E1'), (3, N'E2')".into(),
+        "INSERT INTO dbo.Anteckning VALUES (10, 1), (20, 2), (30, 3)".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, N'E1')".into(),
+    ]);
+    let tables = format!("{BESOK}{REMISS}[[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"BesokId -> dbo.Besok(Id).HsaId\" }}\n");
+    w.configure(&tables, "[\"E1\"]");
+    w.cycle();
+    let ids = |sql: &str| -> Vec<i64> {
+        let mut k = w.kopia();
+        let rows = k.rows("reading", sql, &[]).unwrap();
+        rows.iter()
+            .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
+            .collect()
+    };
+    // Tracking off on dbo.Besok while its rows change, then on again.
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok DISABLE CHANGE_TRACKING;
+             DELETE FROM dbo.Anteckning WHERE BesokId = 2; DELETE FROM dbo.Besok WHERE Id = 2;
+             UPDATE dbo.Besok SET HsaId = N'E1' WHERE Id = 3; INSERT INTO dbo.Besok VALUES (4, N'E1'), (5, N'E2');
+             ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING;
+             INSERT INTO dbo.Remiss VALUES (2, N'E1')",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(!out.contains("snapshot for"), "{out}");
+    assert!(out.contains("dbo.Besok re-sent"), "{out}");
+    assert!(out.contains("dbo.Anteckning re-sent"), "{out}");
+    assert!(!out.contains("dbo.Remiss re-sent"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(ids("SELECT Id FROM dbo.Besok ORDER BY Id"), vec![1, 3, 4]);
+    assert_eq!(
+        ids("SELECT Id FROM dbo.Anteckning ORDER BY Id"),
+        vec![10, 30]
+    );
+    assert_eq!(ids("SELECT Id FROM dbo.Remiss ORDER BY Id"), vec![1, 2]);
+    let status = w.run(&["apply", "--status"]);
+    assert!(status.contains("epoch 1"), "{status}");
+    // And the next changes flow as deltas again.
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET HsaId = N'E2' WHERE Id = 1")
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(!out.contains("re-sent"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(ids("SELECT Id FROM dbo.Besok ORDER BY Id"), vec![3, 4]);
+    assert_eq!(ids("SELECT Id FROM dbo.Anteckning ORDER BY Id"), vec![30]);
+}

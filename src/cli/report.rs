@@ -33,6 +33,10 @@ pub fn print_cycle(r: &CycleReport) {
     for (hsa, why) in &r.snapshots {
         println!("  snapshot for {hsa}: {why}");
     }
+    for (table, why) in &r.resent {
+        println!("  {table} re-sent to every caregiver that has it: {why}");
+        tracing::warn!(table = %table, reason = %why, "table re-sent as a delta; no new epoch");
+    }
     for (hsa, how) in &r.rekeyed {
         println!("  partition keys of {hsa} changed ({how}): its rows moved in this cycle");
         tracing::info!(subscriber = %hsa, change = %how, "partition keys changed; rows moved without a new epoch");

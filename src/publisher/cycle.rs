@@ -227,7 +227,17 @@ impl<'c> Publisher<'c> {
         let (tables, added) = self.read_tables(db, &mut changes, report)?;
         let w = self.state.watermark()?;
         report.previous = w;
-        let mut reset = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        let (mut reset, lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        // A table whose change history was lost is re-sent whole to the
+        // caregivers that receive changes (no new epoch), unless its copy
+        // cannot be reconstructed row by row.
+        let resend = match self.resend_tables(&tables, &lost) {
+            Ok(r) => r,
+            Err(why) => {
+                reset = reset.or(Some(why));
+                Vec::new()
+            }
+        };
         // A table added to the configuration of a running setup: the
         // copies have no such table, so its first change could never
         // apply. Until packages can carry a table of their own (format 2),
@@ -250,7 +260,15 @@ impl<'c> Publisher<'c> {
             // Member tables before the tables whose members they make.
             let rules = Rule::all(&tables);
             let mut touched = Touched::default();
-            for t in tables.iter().filter(|t| !t.cfg.owner.is_membership()) {
+            let resent = |t: &TableInfo| {
+                resend
+                    .iter()
+                    .any(|(i, _)| tables[*i].schema.name == t.schema.name)
+            };
+            for t in tables
+                .iter()
+                .filter(|t| !t.cfg.owner.is_membership() && !resent(t))
+            {
                 self.route_table(
                     db,
                     t,
@@ -304,6 +322,32 @@ impl<'c> Publisher<'c> {
                         report,
                     )?;
                 }
+            }
+        }
+        if let (Some(_), None) = (w, &reset) {
+            let live = Live {
+                cfg,
+                live: snap.iter().map(Option::is_none).collect(),
+                rekeyed: Vec::new(),
+            };
+            for (i, why) in &resend {
+                for (j, s) in cfg.subscribers.iter().enumerate() {
+                    if live.live[j] {
+                        self.resend(
+                            db,
+                            &tables[*i],
+                            &tables,
+                            s,
+                            &live,
+                            &mut owners,
+                            &mut changes,
+                            report,
+                        )?;
+                    }
+                }
+                report
+                    .resent
+                    .push((tables[*i].schema.name.clone(), why.clone()));
             }
         }
         // Snapshots, in the same read transaction.
@@ -402,8 +446,9 @@ impl<'c> Publisher<'c> {
         w: Option<i64>,
         changes: &mut Changes,
         report: &mut CycleReport,
-    ) -> Result<Option<String>, PublishError> {
+    ) -> Result<(Option<String>, Lost), PublishError> {
         let mut reset: Option<String> = None;
+        let mut lost: Vec<(String, String)> = Vec::new();
         if let Some(w) = w {
             if v < w {
                 reset = Some(format!("the source's change tracking version {v} is below the last one read ({w}): the database was restored or replaced"));
@@ -411,7 +456,7 @@ impl<'c> Publisher<'c> {
         }
         let mut names: Vec<String> = tables.iter().map(|t| t.schema.name.clone()).collect();
         for t in &self.cfg.tables {
-            if let Some(Owner::Path { hops, .. }) = t.owner.direct() {
+            if let Some(hops) = owner_hops(&t.owner) {
                 for h in hops {
                     let n = h.table.to_string();
                     if !names.contains(&n) {
@@ -442,15 +487,122 @@ impl<'c> Publisher<'c> {
                 continue;
             }
             if w < min {
-                reset = Some(format!("the change history of {name} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}"));
+                lost.push((name.clone(), format!("the change history of {name} before version {min} is gone (expired, truncated, or tracking re-enabled) and the last version read is {w}")));
             } else if before.is_some() && before != Some(begin) {
-                reset = Some(format!(
+                lost.push((name.clone(), format!(
                     "change tracking of {name} began again at version {begin} (was {}): it was disabled and re-enabled, or the table truncated, and changes in between are unknown",
                     before.unwrap_or(0)
-                ));
+                )));
             }
         }
-        Ok(reset)
+        Ok((reset, lost))
+    }
+
+    /// The published tables to re-send whole because a table's change
+    /// history was lost (`lost`: the table, why): the table itself and
+    /// those whose owner path goes through it. A table whose copy ctferry
+    /// cannot reconstruct row by row (shared tables, whose rows the index
+    /// does not list; membership tables and their member tables, whose
+    /// holders depend on other rows) makes it a new epoch for everyone
+    /// instead: `Err(reason)`.
+    fn resend_tables(
+        &self,
+        tables: &[TableInfo],
+        lost: &[(String, String)],
+    ) -> Result<Vec<(usize, String)>, String> {
+        let rules = Rule::all(tables);
+        let mut out: Vec<(usize, String)> = Vec::new();
+        for (name, why) in lost {
+            for (i, t) in tables.iter().enumerate() {
+                let through = owner_hops(&t.cfg.owner)
+                    .is_some_and(|h| h.iter().any(|h| &h.table.to_string() == name));
+                if &t.schema.name != name && !through {
+                    continue;
+                }
+                let membership = t.cfg.owner.is_membership()
+                    || rules.iter().any(|r| r.source.schema.name == t.schema.name);
+                if t.cfg.owner == Owner::Shared || membership {
+                    return Err(why.clone());
+                }
+                if !out.iter().any(|(j, _)| *j == i) {
+                    out.push((i, why.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-sends table `t` to live caregiver `s` inside the cycle: a delete
+    /// for every row the index gives it, then the row for every row it owns
+    /// now (read as a snapshot reads it); staging compacts by key, so the
+    /// package carries exactly the difference, and the index follows.
+    #[allow(clippy::too_many_arguments)]
+    fn resend(
+        &self,
+        db: &mut Db,
+        t: &TableInfo,
+        tables: &[TableInfo],
+        s: &crate::config::SubscriberConfig,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = &t.schema.name;
+        let key_types: Vec<ColumnType> =
+            t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
+        for (row, kb) in self.state.owned_in(name, &s.hsa_id)? {
+            let key = decode_key(&kb, &key_types).map_err(|e| PublishError::StagedUnreadable {
+                table: name.clone(),
+                detail: format!("a key in the ownership index ({e})"),
+            })?;
+            live.send(
+                &[Send::Delete(&s.hsa_id)],
+                name,
+                &kb,
+                &[],
+                &key,
+                changes,
+                report,
+            );
+            owners.set(row, None);
+        }
+        let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        db.query(
+            &format!("re-reading {name} for {}", s.hsa_id),
+            &sql::snapshot_rows(
+                &membership::holding(t, tables),
+                &t.select,
+                s.keys.len(),
+                &[],
+            ),
+            &params,
+            |r| {
+                let mut vals = Vec::with_capacity(t.schema.columns.len());
+                for (ci, c) in t.schema.columns.iter().enumerate() {
+                    vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+                }
+                rows.push(vals);
+                Ok(())
+            },
+        )?;
+        report.statements += 1;
+        for vals in rows {
+            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let kb = key_bytes(&key);
+            live.send(
+                &[Send::Upsert(&s.hsa_id)],
+                name,
+                &kb,
+                &vals,
+                &key,
+                changes,
+                report,
+            );
+            owners.set(RowId::new(name, &kb), Some(s.hsa_id.clone()));
+        }
+        Ok(())
     }
 
     /// A caregiver no longer in the configuration (offboarded) receives
@@ -1099,6 +1251,19 @@ impl<'t> HeldRows<'t> {
             }
         }
         Ok(changed)
+    }
+}
+
+/// Tables whose change history was lost, and why (`history_reset`).
+type Lost = Vec<(String, String)>;
+
+/// The hops of a table's owner path (its own path, or the path to the
+/// table it follows), if it has one.
+fn owner_hops(owner: &Owner) -> Option<&[crate::config::Hop]> {
+    match (owner, owner.direct()) {
+        (Owner::Follows { hops, .. }, _) => Some(hops),
+        (_, Some(Owner::Path { hops, .. })) => Some(hops),
+        _ => None,
     }
 }
 

@@ -14,6 +14,9 @@ pub struct CycleReport {
     pub routed: BTreeMap<String, u64>,
     /// Caregivers that received a snapshot, and why.
     pub snapshots: Vec<(String, String)>,
+    /// Tables re-sent whole to the caregivers that receive changes (their
+    /// change history was lost), and why.
+    pub resent: Vec<(String, String)>,
     /// Caregivers whose partition keys changed in the configuration, and
     /// how (their rows moved in this cycle, no new epoch).
     pub rekeyed: Vec<(String, String)>,

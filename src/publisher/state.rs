@@ -733,6 +733,21 @@ impl State {
             .map(|v| String::from_utf8_lossy(&v).to_string()))
     }
 
+    /// The rows of `table` the ownership index gives to `hsa`, with their
+    /// encoded keys (to re-send that table to it).
+    pub fn owned_in(&self, table: &str, hsa: &str) -> Result<Vec<(RowId, Vec<u8>)>, StateError> {
+        let mut prefix = format!("o/{table}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if v.as_ref() == hsa.as_bytes() {
+                out.push((RowId(k.to_vec()), k[prefix.len()..].to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The rows the ownership index gives to `hsa` (to clear on a new epoch).
     pub fn owned_by(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
         let mut out = Vec::new();
