@@ -63,13 +63,7 @@ fn a_care_unit_gained_or_lost_moves_only_its_rows() {
     let tables = format!("{BESOK}[[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"BesokId -> dbo.Besok(Id).HsaId\" }}\n");
     w.configure(&tables, "[\"E1\"]");
     w.cycle();
-    let ids = |sql: &str| -> Vec<i64> {
-        let mut k = w.kopia();
-        let rows = k.rows("reading", sql, &[]).unwrap();
-        rows.iter()
-            .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
-            .collect()
-    };
+    let ids = |sql: &str| ids(&w, sql);
     let copy = || {
         (
             ids("SELECT Id FROM dbo.Besok ORDER BY Id"),
@@ -143,13 +137,7 @@ fn a_table_whose_change_history_is_lost_is_re_sent_alone() {
     let tables = format!("{BESOK}{REMISS}[[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"BesokId -> dbo.Besok(Id).HsaId\" }}\n");
     w.configure(&tables, "[\"E1\"]");
     w.cycle();
-    let ids = |sql: &str| -> Vec<i64> {
-        let mut k = w.kopia();
-        let rows = k.rows("reading", sql, &[]).unwrap();
-        rows.iter()
-            .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
-            .collect()
-    };
+    let ids = |sql: &str| ids(&w, sql);
     // Tracking off on dbo.Besok while its rows change, then on again.
     w.pmo()
         .execute(
@@ -183,4 +171,12 @@ fn a_table_whose_change_history_is_lost_is_re_sent_alone() {
     w.run(&["apply"]);
     assert_eq!(ids("SELECT Id FROM dbo.Besok ORDER BY Id"), vec![3, 4]);
     assert_eq!(ids("SELECT Id FROM dbo.Anteckning ORDER BY Id"), vec![30]);
+}
+
+/// The first column of every row of `sql` in the copy, as numbers.
+fn ids(w: &World, sql: &str) -> Vec<i64> {
+    let rows = w.kopia().rows("reading", sql, &[]).unwrap();
+    rows.iter()
+        .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
+        .collect()
 }

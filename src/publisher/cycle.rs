@@ -34,7 +34,7 @@ use crate::publisher::catalog::{describe, drift, Drift, TableInfo};
 use crate::publisher::deliver::{self, Mode};
 use crate::publisher::delta;
 use crate::publisher::error::PublishError;
-use crate::publisher::membership::{self, Rule};
+use crate::publisher::membership::{self, Refs, Rule};
 use crate::publisher::packager::Packager;
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::{self, Owners, Send};
@@ -709,12 +709,7 @@ impl<'c> Publisher<'c> {
     ) -> Result<(), PublishError> {
         let name = t.schema.name.clone();
         let rule = &t.cfg.owner;
-        let mine: Vec<&Rule<'_>> = rules
-            .iter()
-            .filter(|r| r.source.schema.name == name)
-            .collect();
-        let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
-        let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
+        let refs = Refs::of(t, rules);
         let (rekeyed, params) = live.change_params(t, w);
         let q = sql::changed_rows(
             &t.cfg.name,
@@ -722,7 +717,7 @@ impl<'c> Publisher<'c> {
             &t.schema.key,
             &t.select,
             &self.cfg.key_owners(),
-            &ref_cols,
+            &refs.cols,
             rekeyed,
         );
         #[allow(clippy::type_complexity)]
@@ -738,18 +733,14 @@ impl<'c> Publisher<'c> {
                 for (i, c) in t.schema.columns.iter().enumerate() {
                     vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
                 }
-                let at = 2 + t.schema.columns.len();
-                let mut refs = Vec::with_capacity(ref_cols.len());
-                for (i, (c, ty)) in ref_cols.iter().zip(&ref_types).enumerate() {
-                    refs.push(client::value(r, at + i, c, ty)?);
-                }
-                rows.push((own_change, owner, vals, refs));
+                let referenced = refs.read(r, 2 + t.schema.columns.len())?;
+                rows.push((own_change, owner, vals, referenced));
                 Ok(())
             },
         )?;
         let deleted = read_deleted(db, t, w)?;
         report.changes_read += rows.iter().filter(|r| r.0).count() as u64 + deleted.len() as u64;
-        for (own_change, owner, vals, refs) in rows {
+        for (own_change, owner, vals, referenced) in rows {
             let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
             let kb = key_bytes(&key);
             let row = RowId::new(&name, &kb);
@@ -768,22 +759,7 @@ impl<'c> Publisher<'c> {
             if let Some(o) = r.index {
                 owners.set(row.clone(), o.map(str::to_string));
             }
-            let mut at = 0;
-            for m in &mine {
-                let n = m.member.columns.len();
-                let now = refs[at..at + n].to_vec();
-                at += n;
-                let now = (!now.contains(&Value::Null)).then(|| key_bytes(&now));
-                let rid = RefId::new(&m.id, &row);
-                let before = owners.reference(&rid)?;
-                if before != now || old != new {
-                    touched.add(m, before.as_deref())?;
-                    touched.add(m, now.as_deref())?;
-                }
-                if before != now {
-                    owners.set_reference(rid, now);
-                }
-            }
+            remember_refs(&refs, &row, &referenced, old != new, owners, touched)?;
         }
         for key in deleted {
             let kb = key_bytes(&key);
@@ -797,14 +773,7 @@ impl<'c> Publisher<'c> {
             if let Some(o) = r.index {
                 owners.set(row.clone(), o.map(str::to_string));
             }
-            for m in &mine {
-                let rid = RefId::new(&m.id, &row);
-                let before = owners.reference(&rid)?;
-                if before.is_some() {
-                    touched.add(m, before.as_deref())?;
-                    owners.set_reference(rid, None);
-                }
-            }
+            forget_refs(&refs, &row, owners, touched)?;
         }
         Ok(())
     }
@@ -853,7 +822,7 @@ impl<'c> Publisher<'c> {
                     &t.select,
                     &key_owners,
                     chunk.len(),
-                    &rows.ref_cols,
+                    &rows.refs.cols,
                 ),
                 &key_params(chunk, &key_types),
             )?;
@@ -961,7 +930,7 @@ impl<'c> Publisher<'c> {
             report,
         )?;
         rows.finish(
-            db, w, changed, rules, touched, moved, live, owners, changes, report,
+            db, w, changed, touched, moved, live, owners, changes, report,
         )
     }
 
@@ -1010,7 +979,7 @@ impl<'c> Publisher<'c> {
                     &t.cfg.owner,
                     &t.select,
                     chunk.len(),
-                    &rows.ref_cols,
+                    &rows.refs.cols,
                 ),
                 &key_params(chunk, &[fty]),
             )?;
@@ -1027,7 +996,7 @@ impl<'c> Publisher<'c> {
             report,
         )?;
         rows.finish(
-            db, w, changed, rules, touched, moved, live, owners, changes, report,
+            db, w, changed, touched, moved, live, owners, changes, report,
         )
     }
 
@@ -1047,26 +1016,20 @@ impl<'c> Publisher<'c> {
 struct HeldRows<'t> {
     t: &'t TableInfo,
     owner_ty: Option<ColumnType>,
-    /// The columns through which the rows make members of another table's
-    /// rows (membership through membership), read raw after the columns.
-    ref_cols: Vec<String>,
-    ref_types: Vec<ColumnType>,
+    /// The rules through which the rows make members of another table's
+    /// rows (membership through membership).
+    refs: Refs<'t>,
     /// Encoded key → (own change, `__owner`, values, referencing values).
     #[allow(clippy::type_complexity)]
     rows: BTreeMap<Vec<u8>, (bool, Value, Vec<Value>, Vec<Value>)>,
 }
 
 impl<'t> HeldRows<'t> {
-    fn new(t: &'t TableInfo, owner_ty: Option<ColumnType>, rules: &[Rule<'_>]) -> HeldRows<'t> {
-        let mine: Vec<&Rule<'_>> = rules
-            .iter()
-            .filter(|r| r.source.schema.name == t.schema.name)
-            .collect();
+    fn new(t: &'t TableInfo, owner_ty: Option<ColumnType>, rules: &'t [Rule<'t>]) -> HeldRows<'t> {
         HeldRows {
             t,
             owner_ty,
-            ref_cols: mine.iter().flat_map(|r| r.member.columns.clone()).collect(),
-            ref_types: mine.iter().flat_map(|r| r.key_types()).collect(),
+            refs: Refs::of(t, rules),
             rows: BTreeMap::new(),
         }
     }
@@ -1081,7 +1044,6 @@ impl<'t> HeldRows<'t> {
         db: &mut Db,
         w: i64,
         changed: Vec<KeyPair>,
-        rules: &[Rule<'_>],
         touched: &mut Touched,
         moved: &mut Touched,
         live: &Live<'_>,
@@ -1093,7 +1055,7 @@ impl<'t> HeldRows<'t> {
         let deleted = read_deleted(db, self.t, w)?;
         report.statements += 1;
         report.changes_read += deleted.len() as u64;
-        self.touch(&changed, &deleted, rules, owners, touched)?;
+        self.touch(&changed, &deleted, owners, touched)?;
         for (kb, key) in changed {
             moved.insert(name, &kb, key);
         }
@@ -1111,47 +1073,31 @@ impl<'t> HeldRows<'t> {
         &self,
         changed: &[KeyPair],
         deleted: &[Vec<Value>],
-        rules: &[Rule<'_>],
         owners: &mut Owners<'_>,
         touched: &mut Touched,
     ) -> Result<(), PublishError> {
-        let name = &self.t.schema.name;
-        let mine: Vec<&Rule<'_>> = rules
-            .iter()
-            .filter(|r| &r.source.schema.name == name)
-            .collect();
-        if mine.is_empty() {
+        if self.refs.rules.is_empty() {
             return Ok(());
         }
-        for (kb, (_, _, _, refs)) in &self.rows {
-            let row = RowId::new(name, kb);
+        let name = &self.t.schema.name;
+        for (kb, (_, _, _, referenced)) in &self.rows {
             let moved = changed.iter().any(|(k, _)| k == kb);
-            let mut at = 0;
-            for m in &mine {
-                let n = m.member.columns.len();
-                let now = refs[at..at + n].to_vec();
-                at += n;
-                let now = (!now.contains(&Value::Null)).then(|| key_bytes(&now));
-                let rid = RefId::new(&m.id, &row);
-                let before = owners.reference(&rid)?;
-                if before != now || moved {
-                    touched.add(m, before.as_deref())?;
-                    touched.add(m, now.as_deref())?;
-                }
-                if before != now {
-                    owners.set_reference(rid, now);
-                }
-            }
+            remember_refs(
+                &self.refs,
+                &RowId::new(name, kb),
+                referenced,
+                moved,
+                owners,
+                touched,
+            )?;
         }
         for key in deleted {
-            let row = RowId::new(name, &key_bytes(key));
-            for m in &mine {
-                let rid = RefId::new(&m.id, &row);
-                if let Some(before) = owners.reference(&rid)? {
-                    touched.add(m, Some(&before))?;
-                    owners.set_reference(rid, None);
-                }
-            }
+            forget_refs(
+                &self.refs,
+                &RowId::new(name, &key_bytes(key)),
+                owners,
+                touched,
+            )?;
         }
         Ok(())
     }
@@ -1166,17 +1112,13 @@ impl<'t> HeldRows<'t> {
     ) -> Result<(), PublishError> {
         let t = self.t;
         let (owner_ty, rows) = (self.owner_ty, &mut self.rows);
-        let (ref_cols, ref_types) = (&self.ref_cols, &self.ref_types);
+        let refs = &self.refs;
         db.query(what, sql, params, |r| {
             let mut vals = Vec::with_capacity(t.schema.columns.len());
             for (i, c) in t.schema.columns.iter().enumerate() {
                 vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
             }
-            let at = 2 + t.schema.columns.len();
-            let mut refs = Vec::with_capacity(ref_cols.len());
-            for (i, (c, ty)) in ref_cols.iter().zip(ref_types).enumerate() {
-                refs.push(client::value(r, at + i, c, ty)?);
-            }
+            let referenced = refs.read(r, 2 + t.schema.columns.len())?;
             let owner = match &owner_ty {
                 None => int_at(r, 1).map(Value::Int).unwrap_or(Value::Null),
                 Some(ty) => client::value(r, 1, "__owner", ty)?,
@@ -1188,7 +1130,7 @@ impl<'t> HeldRows<'t> {
                     .collect::<Vec<_>>(),
             );
             rows.entry(kb)
-                .or_insert((int_at(r, 0).unwrap_or(0) != 0, owner, vals, refs));
+                .or_insert((int_at(r, 0).unwrap_or(0) != 0, owner, vals, referenced));
             Ok(())
         })?;
         Ok(())
@@ -1211,7 +1153,7 @@ impl<'t> HeldRows<'t> {
             &t.schema.key,
             &t.select,
             key_owners,
-            &self.ref_cols,
+            &self.refs.cols,
             rekeyed,
         );
         self.read(
@@ -1265,6 +1207,49 @@ fn owner_hops(owner: &Owner) -> Option<&[crate::config::Hop]> {
         (_, Some(Owner::Path { hops, .. })) => Some(hops),
         _ => None,
     }
+}
+
+/// Remembers the keys member row `row` references now (`referenced`, read
+/// by `Refs::read`), and touches the keys it referenced before and
+/// references now wherever the reference changed or `moved` (its owner or
+/// holders changed): their members may have changed.
+fn remember_refs(
+    refs: &Refs<'_>,
+    row: &RowId,
+    referenced: &[Value],
+    moved: bool,
+    owners: &mut Owners<'_>,
+    touched: &mut Touched,
+) -> Result<(), PublishError> {
+    for (m, now) in refs.keys(referenced) {
+        let rid = RefId::new(&m.id, row);
+        let before = owners.reference(&rid)?;
+        if before != now || moved {
+            touched.add(m, before.as_deref())?;
+            touched.add(m, now.as_deref())?;
+        }
+        if before != now {
+            owners.set_reference(rid, now);
+        }
+    }
+    Ok(())
+}
+
+/// A deleted member row: touches the keys it referenced, and forgets them.
+fn forget_refs(
+    refs: &Refs<'_>,
+    row: &RowId,
+    owners: &mut Owners<'_>,
+    touched: &mut Touched,
+) -> Result<(), PublishError> {
+    for m in &refs.rules {
+        let rid = RefId::new(&m.id, row);
+        if let Some(before) = owners.reference(&rid)? {
+            touched.add(m, Some(&before))?;
+            owners.set_reference(rid, None);
+        }
+    }
+    Ok(())
 }
 
 /// Keys of `t`'s rows deleted after `w` (`sql::source::deleted_keys`).

@@ -21,9 +21,11 @@
 //! not shared, and the rules form no loop.
 
 use crate::config::{Member, Owner};
-use crate::format::value::ColumnType;
+use crate::format::value::{ColumnType, Value};
+use crate::mssql::client::{self, DbError};
 use crate::mssql::sql::source::Holding;
 use crate::publisher::catalog::TableInfo;
+use crate::publisher::stage::key_bytes;
 
 /// One membership rule as the cycle uses it: the table whose rows get
 /// members (`target`), the member table (`source`) and its columns.
@@ -158,5 +160,57 @@ pub fn holding<'a>(t: &'a TableInfo, tables: &'a [TableInfo]) -> Holding<'a> {
         key: &t.schema.key,
         members,
         followed,
+    }
+}
+
+/// The membership rules a table is the member table of, and the columns
+/// through which its rows reference the rows they make members of, read
+/// raw after the table's columns (`sql::source::changed_rows`,
+/// `snapshot_rows`, `rows_by_key`, `rows_following`: `refs`).
+pub struct Refs<'a> {
+    pub rules: Vec<&'a Rule<'a>>,
+    pub cols: Vec<String>,
+    types: Vec<ColumnType>,
+}
+
+impl<'a> Refs<'a> {
+    /// The rules of `rules` whose member table is `t`.
+    pub fn of(t: &TableInfo, rules: &'a [Rule<'a>]) -> Refs<'a> {
+        let rules: Vec<&Rule<'_>> = rules
+            .iter()
+            .filter(|r| r.source.schema.name == t.schema.name)
+            .collect();
+        Refs {
+            cols: rules
+                .iter()
+                .flat_map(|r| r.member.columns.clone())
+                .collect(),
+            types: rules.iter().flat_map(|r| r.key_types()).collect(),
+            rules,
+        }
+    }
+
+    /// The raw referencing values of row `r`, from column `at` on.
+    pub fn read(&self, r: &tiberius::Row, at: usize) -> Result<Vec<Value>, DbError> {
+        let mut out = Vec::with_capacity(self.cols.len());
+        for (i, (c, ty)) in self.cols.iter().zip(&self.types).enumerate() {
+            out.push(client::value(r, at + i, c, ty)?);
+        }
+        Ok(out)
+    }
+
+    /// Per rule, the encoded key that `values` (from `read`) reference
+    /// through it; None when one of its columns is NULL (no reference).
+    pub fn keys<'v>(
+        &'v self,
+        values: &'v [Value],
+    ) -> impl Iterator<Item = (&'a Rule<'a>, Option<Vec<u8>>)> + 'v {
+        let mut at = 0;
+        self.rules.iter().map(move |m| {
+            let n = m.member.columns.len();
+            let k = &values[at..at + n];
+            at += n;
+            (*m, (!k.contains(&Value::Null)).then(|| key_bytes(k)))
+        })
     }
 }

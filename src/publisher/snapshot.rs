@@ -11,13 +11,12 @@
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
 use crate::format::package::{Kind, PackageError, PackageWriter};
-use crate::format::value::ColumnType;
 use crate::format::value::Value;
 use crate::mssql::client::{self, Db, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::TableInfo;
 use crate::publisher::error::PublishError;
-use crate::publisher::membership::{self, Rule};
+use crate::publisher::membership::{self, Refs, Rule};
 use crate::publisher::packager::{Next, Packager};
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::Owners;
@@ -75,17 +74,12 @@ pub fn write(
         let membership = t.cfg.owner.is_membership();
         let shared = t.cfg.owner == Owner::Shared;
         let name = t.schema.name.clone();
-        let mine: Vec<&Rule<'_>> = rules
-            .iter()
-            .filter(|r| r.source.schema.name == name)
-            .collect();
-        let ref_cols: Vec<String> = mine.iter().flat_map(|r| r.member.columns.clone()).collect();
-        let ref_types: Vec<ColumnType> = mine.iter().flat_map(|r| r.key_types()).collect();
+        let mine = Refs::of(t, &rules);
         let q = sql::snapshot_rows(
             &membership::holding(t, tables),
             &t.select,
             s.keys.len(),
-            &ref_cols,
+            &mine.cols,
         );
         let mut failure: Option<PackageError> = None;
         db.query(
@@ -100,15 +94,8 @@ pub fn write(
                 if !shared {
                     let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
                     let row = RowId::new(&name, &key_bytes(&key));
-                    let at = 1 + t.schema.columns.len();
-                    let mut i = 0;
-                    for m in &mine {
-                        let mut k = Vec::new();
-                        for _ in &m.member.columns {
-                            k.push(client::value(r, at + i, &ref_cols[i], &ref_types[i])?);
-                            i += 1;
-                        }
-                        let k = (!k.contains(&Value::Null)).then(|| key_bytes(&k));
+                    let referenced = mine.read(r, 1 + t.schema.columns.len())?;
+                    for (m, k) in mine.keys(&referenced) {
                         refs.push((RefId::new(&m.id, &row), k));
                     }
                     if membership {
