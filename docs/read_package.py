@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Read a ctferry package (format 1) without ctferry.
+"""Read a ctferry package (format 1 or 2) without ctferry.
 
     gpg --decrypt FILE.ctf.pgp | zstd -d | python3 docs/read_package.py -
 
 gpg checks the region's signature and decrypts; zstd decompresses; this
 script reads the CBOR sequence that docs/FORMAT.md specifies, checks the
 counts and the SHA-256 digest in the trailer, and prints the manifest as one
-JSON object, then one JSON object per row:
+JSON object, then one JSON object per table change (format 2: what
+happens to the copy's table before the rows), then one per row:
 
+    {"table": "dbo.Remiss", "op": "change", "change": {"action": "create", "why": "..."}}
     {"table": "dbo.Patient", "op": "upsert", "values": {"Id": 1, ...}}
     {"table": "dbo.Patient", "op": "delete", "key": {"Id": 7}}
 
@@ -28,7 +30,8 @@ import uuid
 
 import cbor2
 
-FORMAT_VERSION = 1
+FORMATS = (1, 2)
+ACTIONS = ("create", "alter", "reset", "drop")
 MAGIC = "ctferry package"
 
 
@@ -108,15 +111,29 @@ def main():
     header = item("header")
     if not isinstance(header, dict) or header.get("magic") != MAGIC:
         fail("not a ctferry package")
-    if header.get("format") != FORMAT_VERSION:
-        fail("format %r; this script reads format %d" % (header.get("format"), FORMAT_VERSION))
+    fmt = header.get("format")
+    if fmt not in FORMATS:
+        fail("format %r; this script reads formats %s" % (fmt, " and ".join(map(str, FORMATS))))
     manifest = item("manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
         fail("malformed manifest")
     shown = dict(manifest)
     if shown.get("previous_sha256") is not None:
         shown["previous_sha256"] = shown["previous_sha256"].hex()
     print(json.dumps({"manifest": shown}, ensure_ascii=False))
+    for table in manifest["tables"]:
+        change = table.get("change") if fmt >= 2 else None
+        if change is None:
+            continue
+        if not isinstance(change, dict) or change.get("action") not in ACTIONS:
+            fail("table %s has a malformed change" % table["name"])
+        if change["action"] in ("create", "reset", "drop") or change.get("reset"):
+            if table["deletes"] != 0:
+                fail("table %s is reloaded or dropped but has deletes" % table["name"])
+        if change["action"] == "drop" and table["upserts"] != 0:
+            fail("table %s is dropped but has rows" % table["name"])
+        print(json.dumps({"table": table["name"], "op": "change", "change": change},
+                         ensure_ascii=False))
 
     sections = 0
     totals = {"upserts": 0, "deletes": 0}

@@ -198,6 +198,16 @@ fn rows() -> Vec<Vec<Value>> {
 
 /// Writes a one-table delta signed by `signer` and encrypted to `recipient`.
 fn write_package(out: &Path, signer: &SecretKey, recipient: &PublicKey) -> PathBuf {
+    write_package_with(out, signer, recipient, None)
+}
+
+/// `write_package`, with a second table carrying `change` (format 2).
+fn write_package_with(
+    out: &Path,
+    signer: &SecretKey,
+    recipient: &PublicKey,
+    change: Option<ctferry::format::change::TableChange>,
+) -> PathBuf {
     let template = Manifest {
         publisher: "region-pmo".into(),
         subscriber: "SE2321000016-A1B2".into(),
@@ -229,6 +239,12 @@ fn write_package(out: &Path, signer: &SecretKey, recipient: &PublicKey) -> PathB
         w.upsert(t, &r).unwrap();
     }
     w.delete(t, &[Value::Int(42)]).unwrap();
+    if let Some(change) = change {
+        let mut other = schema();
+        other.name = "dbo.Remiss".into();
+        let t = w.add_changed_table(other, Some(change)).unwrap();
+        w.upsert(t, &rows()[0]).unwrap();
+    }
     w.finish().unwrap().remove(0).path
 }
 
@@ -345,6 +361,44 @@ fn gpg_reads_ctferry_package(gpg: &Gpg, pkg: &Path) -> Vec<u8> {
     assert_eq!(lines[2]["values"]["Losenord"], serde_json::Value::Null);
     assert_eq!(lines[2]["values"]["Skapad"], "2026-01-02T03:04:05.6000007");
     zstd_data
+}
+
+/// A format 2 package (a table created before its rows) read without
+/// ctferry: gpg, zstd, and docs/read_package.py with every cbor2.
+#[test]
+fn read_package_reads_a_table_change_of_format_2() {
+    use ctferry::format::change::{TableAction, TableChange};
+    let gpg = Gpg::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (norr_pub, _) = gpg.key(d, "norr", "future-default", "");
+    let (_, region_sec) = gpg.key(d, "region", "future-default", "");
+    let region = SecretKey::load(&region_sec, None).unwrap();
+    let norr = PublicKey::load(&norr_pub).unwrap();
+    let pkg = write_package_with(
+        d,
+        &region,
+        &norr,
+        Some(TableChange {
+            action: TableAction::Create,
+            why: "added to the configuration".into(),
+        }),
+    );
+    let out = gpg.run(&["--decrypt", pkg.to_str().unwrap()], None);
+    assert!(out.status.success());
+    let plain = pipe(Command::new("zstd").args(["-d", "-c"]), &out.stdout);
+    let text = read_package_with_every_cbor2(&plain.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["manifest"]["format"], 2, "{text}");
+    assert_eq!(lines[1]["table"], "dbo.Remiss", "{text}");
+    assert_eq!(lines[1]["op"], "change", "{text}");
+    assert_eq!(lines[1]["change"]["action"], "create", "{text}");
+    assert_eq!(lines[1]["change"]["why"], "added to the configuration");
+    assert_eq!(lines.len(), 2 + 4 + 1, "{text}");
+    assert_eq!(lines.last().unwrap()["table"], "dbo.Remiss", "{text}");
 }
 
 #[test]

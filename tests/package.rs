@@ -1,4 +1,4 @@
-//! Package format 1 end to end through the library: write, read back exactly,
+//! Package formats 1 and 2 end to end through the library: write, read back exactly,
 //! split into parts with a hash chain, and refuse every kind of bad package
 //! with its own error.
 
@@ -340,12 +340,15 @@ fn each_refusal_names_its_reason() {
     e.text("magic");
     e.text(package::MAGIC);
     e.text("format");
-    e.uint(2);
+    e.uint(3);
     let m = msg(&seal(
         &zstd::encode_all(&e.buf[..], 3).unwrap(),
         "f.ctf.pgp",
     ));
-    assert!(m.contains("format version 2"), "{m}");
+    assert!(
+        m.contains("format version 3") && m.contains("upgrade ctferry"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -417,4 +420,92 @@ fn a_collation_travels_and_a_name_that_is_not_one_is_refused() {
         e.to_string().contains("Namn") && e.to_string().contains("collation"),
         "{e}"
     );
+}
+
+/// Format 2 (issue 19): a delta carries what happens to a copy's table
+/// before its rows; it is written as format 2 only then, and read back
+/// exactly. A snapshot carries none, and a reloaded or dropped table no
+/// delete.
+#[test]
+fn table_changes_travel_as_format_2_and_only_then() {
+    use ctferry::format::change::{AlterStep, TableAction, TableChange};
+    let k = keys();
+    let out = tempfile::tempdir().unwrap();
+    let norr = k.norr.public();
+    let region = [k.region.public()];
+    let mut plain = PackageWriter::new(
+        writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+        template(Kind::Delta, 1),
+    );
+    let t = plain.add_table(patient_schema()).unwrap();
+    plain.upsert(t, &patient(1)).unwrap();
+    let p = plain.finish().unwrap().remove(0);
+    assert_eq!(p.manifest.format(), 1);
+    let (m, _, _) = read_all(&p.path, &k.norr, &region).unwrap();
+    assert_eq!(m.format(), 1);
+
+    let mut w = PackageWriter::new(
+        writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+        template(Kind::Delta, 2),
+    );
+    let mut altered = patient_schema();
+    altered
+        .columns
+        .push(col("Kommentar", "nvarchar(200)", true));
+    altered.columns.retain(|c| c.name != "Bild");
+    altered.columns[1] = col("Namn", "nvarchar(max)", true);
+    let alter = TableChange {
+        action: TableAction::Alter {
+            steps: vec![
+                AlterStep::Add(col("Kommentar", "nvarchar(200)", true)),
+                AlterStep::Alter(col("Vikt", "decimal(9,3)", true)),
+                AlterStep::Drop("Bild".into()),
+            ],
+            reset: false,
+        },
+        why: "columns changed at the source".into(),
+    };
+    let t = w
+        .add_changed_table(altered.clone(), Some(alter.clone()))
+        .unwrap();
+    let mut row = patient(2);
+    row.remove(5);
+    row.push(Value::Text("ny".into()));
+    w.upsert(t, &row).unwrap();
+    w.delete(t, &[Value::Int(3)]).unwrap();
+    let mut created = patient_schema();
+    created.name = "dbo.Remiss".into();
+    let create = TableChange {
+        action: TableAction::Create,
+        why: "added to the configuration".into(),
+    };
+    let c = w.add_changed_table(created, Some(create.clone())).unwrap();
+    w.upsert(c, &patient(1)).unwrap();
+    let e = w.delete(c, &[Value::Int(1)]).unwrap_err();
+    assert!(e.to_string().contains("create"), "{e}");
+    let mut gone = patient_schema();
+    gone.name = "dbo.Gammal".into();
+    let drop = TableChange {
+        action: TableAction::Drop,
+        why: "removed from the configuration".into(),
+    };
+    let d = w.add_changed_table(gone, Some(drop.clone())).unwrap();
+    assert!(w.upsert(d, &patient(1)).is_err());
+    let p = w.finish().unwrap().remove(0);
+    assert_eq!(p.manifest.format(), 2);
+    let (m, rows, _) = read_all(&p.path, &k.norr, &region).unwrap();
+    assert_eq!(m.format(), 2);
+    assert_eq!(m.tables[0].change.as_ref(), Some(&alter));
+    assert_eq!(m.tables[0].schema, altered);
+    assert_eq!(m.tables[1].change.as_ref(), Some(&create));
+    assert_eq!(m.tables[2].change.as_ref(), Some(&drop));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1].values, row);
+
+    // A snapshot recreates every table anyway: it carries no change.
+    let mut s = PackageWriter::new(
+        writer(out.path(), &k, &norr, package::DEFAULT_PART_BYTES),
+        template(Kind::Snapshot, 3),
+    );
+    assert!(s.add_changed_table(patient_schema(), Some(create)).is_err());
 }

@@ -66,3 +66,10 @@ fn python_tds_a_column_added_with_a_foreign_key() {
 fn python_tds_logins_and_permissions() {
     run_script("pytds_permissions.py");
 }
+
+/// ALTER COLUMN: widening keeps values, narrowing that does not fit and
+/// dependent columns are refused, and change tracking records nothing.
+#[test]
+fn python_tds_alter_column() {
+    run_script("pytds_alter_column.py");
+}

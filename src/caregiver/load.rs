@@ -6,9 +6,11 @@
 //! are bulk-loaded into a temp table and merged with a few set-based
 //! statements (`mssql::sql::target::merge_chunk`): memory stays bounded
 //! whatever the package's size. The first part of a snapshot (re)creates
-//! the copy's tables.
+//! the copy's tables; a delta's table changes (format 2) create, alter,
+//! empty or drop one table each before any row is loaded.
 
 use super::log::ensure_schema;
+use crate::format::change::{AlterStep, TableAction};
 use crate::format::package::{Kind, Manifest, SectionKind, TableSchema};
 use crate::format::value::{ColumnType, Value};
 use crate::mssql::client::{self, int_at, Db, DbError, Param};
@@ -25,17 +27,68 @@ pub fn create_tables(db: &mut Db, m: &Manifest) -> Result<(), DbError> {
         if let Some((s, _)) = t.schema.name.split_once('.') {
             ensure_schema(db, s)?;
         }
-        let exists = db.rows(
-            "looking for a table",
-            sql::table_exists(),
-            &[Param::Str(t.schema.name.clone())],
-        )?;
-        if exists.first().and_then(|r| int_at(r, 0)).unwrap_or(0) > 0 {
+        if exists(db, &t.schema.name)? {
             db.execute(&sql::drop_table(&target))?;
         }
         db.execute(&sql::create_table(&t.schema, &target, false))?;
     }
     Ok(())
+}
+
+/// Whether the copy has table `name` (`schema.table`).
+fn exists(db: &mut Db, name: &str) -> Result<bool, DbError> {
+    let rows = db.rows(
+        "looking for a table",
+        sql::table_exists(),
+        &[Param::Str(name.to_string())],
+    )?;
+    Ok(rows.first().and_then(|r| int_at(r, 0)).unwrap_or(0) > 0)
+}
+
+/// Makes the table changes of delta `m` (format 2) in the copy, in
+/// manifest order, before any row: create (dropping a table of that name
+/// first), alter step by step then empty it when it reloads, empty it,
+/// or drop it. Returns what was done, one line per table, for the log.
+/// Inside the package's transaction: a failure (a caregiver's own index
+/// on a dropped column, say) rolls the whole package back.
+pub fn change_tables(db: &mut Db, m: &Manifest) -> Result<Vec<String>, DbError> {
+    let mut done = Vec::new();
+    for t in &m.tables {
+        let Some(change) = &t.change else { continue };
+        let name = &t.schema.name;
+        let target = qualified(name);
+        match &change.action {
+            TableAction::Create => {
+                if let Some((s, _)) = name.split_once('.') {
+                    ensure_schema(db, s)?;
+                }
+                if exists(db, name)? {
+                    db.execute(&sql::drop_table(&target))?;
+                }
+                db.execute(&sql::create_table(&t.schema, &target, false))?;
+            }
+            TableAction::Alter { steps, reset } => {
+                for s in steps {
+                    db.execute(&match s {
+                        AlterStep::Add(c) => sql::add_column(&target, c),
+                        AlterStep::Alter(c) => sql::alter_column(&target, c),
+                        AlterStep::Drop(n) => sql::drop_column(&target, n),
+                    })?;
+                }
+                if *reset {
+                    db.execute(&sql::truncate_table(&target))?;
+                }
+            }
+            TableAction::Reset => db.execute(&sql::truncate_table(&target))?,
+            TableAction::Drop => {
+                if exists(db, name)? {
+                    db.execute(&sql::drop_table(&target))?;
+                }
+            }
+        }
+        done.push(format!("{name}: {}", change.describe()));
+    }
+    Ok(done)
 }
 
 /// Moves chunks of one package's rows into the copy through temp tables.

@@ -73,6 +73,9 @@ pub struct ApplyReport {
     pub skipped: Vec<String>,
     /// Packages fetched from the SFTP area in this run.
     pub downloaded: Vec<String>,
+    /// Table changes made (package file, what: `dbo.X: alter (add C
+    /// nvarchar(200)): why`), in the order made.
+    pub table_changes: Vec<(String, String)>,
     pub progress: Option<Progress>,
 }
 
@@ -147,11 +150,22 @@ pub fn apply_all(
             Some(p) => p.as_mut(),
             None => &mut noop,
         };
-        match apply_group(cfg, db, keys, publishers, &files[i..], last, progress) {
+        let mut changed = Vec::new();
+        match apply_group(
+            cfg,
+            db,
+            keys,
+            publishers,
+            &files[i..],
+            last,
+            progress,
+            &mut changed,
+        ) {
             Ok(done) => {
                 db.execute(sql::target::commit_transaction())?;
                 i += done.len();
                 report.applied.extend(done);
+                report.table_changes.extend(changed);
             }
             Err(e) => {
                 let _ = db.execute(sql::rollback_if_open());
@@ -164,7 +178,9 @@ pub fn apply_all(
 
 /// Applies the package `files[0]` (a delta, or a whole snapshot: its parts
 /// are `files[0..]` in a row) inside the open transaction; returns each
-/// file applied with its row count.
+/// file applied with its row count, and adds the table changes made to
+/// `changed`.
+#[allow(clippy::too_many_arguments)]
 fn apply_group(
     cfg: &ApplyConfig,
     db: &mut Db,
@@ -173,6 +189,7 @@ fn apply_group(
     files: &[(u64, PathBuf)],
     mut last: Option<Applied>,
     progress: &mut dyn FnMut(&str, u64),
+    changed: &mut Vec<(String, String)>,
 ) -> Result<Vec<(String, u64)>, ApplyError> {
     let mut done = Vec::new();
     // With a snapshot in several parts: the sequence the next part must
@@ -210,6 +227,9 @@ fn apply_group(
         }
         if m.kind == crate::format::package::Kind::Snapshot && m.part == 1 {
             load::create_tables(db, &m)?;
+        }
+        for what in load::change_tables(db, &m)? {
+            changed.push((fname.clone(), what));
         }
         let mut loader = Loader::new(db, seq);
         let mut buf: Vec<Vec<Value>> = Vec::new();

@@ -106,6 +106,10 @@ pub fn run(config: &Path, watch: bool, every: u64, status: bool) -> Result<()> {
             println!("{f}: already applied, skipped");
         }
         for (f, n) in &report.applied {
+            for (_, what) in report.table_changes.iter().filter(|(cf, _)| cf == f) {
+                println!("{f}: table {what}");
+                tracing::info!(file = %f, change = %what, "table changed");
+            }
             println!("{f}: applied ({n} rows)");
             tracing::info!(file = %f, rows = n, "package applied");
         }

@@ -86,7 +86,7 @@ pub fn manifest_json(m: &Manifest) -> Json {
         "ct_to": m.ct_to,
         "source_commit_time": m.source_commit_time,
         "created_at": m.created_at,
-        "format": package::FORMAT_VERSION,
+        "format": m.format(),
         "tables": m.tables.iter().map(|t| json!({
             "name": t.schema.name,
             "columns": t.schema.columns.iter().map(|c| json!({
@@ -96,6 +96,7 @@ pub fn manifest_json(m: &Manifest) -> Json {
             "key": t.schema.key,
             "upserts": t.upserts,
             "deletes": t.deletes,
+            "change": t.change.as_ref().map(|c| json!({"action": c.name(), "what": c.describe(), "why": c.why})),
         })).collect::<Vec<_>>(),
     })
 }
@@ -162,6 +163,9 @@ impl Inspection {
                 "  {}: {} upserts, {} deletes\n",
                 t.schema.name, t.upserts, t.deletes
             ));
+            if let Some(c) = &t.change {
+                s.push_str(&format!("    before its rows: {}\n", c.describe()));
+            }
             for c in &t.schema.columns {
                 let key = if t.schema.key.contains(&c.name) {
                     " key"

@@ -1,5 +1,7 @@
 //! The package: the only thing that leaves the region for a caregiver.
-//! Format 1 is specified in docs/FORMAT.md; this module writes and reads it.
+//! Formats 1 and 2 are specified in docs/FORMAT.md; this module writes and
+//! reads them (format 2 only adds table changes, `format::change`, and is
+//! written only by a package that carries one).
 //!
 //! Writing: rows are encoded (CBOR) into per-table buffers of the current
 //! part; when a part reaches its size limit (or at `finish`) it is sealed:
@@ -18,8 +20,11 @@
 //! This module never logs values and never writes plaintext to disk.
 
 use crate::format::cbor::{DecodeError, Decoder, Encoder, Item, Limits};
+use crate::format::change::{self, TableChange};
 use crate::format::crypto::{self, CryptoError, PublicKey, SecretKey};
-use crate::format::value::{self, ColumnType, Value};
+use crate::format::schema::decode_column;
+pub use crate::format::schema::{is_collation_name, ColumnSchema, TableSchema};
+use crate::format::value::{self, Value};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -28,8 +33,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-/// The format version this build writes and the only one it reads.
-pub const FORMAT_VERSION: u64 = 1;
+/// The newest format version this build writes and reads (it reads every
+/// version from 1 up to this one).
+pub const FORMAT_VERSION: u64 = 2;
+/// The format of a package without table changes (what every reader reads).
+pub const FORMAT_PLAIN: u64 = 1;
 /// The header's magic string.
 pub const MAGIC: &str = "ctferry package";
 /// File name suffix of a package.
@@ -56,46 +64,14 @@ impl Kind {
     }
 }
 
-/// A column as the package describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnSchema {
-    pub name: String,
-    pub ty: ColumnType,
-    pub nullable: bool,
-    /// The column's values are replaced at the source (masked) before packaging.
-    pub masked: bool,
-    /// A string column's collation at the source (`Finnish_Swedish_CI_AS`),
-    /// which the copy's column takes; None for other types, and in
-    /// packages written before collations were carried.
-    pub collation: Option<String>,
-}
-
-/// A table as the package describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TableSchema {
-    /// `schema.table`
-    pub name: String,
-    pub columns: Vec<ColumnSchema>,
-    /// Primary key column names, in key order.
-    pub key: Vec<String>,
-}
-
-impl TableSchema {
-    /// Positions of the key columns.
-    pub fn key_positions(&self) -> Option<Vec<usize>> {
-        self.key
-            .iter()
-            .map(|k| self.columns.iter().position(|c| &c.name == k))
-            .collect()
-    }
-}
-
 /// A table in a manifest, with its row counts in this package.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableEntry {
     pub schema: TableSchema,
     pub upserts: u64,
     pub deletes: u64,
+    /// What happens to the copy's table before its rows (format 2).
+    pub change: Option<TableChange>,
 }
 
 /// Everything a package says about itself before its rows.
@@ -124,6 +100,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The format this manifest is written in: 2 when a table carries a
+    /// change, else 1 (readable by every ctferry).
+    pub fn format(&self) -> u64 {
+        if self.tables.iter().any(|t| t.change.is_some()) {
+            FORMAT_VERSION
+        } else {
+            FORMAT_PLAIN
+        }
+    }
+
     /// The file name: `<seq:010>-<kind>-<from>-<to>.ctf.pgp`.
     pub fn file_name(&self) -> String {
         format!(
@@ -146,7 +132,7 @@ pub enum PackageError {
     CorruptZstd(String),
     #[error("this is not a ctferry package (no ctferry header after decryption)")]
     NotAPackage,
-    #[error("the package has format version {0}; this ctferry reads format {FORMAT_VERSION}: upgrade ctferry")]
+    #[error("the package has format version {0}; this ctferry reads formats 1 to {FORMAT_VERSION}: upgrade ctferry (nothing was applied; the package applies once ctferry is upgraded)")]
     UnknownFormat(u64),
     #[error("the package is malformed at {at}: {detail}")]
     Malformed { at: String, detail: String },
@@ -202,6 +188,7 @@ pub struct Written {
 
 struct TableBuf {
     schema: TableSchema,
+    change: Option<TableChange>,
     key_pos: Vec<usize>,
     upserts: Encoder,
     n_upserts: u64,
@@ -239,6 +226,22 @@ impl<'k> PackageWriter<'k> {
 
     /// Declares a table; returns its handle for `upsert`/`delete`.
     pub fn add_table(&mut self, schema: TableSchema) -> Result<usize, PackageError> {
+        self.add_changed_table(schema, None)
+    }
+
+    /// Declares a table with what happens to the copy's table before its
+    /// rows (a delta only: a snapshot re-creates every table anyway).
+    pub fn add_changed_table(
+        &mut self,
+        schema: TableSchema,
+        change: Option<TableChange>,
+    ) -> Result<usize, PackageError> {
+        if change.is_some() && self.template.kind == Kind::Snapshot {
+            return Err(PackageError::Invalid(format!(
+                "table {}: a snapshot carries no table change",
+                schema.name
+            )));
+        }
         let key_pos = schema.key_positions().ok_or_else(|| {
             PackageError::Invalid(format!(
                 "table {}: a key column is not among its columns",
@@ -253,6 +256,7 @@ impl<'k> PackageWriter<'k> {
         }
         self.tables.push(TableBuf {
             schema,
+            change,
             key_pos,
             upserts: Encoder::new(),
             n_upserts: 0,
@@ -288,6 +292,15 @@ impl<'k> PackageWriter<'k> {
     /// Adds a full row (all columns, masked ones already masked).
     pub fn upsert(&mut self, table: usize, row: &[Value]) -> Result<(), PackageError> {
         let t = &mut self.tables[table];
+        if t.change
+            .as_ref()
+            .is_some_and(|c| c.action == change::TableAction::Drop)
+        {
+            return Err(PackageError::Invalid(format!(
+                "table {}: a row in a dropped table",
+                t.schema.name
+            )));
+        }
         Self::check_row(t, row)?;
         let before = t.upserts.buf.len();
         t.upserts.array(row.len());
@@ -302,6 +315,17 @@ impl<'k> PackageWriter<'k> {
     /// Adds a delete by key (key values in key order).
     pub fn delete(&mut self, table: usize, key: &[Value]) -> Result<(), PackageError> {
         let t = &mut self.tables[table];
+        if let Some(c) = t
+            .change
+            .as_ref()
+            .filter(|c| c.reloads() || c.action == change::TableAction::Drop)
+        {
+            return Err(PackageError::Invalid(format!(
+                "table {}: a delete in a table whose change is {}",
+                t.schema.name,
+                c.name()
+            )));
+        }
         if key.len() != t.key_pos.len() {
             return Err(PackageError::Invalid(format!(
                 "table {}: a delete has {} key values for {} key columns",
@@ -359,6 +383,7 @@ impl<'k> PackageWriter<'k> {
                 schema: t.schema.clone(),
                 upserts: t.n_upserts,
                 deletes: t.n_deletes,
+                change: t.change.clone(),
             })
             .collect();
         let mut sections: Vec<Vec<u8>> = Vec::new();
@@ -397,7 +422,7 @@ impl<'k> PackageWriter<'k> {
         head.text("magic");
         head.text(MAGIC);
         head.text("format");
-        head.uint(FORMAT_VERSION);
+        head.uint(m.format());
         encode_manifest(&mut head, &m);
         let mut digest = Sha256::new();
         digest.update(&head.buf);
@@ -575,29 +600,17 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
     e.text("created_at");
     e.text(&m.created_at);
     e.text("format");
-    e.uint(FORMAT_VERSION);
+    e.uint(m.format());
     e.text("tables");
     e.array(m.tables.len());
     for t in &m.tables {
-        e.map(5);
+        e.map(5 + usize::from(t.change.is_some()));
         e.text("name");
         e.text(&t.schema.name);
         e.text("columns");
         e.array(t.schema.columns.len());
         for c in &t.schema.columns {
-            e.map(4 + usize::from(c.collation.is_some()));
-            e.text("name");
-            e.text(&c.name);
-            e.text("type");
-            e.text(&c.ty.to_string());
-            e.text("nullable");
-            e.bool(c.nullable);
-            e.text("masked");
-            e.bool(c.masked);
-            if let Some(coll) = &c.collation {
-                e.text("collation");
-                e.text(coll);
-            }
+            crate::format::schema::encode_column(e, c);
         }
         e.text("key");
         e.array(t.schema.key.len());
@@ -608,20 +621,15 @@ fn encode_manifest(e: &mut Encoder, m: &Manifest) {
         e.uint(t.upserts);
         e.text("deletes");
         e.uint(t.deletes);
+        if let Some(c) = &t.change {
+            e.text("change");
+            change::encode(e, c);
+        }
     }
 }
 
-/// Whether `s` can be a SQL Server collation name: letters, digits and
-/// underscores (it is written into the copy's CREATE TABLE unquoted, so
-/// nothing else may pass).
-pub fn is_collation_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-}
-
-fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
+/// Reads the manifest of a package whose header says `header_format`.
+fn decode_manifest(item: &Item, header_format: u64) -> Result<Manifest, PackageError> {
     let at = "manifest";
     let field = |k: &str| {
         item.get(k)
@@ -647,8 +655,12 @@ fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
             _ => Err(malformed(at, format!("'{k}' is not an integer"))),
         }
     };
-    if uint("format")? != FORMAT_VERSION {
-        return Err(PackageError::UnknownFormat(uint("format")?));
+    let format = uint("format")?;
+    if format != header_format {
+        return Err(malformed(
+            at,
+            format!("format {format} differs from the header's {header_format}"),
+        ));
     }
     let kind = match text("kind")?.as_str() {
         "snapshot" => Kind::Snapshot,
@@ -700,41 +712,7 @@ fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
             .and_then(Item::as_array)
             .ok_or_else(|| malformed(&tat, "no columns"))?
         {
-            let cname = c
-                .get("name")
-                .and_then(Item::as_text)
-                .ok_or_else(|| malformed(&tat, "a column without a name"))?;
-            let ty = c
-                .get("type")
-                .and_then(Item::as_text)
-                .ok_or_else(|| malformed(&tat, format!("column {cname} has no type")))?;
-            let ty = ColumnType::parse(ty).map_err(|e| malformed(&tat, e.to_string()))?;
-            let flag = |k: &str| {
-                c.get(k).and_then(Item::as_bool).ok_or_else(|| {
-                    malformed(&tat, format!("column {cname}: '{k}' is not a boolean"))
-                })
-            };
-            let collation = match c.get("collation") {
-                None => None,
-                Some(v) => Some(
-                    v.as_text()
-                        .filter(|s| is_collation_name(s))
-                        .ok_or_else(|| {
-                            malformed(
-                                &tat,
-                                format!("column {cname}: 'collation' is not a collation name"),
-                            )
-                        })?
-                        .to_string(),
-                ),
-            };
-            columns.push(ColumnSchema {
-                name: cname.to_string(),
-                ty,
-                nullable: flag("nullable")?,
-                masked: flag("masked")?,
-                collation,
-            });
+            columns.push(decode_column(c).map_err(|d| malformed(&tat, d))?);
         }
         let key: Vec<String> = t
             .get("key")
@@ -753,10 +731,26 @@ fn decode_manifest(item: &Item) -> Result<Manifest, PackageError> {
                 .and_then(Item::as_u64)
                 .ok_or_else(|| malformed(&tat, format!("'{k}' is not a count")))
         };
+        let (upserts, deletes) = (count("upserts")?, count("deletes")?);
+        // Format 1 readers ignore unknown keys; a `change` means something
+        // only in format 2.
+        let change = match t.get("change") {
+            Some(c) if format >= 2 => {
+                if kind == Kind::Snapshot {
+                    return Err(malformed(&tat, "a snapshot carries a table change"));
+                }
+                Some(
+                    change::decode(c, &schema, upserts, deletes, decode_column)
+                        .map_err(|d| malformed(format!("{tat} change"), d))?,
+                )
+            }
+            _ => None,
+        };
         tables.push(TableEntry {
-            upserts: count("upserts")?,
-            deletes: count("deletes")?,
+            upserts,
+            deletes,
             schema,
+            change,
         });
     }
     Ok(Manifest {
@@ -979,13 +973,13 @@ impl<'a> PackageReader<'a> {
         if header.get("magic").and_then(Item::as_text) != Some(MAGIC) {
             return Err(PackageError::NotAPackage);
         }
-        match header.get("format").and_then(Item::as_u64) {
-            Some(FORMAT_VERSION) => {}
+        let format = match header.get("format").and_then(Item::as_u64) {
+            Some(v @ FORMAT_PLAIN..=FORMAT_VERSION) => v,
             Some(v) => return Err(PackageError::UnknownFormat(v)),
             None => return Err(PackageError::NotAPackage),
-        }
+        };
         let m = r.item("manifest")?;
-        r.manifest = decode_manifest(&m)?;
+        r.manifest = decode_manifest(&m, format)?;
         for (i, t) in r.manifest.tables.iter().enumerate() {
             if t.deletes > 0 {
                 r.expected.push_back((i, SectionKind::Deletes, t.deletes));

@@ -746,6 +746,29 @@ pub fn add_column(
     Ok(())
 }
 
+/// Records column `c`'s new type, nullability and collation (ALTER COLUMN).
+pub fn alter_column(conn: &Connection, object_id: i64, c: &ColumnDef) -> Result<(), SqlError> {
+    let (max_length, precision, scale) = c.ty.catalog_sizes();
+    conn.execute(
+        "UPDATE __sim_columns SET type = ?3, system_type_id = ?4, max_length = ?5, precision = ?6, scale = ?7,
+             is_nullable = ?8, collation_name = ?9, user_type_id = ?10 WHERE object_id = ?1 AND column_id = ?2",
+        params![
+            object_id,
+            c.column_id,
+            c.ty.to_string(),
+            c.ty.system_type_id(),
+            max_length,
+            precision,
+            scale,
+            c.nullable,
+            c.collation.map(|c| c.name()),
+            c.user_type_id
+        ],
+    )
+    .map_err(sqlite_err)?;
+    Ok(())
+}
+
 pub fn drop_column(conn: &Connection, object_id: i64, column_id: i32) -> Result<(), SqlError> {
     conn.execute(
         "DELETE FROM __sim_columns WHERE object_id = ?1 AND column_id = ?2",

@@ -12,6 +12,7 @@ use super::{catalog, ct, translate};
 use crate::error::SqlError;
 use crate::types::{to_storage, SqlType};
 use rusqlite::types::Value as SqliteValue;
+use rusqlite::OptionalExtension;
 use sqlparser::ast::{ColumnOption, ObjectName, ObjectNamePart, ObjectType, SetExpr};
 
 impl Session {
@@ -432,6 +433,139 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// `ALTER TABLE t ALTER COLUMN c type [COLLATE x] [NULL | NOT NULL]`:
+    /// every stored value is converted to the new type with SQL Server's
+    /// rules (a value that does not fit fails the statement: 8115, 2628,
+    /// 515), and the catalog takes the new type. As SQL Server: a column
+    /// that the primary key, an index or a foreign key uses cannot be
+    /// altered (5074); without NULL / NOT NULL the column becomes nullable,
+    /// without COLLATE a string column takes the database's collation.
+    /// Refused (unsupported): a change of the column's storage class,
+    /// collation or nullability, which SQLite cannot make in place.
+    pub(super) fn alter_column(
+        &mut self,
+        table: &ObjectName,
+        column: &str,
+        ty_text: &str,
+        collation: Option<&str>,
+        nullable: Option<bool>,
+    ) -> Result<(), SqlError> {
+        let def = self.resolver().resolve_table(table)?;
+        if def.temp {
+            return Err(SqlError::unsupported("ALTER TABLE on a temporary table"));
+        }
+        let Some(old) = def.column(column).cloned() else {
+            return Err(SqlError::new(4924, 16, format!("ALTER TABLE ALTER COLUMN failed because column '{column}' does not exist in table '{}'.", def.name)));
+        };
+        // What depends on the column: the primary key, an index, a foreign key.
+        let dependent: Option<String> = if def.pk.iter().any(|p| p.eq_ignore_ascii_case(&old.name))
+        {
+            def.pk_name.clone()
+        } else {
+            self.conn
+                .query_row(
+                    "SELECT COALESCE(i.name, '') FROM __sim_index_columns ic JOIN __sim_indexes i ON i.object_id = ic.object_id AND i.index_id = ic.index_id
+                     WHERE ic.object_id = ?1 AND ic.column_id = ?2
+                     UNION ALL SELECT o.name FROM __sim_foreign_key_columns f JOIN __sim_objects o ON o.object_id = f.constraint_object_id
+                     WHERE (f.parent_object_id = ?1 AND f.parent_column_id = ?2) OR (f.referenced_object_id = ?1 AND f.referenced_column_id = ?2)
+                     LIMIT 1",
+                    rusqlite::params![def.object_id, old.column_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(catalog::sqlite_err)?
+        };
+        if let Some(dep) = dependent {
+            return Err(SqlError::new(
+                5074,
+                16,
+                format!("The object '{dep}' is dependent on column '{}'.", old.name),
+            ));
+        }
+        if old.computed.is_some() || old.ty == SqlType::RowVersion {
+            return Err(SqlError::unsupported(
+                "ALTER COLUMN of a computed or timestamp column",
+            ));
+        }
+        let (ty, alias) = alias_types::resolve(&self.conn, ty_text)?;
+        let collation = match (ty.is_string(), collation) {
+            (true, Some(name)) => Some(column_collation(
+                &ty,
+                &ObjectName(vec![ObjectNamePart::Identifier(name.into())]),
+                self.collation,
+            )?),
+            (true, None) => Some(self.collation),
+            (false, Some(_)) => {
+                return Err(super::super::collation::Collation::not_collatable(
+                    ty.base_name(),
+                ))
+            }
+            (false, None) => None,
+        };
+        let nullable =
+            nullable.unwrap_or_else(|| alias.as_ref().map(|a| a.nullable).unwrap_or(true));
+        let new = ColumnDef {
+            ty,
+            nullable,
+            collation,
+            user_type_id: alias.map(|a| a.user_type_id),
+            ..old.clone()
+        };
+        if new.sqlite_type() != old.sqlite_type() || new.nullable != old.nullable {
+            return Err(SqlError::unsupported(format!(
+                "ALTER COLUMN from {} {} to {} {} (a change of storage class, collation or nullability; recreate the table)",
+                old.ty,
+                if old.nullable { "NULL" } else { "NOT NULL" },
+                new.ty,
+                if new.nullable { "NULL" } else { "NOT NULL" },
+            )));
+        }
+        let table_name = def.display_name();
+        let sqlite_table = q(&def.sqlite_name());
+        let col = q(&old.name);
+        self.atomic(|se| {
+            let mut rows: Vec<(i64, SqliteValue)> = Vec::new();
+            {
+                let mut stmt = se
+                    .conn
+                    .prepare(&format!("SELECT rowid, {col} FROM {sqlite_table}"))
+                    .map_err(catalog::sqlite_err)?;
+                let mut r = stmt.query([]).map_err(catalog::sqlite_err)?;
+                while let Some(row) = r.next().map_err(catalog::sqlite_err)? {
+                    let id: i64 = row.get(0).map_err(catalog::sqlite_err)?;
+                    let stored = row.get_ref(1).map_err(catalog::sqlite_err)?;
+                    let was: SqliteValue = row.get(1).map_err(catalog::sqlite_err)?;
+                    let v = crate::types::from_storage(stored, &old.ty)?;
+                    let target = crate::types::Target {
+                        table: &table_name,
+                        column: &old.name,
+                    };
+                    let v = crate::types::convert(&v, &new.ty, Some(&target))?;
+                    let now = to_storage(&v, &new.ty);
+                    // Compared as stored, not in the column's collation
+                    // (which ignores trailing spaces, as SQL Server does).
+                    if now != was {
+                        rows.push((id, now));
+                    }
+                }
+            }
+            ct::untracked(&se.conn, def.object_id, || {
+                let mut up = se
+                    .conn
+                    .prepare(&format!(
+                        "UPDATE {sqlite_table} SET {col} = ?1 WHERE rowid = ?2"
+                    ))
+                    .map_err(catalog::sqlite_err)?;
+                for (id, v) in rows {
+                    up.execute(rusqlite::params![v, id])
+                        .map_err(|e| map_sqlite(e, Some(&def), &se.database, "UPDATE"))?;
+                }
+                Ok(())
+            })?;
+            catalog::alter_column(&se.conn, def.object_id, &new)
+        })
     }
 
     /// CREATE TYPE ... FROM (engine::alias_types).

@@ -52,6 +52,17 @@ pub enum Stmt {
         enable: bool,
         track_columns: Option<bool>,
     },
+    /// `ALTER TABLE t ALTER COLUMN c type [COLLATE name] [NULL | NOT NULL]`
+    /// (T-SQL's form, which sqlparser does not read).
+    AlterColumn {
+        table: ObjectName,
+        column: String,
+        /// The type as written (`nvarchar(200)`, `dbo.Personnummer`).
+        ty: String,
+        collation: Option<String>,
+        /// None: not said (SQL Server then makes the column nullable).
+        nullable: Option<bool>,
+    },
     /// `ALTER TABLE t SWITCH [PARTITION n] TO target [PARTITION n]`.
     AlterTableSwitch {
         table: ObjectName,
@@ -446,7 +457,48 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
             p.next_token();
             let table = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
             let verb = p.next_token().token;
-            if word_is(&verb, "SWITCH") {
+            if word_is(&verb, "ALTER") {
+                p.next_token(); // COLUMN
+                let column = p.parse_identifier().map_err(|e| syntax_error(&e))?.value;
+                let mut ty = String::new();
+                let mut collation = None;
+                let mut nullable = None;
+                loop {
+                    let t = p.peek_token().token;
+                    if t == Token::EOF || t == Token::SemiColon || starts_statement(&t) {
+                        break;
+                    }
+                    p.next_token();
+                    if word_is(&t, "COLLATE") {
+                        let c = p.next_token().token;
+                        collation = Some(word_value(&c).ok_or_else(|| {
+                            syntax_error(&ParserError::ParserError(format!("found: {c} at Line")))
+                        })?);
+                    } else if word_is(&t, "NULL") {
+                        nullable = Some(true);
+                    } else if word_is(&t, "NOT") {
+                        let n = p.next_token().token;
+                        if !word_is(&n, "NULL") {
+                            return Err(SqlError::syntax_near(&n.to_string()));
+                        }
+                        nullable = Some(false);
+                    } else if collation.is_some() || nullable.is_some() {
+                        return Err(SqlError::syntax_near(&t.to_string()));
+                    } else if !matches!(t, Token::Whitespace(_)) {
+                        ty.push_str(&t.to_string());
+                    }
+                }
+                if ty.is_empty() {
+                    return Err(SqlError::syntax_near(&column));
+                }
+                Stmt::AlterColumn {
+                    table,
+                    column,
+                    ty,
+                    collation,
+                    nullable,
+                }
+            } else if word_is(&verb, "SWITCH") {
                 // SWITCH [PARTITION n] TO target [PARTITION n]
                 let mut target = None;
                 loop {
@@ -654,6 +706,9 @@ fn alter_table_ct_word(p: &Parser<'_>) -> Option<&'static str> {
     let verb = p.peek_nth_token(i + 1).token;
     if word_is(&verb, "SWITCH") {
         return Some("SWITCH");
+    }
+    if word_is(&verb, "ALTER") && word_is(&p.peek_nth_token(i + 2).token, "COLUMN") {
+        return Some("ALTER COLUMN");
     }
     let ct = word_is(&p.peek_nth_token(i + 2).token, "CHANGE_TRACKING");
     if ct && word_is(&verb, "ENABLE") {

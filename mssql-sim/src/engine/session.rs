@@ -857,6 +857,22 @@ impl Session {
                     error: false,
                 });
             }
+            Stmt::AlterColumn {
+                table,
+                column,
+                ty,
+                collation,
+                nullable,
+            } => {
+                self.require_alter(&table)?;
+                self.before_write()?;
+                self.alter_column(&table, &column, &ty, collation.as_deref(), nullable)?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
             Stmt::AlterTableSwitch { table, target } => {
                 self.require_alter(&table)?;
                 for name in std::iter::once(&table).chain(target.as_ref()) {

@@ -3,10 +3,11 @@
 //!
 //! Permissions the caregiver's login needs: CREATE SCHEMA and CREATE TABLE
 //! in the copy database (first snapshot), and ownership of the tables it
-//! creates (DROP, DELETE, INSERT, TRUNCATE of its temp tables).
+//! creates (DROP, DELETE, INSERT, ALTER and TRUNCATE, for table changes
+//! and temp tables).
 
 use super::quote;
-use crate::format::package::TableSchema;
+use crate::format::package::{ColumnSchema, TableSchema};
 use crate::mssql::client::stage_type;
 
 /// Whether the apply log `ctferry.applied` exists (one row: its count).
@@ -47,7 +48,6 @@ pub fn record_applied() -> &'static str {
                    VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, SYSUTCDATETIME(), @P9)"
 }
 
-/// Whether table @P1 (`schema.table`) exists (one row: its count).
 /// The collation of each string column of the copy's table @P1
 /// (`schema.table`), by name (the temp tables `apply` loads through take
 /// them).
@@ -55,6 +55,7 @@ pub fn column_collations() -> &'static str {
     "SELECT name, collation_name FROM sys.columns WHERE object_id = OBJECT_ID(@P1) AND collation_name IS NOT NULL"
 }
 
+/// Whether table @P1 (`schema.table`) exists (one row: its count).
 pub fn table_exists() -> &'static str {
     "SELECT COUNT(*) FROM sys.tables WHERE object_id = OBJECT_ID(@P1)"
 }
@@ -78,23 +79,7 @@ pub fn create_table(t: &TableSchema, quoted: &str, stage: bool) -> String {
     let mut cols: Vec<String> = t
         .columns
         .iter()
-        .map(|c| {
-            let ty = if stage { stage_type(&c.ty) } else { c.ty };
-            let collate = if ty.is_string() {
-                format!(
-                    " COLLATE {}",
-                    c.collation.as_deref().unwrap_or("DATABASE_DEFAULT")
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "{} {}{collate} {}",
-                quote(&c.name),
-                ty,
-                if c.nullable { "NULL" } else { "NOT NULL" }
-            )
-        })
+        .map(|c| column_definition(c, stage))
         .collect();
     if !stage {
         cols.push(format!(
@@ -107,6 +92,54 @@ pub fn create_table(t: &TableSchema, quoted: &str, stage: bool) -> String {
         ));
     }
     format!("CREATE TABLE {quoted} ({})", cols.join(", "))
+}
+
+/// A column as `create_table` and `add_column` write it:
+/// `[Name] nvarchar(200) COLLATE Finnish_Swedish_CI_AS NULL`.
+fn column_definition(c: &ColumnSchema, stage: bool) -> String {
+    let ty = if stage { stage_type(&c.ty) } else { c.ty };
+    let collate = if ty.is_string() {
+        format!(
+            " COLLATE {}",
+            c.collation.as_deref().unwrap_or("DATABASE_DEFAULT")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}{collate} {}",
+        quote(&c.name),
+        ty,
+        if c.nullable { "NULL" } else { "NOT NULL" }
+    )
+}
+
+/// Adds column `c` (nullable: the copy's rows get NULL) at the end of the
+/// copy's table `quoted` (a package's table change, format 2).
+pub fn add_column(quoted: &str, c: &ColumnSchema) -> String {
+    format!("ALTER TABLE {quoted} ADD {}", column_definition(c, false))
+}
+
+/// Changes column `c` of the copy's table `quoted` to `c`'s type,
+/// collation and nullability (a widening: every value the copy holds fits).
+pub fn alter_column(quoted: &str, c: &ColumnSchema) -> String {
+    format!(
+        "ALTER TABLE {quoted} ALTER COLUMN {}",
+        column_definition(c, false)
+    )
+}
+
+/// Drops column `name` of the copy's table `quoted`.
+pub fn drop_column(quoted: &str, name: &str) -> String {
+    format!("ALTER TABLE {quoted} DROP COLUMN {}", quote(name))
+}
+
+/// Deletes every row of the copy's table `quoted` before the package
+/// loads it whole (a table re-sent). TRUNCATE, not DELETE: minimally
+/// logged, and rolled back with the package's transaction like any other
+/// statement in it.
+pub fn truncate_table(quoted: &str) -> String {
+    format!("TRUNCATE TABLE {quoted}")
 }
 
 /// Moves one bulk-loaded chunk from temp table `stage` into the copy's table

@@ -572,6 +572,46 @@ pub fn table_tracking(conn: &Connection, object_id: i64) -> Result<Option<bool>,
     .map_err(sqlite_err)
 }
 
+/// Runs `rewrite` (which rewrites stored values of a tracked table in
+/// place, as ALTER COLUMN does) without leaving change tracking entries:
+/// SQL Server tracks DML, not the conversion a DDL statement makes.
+pub fn untracked<T>(
+    conn: &Connection,
+    object_id: i64,
+    rewrite: impl FnOnce() -> Result<T, SqlError>,
+) -> Result<T, SqlError> {
+    if table_tracking(conn, object_id)?.is_none() {
+        return rewrite();
+    }
+    let s = side(object_id);
+    let before: i64 = conn
+        .query_row(
+            &format!("SELECT COALESCE(MAX(__seq), 0) FROM {s}"),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err)?;
+    let pending: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM __sim_ct_pending WHERE object_id = ?1",
+            [object_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(sqlite_err)?
+        > 0;
+    let out = rewrite()?;
+    conn.execute(&format!("DELETE FROM {s} WHERE __seq > ?1"), [before])
+        .map_err(sqlite_err)?;
+    if !pending {
+        conn.execute(
+            "DELETE FROM __sim_ct_pending WHERE object_id = ?1",
+            [object_id],
+        )
+        .map_err(sqlite_err)?;
+    }
+    Ok(out)
+}
+
 fn side(object_id: i64) -> String {
     q(&format!("{SIDE_PREFIX}{object_id}"))
 }
