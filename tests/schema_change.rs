@@ -1,7 +1,8 @@
 //! Changes of shape in a running setup (issue "change without starting
-//! over"). For now: a table added to the configuration reaches every copy
-//! (by a new snapshot, until packages carry tables of their own); before,
-//! its first change made a delta that no copy could apply, for good.
+//! over"), each for the affected table alone, in band, with no new epoch:
+//! a table added or removed, columns added, widened or dropped, a column
+//! held until decided, a mask changed, a caregiver's keys changed, a
+//! table's change history lost. Each against the copy a caregiver queries.
 
 #[path = "support/world.rs"]
 mod world;
@@ -30,10 +31,14 @@ fn a_table_added_to_the_configuration_reaches_the_copies() {
         .unwrap();
     let out = w.run(&["once"]);
     assert!(
-        out.contains("snapshot for SE-NORR: a table was added to the configuration: dbo.Remiss"),
+        out.contains("dbo.Remiss: added to the configuration") && out.contains("0 snapshot(s)"),
         "{out}"
     );
-    w.run(&["apply"]);
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("table dbo.Remiss: create and load: added to the configuration"),
+        "{applied}"
+    );
     let mut kopia = w.kopia();
     assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Remiss"), 2);
     assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok"), 2);
@@ -179,4 +184,349 @@ fn ids(w: &World, sql: &str) -> Vec<i64> {
     rows.iter()
         .map(|r| ctferry::mssql::client::int_at(r, 0).unwrap())
         .collect()
+}
+
+/// The copy's columns of `table`: `Name type NULL|NOT NULL`, in order.
+fn columns(w: &World, table: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT c.name, t.name, c.max_length, c.precision, c.scale, c.is_nullable FROM sys.columns AS c JOIN sys.types AS t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID(N'{table}') ORDER BY c.column_id"
+    );
+    w.kopia()
+        .rows("reading the copy's columns", &sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            use ctferry::mssql::client::{int_at, text_at};
+            let ty = text_at(r, 1).unwrap();
+            let len = int_at(r, 2).unwrap();
+            let ty = match ty.as_str() {
+                "varchar" | "char" => format!("{ty}({len})"),
+                "nvarchar" | "nchar" if len < 0 => format!("{ty}(max)"),
+                "nvarchar" | "nchar" => format!("{ty}({})", len / 2),
+                "decimal" => format!(
+                    "decimal({},{})",
+                    int_at(r, 3).unwrap(),
+                    int_at(r, 4).unwrap()
+                ),
+                _ => ty,
+            };
+            let null = if int_at(r, 5) == Some(1) {
+                "NULL"
+            } else {
+                "NOT NULL"
+            };
+            format!("{} {ty} {null}", text_at(r, 0).unwrap())
+        })
+        .collect()
+}
+
+/// The delta packages in the outbox, oldest first.
+fn deltas(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(w.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".ctf.pgp"))
+        .collect();
+    v.sort();
+    assert_eq!(
+        v.iter().filter(|n| n.contains("-snapshot-")).count(),
+        1,
+        "one epoch throughout: {v:?}"
+    );
+    v
+}
+
+const KOD: &str =
+    "[[table]]\nname = \"dbo.Besok\"\nowner = { column = \"HsaId\" }\nnew_columns = \"publish\"\n";
+
+fn besok_world() -> World {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Kod varchar(5) NULL, Antal int NULL, Gammal int NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1', 'A1', 1, 7), (2, N'E1', 'B2', 2, 8), (3, N'E2', 'C3', 3, 9)".into(),
+    ]);
+    w.configure(KOD, "[\"E1\"]");
+    w.cycle();
+    w
+}
+
+/// Columns added (holding only NULL), widened and dropped at the source:
+/// the copy gets ALTER TABLE in its next delta's transaction, no row
+/// travels again, and the rows that changed flow in the new shape.
+#[test]
+fn columns_added_widened_and_dropped_follow_in_place() {
+    let w = besok_world();
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok ADD Kommentar nvarchar(200) NULL;
+             ALTER TABLE dbo.Besok ALTER COLUMN Kod varchar(40) NULL;
+             ALTER TABLE dbo.Besok ALTER COLUMN Antal bigint NULL;
+             ALTER TABLE dbo.Besok DROP COLUMN Gammal",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("dbo.Besok: column Kod widened to varchar(40); column Antal widened to bigint; column Gammal dropped; column Kommentar added")
+            && out.contains("0 snapshot(s)"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(applied.contains("table dbo.Besok: alter (widen Kod to varchar(40); widen Antal to bigint; drop Gammal; add Kommentar nvarchar(200))"), "{applied}");
+    assert!(
+        applied.contains("applied (0 rows)"),
+        "no row travels again: {applied}"
+    );
+    assert_eq!(
+        columns(&w, "dbo.Besok"),
+        vec![
+            "Id int NOT NULL",
+            "HsaId nvarchar(40) NOT NULL",
+            "Kod varchar(40) NULL",
+            "Antal bigint NULL",
+            "Kommentar nvarchar(200) NULL"
+        ]
+    );
+    // The new shape's values flow.
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET Kod = 'EN-LANG-KOD-SOM-INTE-FANNS-PLATS', Antal = 9000000000, Kommentar = N'åäö' WHERE Id = 1")
+        .unwrap();
+    w.cycle();
+    let row = w
+        .kopia()
+        .rows(
+            "reading",
+            "SELECT Kod, CAST(Antal AS varchar(20)), Kommentar FROM dbo.Besok WHERE Id = 1",
+            &[],
+        )
+        .unwrap();
+    use ctferry::mssql::client::text_at;
+    assert_eq!(
+        (0..3)
+            .map(|i| text_at(&row[0], i).unwrap())
+            .collect::<Vec<_>>(),
+        vec!["EN-LANG-KOD-SOM-INTE-FANNS-PLATS", "9000000000", "åäö"]
+    );
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![1, 2]);
+    deltas(&w);
+}
+
+/// A column added that already holds values (a default, or filled in
+/// before the cycle): added at the copy, and the table's rows travel again
+/// in the same package, the copy's rows going first. Changes staged before
+/// the column existed travel in the new shape.
+#[test]
+fn a_column_added_with_values_brings_the_rows_again() {
+    let w = besok_world();
+    w.pmo()
+        .execute(
+            "UPDATE dbo.Besok SET Kod = 'Z9' WHERE Id = 2;
+             ALTER TABLE dbo.Besok ADD Prioritet int NOT NULL DEFAULT 3",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    // NOT NULL: the copy's table is re-created, its rows loaded.
+    assert!(
+        out.contains("dbo.Besok: columns changed") && out.contains("0 snapshot(s)"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("table dbo.Besok: create and load"),
+        "{applied}"
+    );
+    assert_eq!(
+        columns(&w, "dbo.Besok").last().unwrap(),
+        "Prioritet int NOT NULL"
+    );
+    let n = count(
+        &mut w.kopia(),
+        "SELECT COUNT(*) FROM dbo.Besok WHERE Prioritet = 3",
+    );
+    assert_eq!(n, 2);
+    // A nullable one already filled in: added, then the rows again.
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok ADD Rum nvarchar(10) NULL;
+             UPDATE dbo.Besok SET Rum = N'R' + CAST(Id AS nvarchar(5))",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(out.contains("Rum already holds values"), "{out}");
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("add Rum nvarchar(10)), then reload"),
+        "{applied}"
+    );
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Rum IS NOT NULL"
+        ),
+        2
+    );
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![1, 2]);
+    deltas(&w);
+}
+
+/// A mask added to a published column: the table's rows travel again with
+/// the masked value (the copy's unmasked values go first), and the audit
+/// log says so; removing it brings the real values back.
+#[test]
+fn a_mask_changed_sends_the_table_again_as_masked_now() {
+    let w = besok_world();
+    w.configure(&format!("{KOD}mask = {{ Kod = \"NULL\" }}\n"), "[\"E1\"]");
+    let out = w.run(&["once"]);
+    assert!(out.contains("the mask of Kod changed"), "{out}");
+    let applied = w.run(&["apply"]);
+    assert!(applied.contains("table dbo.Besok: reload"), "{applied}");
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Kod IS NULL"
+        ),
+        2
+    );
+    let audit = w.run(&["audit"]);
+    assert!(audit.contains("the mask of Kod changed"), "{audit}");
+    w.configure(KOD, "[\"E1\"]");
+    w.cycle();
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Kod IS NOT NULL"
+        ),
+        2
+    );
+    deltas(&w);
+}
+
+/// A table removed from the configuration is dropped at the copies in
+/// their next delta, and the audit log records it; the other tables go on.
+#[test]
+fn a_table_removed_from_the_configuration_is_dropped_at_the_copies() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1')".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, N'E1')".into(),
+    ]);
+    w.configure(&format!("{BESOK}{REMISS}"), "[\"E1\"]");
+    w.cycle();
+    // A change staged for the table before it is removed goes nowhere.
+    w.pmo()
+        .execute(
+            "INSERT INTO dbo.Remiss VALUES (2, N'E1'); INSERT INTO dbo.Besok VALUES (2, N'E1')",
+        )
+        .unwrap();
+    w.configure(BESOK, "[\"E1\"]");
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("dbo.Remiss: removed from the configuration"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(applied.contains("table dbo.Remiss: drop"), "{applied}");
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM sys.tables WHERE name = N'Remiss'"
+        ),
+        0
+    );
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![1, 2]);
+    let audit = w.run(&["audit"]);
+    assert!(
+        audit.contains("dbo.Remiss: drop: removed from the configuration"),
+        "{audit}"
+    );
+    deltas(&w);
+}
+
+/// `new_columns = "hold"` (the default): a column added at the source is
+/// left out of every package, `status` lists it, the table's other columns
+/// go on flowing; `ctferry schema accept` publishes it in the next cycle,
+/// and the audit log records the decision. No new epoch.
+#[test]
+fn a_held_column_waits_for_schema_accept() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Kod varchar(5) NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1', 'A1')".into(),
+    ]);
+    w.configure(BESOK, "[\"E1\"]");
+    w.cycle();
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok ADD Diagnos nvarchar(100) NULL;
+             UPDATE dbo.Besok SET Diagnos = N'hemlig', Kod = 'B2' WHERE Id = 1",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(out.contains("new column(s) Diagnos held back"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(columns(&w, "dbo.Besok").len(), 3);
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Kod = 'B2'"
+        ),
+        1
+    );
+    let (_, status, _) = w.ctferry(&["status"]);
+    assert!(
+        status.contains("held back (not published): Diagnos of dbo.Besok"),
+        "{status}"
+    );
+    // Naming a column that is not held, or a table without any: refused.
+    let (ok, _, err) = w.ctferry(&[
+        "schema",
+        "accept",
+        "--table",
+        "dbo.Besok",
+        "--column",
+        "Kod",
+    ]);
+    assert!(
+        !ok && err.contains("dbo.Besok.Kod is not held back; held back in dbo.Besok: Diagnos"),
+        "{err}"
+    );
+    let (ok, _, err) = w.ctferry(&["schema", "accept", "--table", "dbo.Remiss"]);
+    assert!(
+        !ok && err.contains("no column of dbo.Remiss is held back"),
+        "{err}"
+    );
+    let out = w.run(&[
+        "schema",
+        "accept",
+        "--table",
+        "dbo.besok",
+        "--column",
+        "diagnos",
+    ]);
+    assert!(out.contains("dbo.Besok: Diagnos accepted"), "{out}");
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("column Diagnos added") && out.contains("Diagnos already holds values"),
+        "{out}"
+    );
+    assert!(!out.contains("held back"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(
+        columns(&w, "dbo.Besok").last().unwrap(),
+        "Diagnos nvarchar(100) NULL"
+    );
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Diagnos = N'hemlig'"
+        ),
+        1
+    );
+    let audit = w.run(&["audit"]);
+    assert!(audit.contains("Diagnos accepted for publishing"), "{audit}");
+    let (_, status, _) = w.ctferry(&["status"]);
+    assert!(!status.contains("held back"), "{status}");
+    deltas(&w);
 }

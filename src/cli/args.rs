@@ -55,6 +55,11 @@ pub enum Command {
         #[arg(long, conflicts_with = "subscriber")]
         all: bool,
     },
+    /// Decide on changes of a published table's columns (`schema accept`).
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Export the audit log: every package and snapshot disclosed, to whom, when.
     Audit {
         #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
@@ -139,6 +144,23 @@ pub enum Command {
         /// File holding the secret key's passphrase (first line).
         #[arg(long, conflicts_with = "passphrase_env")]
         passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SchemaCommand {
+    /// Publish columns held back (new at the source of a published table,
+    /// `new_columns = "hold"`): the next cycle adds them at every copy.
+    /// Check first that they need no mask.
+    Accept {
+        #[arg(short = 'c', long = "config", default_value = "ctferry.toml")]
+        config: PathBuf,
+        /// The table (`schema.table`).
+        #[arg(long)]
+        table: String,
+        /// A column to accept (repeatable); all the table's held columns when left out.
+        #[arg(long = "column")]
+        columns: Vec<String>,
     },
 }
 

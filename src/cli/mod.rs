@@ -17,13 +17,14 @@ mod metrics;
 mod once;
 mod report;
 mod run;
+mod schema;
 mod signals;
 mod snapshot;
 mod status;
 mod trust;
 
 pub use args::Cli;
-use args::{Command, KeysCommand, LogFormat, SftpCommand};
+use args::{Command, KeysCommand, LogFormat, SchemaCommand, SftpCommand};
 
 use anyhow::Result;
 use std::process::ExitCode;
@@ -135,6 +136,14 @@ fn run(cli: Cli) -> Result<()> {
                     yes,
                 },
         } => trust::run(&config, &subscriber, yes),
+        Command::Schema {
+            command:
+                SchemaCommand::Accept {
+                    config,
+                    table,
+                    columns,
+                },
+        } => schema::accept(&config, &table, &columns),
         Command::Keys {
             command:
                 KeysCommand::Generate {

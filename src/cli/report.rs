@@ -33,7 +33,22 @@ pub fn print_cycle(r: &CycleReport) {
     for (hsa, why) in &r.snapshots {
         println!("  snapshot for {hsa}: {why}");
     }
-    for (table, why) in &r.resent {
+    for (table, why) in &r.reshaped {
+        println!("  {table}: {why} (each copy follows in its next package)");
+        tracing::warn!(table = %table, change = %why, "table changed; the copies follow without a new epoch");
+    }
+    for (table, cols) in &r.held {
+        println!(
+            "  {table}: new column(s) {} held back, not published: `ctferry schema accept --table {table}` publishes them (or list them under mask or exclude)",
+            cols.join(", ")
+        );
+        tracing::warn!(table = %table, columns = %cols.join(","), "new columns held back");
+    }
+    for (table, why) in r
+        .resent
+        .iter()
+        .filter(|(t, _)| !r.reshaped.iter().any(|(x, _)| x == t))
+    {
         println!("  {table} re-sent to every caregiver that has it: {why}");
         tracing::warn!(table = %table, reason = %why, "table re-sent as a delta; no new epoch");
     }

@@ -106,6 +106,23 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
         for o in &report.subscribers {
             print_row(o);
         }
+        for o in &report.subscribers {
+            for c in &o.table_changes {
+                println!(
+                    "  {}: table change waiting for its next package: {c}",
+                    o.subscriber
+                );
+            }
+        }
+        for h in &report.held {
+            println!(
+                "held back (not published): {} of {}; `ctferry schema accept -c {} --table {}` publishes them",
+                h.columns.join(", "),
+                h.table,
+                config.display(),
+                h.table
+            );
+        }
     }
     let stale = report.stale();
     if !stale.is_empty() {

@@ -34,5 +34,6 @@ pub use publisher::{
 pub use secret::{passphrase, PassphraseError, Pins, Secret};
 pub use sftp::{pin_host_key, sftp_target, Auth, BadUrl, HostTrust, RawSftp, SftpUrl, Target};
 pub use table::{
-    parse_path, parse_path_or_table, BadOwnerPath, Hop, Member, Owner, TableConfig, TableName,
+    parse_path, parse_path_or_table, BadOwnerPath, Hop, Member, NewColumns, Owner, TableConfig,
+    TableName,
 };

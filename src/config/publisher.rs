@@ -82,6 +82,7 @@ struct RawTable {
     mask: BTreeMap<String, String>,
     #[serde(default)]
     exclude: Vec<String>,
+    new_columns: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -420,11 +421,22 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        let new_columns = match t.new_columns.as_deref() {
+            None | Some("hold") => super::table::NewColumns::Hold,
+            Some("publish") => super::table::NewColumns::Publish,
+            Some(other) => {
+                return Err(err(
+                    &at,
+                    format!("new_columns = \"{other}\": give \"hold\" (a column added at the source waits for `ctferry schema accept`; the default) or \"publish\" (it travels at once)"),
+                ))
+            }
+        };
         tables.push(TableConfig {
             name,
             owner,
             exclude: t.exclude.clone(),
             masks,
+            new_columns,
         });
     }
 

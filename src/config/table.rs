@@ -149,6 +149,21 @@ pub struct TableConfig {
     pub masks: BTreeMap<String, MaskValue>,
     /// Columns left out entirely: never selected, not in the copy.
     pub exclude: Vec<String>,
+    /// What happens to a column added at the source.
+    pub new_columns: NewColumns,
+}
+
+/// What happens to a column added at the source of a published table
+/// (`new_columns = "hold"` or `"publish"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NewColumns {
+    /// Left out of every package until someone decides: `ctferry schema
+    /// accept`, or the column listed under `mask` or `exclude`. It could
+    /// hold something that must be masked.
+    #[default]
+    Hold,
+    /// Published at once (added at every copy).
+    Publish,
 }
 
 impl TableConfig {
@@ -173,6 +188,20 @@ pub enum MaskValue {
 }
 
 impl MaskValue {
+    /// As the configuration writes it: `NULL`, `N'text'` (quotes doubled),
+    /// a number, `0x` and hex digits.
+    pub fn text(&self) -> String {
+        match self {
+            MaskValue::Null => "NULL".into(),
+            MaskValue::Text(t) => format!("N'{}'", t.replace('\'', "''")),
+            MaskValue::Number(n) => n.clone(),
+            MaskValue::Binary(b) => format!(
+                "0x{}",
+                b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+            ),
+        }
+    }
+
     /// Parses a mask as the configuration writes it, or says what a mask
     /// may be.
     pub fn parse(text: &str) -> Result<MaskValue, String> {

@@ -5,9 +5,8 @@
 //! source catalog (two statements) and builds the select list, with masked
 //! columns replaced by their literal. `PublishedSchema` is the typed value
 //! the state keeps per table (`t/<table>`): a later cycle compares the
-//! source against it (`drift`) and stops publishing a table whose columns
-//! changed until the operator accepts them, and delta packages are written
-//! with it (a delta must describe its rows as the copy's tables are).
+//! source against it (`drift`; `reshape` decides how the copies follow),
+//! and delta packages are written with it.
 
 use crate::config::table::MaskValue;
 use crate::config::TableConfig;
@@ -63,9 +62,48 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
-    /// The schema to remember (and compare) for this table.
+    /// The schema to remember (and compare) for this table, with each
+    /// masked column's mask as configured.
     pub fn published(&self) -> PublishedSchema {
-        PublishedSchema::of(&self.schema)
+        let mut p = PublishedSchema::of(&self.schema);
+        for c in &mut p.columns {
+            c.mask = self
+                .cfg
+                .masks
+                .iter()
+                .find(|(m, _)| m.eq_ignore_ascii_case(&c.name))
+                .map(|(_, v)| v.text());
+        }
+        p.masks_recorded = true;
+        p
+    }
+
+    /// This table without the columns `held` (new at the source, not yet
+    /// published): left out of the select list and of every package.
+    pub fn without(mut self, held: &[String]) -> TableInfo {
+        if held.is_empty() {
+            return self;
+        }
+        let keep: Vec<bool> = self
+            .schema
+            .columns
+            .iter()
+            .map(|c| !held.iter().any(|h| h.eq_ignore_ascii_case(&c.name)))
+            .collect();
+        let mut i = 0;
+        self.schema.columns.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        if !self.select.is_empty() {
+            let mut i = 0;
+            self.select.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        self.key_pos = self.schema.key_positions().unwrap_or_default();
+        self
     }
 }
 
@@ -86,6 +124,10 @@ pub struct PublishedColumn {
     /// collations were recorded (see `drift`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collation: Option<String>,
+    /// The mask its values are replaced with, as the configuration writes
+    /// it (`NULL`, `N'x'`); None: not masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
 }
 
 /// A table's columns and key as they were published (stored in the state).
@@ -93,6 +135,10 @@ pub struct PublishedColumn {
 pub struct PublishedSchema {
     pub columns: Vec<PublishedColumn>,
     pub key: Vec<String>,
+    /// Whether the columns' masks were recorded (false in states written
+    /// before they were: `drift` completes them rather than see a change).
+    #[serde(default)]
+    pub masks_recorded: bool,
 }
 
 mod type_text {
@@ -140,9 +186,11 @@ impl PublishedSchema {
                     ty: c.ty,
                     nullable: c.nullable,
                     collation: c.collation.clone(),
+                    mask: None,
                 })
                 .collect(),
             key: schema.key.clone(),
+            masks_recorded: false,
         }
     }
 
@@ -171,12 +219,34 @@ impl PublishedSchema {
                 ty: ColumnType::parse(ty).map_err(|e| BadSchema(e.to_string()))?,
                 nullable,
                 collation: None,
+                mask: None,
             });
         }
         Ok(PublishedSchema {
             columns,
             key: key.split(',').map(str::to_string).collect(),
+            masks_recorded: false,
         })
+    }
+
+    /// Table `name` as a package describes it, without the configuration
+    /// (a table no longer published, dropped at the copies).
+    pub fn table_schema(&self, name: &str) -> TableSchema {
+        TableSchema {
+            name: name.to_string(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| ColumnSchema {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    nullable: c.nullable,
+                    masked: c.mask.is_some(),
+                    collation: c.collation.clone(),
+                })
+                .collect(),
+            key: self.key.clone(),
+        }
     }
 
     /// The table schema packages are written with (masks from `t`).
@@ -208,37 +278,45 @@ impl PublishedSchema {
 /// How a table found at the source compares with what was published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
-    /// First published now, or changed and accepted: remember `now`.
-    Record,
+    /// Not published before: remember it.
+    New,
     /// As published.
     Same,
-    /// Changed and not accepted: stop publishing.
+    /// As published, in a state written before collations or masks were
+    /// recorded: remember the completed schema, nothing else.
+    Completed,
+    /// Changed: `was` is what was published (completed as above).
     Changed { was: PublishedSchema },
 }
 
-/// Compares `now` with the `stored` schema; `accept` is `ctferry snapshot
-/// --all` accepting changed columns. A changed collation is a change; a
-/// state written before collations were recorded (None) is completed
-/// (`Record`) rather than taken for a change.
-pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema, accept: bool) -> Drift {
-    match stored {
-        None => Drift::Record,
-        Some(_) if accept => Drift::Record,
-        Some(was) if was == *now => Drift::Same,
-        Some(was) => {
-            let mut completed = was.clone();
-            let older = was.columns.iter().all(|c| c.collation.is_none());
-            if older && completed.columns.len() == now.columns.len() {
-                for (c, n) in completed.columns.iter_mut().zip(&now.columns) {
-                    c.collation = n.collation.clone();
-                }
-            }
-            if older && completed == *now {
-                Drift::Record
-            } else {
-                Drift::Changed { was }
-            }
+/// Compares `now` with the `stored` schema. A state written before
+/// collations (or masks) were recorded is completed from `now`, column by
+/// column (same name and type), rather than taken for a change.
+pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema) -> Drift {
+    let Some(was) = stored else {
+        return Drift::New;
+    };
+    if was == *now {
+        return Drift::Same;
+    }
+    let mut completed = was.clone();
+    let older = was.columns.iter().all(|c| c.collation.is_none());
+    for c in &mut completed.columns {
+        let Some(n) = now.columns.iter().find(|n| n.name == c.name) else {
+            continue;
+        };
+        if older && n.ty == c.ty {
+            c.collation = n.collation.clone();
         }
+        if !was.masks_recorded {
+            c.mask = n.mask.clone();
+        }
+    }
+    completed.masks_recorded = true;
+    if completed == *now {
+        Drift::Completed
+    } else {
+        Drift::Changed { was: completed }
     }
 }
 
@@ -398,15 +476,18 @@ mod tests {
                     ty: ColumnType::parse("bigint").unwrap(),
                     nullable: false,
                     collation: None,
+                    mask: None,
                 },
                 PublishedColumn {
                     name: "Note".into(),
                     ty: ColumnType::parse("nvarchar(400)").unwrap(),
                     nullable: true,
                     collation: None,
+                    mask: None,
                 },
             ],
             key: vec!["Id".into()],
+            masks_recorded: false,
         }
     }
 
@@ -423,43 +504,62 @@ mod tests {
     }
 
     #[test]
-    fn drift_stops_a_changed_table_unless_accepted() {
+    fn drift_tells_a_change_from_a_state_to_complete() {
         let s = schema();
-        assert_eq!(drift(None, &s, false), Drift::Record);
-        assert_eq!(drift(Some(s.clone()), &s, false), Drift::Same);
+        assert_eq!(drift(None, &s), Drift::New);
+        assert_eq!(drift(Some(s.clone()), &s), Drift::Same);
         let mut wider = s.clone();
         wider.columns[1].ty = ColumnType::parse("nvarchar(800)").unwrap();
         assert_eq!(
-            drift(Some(s.clone()), &wider, false),
-            Drift::Changed { was: s.clone() }
+            drift(Some(s.clone()), &wider),
+            Drift::Changed {
+                was: PublishedSchema {
+                    masks_recorded: true,
+                    ..s.clone()
+                }
+            }
         );
-        assert_eq!(drift(Some(s.clone()), &wider, true), Drift::Record);
     }
 
     #[test]
-    fn a_collation_is_recorded_once_then_a_change_of_it_stops_the_table() {
+    fn collations_and_masks_are_completed_once_then_a_change_of_them_is_a_change() {
         let older = schema();
         let mut now = older.clone();
         now.columns[1].collation = Some("Finnish_Swedish_CI_AS".into());
-        // A state from before collations were recorded: completed, not a change.
-        assert_eq!(drift(Some(older.clone()), &now, false), Drift::Record);
+        now.columns[1].mask = Some("NULL".into());
+        now.masks_recorded = true;
+        // A state from before collations and masks were recorded: completed.
+        assert_eq!(drift(Some(older.clone()), &now), Drift::Completed);
         assert_eq!(PublishedSchema::from_bytes(&now.to_bytes()).unwrap(), now);
         assert!(!String::from_utf8(older.to_bytes())
             .unwrap()
             .contains("collation"));
-        // Then a changed collation is a change.
+        // Then a changed collation or mask is a change.
         let mut cs = now.clone();
         cs.columns[1].collation = Some("Finnish_Swedish_CS_AS".into());
         assert_eq!(
-            drift(Some(now.clone()), &cs, false),
-            Drift::Changed { was: now }
+            drift(Some(now.clone()), &cs),
+            Drift::Changed { was: now.clone() }
         );
-        // And a state from before, with another column change too, is a change.
-        let mut wider = cs.clone();
-        wider.columns[1].ty = ColumnType::parse("nvarchar(800)").unwrap();
+        let mut unmasked = now.clone();
+        unmasked.columns[1].mask = None;
         assert_eq!(
-            drift(Some(older.clone()), &wider, false),
-            Drift::Changed { was: older }
+            drift(Some(now.clone()), &unmasked),
+            Drift::Changed { was: now.clone() }
+        );
+        // A state from before, with a column added: completed by name, and
+        // the addition is the only change.
+        let mut added = now.clone();
+        added.columns.push(PublishedColumn {
+            name: "Ny".into(),
+            ty: ColumnType::Int,
+            nullable: true,
+            collation: None,
+            mask: None,
+        });
+        assert_eq!(
+            drift(Some(older.clone()), &added),
+            Drift::Changed { was: now }
         );
     }
 }

@@ -24,19 +24,20 @@
 //! Masked columns are replaced in the SELECT, so unmasked values never reach
 //! ctferry, its state or its logs.
 
-use crate::config::{Config, Owner};
+use crate::config::{Config, NewColumns, Owner};
 use crate::failpoint;
 use crate::format::value::ColumnType;
 use crate::format::value::{self, Value};
 use crate::mssql::client::{self, int_at, Db, Param};
 use crate::mssql::sql::source as sql;
-use crate::publisher::catalog::{describe, drift, Drift, TableInfo};
+use crate::publisher::catalog::{describe, drift, Drift, PublishedSchema, TableInfo};
 use crate::publisher::deliver::{self, Mode};
 use crate::publisher::delta;
 use crate::publisher::error::PublishError;
 use crate::publisher::membership::{self, Refs, Rule};
 use crate::publisher::packager::Packager;
 use crate::publisher::report::CycleReport;
+use crate::publisher::reshape::{self, CopyTable, Reload};
 use crate::publisher::route::{self, Owners, Send};
 use crate::publisher::snapshot::{self, Onboard};
 use crate::publisher::stage::{decode_key, key_bytes, Op};
@@ -50,6 +51,19 @@ pub struct Publisher<'c> {
     packager: Packager<'c>,
     /// Accept changed table columns in this run (`ctferry snapshot --all`).
     accept_schema: bool,
+}
+
+/// A table whose shape changed this cycle, or that was added to or removed
+/// from the configuration of a running setup (`reshape`).
+struct Reshaped {
+    name: String,
+    /// Its place in the cycle's tables; None: no longer published.
+    index: Option<usize>,
+    /// The shape it was published with; None: new to the copies.
+    was: Option<PublishedSchema>,
+    /// Whether its rows travel again, and how.
+    reload: Option<Reload>,
+    why: String,
 }
 
 /// The caregivers that receive changes this cycle (those getting a
@@ -224,29 +238,40 @@ impl<'c> Publisher<'c> {
             .map(|t| format!("{}Z", value::datetime_text(&t)));
         report.version = v;
         let mut changes = Changes::default();
-        let (tables, added) = self.read_tables(db, &mut changes, report)?;
         let w = self.state.watermark()?;
         report.previous = w;
+        let (tables, reshaped) = self.read_tables(db, &mut changes, report, w.is_some())?;
         let (mut reset, lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
         // A table whose change history was lost is re-sent whole to the
         // caregivers that receive changes (no new epoch), unless its copy
         // cannot be reconstructed row by row.
-        let resend = match self.resend_tables(&tables, &lost) {
+        let mut resend = match self.resend_tables(&tables, &lost) {
             Ok(r) => r,
             Err(why) => {
                 reset = reset.or(Some(why));
                 Vec::new()
             }
         };
-        // A table added to the configuration of a running setup: the
-        // copies have no such table, so its first change could never
-        // apply. Until packages can carry a table of their own (format 2),
-        // every caregiver gets a new snapshot, which creates it.
-        if w.is_some() && !added.is_empty() && reset.is_none() {
-            reset = Some(format!(
-                "a table was added to the configuration: {}",
-                added.join(", ")
-            ));
+        // A table whose rows travel again because its shape changed (or it
+        // was added): the same, but the copy's rows go first (format 2).
+        // One taking part in membership cannot be rebuilt row by row.
+        let rules_now = Rule::all(&tables);
+        for r in &reshaped {
+            let (Some(i), Some(reload)) = (r.index, r.reload) else {
+                continue;
+            };
+            let t = &tables[i];
+            let membership = t.cfg.owner.is_membership()
+                || rules_now
+                    .iter()
+                    .any(|x| x.source.schema.name == t.schema.name);
+            if membership {
+                reset = reset.or(Some(format!("{}: {}", r.name, r.why)));
+            } else if !resend.iter().any(|(j, _, _)| *j == i) {
+                resend.push((i, r.why.clone(), Some(reload)));
+            } else if let Some(x) = resend.iter_mut().find(|(j, _, _)| *j == i) {
+                x.2 = x.2.max(Some(reload));
+            }
         }
         self.mark_offboarded(&mut changes)?;
         let (subs, snap) = self.snapshot_reasons(reset.as_deref())?;
@@ -263,7 +288,7 @@ impl<'c> Publisher<'c> {
             let resent = |t: &TableInfo| {
                 resend
                     .iter()
-                    .any(|(i, _)| tables[*i].schema.name == t.schema.name)
+                    .any(|(i, _, _)| tables[*i].schema.name == t.schema.name)
             };
             for t in tables
                 .iter()
@@ -330,21 +355,18 @@ impl<'c> Publisher<'c> {
                 live: snap.iter().map(Option::is_none).collect(),
                 rekeyed: Vec::new(),
             };
-            for (i, why) in &resend {
-                for (j, s) in cfg.subscribers.iter().enumerate() {
-                    if live.live[j] {
-                        self.resend(
-                            db,
-                            &tables[*i],
-                            &tables,
-                            s,
-                            &live,
-                            &mut owners,
-                            &mut changes,
-                            report,
-                        )?;
-                    }
-                }
+            self.reshape(&tables, &reshaped, &resend, &live, &mut changes, report)?;
+            for (i, why, reload) in &resend {
+                self.resend(
+                    db,
+                    &tables[*i],
+                    &tables,
+                    *reload,
+                    &live,
+                    &mut owners,
+                    &mut changes,
+                    report,
+                )?;
                 report
                     .resent
                     .push((tables[*i].schema.name.clone(), why.clone()));
@@ -395,41 +417,153 @@ impl<'c> Publisher<'c> {
     }
 
     /// Describes every published table and compares it with what was
-    /// published: a changed table stops the cycle unless accepted.
-    /// Returns the tables and the names of those published for the first
-    /// time (no recorded schema).
+    /// published (`reshape`): columns new at the source are held unless
+    /// decided (`new_columns = "publish"`, a mask or exclude, `ctferry
+    /// schema accept`, or `snapshot --all`); the shape recorded is the one
+    /// published now. Returns the tables as published, and those whose
+    /// shape changed, were added (`running`: a running setup) or removed.
     fn read_tables(
         &self,
         db: &mut Db,
         changes: &mut Changes,
         report: &mut CycleReport,
-    ) -> Result<(Vec<TableInfo>, Vec<String>), PublishError> {
+        running: bool,
+    ) -> Result<(Vec<TableInfo>, Vec<Reshaped>), PublishError> {
         let mut tables = Vec::new();
-        let mut new = Vec::new();
+        let mut reshaped = Vec::new();
         for t in &self.cfg.tables {
-            let info = describe(db, t)?;
+            let mut info = describe(db, t)?;
             report.statements += 2;
             let name = info.schema.name.clone();
+            let stored = self.state.table_schema(&name)?;
+            if let Some(st) = &stored {
+                info = self.hold_new_columns(info, st, changes, report)?;
+            }
             let now = info.published();
-            match drift(self.state.table_schema(&name)?, &now, self.accept_schema) {
-                Drift::Record => {
-                    if self.state.table_schema(&name)?.is_none() {
-                        new.push(name.clone());
+            match drift(stored, &now) {
+                Drift::New => {
+                    changes.set_table_schema(&name, &now);
+                    if running {
+                        reshaped.push(Reshaped {
+                            name: name.clone(),
+                            index: Some(tables.len()),
+                            was: None,
+                            reload: Some(Reload::Create),
+                            why: "added to the configuration".into(),
+                        });
                     }
-                    changes.set_table_schema(&name, &now)
                 }
                 Drift::Same => {}
+                Drift::Completed => changes.set_table_schema(&name, &now),
                 Drift::Changed { was } => {
-                    return Err(PublishError::TableChanged {
-                        table: name,
-                        was: was.to_string(),
-                        now: now.to_string(),
-                    })
+                    changes.set_table_schema(&name, &now);
+                    let mut why = Vec::new();
+                    let mut reload = None;
+                    match reshape::steps(&was, &now) {
+                        None => {
+                            reload = Some(Reload::Create);
+                            why.push(reshape::describe(&was, &now));
+                        }
+                        Some(steps) => {
+                            if !steps.is_empty() {
+                                why.push(reshape::describe(&was, &now));
+                            }
+                            for s in &steps {
+                                let reshape::Step::Add(c) = s else { continue };
+                                let any = db.rows(
+                                    &format!("looking for values in {name}.{c}"),
+                                    &sql::any_value(&t.name, c),
+                                    &[],
+                                )?;
+                                report.statements += 1;
+                                if !any.is_empty() {
+                                    reload = reload.max(Some(Reload::Reset));
+                                    why.push(format!(
+                                        "{c} already holds values: the rows travel again"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    let masks = reshape::masks_changed(&was, &now);
+                    if !masks.is_empty() {
+                        reload = reload.max(Some(Reload::Reset));
+                        why.push(format!(
+                            "the mask of {} changed: the rows travel again, as masked now",
+                            masks.join(", ")
+                        ));
+                    }
+                    reshaped.push(Reshaped {
+                        name: name.clone(),
+                        index: Some(tables.len()),
+                        was: Some(was),
+                        reload,
+                        why: why.join("; "),
+                    });
                 }
             }
             tables.push(info);
         }
-        Ok((tables, new))
+        for (name, was) in self.state.table_schemas()? {
+            if tables.iter().any(|t| t.schema.name == name) {
+                continue;
+            }
+            changes.forget_table(&name);
+            if running {
+                reshaped.push(Reshaped {
+                    name,
+                    index: None,
+                    was: Some(was),
+                    reload: None,
+                    why: "removed from the configuration".into(),
+                });
+            }
+        }
+        Ok((tables, reshaped))
+    }
+
+    /// Table `info` without the columns new at the source (not in `stored`)
+    /// that nobody decided on: held, recorded (`h/`) and reported. Accepted
+    /// columns (`n/`) that are published now are no longer pending.
+    fn hold_new_columns(
+        &self,
+        info: TableInfo,
+        stored: &PublishedSchema,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<TableInfo, PublishError> {
+        let name = info.schema.name.clone();
+        let t = &info.cfg;
+        let accepted = self.state.accepted(&name)?;
+        let is = |list: &[String], c: &str| list.iter().any(|a| a.eq_ignore_ascii_case(c));
+        let mut held = Vec::new();
+        for c in &info.schema.columns {
+            if stored
+                .columns
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(&c.name))
+            {
+                continue;
+            }
+            let decided = t.new_columns == NewColumns::Publish
+                || self.accept_schema
+                || t.masks.keys().any(|m| m.eq_ignore_ascii_case(&c.name))
+                || is(&accepted, &c.name);
+            if !decided {
+                held.push(c.name.clone());
+            }
+        }
+        if held != self.state.held(&name)? {
+            changes.set_held(&name, &held);
+        }
+        if !accepted.is_empty() {
+            // Accepted and published now (or gone from the source): done.
+            changes.set_accepted(&name, &[]);
+        }
+        if !held.is_empty() {
+            report.held.push((name, held.clone()));
+        }
+        Ok(info.without(&held))
     }
 
     /// Why every caregiver needs a new snapshot, if the source's change
@@ -500,18 +634,19 @@ impl<'c> Publisher<'c> {
 
     /// The published tables to re-send whole because a table's change
     /// history was lost (`lost`: the table, why): the table itself and
-    /// those whose owner path goes through it. A table whose copy ctferry
-    /// cannot reconstruct row by row (shared tables, whose rows the index
-    /// does not list; membership tables and their member tables, whose
-    /// holders depend on other rows) makes it a new epoch for everyone
-    /// instead: `Err(reason)`.
+    /// those whose owner path goes through it; a shared table (whose rows
+    /// the index does not list) with its copies emptied first
+    /// (`Reload::Reset`). A membership table or one of its member tables,
+    /// whose holders depend on other rows, makes it a new epoch for
+    /// everyone instead: `Err(reason)`.
+    #[allow(clippy::type_complexity)]
     fn resend_tables(
         &self,
         tables: &[TableInfo],
         lost: &[(String, String)],
-    ) -> Result<Vec<(usize, String)>, String> {
+    ) -> Result<Vec<(usize, String, Option<Reload>)>, String> {
         let rules = Rule::all(tables);
-        let mut out: Vec<(usize, String)> = Vec::new();
+        let mut out: Vec<(usize, String, Option<Reload>)> = Vec::new();
         for (name, why) in lost {
             for (i, t) in tables.iter().enumerate() {
                 let through = owner_hops(&t.cfg.owner)
@@ -521,86 +656,219 @@ impl<'c> Publisher<'c> {
                 }
                 let membership = t.cfg.owner.is_membership()
                     || rules.iter().any(|r| r.source.schema.name == t.schema.name);
-                if t.cfg.owner == Owner::Shared || membership {
+                if membership {
                     return Err(why.clone());
                 }
-                if !out.iter().any(|(j, _)| *j == i) {
-                    out.push((i, why.clone()));
+                let reload = (t.cfg.owner == Owner::Shared).then_some(Reload::Reset);
+                if !out.iter().any(|(j, _, _)| *j == i) {
+                    out.push((i, why.clone(), reload));
                 }
             }
         }
         Ok(out)
     }
 
-    /// Re-sends table `t` to live caregiver `s` inside the cycle: a delete
-    /// for every row the index gives it, then the row for every row it owns
-    /// now (read as a snapshot reads it); staging compacts by key, so the
-    /// package carries exactly the difference, and the index follows.
+    /// Records, for every caregiver that receives this cycle's changes, how
+    /// its copy of each reshaped table differs from what is published now
+    /// (`k/`, merged with a difference not yet delivered), so that its next
+    /// delta carries the table change; the tables re-sent this cycle get
+    /// their reload there too. Staged rows of a changed table are rewritten
+    /// in the shape published now (every caregiver's); those of a table no
+    /// longer published, or re-sent with a reload, are dropped.
+    fn reshape(
+        &self,
+        tables: &[TableInfo],
+        reshaped: &[Reshaped],
+        resend: &[(usize, String, Option<Reload>)],
+        live: &Live<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let cfg = self.cfg;
+        let mut marks: Vec<(&str, Option<&PublishedSchema>, Option<Reload>, &str)> = reshaped
+            .iter()
+            .map(|r| (r.name.as_str(), r.was.as_ref(), r.reload, r.why.as_str()))
+            .collect();
+        for (i, why, reload) in resend {
+            let name = tables[*i].schema.name.as_str();
+            if reload.is_some() && !marks.iter().any(|m| m.0 == name) {
+                marks.push((name, None, *reload, why));
+            }
+        }
+        for (j, s) in cfg.subscribers.iter().enumerate() {
+            if !live.live[j] {
+                continue;
+            }
+            for (name, was, reload, why) in &marks {
+                let base = match self.state.copy_table(&s.hsa_id, name)? {
+                    Some(c) => c,
+                    None => {
+                        let published = self.state.table_schema(name)?;
+                        CopyTable {
+                            schema: if reshaped.iter().any(|r| r.name == *name) {
+                                was.cloned()
+                            } else {
+                                published
+                            },
+                            reload: None,
+                            why: Vec::new(),
+                        }
+                    }
+                };
+                changes.set_copy_table(&s.hsa_id, name, Some(&base.merge(*reload, why)));
+            }
+        }
+        let subscribers = self.state.subscribers()?;
+        for r in reshaped {
+            let drop_staged = match r.index {
+                None => true,
+                Some(i) => resend.iter().any(|(j, _, re)| *j == i && re.is_some()),
+            };
+            for (hsa, _) in &subscribers {
+                for st in self.state.staged_in(hsa, &r.name)? {
+                    if drop_staged {
+                        changes.unstage(&st.id);
+                        continue;
+                    }
+                    let (Some(i), Some(was)) = (r.index, &r.was) else {
+                        continue;
+                    };
+                    let t = &tables[i];
+                    let op =
+                        reshape::convert_op(&st.op, &was.table_info(&t.cfg), t).map_err(|e| {
+                            PublishError::StagedUnreadable {
+                                table: r.name.clone(),
+                                detail: e.to_string(),
+                            }
+                        })?;
+                    changes.restage(&st.id, op);
+                }
+            }
+            report.reshaped.push((r.name.clone(), r.why.clone()));
+        }
+        Ok(())
+    }
+
+    /// Re-sends table `t` to every live caregiver inside the cycle. First,
+    /// for each, a delete for every row the index gives it; then the row
+    /// for every row it has now (read as a snapshot reads it); staging
+    /// compacts by key, so without `reload` the package carries exactly the
+    /// difference, and the index follows. With `reload` the copy's rows go
+    /// first (the package empties or re-creates the table) and the deletes
+    /// are not sent. A shared table (not in the index) needs a reload.
     #[allow(clippy::too_many_arguments)]
     fn resend(
         &self,
         db: &mut Db,
         t: &TableInfo,
         tables: &[TableInfo],
-        s: &crate::config::SubscriberConfig,
+        reload: Option<Reload>,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
         changes: &mut Changes,
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let name = &t.schema.name;
+        let shared = t.cfg.owner == Owner::Shared;
+        let subs: Vec<&crate::config::SubscriberConfig> = self
+            .cfg
+            .subscribers
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| live.live[*j])
+            .map(|(_, s)| s)
+            .collect();
         let key_types: Vec<ColumnType> =
             t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
-        for (row, kb) in self.state.owned_in(name, &s.hsa_id)? {
-            let key = decode_key(&kb, &key_types).map_err(|e| PublishError::StagedUnreadable {
-                table: name.clone(),
-                detail: format!("a key in the ownership index ({e})"),
-            })?;
-            live.send(
-                &[Send::Delete(&s.hsa_id)],
-                name,
-                &kb,
-                &[],
-                &key,
-                changes,
-                report,
-            );
-            owners.set(row, None);
-        }
-        let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
-        let mut rows: Vec<Vec<Value>> = Vec::new();
-        db.query(
-            &format!("re-reading {name} for {}", s.hsa_id),
-            &sql::snapshot_rows(
-                &membership::holding(t, tables),
-                &t.select,
-                s.keys.len(),
-                &[],
-            ),
-            &params,
-            |r| {
-                let mut vals = Vec::with_capacity(t.schema.columns.len());
-                for (ci, c) in t.schema.columns.iter().enumerate() {
-                    vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+        // All the forgetting before any learning: a row that moved between
+        // two caregivers is learnt for its new one after it was forgotten
+        // for its old one.
+        for s in subs.iter().filter(|_| !shared) {
+            for (row, kb) in self.state.owned_in(name, &s.hsa_id)? {
+                if reload.is_none() {
+                    let key = decode_key(&kb, &key_types).map_err(|e| {
+                        PublishError::StagedUnreadable {
+                            table: name.clone(),
+                            detail: format!("a key in the ownership index ({e})"),
+                        }
+                    })?;
+                    live.send(
+                        &[Send::Delete(&s.hsa_id)],
+                        name,
+                        &kb,
+                        &[],
+                        &key,
+                        changes,
+                        report,
+                    );
                 }
-                rows.push(vals);
-                Ok(())
-            },
-        )?;
-        report.statements += 1;
-        for vals in rows {
-            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-            let kb = key_bytes(&key);
-            live.send(
-                &[Send::Upsert(&s.hsa_id)],
-                name,
-                &kb,
-                &vals,
-                &key,
-                changes,
-                report,
-            );
-            owners.set(RowId::new(name, &kb), Some(s.hsa_id.clone()));
+                owners.set(row, None);
+            }
+        }
+        let holding = membership::holding(t, tables);
+        let query = sql::snapshot_rows(&holding, &t.select, if shared { 0 } else { 1 }, &[]);
+        let readers: Vec<Option<&crate::config::SubscriberConfig>> = if shared {
+            vec![None]
+        } else {
+            subs.iter().map(|s| Some(*s)).collect()
+        };
+        for s in readers {
+            let keys = s.map(|s| s.keys.clone()).unwrap_or_default();
+            let q = if shared {
+                query.clone()
+            } else {
+                sql::snapshot_rows(&holding, &t.select, keys.len(), &[])
+            };
+            let params: Vec<Param> = keys.iter().map(|k| Param::Str(k.clone())).collect();
+            let mut rows: Vec<Vec<Value>> = Vec::new();
+            db.query(
+                &format!(
+                    "re-reading {name}{}",
+                    s.map(|s| format!(" for {}", s.hsa_id)).unwrap_or_default()
+                ),
+                &q,
+                &params,
+                |r| {
+                    let mut vals = Vec::with_capacity(t.schema.columns.len());
+                    for (ci, c) in t.schema.columns.iter().enumerate() {
+                        vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+                    }
+                    rows.push(vals);
+                    Ok(())
+                },
+            )?;
+            report.statements += 1;
+            for vals in rows {
+                let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                let kb = key_bytes(&key);
+                match s {
+                    Some(s) => {
+                        live.send(
+                            &[Send::Upsert(&s.hsa_id)],
+                            name,
+                            &kb,
+                            &vals,
+                            &key,
+                            changes,
+                            report,
+                        );
+                        owners.set(RowId::new(name, &kb), Some(s.hsa_id.clone()));
+                    }
+                    None => {
+                        for s in &subs {
+                            live.send(
+                                &[Send::Upsert(&s.hsa_id)],
+                                name,
+                                &kb,
+                                &vals,
+                                &key,
+                                changes,
+                                report,
+                            );
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -2,11 +2,15 @@
 //!
 //! Contract: a caregiver is due when its interval has passed since its last
 //! package (or always with `ctferry once`); its staged changes are written
-//! in key order with the table schemas as published (so the package
-//! describes its rows as the copy's tables are); the package is registered
-//! in one commit with the removal of exactly what it drained, after the
-//! file is durable (`failpoint` `delta-written`). A crash before the commit
-//! leaves the stage as it was: the next cycle writes the same package again.
+//! in key order with the table schemas as published. A table whose copy
+//! differs from what is published (`k/`, `reshape`) comes first, with the
+//! table change (format 2) that brings the copy to the published shape
+//! before its rows; a table whose rows are all staged again (reload) sends
+//! no deletes. The package is registered in one commit with the removal of
+//! exactly what it drained and of the copy differences it resolved, after
+//! the file is durable (`failpoint` `delta-written`). A crash before the
+//! commit leaves the stage as it was: the next cycle writes the same
+//! package again.
 
 use crate::config::{Config, SubscriberConfig};
 use crate::failpoint;
@@ -15,6 +19,7 @@ use crate::publisher::catalog::TableInfo;
 use crate::publisher::error::PublishError;
 use crate::publisher::packager::{Next, Packager};
 use crate::publisher::report::CycleReport;
+use crate::publisher::reshape;
 use crate::publisher::stage::Op;
 use crate::publisher::state::{Changes, Staged, State, SubscriberState};
 use crate::time::{self, Time};
@@ -68,7 +73,8 @@ pub fn package_all(
             continue;
         }
         let staged = state.staged(&s.hsa_id)?;
-        if staged.is_empty() {
+        let copies = state.copy_tables(&s.hsa_id)?;
+        if staged.is_empty() && copies.is_empty() {
             continue;
         }
         if let Some(why) = packager.recipient_problem(i) {
@@ -90,6 +96,34 @@ pub fn package_all(
         let mut writer = PackageWriter::new(packager.writer_config(i)?, template);
         let mut handles: HashMap<String, usize> = HashMap::new();
         let mut drained = Changes::default();
+        // Tables whose rows are all staged again: no deletes.
+        let mut reloads: Vec<String> = Vec::new();
+        let mut told: Vec<String> = Vec::new();
+        for (table, copy) in &copies {
+            drained.set_copy_table(&s.hsa_id, table, None);
+            let info = infos.get(table);
+            let change = reshape::table_change(copy, info).map_err(|detail| {
+                PublishError::StagedUnreadable {
+                    table: table.clone(),
+                    detail,
+                }
+            })?;
+            let Some(change) = change else { continue };
+            let schema = match info {
+                Some(info) => info.schema.clone(),
+                // Dropped: described as the copy has it.
+                None => match &copy.schema {
+                    Some(was) => was.table_schema(table),
+                    None => continue,
+                },
+            };
+            if change.reloads() {
+                reloads.push(table.clone());
+            }
+            told.push(format!("{table}: {}", change.describe()));
+            let h = writer.add_changed_table(schema, Some(change))?;
+            handles.insert(table.clone(), h);
+        }
         for Staged { id, table, op } in &staged {
             let Some(info) = infos.get(table) else {
                 return Err(PublishError::NoLongerPublished {
@@ -110,13 +144,22 @@ pub fn package_all(
                 detail: e.to_string(),
             })? {
                 Op::Upsert(vals) => writer.upsert(ti, &vals)?,
+                Op::Delete(_) if reloads.contains(table) => {}
                 Op::Delete(key) => writer.delete(ti, &key)?,
             }
             drained.unstage(id);
         }
+        if handles.is_empty() {
+            // Copy differences that came to nothing (a change undone before
+            // it was delivered): forgotten, no package.
+            drained.set_subscriber(&s.hsa_id, &st);
+            state.commit(drained)?;
+            continue;
+        }
         let written = writer.finish()?;
         failpoint::hit("delta-written");
-        packager.register(s, &mut st, &written, "delta", None, &mut drained, report);
+        let detail = (!told.is_empty()).then(|| format!("table changes: {}", told.join("; ")));
+        packager.register(s, &mut st, &written, "delta", detail, &mut drained, report);
         drained.set_subscriber(&s.hsa_id, &st);
         state.commit(drained)?;
     }

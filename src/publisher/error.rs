@@ -29,12 +29,6 @@ pub enum PublishError {
     TrackingOff,
     #[error("change tracking is not enabled on table {table}, or the login lacks VIEW CHANGE TRACKING on it (SQL Server answers both the same way): run ALTER TABLE {table} ENABLE CHANGE_TRACKING, or GRANT VIEW CHANGE TRACKING ON {table} TO <the login's user>; `ctferry check` tells which")]
     TableNotTracked { table: String },
-    #[error("table {table} changed since it was first published (was: {was}; now: {now}); ctferry stops publishing (nothing is sent and nothing is lost) rather than send columns nobody reviewed. Check the masks in the configuration, then run `ctferry snapshot --all` to accept the new columns and send every caregiver a fresh copy")]
-    TableChanged {
-        table: String,
-        was: String,
-        now: String,
-    },
     #[error("staged changes for {table}, which is no longer published; remove them with `ctferry snapshot --subscriber {subscriber}`")]
     NoLongerPublished { table: String, subscriber: String },
     #[error("the owner rule of {table} cannot be used: {detail}")]

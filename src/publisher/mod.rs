@@ -8,6 +8,11 @@
 //!   ownership index as the cycle sees it;
 //! - `membership`: the rules of tables owned by members (a patient in
 //!   every copy where it has care), as the cycle and snapshots use them;
+//! - `accept`: the decision to publish columns held back (`ctferry schema
+//!   accept`);
+//! - `reshape`: a table's shape changing while ctferry runs (a column
+//!   added, widened or dropped, a mask changed, a table added or removed):
+//!   how each copy follows, and which rows travel again;
 //! - `stage`: how a staged change is encoded;
 //! - `snapshot` and `delta`: writing a caregiver's snapshot, draining a due
 //!   caregiver's stage into a delta;
@@ -23,6 +28,7 @@
 //!   same name;
 //! - `error`, `report`: what a cycle returns.
 
+pub mod accept;
 pub mod audit;
 pub mod audit_log;
 pub mod catalog;
@@ -35,6 +41,7 @@ pub mod membership;
 pub mod monitor;
 pub mod packager;
 pub mod report;
+pub mod reshape;
 pub mod route;
 pub mod snapshot;
 pub mod stage;

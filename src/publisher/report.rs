@@ -20,6 +20,12 @@ pub struct CycleReport {
     /// Caregivers whose partition keys changed in the configuration, and
     /// how (their rows moved in this cycle, no new epoch).
     pub rekeyed: Vec<(String, String)>,
+    /// Tables whose shape changed, or that were added or removed, and
+    /// what the copies get (their next deltas carry the table change).
+    pub reshaped: Vec<(String, String)>,
+    /// Columns new at the source and held back (not published until
+    /// decided), per table.
+    pub held: Vec<(String, Vec<String>)>,
     pub packages: Vec<PackageRecord>,
     pub delivered: usize,
     /// Subscribers whose delivery failed this cycle, with the error.

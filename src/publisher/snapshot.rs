@@ -3,7 +3,7 @@
 //! cycle commits) and written as the first package(s) of a new epoch.
 //!
 //! Contract: the new epoch replaces the copy whole, so the caregiver's stage
-//! is dropped and the ownership index forgets its rows (and the membership
+//! and its pending table changes (`k/`) are dropped and the ownership index forgets its rows (and the membership
 //! rows it held), then learns them again from the snapshot, with the keys
 //! its member tables' rows reference; all of it goes into the cycle's one commit,
 //! after the package files are durable (`failpoint` `snapshot-written`).
@@ -50,6 +50,10 @@ pub fn write(
     let s = o.subscriber;
     for staged in state.staged(&s.hsa_id)? {
         changes.unstage(&staged.id);
+    }
+    // The snapshot re-creates every table as published now.
+    for (table, _) in state.copy_tables(&s.hsa_id)? {
+        changes.set_copy_table(&s.hsa_id, &table, None);
     }
     owners.forget(&s.hsa_id)?;
     let mut st = o.state.clone();

@@ -23,6 +23,10 @@
 //! state written before they existed.
 //! - `t/<table>`               the columns and key a table was published with (`PublishedSchema`, JSON)
 //! - `b/<table>`               the begin version of the table's change tracking
+//! - `k/<hsa>\0<table>`        a table of a caregiver's copy whose shape is not (yet) the
+//!   published one (`reshape::CopyTable`, JSON): its next delta changes it
+//! - `h/<table>`               columns held: new at the source, not published until accepted
+//! - `n/<table>`               held columns accepted (`ctferry schema accept`), published next cycle
 //!
 //! Contract: every change of state is one `commit` (an atomic sled batch)
 //! followed by a flush, so that what a commit covers is durable before the
@@ -33,6 +37,7 @@
 use crate::format::package::Kind;
 use crate::publisher::audit_log;
 use crate::publisher::catalog::PublishedSchema;
+use crate::publisher::reshape::CopyTable;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -301,6 +306,11 @@ impl Changes {
         self.batch.insert(stage_key(hsa, table, key), op);
         self.n += 1;
     }
+    /// Replaces a staged change with `op` (the same row in a new shape).
+    pub fn restage(&mut self, id: &StageId, op: Vec<u8>) {
+        self.batch.insert(id.0.as_slice(), op);
+        self.n += 1;
+    }
     /// Removes a staged change (packaged, or replaced by a snapshot).
     pub fn unstage(&mut self, id: &StageId) {
         self.batch.remove(id.0.as_slice());
@@ -388,6 +398,51 @@ impl Changes {
             .insert(format!("t/{table}").as_bytes(), schema.to_bytes());
         self.n += 1;
     }
+    /// Forgets a table that is no longer published (schema, begin version,
+    /// held and accepted columns).
+    pub fn forget_table(&mut self, table: &str) {
+        for p in ["t", "b", "h", "n"] {
+            self.batch.remove(format!("{p}/{table}").as_bytes());
+        }
+        self.n += 1;
+    }
+    /// Sets (or, with `None`, removes) how a caregiver's copy has `table`
+    /// while it differs from what is published.
+    pub fn set_copy_table(&mut self, hsa: &str, table: &str, c: Option<&CopyTable>) {
+        let k = copy_table_key(hsa, table);
+        match c {
+            Some(c) => self
+                .batch
+                .insert(k, serde_json::to_vec(c).unwrap_or_default()),
+            None => self.batch.remove(k),
+        }
+        self.n += 1;
+    }
+    /// Sets the columns of `table` held back (empty: none).
+    pub fn set_held(&mut self, table: &str, columns: &[String]) {
+        set_list(&mut self.batch, format!("h/{table}"), columns);
+        self.n += 1;
+    }
+    /// Sets the held columns of `table` accepted for publishing (empty: none).
+    pub fn set_accepted(&mut self, table: &str, columns: &[String]) {
+        set_list(&mut self.batch, format!("n/{table}"), columns);
+        self.n += 1;
+    }
+}
+
+fn set_list(batch: &mut sled::Batch, key: String, list: &[String]) {
+    if list.is_empty() {
+        batch.remove(key.as_bytes());
+    } else {
+        batch.insert(key.as_bytes(), serde_json::to_vec(list).unwrap_or_default());
+    }
+}
+
+fn copy_table_key(hsa: &str, table: &str) -> Vec<u8> {
+    let mut k = format!("k/{hsa}").into_bytes();
+    k.push(0);
+    k.extend_from_slice(table.as_bytes());
+    k
 }
 
 /// Opens sled on `path`: `Locked` when another process has it.
@@ -891,6 +946,105 @@ impl State {
             .map_err(|e| self.err(e))?
             .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
             .map(i64::from_be_bytes))
+    }
+
+    /// The tables whose copy at `hsa` differs from what is published, until
+    /// its next delta (`k/`).
+    pub fn copy_tables(&self, hsa: &str) -> Result<Vec<(String, CopyTable)>, StateError> {
+        let mut prefix = format!("k/{hsa}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let table = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+            let c = serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key: format!("k/{hsa}/{table}"),
+                message: e.to_string(),
+            })?;
+            out.push((table, c));
+        }
+        Ok(out)
+    }
+
+    /// How `hsa`'s copy has `table`, when that differs from what is published.
+    pub fn copy_table(&self, hsa: &str, table: &str) -> Result<Option<CopyTable>, StateError> {
+        match self
+            .tree
+            .get(copy_table_key(hsa, table))
+            .map_err(|e| self.err(e))?
+        {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    key: format!("k/{hsa}/{table}"),
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    fn list(&self, key: String) -> Result<Vec<String>, StateError> {
+        match self.tree.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                key,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The columns of `table` held back: new at the source, not published.
+    pub fn held(&self, table: &str) -> Result<Vec<String>, StateError> {
+        self.list(format!("h/{table}"))
+    }
+
+    /// Every table with columns held back, and those columns.
+    pub fn held_all(&self) -> Result<Vec<(String, Vec<String>)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"h/") {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            let table = String::from_utf8_lossy(&k[2..]).to_string();
+            let cols = self.held(&table)?;
+            out.push((table, cols));
+        }
+        Ok(out)
+    }
+
+    /// The held columns of `table` accepted for publishing.
+    pub fn accepted(&self, table: &str) -> Result<Vec<String>, StateError> {
+        self.list(format!("n/{table}"))
+    }
+
+    /// Every published table's name and schema (`t/`).
+    pub fn table_schemas(&self) -> Result<Vec<(String, PublishedSchema)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"t/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let table = String::from_utf8_lossy(&k[2..]).to_string();
+            let schema = PublishedSchema::from_bytes(&v).map_err(|e| StateError::Corrupt {
+                key: format!("t/{table}"),
+                message: e.to_string(),
+            })?;
+            out.push((table, schema));
+        }
+        Ok(out)
+    }
+
+    /// A subscriber's staged changes of one table.
+    pub fn staged_in(&self, hsa: &str, table: &str) -> Result<Vec<Staged>, StateError> {
+        let mut prefix = stage_prefix(hsa);
+        prefix.extend_from_slice(table.as_bytes());
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(Staged {
+                id: StageId(k.to_vec()),
+                table: table.to_string(),
+                op: v.to_vec(),
+            });
+        }
+        Ok(out)
     }
 
     /// The columns and key `table` was published with, if it was.

@@ -23,6 +23,17 @@ use std::time::Duration;
 pub struct Status {
     pub watermark: Option<i64>,
     pub subscribers: Vec<SubscriberStatus>,
+    /// Columns new at the source and held back (not published until
+    /// decided: `ctferry schema accept`, mask or exclude), per table.
+    #[serde(default)]
+    pub held: Vec<HeldColumns>,
+}
+
+/// A table's columns held back.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct HeldColumns {
+    pub table: String,
+    pub columns: Vec<String>,
 }
 
 /// One caregiver's row (the JSON of `ctferry status --json`).
@@ -51,6 +62,10 @@ pub struct SubscriberStatus {
     pub next_attempt_at: Option<String>,
     pub deliver_to: String,
     pub needs_snapshot: Option<String>,
+    /// Table changes waiting for this caregiver's next package (`dbo.X:
+    /// why`; "re-send in progress" when the table's rows travel again).
+    #[serde(default)]
+    pub table_changes: Vec<String>,
 }
 
 impl Status {
@@ -111,7 +126,22 @@ pub fn status(cfg: &Config, state: &State, now: Time) -> Result<Status, StateErr
         let last = state.last_package(&s.hsa_id)?;
         let staged = state.staged_count(&s.hsa_id)?;
         let ds: DeliveryStatus = state.delivery_status(&s.hsa_id)?;
-        let waiting = staged > 0 || undelivered > 0;
+        let table_changes: Vec<String> = state
+            .copy_tables(&s.hsa_id)?
+            .into_iter()
+            .map(|(t, c)| {
+                format!(
+                    "{t}: {}{}",
+                    c.why.join("; "),
+                    if c.reload.is_some() {
+                        " (re-send in progress)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect();
+        let waiting = staged > 0 || undelivered > 0 || !table_changes.is_empty();
         let stale = stale_reason(&st, waiting, s.interval, now);
         let as_of = if !waiting && st.epoch > 0 {
             wt.as_deref().and_then(time::parse)
@@ -151,11 +181,17 @@ pub fn status(cfg: &Config, state: &State, now: Time) -> Result<Status, StateErr
             next_attempt_at: waiting_until(&ds),
             deliver_to: destination(s),
             needs_snapshot: st.needs_snapshot.clone(),
+            table_changes,
         });
     }
     Ok(Status {
         watermark: w,
         subscribers: out,
+        held: state
+            .held_all()?
+            .into_iter()
+            .map(|(table, columns)| HeldColumns { table, columns })
+            .collect(),
     })
 }
 

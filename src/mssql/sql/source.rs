@@ -553,6 +553,18 @@ fn owner_text(owner: &str) -> String {
     format!("CAST({owner} AS nvarchar(450))")
 }
 
+/// Whether column `column` of table `t` holds a value in any row (one row
+/// when it does, none when every row holds NULL): a column added at the
+/// source travels to the copies as an added column alone when it does not,
+/// else with the table's rows. Stops at the first row found.
+pub fn any_value(t: &TableName, column: &str) -> String {
+    format!(
+        "SELECT TOP (1) 1 FROM {} WHERE {} IS NOT NULL",
+        table(t),
+        quote(column)
+    )
+}
+
 /// Keys of rows changed after @P1 that no longer exist (deleted, or moved
 /// away by a key update).
 pub fn deleted_keys(t: &TableName, key: &[String]) -> String {
