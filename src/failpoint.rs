@@ -10,8 +10,9 @@
 //! Points: `snapshot-written`, `delta-written` (package files written, not
 //! registered), `cycle-committed` (stage committed), `delivered-unrecorded`
 //! (file delivered, delivery not recorded), `audit-queued` (audit records
-//! committed to the state, not yet in the audit log), `apply-mid-package` (inside the
-//! apply transaction), `sftp-mid-upload` (pause after the first 1 MiB).
+//! committed to the state, not yet in the audit log), `apply-table-changed`
+//! (a table change made at the copy, inside the apply transaction, before
+//! its rows), `apply-mid-package` (inside the apply transaction), `sftp-mid-upload` (pause after the first 1 MiB).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -264,6 +264,14 @@ fn columns_added_widened_and_dropped_follow_in_place() {
              ALTER TABLE dbo.Besok DROP COLUMN Gammal",
         )
         .unwrap();
+    // `check` tells what the next cycle will do, and does nothing.
+    for _ in 0..2 {
+        let out = w.run(&["check"]);
+        assert!(
+            out.contains("schema change: dbo.Besok: column Kod widened to varchar(40); column Antal widened to bigint; column Gammal dropped; column Kommentar added (the next cycle sends this change to every copy)"),
+            "{out}"
+        );
+    }
     let out = w.run(&["once"]);
     assert!(
         out.contains("dbo.Besok: column Kod widened to varchar(40); column Antal widened to bigint; column Gammal dropped; column Kommentar added")
@@ -463,6 +471,11 @@ fn a_held_column_waits_for_schema_accept() {
              UPDATE dbo.Besok SET Diagnos = N'hemlig', Kod = 'B2' WHERE Id = 1",
         )
         .unwrap();
+    let out = w.run(&["check"]);
+    assert!(
+        out.contains("schema change: dbo.Besok: new column(s) Diagnos held back"),
+        "{out}"
+    );
     let out = w.run(&["once"]);
     assert!(out.contains("new column(s) Diagnos held back"), "{out}");
     w.run(&["apply"]);
@@ -529,4 +542,104 @@ fn a_held_column_waits_for_schema_accept() {
     let (_, status, _) = w.ctferry(&["status"]);
     assert!(!status.contains("held back"), "{status}");
     deltas(&w);
+}
+
+/// Runs ctferry with `args` and failpoint `point`; kills it with SIGKILL
+/// when it gets there. Whether it got there.
+fn killed_at(w: &World, args: &[&str], point: &str) -> bool {
+    use std::io::{BufRead, BufReader};
+    let file = if args[0] == "apply" {
+        "apply.toml"
+    } else {
+        "ctferry.toml"
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(args)
+        .arg("-c")
+        .arg(w.path(file))
+        .env("PW", world::PW)
+        .env("CTFERRY_FAILPOINT", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reached = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        if line
+            .unwrap()
+            .contains(&format!("failpoint {point} reached"))
+        {
+            reached = true;
+            break;
+        }
+    }
+    if reached {
+        std::process::Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    child.wait().unwrap();
+    reached
+}
+
+/// kill -9 at every commit boundary while a table is added and another
+/// gains a column whose values re-send its rows: nothing is lost, nothing
+/// duplicated, nothing half-applied; the copy ends exact, in one epoch.
+#[test]
+fn kill_9_at_every_commit_boundary_during_table_changes_loses_nothing() {
+    for (cmd, point) in [
+        ("once", "cycle-committed"),
+        ("once", "delta-written"),
+        ("once", "delivered-unrecorded"),
+        ("once", "audit-queued"),
+        ("apply", "apply-table-changed"),
+        ("apply", "apply-mid-package"),
+    ] {
+        let w = World::new(&[
+            "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Kod varchar(5) NULL)".into(),
+            "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+            "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+            "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+            "INSERT INTO dbo.Besok VALUES (1, N'E1', 'A'), (2, N'E1', 'B'), (3, N'E2', 'C')".into(),
+            "INSERT INTO dbo.Remiss VALUES (1, N'E1'), (2, N'E2'), (3, N'E1')".into(),
+        ]);
+        w.configure(KOD, "[\"E1\"]");
+        w.cycle();
+        w.pmo()
+            .execute(
+                "ALTER TABLE dbo.Besok ADD Rum nvarchar(10) NULL;
+                 UPDATE dbo.Besok SET Rum = N'R' + CAST(Id AS nvarchar(5));
+                 INSERT INTO dbo.Besok VALUES (4, N'E1', 'D', N'R4'); DELETE FROM dbo.Besok WHERE Id = 2",
+            )
+            .unwrap();
+        w.configure(&format!("{KOD}{REMISS}"), "[\"E1\"]");
+        if cmd == "apply" {
+            w.run(&["once"]);
+        }
+        assert!(killed_at(&w, &[cmd], point), "{point} not reached");
+        w.cycle();
+        w.cycle();
+        assert_eq!(
+            ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"),
+            vec![1, 4],
+            "{point}"
+        );
+        assert_eq!(
+            count(
+                &mut w.kopia(),
+                "SELECT COUNT(*) FROM dbo.Besok WHERE Rum = N'R' + CAST(Id AS nvarchar(5))"
+            ),
+            2,
+            "{point}"
+        );
+        assert_eq!(
+            ids(&w, "SELECT Id FROM dbo.Remiss ORDER BY Id"),
+            vec![1, 3],
+            "{point}"
+        );
+        let (ok, out, err) = w.ctferry(&["audit", "--verify"]);
+        assert!(ok, "{point}: {out}{err}");
+        deltas(&w);
+    }
 }

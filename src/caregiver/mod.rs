@@ -230,6 +230,7 @@ fn apply_group(
         }
         for what in load::change_tables(db, &m)? {
             changed.push((fname.clone(), what));
+            crate::failpoint::hit("apply-table-changed");
         }
         let mut loader = Loader::new(db, seq);
         let mut buf: Vec<Vec<Value>> = Vec::new();

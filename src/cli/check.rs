@@ -15,7 +15,8 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
         eprintln!("{}: warning: {w}", config.display());
     }
     let (problems, references) = ctferry::publisher::check::check_with_references(&cfg);
-    let indexes = ctferry::publisher::check::index_warnings(&cfg);
+    let notes = ctferry::publisher::check::source_notes(&cfg);
+    let indexes = notes.index_warnings;
     if json {
         println!(
             "{}",
@@ -23,11 +24,15 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
                 "problems": problems,
                 "references": references,
                 "index_warnings": indexes,
+                "schema_changes": notes.schema_changes,
             }))?
         );
     } else {
         for w in &indexes {
             eprintln!("{}: warning: {w}", config.display());
+        }
+        for c in &notes.schema_changes {
+            println!("schema change: {c}");
         }
         for r in &references {
             if r.complete {

@@ -372,10 +372,7 @@ fn lookup_columns(cfg: &Config) -> Vec<(crate::config::TableName, String)> {
 /// is a scan of the whole table, every cycle, however little changed.
 /// Each names the CREATE INDEX that fixes it. Empty when the source cannot
 /// be read (`check` says why).
-pub fn index_warnings(cfg: &Config) -> Vec<String> {
-    let Ok(mut db) = Db::connect(&cfg.source.connection, &cfg.source.password) else {
-        return Vec::new();
-    };
+pub fn index_warnings(cfg: &Config, db: &mut Db) -> Vec<String> {
     let mut out = Vec::new();
     for (table, column) in lookup_columns(cfg) {
         let Ok(rows) = db.rows(
@@ -392,6 +389,99 @@ pub fn index_warnings(cfg: &Config) -> Vec<String> {
             out.push(format!(
                 "{table}.{column} leads no index, so every cycle finds the rows of {table} to re-route by scanning the whole table; CREATE INDEX IX_{}_{column} ON {table} ({column})",
                 table.name
+            ));
+        }
+    }
+    out
+}
+
+/// What `check` finds at the source beyond problems: index advice
+/// (`index_warnings`) and the changes of shape the next cycle will carry
+/// to the copies (`schema_changes`). One connection; empty when the source
+/// cannot be reached (the problems say why).
+pub struct SourceNotes {
+    pub index_warnings: Vec<String>,
+    pub schema_changes: Vec<String>,
+}
+
+/// `index_warnings` and `schema_changes` over one connection.
+pub fn source_notes(cfg: &Config) -> SourceNotes {
+    let Ok(mut db) = Db::connect(&cfg.source.connection, &cfg.source.password) else {
+        return SourceNotes {
+            index_warnings: Vec::new(),
+            schema_changes: Vec::new(),
+        };
+    };
+    SourceNotes {
+        index_warnings: index_warnings(cfg, &mut db),
+        schema_changes: schema_changes(cfg, &mut db),
+    }
+}
+
+/// The changes of shape the next cycle will find (source and configuration
+/// against what was published, `reshape`), and what each will cause at the
+/// copies, one line per table; nothing is written. Needs the state: when a
+/// running publisher holds it, one line says so.
+pub fn schema_changes(cfg: &Config, db: &mut Db) -> Vec<String> {
+    use crate::publisher::catalog::{describe, drift, Drift};
+    use crate::publisher::reshape;
+    use crate::publisher::state::{State, StateError};
+    if !cfg.publisher.state.exists() {
+        return Vec::new();
+    }
+    let state = match State::open(&cfg.publisher.state) {
+        Ok(s) => s,
+        Err(StateError::Locked { .. }) => {
+            return vec!["changes of table shape are not compared: a running publisher holds the state (its cycle log names them as it meets them)".into()]
+        }
+        Err(e) => return vec![format!("changes of table shape are not compared: {e}")],
+    };
+    let running = state.watermark().ok().flatten().is_some();
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for t in &cfg.tables {
+        let Ok(info) = describe(db, t) else { continue };
+        let name = info.schema.name.clone();
+        seen.push(name.clone());
+        let Ok(stored) = state.table_schema(&name) else {
+            continue;
+        };
+        let mut info = info;
+        if let Some(st) = &stored {
+            let accepted = state.accepted(&name).unwrap_or_default();
+            let held = reshape::undecided(&info, st, &accepted, false);
+            if !held.is_empty() {
+                out.push(format!(
+                    "{name}: new column(s) {} held back, not published until `ctferry schema accept --table {name}` (or a mask or exclude for them)",
+                    held.join(", ")
+                ));
+            }
+            info = info.without(&held);
+        }
+        let now = info.published();
+        match drift(stored, &now) {
+            Drift::New if running => out.push(format!(
+                "{name}: added to the configuration: the next cycle creates and loads it at every copy"
+            )),
+            Drift::Changed { was } => {
+                let assessed = reshape::assess(&was, &now, |c| {
+                    db.rows("looking for values", &sql::any_value(&t.name, c), &[])
+                        .map(|r| !r.is_empty())
+                });
+                match assessed {
+                    Ok((_, why)) => out.push(format!(
+                        "{name}: {why} (the next cycle sends this change to every copy)"
+                    )),
+                    Err(e) => out.push(format!("{name}: changed, but {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, _) in state.table_schemas().unwrap_or_default() {
+        if !seen.contains(&name) && running {
+            out.push(format!(
+                "{name}: removed from the configuration: the next cycle drops it at every copy"
             ));
         }
     }

@@ -24,7 +24,7 @@
 //! Masked columns are replaced in the SELECT, so unmasked values never reach
 //! ctferry, its state or its logs.
 
-use crate::config::{Config, NewColumns, Owner};
+use crate::config::{Config, Owner};
 use crate::failpoint;
 use crate::format::value::ColumnType;
 use crate::format::value::{self, Value};
@@ -457,48 +457,21 @@ impl<'c> Publisher<'c> {
                 Drift::Completed => changes.set_table_schema(&name, &now),
                 Drift::Changed { was } => {
                     changes.set_table_schema(&name, &now);
-                    let mut why = Vec::new();
-                    let mut reload = None;
-                    match reshape::steps(&was, &now) {
-                        None => {
-                            reload = Some(Reload::Create);
-                            why.push(reshape::describe(&was, &now));
-                        }
-                        Some(steps) => {
-                            if !steps.is_empty() {
-                                why.push(reshape::describe(&was, &now));
-                            }
-                            for s in &steps {
-                                let reshape::Step::Add(c) = s else { continue };
-                                let any = db.rows(
-                                    &format!("looking for values in {name}.{c}"),
-                                    &sql::any_value(&t.name, c),
-                                    &[],
-                                )?;
-                                report.statements += 1;
-                                if !any.is_empty() {
-                                    reload = reload.max(Some(Reload::Reset));
-                                    why.push(format!(
-                                        "{c} already holds values: the rows travel again"
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                    let masks = reshape::masks_changed(&was, &now);
-                    if !masks.is_empty() {
-                        reload = reload.max(Some(Reload::Reset));
-                        why.push(format!(
-                            "the mask of {} changed: the rows travel again, as masked now",
-                            masks.join(", ")
-                        ));
-                    }
+                    let (reload, why) = reshape::assess(&was, &now, |c| {
+                        report.statements += 1;
+                        db.rows(
+                            &format!("looking for values in {name}.{c}"),
+                            &sql::any_value(&t.name, c),
+                            &[],
+                        )
+                        .map(|r| !r.is_empty())
+                    })?;
                     reshaped.push(Reshaped {
                         name: name.clone(),
                         index: Some(tables.len()),
                         was: Some(was),
                         reload,
-                        why: why.join("; "),
+                        why,
                     });
                 }
             }
@@ -533,26 +506,8 @@ impl<'c> Publisher<'c> {
         report: &mut CycleReport,
     ) -> Result<TableInfo, PublishError> {
         let name = info.schema.name.clone();
-        let t = &info.cfg;
         let accepted = self.state.accepted(&name)?;
-        let is = |list: &[String], c: &str| list.iter().any(|a| a.eq_ignore_ascii_case(c));
-        let mut held = Vec::new();
-        for c in &info.schema.columns {
-            if stored
-                .columns
-                .iter()
-                .any(|p| p.name.eq_ignore_ascii_case(&c.name))
-            {
-                continue;
-            }
-            let decided = t.new_columns == NewColumns::Publish
-                || self.accept_schema
-                || t.masks.keys().any(|m| m.eq_ignore_ascii_case(&c.name))
-                || is(&accepted, &c.name);
-            if !decided {
-                held.push(c.name.clone());
-            }
-        }
+        let held = reshape::undecided(&info, stored, &accepted, self.accept_schema);
         if held != self.state.held(&name)? {
             changes.set_held(&name, &held);
         }

@@ -27,6 +27,7 @@
 //! Staged rows are kept in the published shape: when it changes, the cycle
 //! rewrites the table's staged rows (`convert_op`) in the same commit.
 
+use crate::config::NewColumns;
 use crate::format::change::{AlterStep, TableAction, TableChange};
 use crate::format::value::{ColumnType, Decimal, Len, Value};
 use crate::publisher::catalog::{PublishedColumn, PublishedSchema, TableInfo};
@@ -161,6 +162,74 @@ pub fn steps(copy: &PublishedSchema, now: &PublishedSchema) -> Option<Vec<Step>>
         out.push(Step::Add(n.name.clone()));
     }
     Some(out)
+}
+
+/// The columns of table `info` new at the source (not in `stored`) that
+/// nobody decided on: not `new_columns = "publish"`, not masked, not in
+/// `accepted` (`ctferry schema accept`), and not all accepted at once
+/// (`accept_all`, `snapshot --all`). These are held back.
+pub fn undecided(
+    info: &TableInfo,
+    stored: &PublishedSchema,
+    accepted: &[String],
+    accept_all: bool,
+) -> Vec<String> {
+    let t = &info.cfg;
+    if t.new_columns == NewColumns::Publish || accept_all {
+        return Vec::new();
+    }
+    let named = |c: &str, n: &String| n.eq_ignore_ascii_case(c);
+    info.schema
+        .columns
+        .iter()
+        .filter(|c| !stored.columns.iter().any(|p| named(&c.name, &p.name)))
+        .filter(|c| !t.masks.keys().any(|m| named(&c.name, m)))
+        .filter(|c| !accepted.iter().any(|a| named(&c.name, a)))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// What the copies of a table published as `was` and now as `now` get:
+/// whether its rows travel again, and why, in words. `has_values(column)`
+/// says whether an added column already holds a value in some row (the
+/// cycle asks the source, `sql::source::any_value`).
+pub fn assess<E>(
+    was: &PublishedSchema,
+    now: &PublishedSchema,
+    mut has_values: impl FnMut(&str) -> Result<bool, E>,
+) -> Result<(Option<Reload>, String), E> {
+    let mut why = Vec::new();
+    let mut reload = None;
+    match steps(was, now) {
+        None => {
+            reload = Some(Reload::Create);
+            why.push(format!(
+                "{}: the table is re-created and its rows travel again",
+                describe(was, now)
+            ));
+        }
+        Some(st) => {
+            if !st.is_empty() {
+                why.push(describe(was, now));
+            }
+            for s in &st {
+                let Step::Add(c) = s else { continue };
+                if has_values(c)? {
+                    reload = reload.max(Some(Reload::Reset));
+                    why.push(format!("{c} already holds values: the rows travel again"));
+                }
+            }
+        }
+    }
+    let masks = masks_changed(was, now);
+    if !masks.is_empty() {
+        reload = reload.max(Some(Reload::Reset));
+        why.push(format!(
+            "the mask of {} changed: the rows travel again, as masked now",
+            masks.join(", ")
+        ));
+    }
+    Ok((reload, why.join("; ")))
 }
 
 /// The columns whose mask differs between `was` and `now` (same name).
