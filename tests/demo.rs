@@ -41,13 +41,35 @@ fn demo(extra: &[&str], delivery: &str) {
     // The restart line keeps the simulator's password off the command line.
     assert!(out.contains("--password-env MSSQL_SIM_PASSWORD"), "{out}");
     assert!(!out.contains("--password \""), "{out}");
-    // Each step's check ran: a snapshot round and four delta rounds, three
+    // Each step's check ran: a snapshot round and six delta rounds, three
     // caregivers each, every copy holding each patient wherever it has care
     // (listed or visited there) and no visit without its patient.
     assert_eq!(
         out.matches("copy = filtered, masked source, no dangling reference")
             .count(),
-        15,
+        21,
+        "{out}"
+    );
+    // Changes of shape in band: a column held back, then accepted with
+    // its values; a table added; a caregiver's keys gained; no snapshot.
+    assert!(
+        out.contains("dbo.Besok: new column(s) Rum held back"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dbo.Besok: column Rum added; Rum already holds values"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dbo.Recept: added to the configuration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("partition keys of SE2321000016-C3D4 changed (gained SE2321000016-G7H8)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no snapshot: each change reached the copies as a delta"),
         "{out}"
     );
     assert!(out.contains("a whole care unit"), "{out}");

@@ -932,3 +932,84 @@ fn a_partition_key_changing_hands_moves_the_patients_too() {
         );
     }
 }
+
+/// Columns added with values to a membership table (patients) and to the
+/// member table that makes the memberships (visits), accepted while
+/// visits move (issue 19): both tables' rows travel again in the same
+/// delta as the moves, with no new epoch, and every copy ends exact,
+/// the new columns included.
+#[test]
+fn columns_added_to_membership_tables_travel_without_a_new_epoch() {
+    let r = Region::new(MEMBERS, false);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL), (2, N'Två', NULL), (3, N'Tre', NULL);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL), (30, 3, 3, NULL);
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1')",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    r.sql(
+        "ALTER TABLE dbo.Patient ADD Blodgrupp nvarchar(5) NULL;
+         UPDATE dbo.Patient SET Blodgrupp = N'A+' WHERE Id IN (1, 3);
+         ALTER TABLE dbo.Besok ADD Rum nvarchar(10) NULL;
+         UPDATE dbo.Besok SET Rum = N'R' + CAST(Id AS nvarchar(5));
+         UPDATE dbo.Besok SET VardenhetId = 2 WHERE Id = 10",
+    );
+    let out = r.cycle();
+    assert!(
+        out.contains("held back") && out.contains("0 snapshot(s)"),
+        "{out}"
+    );
+    r.converged("columns held, a visit moved");
+    r.ctferry(
+        &["schema", "accept", "--table", "dbo.Patient"],
+        "ctferry.toml",
+    );
+    r.ctferry(
+        &["schema", "accept", "--table", "dbo.Besok"],
+        "ctferry.toml",
+    );
+    r.sql("UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 20; INSERT INTO dbo.Besok VALUES (31, 1, 3, NULL, N'R31')");
+    let out = r.cycle();
+    assert!(
+        out.contains("0 snapshot(s)")
+            && out.contains("dbo.Patient: column Blodgrupp added; Blodgrupp already holds values")
+            && out.contains("dbo.Besok: column Rum added; Rum already holds values"),
+        "{out}"
+    );
+    r.converged("columns published with values, visits moved");
+    for (hsa, key) in SUBSCRIBERS {
+        let mut copy = r.copy(hsa);
+        let got = texts(
+            &mut copy,
+            "SELECT CAST(Id AS nvarchar(20)) + N':' + ISNULL(Blodgrupp, N'-') FROM dbo.Patient",
+        );
+        let ids: Vec<String> = r
+            .expected(key)
+            .0
+            .iter()
+            .map(|p| p.split(':').next().unwrap().to_string())
+            .collect();
+        let want = if ids.is_empty() {
+            BTreeSet::new()
+        } else {
+            texts(
+                &mut r.w.pmo(),
+                &format!("SELECT CAST(Id AS nvarchar(20)) + N':' + ISNULL(Blodgrupp, N'-') FROM dbo.Patient WHERE Id IN ({})", ids.join(", ")),
+            )
+        };
+        assert_eq!(got, want, "{hsa}");
+        let rooms = texts(
+            &mut copy,
+            "SELECT CAST(Id AS nvarchar(20)) + N':' + Rum FROM dbo.Besok",
+        );
+        assert_eq!(rooms.len(), r.expected(key).1.len(), "{hsa}: {rooms:?}");
+        assert!(
+            rooms
+                .iter()
+                .all(|x| x.ends_with(&format!("R{}", x.split(':').next().unwrap()))),
+            "{rooms:?}"
+        );
+    }
+    r.isolated();
+}

@@ -89,6 +89,20 @@ pub const TABLES: [Table; 9] = [
     Table { name: "dbo.Anvandare", columns: "Id, VardenhetId, Namn, Losenord, Epost", source_columns: "x.Id, x.VardenhetId, x.Namn, CAST(NULL AS varbinary(64)), CAST(N'maskerad@example.invalid' AS nvarchar(200))", from: "dbo.Anvandare AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" },
 ];
 
+/// dbo.Besok once the demo's column Rum is published (round 9).
+pub const BESOK_WITH_RUM: Table = Table {
+    name: "dbo.Besok",
+    columns: "Id, PatientId, VardenhetId, Tid, Orsak, Avgift, Rum",
+    source_columns: "x.Id, x.PatientId, x.VardenhetId, x.Tid, x.Orsak, x.Avgift, x.Rum",
+    from: "dbo.Besok AS x JOIN dbo.Vardenhet AS v ON v.Id = x.VardenhetId",
+    filter: Some("v.VardgivareHsaId = @P1"),
+    key: "Id",
+};
+
+/// Prescriptions: in the source from the start, published only in round 9
+/// (a table added to the configuration of a running setup).
+pub const RECEPT: Table = Table { name: "dbo.Recept", columns: "Id, BesokId, Lakemedel, Utfardad", source_columns: "x.Id, x.BesokId, x.Lakemedel, x.Utfardad", from: "dbo.Recept AS x JOIN dbo.Besok AS b ON b.Id = x.BesokId JOIN dbo.Vardenhet AS v ON v.Id = b.VardenhetId", filter: Some("v.VardgivareHsaId = @P1"), key: "Id" };
+
 /// References a caregiver follows in its copy, each as a query counting the
 /// rows whose referenced row is missing from the copy (a visit whose
 /// patient it lacks, say): the demo checks that every one is 0.
@@ -381,6 +395,11 @@ pub fn fill_source(db: &mut Db) -> Result<u64, DemoError> {
         &pb,
     )?;
     pb.finish_and_clear();
+    // Prescriptions, tracked but not published until round 9.
+    db.execute("CREATE TABLE dbo.Recept (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id), Lakemedel nvarchar(100) NOT NULL, Utfardad date NOT NULL)")?;
+    db.execute("ALTER TABLE dbo.Recept ENABLE CHANGE_TRACKING")?;
+    db.execute("INSERT INTO dbo.Recept SELECT Id, Id, N'Läkemedel ' + CAST(Id % 50 AS nvarchar(5)), '2026-01-15' FROM dbo.Besok WHERE Id % 7 = 0")?;
+    n += (VISITS / 7) as u64;
     Ok(n)
 }
 

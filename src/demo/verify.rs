@@ -3,7 +3,7 @@
 //! the others, and no reference in it dangles (no visit without its
 //! patient).
 
-use super::data::{Caregiver, REFERENCES, TABLES};
+use super::data::{Caregiver, Table, REFERENCES};
 use super::error::DemoError;
 use crate::mssql::client::{self, Db, Param};
 
@@ -18,12 +18,32 @@ pub fn rows_text(db: &mut Db, sql: &str, params: &[Param]) -> Result<Vec<String>
     Ok(out)
 }
 
-/// Compares every table of one caregiver's copy with its filtered, masked source.
-pub fn verify(src: &mut Db, copy: &mut Db, c: &Caregiver) -> Result<Vec<String>, DemoError> {
+/// A filter written for one partition key (`= @P1`) for the keys
+/// `keys` (`IN (@P1, @P2, ...)`), and its parameters.
+fn for_keys(filter: &str, keys: &[String]) -> (String, Vec<Param>) {
+    let list: Vec<String> = (1..=keys.len()).map(|i| format!("@P{i}")).collect();
+    (
+        filter.replace("= @P1", &format!("IN ({})", list.join(", "))),
+        keys.iter().map(|k| Param::Str(k.clone())).collect(),
+    )
+}
+
+/// Compares every table of `tables` in one caregiver's copy with its
+/// filtered, masked source, for the caregiver's partition keys `keys`.
+pub fn verify(
+    src: &mut Db,
+    copy: &mut Db,
+    c: &Caregiver,
+    tables: &[&Table],
+    keys: &[String],
+) -> Result<Vec<String>, DemoError> {
     let mut problems = Vec::new();
-    for t in &TABLES {
+    for t in tables {
         let (filter, params) = match t.filter {
-            Some(f) => (format!(" WHERE {f}"), vec![Param::Str(c.hsa.to_string())]),
+            Some(f) => {
+                let (f, p) = for_keys(f, keys);
+                (format!(" WHERE {f}"), p)
+            }
             None => (String::new(), vec![]),
         };
         // The table's alias in `from`, as its columns are written (x or p).
@@ -75,11 +95,15 @@ pub fn dangling(copy: &mut Db) -> Result<Vec<(&'static str, i64)>, DemoError> {
 }
 
 /// Rows each caregiver should have, and the other caregivers' rows in its copy.
-pub fn count_foreign(copy: &mut Db, c: &Caregiver) -> Result<u64, DemoError> {
+pub fn count_foreign(copy: &mut Db, keys: &[String]) -> Result<u64, DemoError> {
+    let (filter, params) = for_keys("VardgivareHsaId = @P1", keys);
     let rows = copy.rows(
         "counting foreign rows",
-        "SELECT COUNT(*) FROM dbo.Vardenhet WHERE VardgivareHsaId <> @P1",
-        &[Param::Str(c.hsa.to_string())],
+        &format!(
+            "SELECT COUNT(*) FROM dbo.Vardenhet WHERE NOT (VardgivareHsaId {})",
+            filter.trim_start_matches("VardgivareHsaId ")
+        ),
+        &params,
     )?;
     Ok(rows.first().and_then(|r| client::int_at(r, 0)).unwrap_or(0) as u64)
 }

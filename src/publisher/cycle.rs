@@ -252,25 +252,39 @@ impl<'c> Publisher<'c> {
                 Vec::new()
             }
         };
-        // A table whose rows travel again because its shape changed (or it
-        // was added): the same, but the copy's rows go first (format 2).
-        // One taking part in membership cannot be rebuilt row by row.
+        // A table whose rows travel again because its shape changed: routed
+        // as usual, then re-read whole for every caregiver that receives
+        // changes, the copy's rows going first (format 2); its ownership
+        // did not change, so the indexes stay as routing leaves them. A
+        // table added is re-sent like a table whose history was lost (its
+        // index is built), unless it takes part in membership, whose
+        // holders and references would have to be learnt for every row.
         let rules_now = Rule::all(&tables);
+        let mut reloads: Vec<(usize, Reload)> = Vec::new();
         for r in &reshaped {
             let (Some(i), Some(reload)) = (r.index, r.reload) else {
                 continue;
             };
+            if let Some(x) = resend.iter_mut().find(|(j, _, _)| *j == i) {
+                x.2 = x.2.max(Some(reload));
+                continue;
+            }
+            if r.was.is_some() {
+                reloads.push((i, reload));
+                continue;
+            }
             let t = &tables[i];
             let membership = t.cfg.owner.is_membership()
                 || rules_now
                     .iter()
                     .any(|x| x.source.schema.name == t.schema.name);
             if membership {
-                reset = reset.or(Some(format!("{}: {}", r.name, r.why)));
-            } else if !resend.iter().any(|(j, _, _)| *j == i) {
+                reset = reset.or(Some(format!(
+                    "{}: {} (it takes part in membership)",
+                    r.name, r.why
+                )));
+            } else {
                 resend.push((i, r.why.clone(), Some(reload)));
-            } else if let Some(x) = resend.iter_mut().find(|(j, _, _)| *j == i) {
-                x.2 = x.2.max(Some(reload));
             }
         }
         self.mark_offboarded(&mut changes)?;
@@ -282,6 +296,9 @@ impl<'c> Publisher<'c> {
                 live: snap.iter().map(Option::is_none).collect(),
                 rekeyed: self.rekey(&subs, &snap, &mut changes, report),
             };
+            // Before routing stages anything: the copies' shapes, and the
+            // staged rows in the shape published now.
+            self.reshape(&tables, &reshaped, &resend, &live, &mut changes, report)?;
             // Member tables before the tables whose members they make.
             let rules = Rule::all(&tables);
             let mut touched = Touched::default();
@@ -355,13 +372,13 @@ impl<'c> Publisher<'c> {
                 live: snap.iter().map(Option::is_none).collect(),
                 rekeyed: Vec::new(),
             };
-            self.reshape(&tables, &reshaped, &resend, &live, &mut changes, report)?;
             for (i, why, reload) in &resend {
                 self.resend(
                     db,
                     &tables[*i],
                     &tables,
                     *reload,
+                    true,
                     &live,
                     &mut owners,
                     &mut changes,
@@ -370,6 +387,19 @@ impl<'c> Publisher<'c> {
                 report
                     .resent
                     .push((tables[*i].schema.name.clone(), why.clone()));
+            }
+            for (i, reload) in &reloads {
+                self.resend(
+                    db,
+                    &tables[*i],
+                    &tables,
+                    Some(*reload),
+                    false,
+                    &live,
+                    &mut owners,
+                    &mut changes,
+                    report,
+                )?;
             }
         }
         // Snapshots, in the same read transaction.
@@ -677,7 +707,9 @@ impl<'c> Publisher<'c> {
         for r in reshaped {
             let drop_staged = match r.index {
                 None => true,
-                Some(i) => resend.iter().any(|(j, _, re)| *j == i && re.is_some()),
+                Some(i) => {
+                    r.reload.is_some() || resend.iter().any(|(j, _, re)| *j == i && re.is_some())
+                }
             };
             for (hsa, _) in &subscribers {
                 for st in self.state.staged_in(hsa, &r.name)? {
@@ -711,6 +743,9 @@ impl<'c> Publisher<'c> {
     /// difference, and the index follows. With `reload` the copy's rows go
     /// first (the package empties or re-creates the table) and the deletes
     /// are not sent. A shared table (not in the index) needs a reload.
+    /// Without `learn` (a table routed as usual this cycle, whose
+    /// ownership did not change) the indexes are left as they are: any
+    /// table, membership ones included, is re-read that way.
     #[allow(clippy::too_many_arguments)]
     fn resend(
         &self,
@@ -718,6 +753,7 @@ impl<'c> Publisher<'c> {
         t: &TableInfo,
         tables: &[TableInfo],
         reload: Option<Reload>,
+        learn: bool,
         live: &Live<'_>,
         owners: &mut Owners<'_>,
         changes: &mut Changes,
@@ -738,7 +774,7 @@ impl<'c> Publisher<'c> {
         // All the forgetting before any learning: a row that moved between
         // two caregivers is learnt for its new one after it was forgotten
         // for its old one.
-        for s in subs.iter().filter(|_| !shared) {
+        for s in subs.iter().filter(|_| !shared && learn) {
             for (row, kb) in self.state.owned_in(name, &s.hsa_id)? {
                 if reload.is_none() {
                     let key = decode_key(&kb, &key_types).map_err(|e| {
@@ -807,7 +843,9 @@ impl<'c> Publisher<'c> {
                             changes,
                             report,
                         );
-                        owners.set(RowId::new(name, &kb), Some(s.hsa_id.clone()));
+                        if learn {
+                            owners.set(RowId::new(name, &kb), Some(s.hsa_id.clone()));
+                        }
                     }
                     None => {
                         for s in &subs {
