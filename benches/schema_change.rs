@@ -36,8 +36,11 @@ fn fill(db: &mut Db, rows: i64) {
         db.execute(s).unwrap();
     }
     let units: Vec<String> = (1..=300).map(|u| format!("({u}, N'E{u}')")).collect();
-    db.execute(&format!("INSERT INTO dbo.Enhet VALUES {}", units.join(", ")))
-        .unwrap();
+    db.execute(&format!(
+        "INSERT INTO dbo.Enhet VALUES {}",
+        units.join(", ")
+    ))
+    .unwrap();
     let grow = |db: &mut Db, table: &str, first: &dyn Fn(i64) -> String, cols: &str, next: &str| {
         let seed: Vec<String> = (1..=1000).map(first).collect();
         db.execute(&format!("INSERT INTO {table} VALUES {}", seed.join(", ")))
@@ -56,7 +59,12 @@ fn fill(db: &mut Db, rows: i64) {
     grow(
         db,
         "dbo.Besok",
-        &|i| format!("({i}, {}, '2026-01-02T08:00:00', N'kontroll {i}')", 1 + i % 300),
+        &|i| {
+            format!(
+                "({i}, {}, '2026-01-02T08:00:00', N'kontroll {i}')",
+                1 + i % 300
+            )
+        },
         "Id, EnhetId, Tid, Orsak",
         "Id + {have}, 1 + (Id + {have}) % 300, Tid, Orsak",
     );
@@ -142,7 +150,10 @@ fn main() {
     line("onboarding snapshot", onboard);
     db.execute("ALTER TABLE dbo.Besok ADD Kommentar nvarchar(200) NULL")
         .unwrap();
-    line("add a nullable column to dbo.Besok", cycle(dir.path(), &mut db, false));
+    line(
+        "add a nullable column to dbo.Besok",
+        cycle(dir.path(), &mut db, false),
+    );
     db.execute("ALTER TABLE dbo.Anteckning ADD Signerad nvarchar(40) NULL")
         .unwrap();
     db.execute("UPDATE dbo.Anteckning SET Signerad = N'dr X' WHERE Id % 2 = 0")
@@ -153,7 +164,10 @@ fn main() {
     );
     units.push(11);
     config(dir.path(), &sim.conn("Pmo"), keys.path(), &units);
-    line("the caregiver gains one care unit", cycle(dir.path(), &mut db, false));
+    line(
+        "the caregiver gains one care unit",
+        cycle(dir.path(), &mut db, false),
+    );
     line(
         "baseline: a new snapshot of the same caregiver",
         cycle(dir.path(), &mut db, true),

@@ -643,3 +643,101 @@ fn kill_9_at_every_commit_boundary_during_table_changes_loses_nothing() {
         deltas(&w);
     }
 }
+
+/// A type narrowed at the source (every value still fits): the copy's
+/// table cannot be altered in place, so it is re-created and its rows
+/// travel again, alone. A column newly excluded in the configuration is
+/// dropped at the copy; the rows do not travel again.
+#[test]
+fn a_narrowed_column_re_creates_the_table_and_an_excluded_one_is_dropped() {
+    let w = besok_world();
+    w.pmo()
+        .execute("ALTER TABLE dbo.Besok ALTER COLUMN Kod varchar(3) NULL")
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("the table is re-created and its rows travel again")
+            && out.contains("0 snapshot(s)"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("table dbo.Besok: create and load"),
+        "{applied}"
+    );
+    assert!(applied.contains("applied (2 rows)"), "{applied}");
+    assert!(columns(&w, "dbo.Besok").contains(&"Kod varchar(3) NULL".to_string()));
+    assert_eq!(
+        ids(
+            &w,
+            "SELECT Id FROM dbo.Besok WHERE Kod IS NOT NULL ORDER BY Id"
+        ),
+        vec![1, 2]
+    );
+    w.configure(&format!("{KOD}exclude = [\"Gammal\"]\n"), "[\"E1\"]");
+    let out = w.run(&["once"]);
+    assert!(out.contains("dbo.Besok: column Gammal dropped"), "{out}");
+    let applied = w.run(&["apply"]);
+    assert!(applied.contains("applied (0 rows)"), "{applied}");
+    assert!(!columns(&w, "dbo.Besok")
+        .iter()
+        .any(|c| c.starts_with("Gammal")));
+    deltas(&w);
+}
+
+/// A column renamed at the source (`sp_rename`, same column_id): not a
+/// new column to hold back, but the same data under another name; the
+/// copy's table is re-created under the new names and its rows travel
+/// again, alone, with no new epoch.
+#[test]
+fn a_renamed_column_re_creates_the_table() {
+    let w = besok_world();
+    // new_columns = "hold": a renamed column is still not held.
+    w.configure(BESOK, "[\"E1\"]");
+    w.pmo()
+        .execute("EXEC sp_rename 'dbo.Besok.Kod', 'Atgardskod', 'COLUMN'")
+        .unwrap();
+    let out = w.run(&["check"]);
+    assert!(
+        out.contains("schema change: dbo.Besok: column Kod renamed to Atgardskod"),
+        "{out}"
+    );
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("dbo.Besok: column Kod renamed to Atgardskod: the table is re-created and its rows travel again")
+            && !out.contains("held back")
+            && out.contains("0 snapshot(s)"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("table dbo.Besok: create and load"),
+        "{applied}"
+    );
+    let cols = columns(&w, "dbo.Besok");
+    assert!(
+        cols.contains(&"Atgardskod varchar(5) NULL".to_string()),
+        "{cols:?}"
+    );
+    assert!(!cols.iter().any(|c| c.starts_with("Kod ")), "{cols:?}");
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Atgardskod IN ('A1', 'B2')"
+        ),
+        2
+    );
+    // Changes flow under the new name.
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET Atgardskod = 'X9' WHERE Id = 1")
+        .unwrap();
+    w.cycle();
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Atgardskod = 'X9'"
+        ),
+        1
+    );
+    deltas(&w);
+}

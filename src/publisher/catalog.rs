@@ -59,6 +59,9 @@ pub struct TableInfo {
     /// The select list (masks applied); empty for a schema rebuilt from the
     /// state, which is only used to write packages.
     pub select: Vec<SelectColumn>,
+    /// Each column's `column_id` at the source (a renamed column keeps
+    /// it); empty for a schema rebuilt from the state.
+    pub ids: Vec<i64>,
 }
 
 impl TableInfo {
@@ -66,6 +69,9 @@ impl TableInfo {
     /// masked column's mask as configured.
     pub fn published(&self) -> PublishedSchema {
         let mut p = PublishedSchema::of(&self.schema);
+        for (c, id) in p.columns.iter_mut().zip(&self.ids) {
+            c.id = Some(*id);
+        }
         for c in &mut p.columns {
             c.mask = self
                 .cfg
@@ -102,6 +108,13 @@ impl TableInfo {
                 keep[i - 1]
             });
         }
+        if !self.ids.is_empty() {
+            let mut i = 0;
+            self.ids.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
         self.key_pos = self.schema.key_positions().unwrap_or_default();
         self
     }
@@ -128,6 +141,10 @@ pub struct PublishedColumn {
     /// it (`NULL`, `N'x'`); None: not masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<String>,
+    /// Its `column_id` at the source, which a rename keeps; None in states
+    /// written before it was recorded (`drift` completes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
 }
 
 /// A table's columns and key as they were published (stored in the state).
@@ -187,6 +204,7 @@ impl PublishedSchema {
                     nullable: c.nullable,
                     collation: c.collation.clone(),
                     mask: None,
+                    id: None,
                 })
                 .collect(),
             key: schema.key.clone(),
@@ -220,6 +238,7 @@ impl PublishedSchema {
                 nullable,
                 collation: None,
                 mask: None,
+                id: None,
             });
         }
         Ok(PublishedSchema {
@@ -270,6 +289,7 @@ impl PublishedSchema {
             cfg: t.clone(),
             key_pos: schema.key_positions().unwrap_or_default(),
             select: vec![],
+            ids: vec![],
             schema,
         }
     }
@@ -310,6 +330,9 @@ pub fn drift(stored: Option<PublishedSchema>, now: &PublishedSchema) -> Drift {
         }
         if !was.masks_recorded {
             c.mask = n.mask.clone();
+        }
+        if c.id.is_none() {
+            c.id = n.id;
         }
     }
     completed.masks_recorded = true;
@@ -355,11 +378,13 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
     }
     let mut columns = Vec::new();
     let mut select = Vec::new();
+    let mut ids = Vec::new();
     for r in &cols {
         let cname = text_at(r, 0).unwrap_or_default();
         if t.excludes(&cname) {
             continue;
         }
+        ids.push(int_at(r, 6).unwrap_or(0));
         let tname = text_at(r, 1).unwrap_or_default();
         let max_len = int_at(r, 2).unwrap_or(0) as i16;
         let prec = int_at(r, 3).unwrap_or(0) as u8;
@@ -461,6 +486,7 @@ pub fn describe(db: &mut Db, t: &TableConfig) -> Result<TableInfo, CatalogError>
         schema,
         key_pos,
         select,
+        ids,
     })
 }
 
@@ -477,6 +503,7 @@ mod tests {
                     nullable: false,
                     collation: None,
                     mask: None,
+                    id: None,
                 },
                 PublishedColumn {
                     name: "Note".into(),
@@ -484,6 +511,7 @@ mod tests {
                     nullable: true,
                     collation: None,
                     mask: None,
+                    id: None,
                 },
             ],
             key: vec!["Id".into()],
@@ -556,6 +584,7 @@ mod tests {
             nullable: true,
             collation: None,
             mask: None,
+            id: None,
         });
         assert_eq!(
             drift(Some(older.clone()), &added),

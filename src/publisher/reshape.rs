@@ -76,6 +76,15 @@ pub enum Step {
     Drop(String),
 }
 
+/// The column of `now` that column `c` of an earlier shape became under
+/// another name (same source `column_id`), if any.
+fn renamed_to<'a>(c: &PublishedColumn, now: &'a PublishedSchema) -> Option<&'a PublishedColumn> {
+    let id = c.id?;
+    now.columns
+        .iter()
+        .find(|n| n.id == Some(id) && n.name != c.name)
+}
+
 fn same_column(a: &PublishedColumn, b: &PublishedColumn) -> bool {
     a.name == b.name && a.ty == b.ty && a.nullable == b.nullable && a.collation == b.collation
 }
@@ -179,9 +188,18 @@ pub fn undecided(
         return Vec::new();
     }
     let named = |c: &str, n: &String| n.eq_ignore_ascii_case(c);
+    // A column renamed at the source (same column_id) is not new.
+    let known = |i: usize| {
+        info.ids
+            .get(i)
+            .is_some_and(|id| stored.columns.iter().any(|p| p.id == Some(*id)))
+    };
     info.schema
         .columns
         .iter()
+        .enumerate()
+        .filter(|(i, _)| !known(*i))
+        .map(|(_, c)| c)
         .filter(|c| !stored.columns.iter().any(|p| named(&c.name, &p.name)))
         .filter(|c| !t.masks.keys().any(|m| named(&c.name, m)))
         .filter(|c| !accepted.iter().any(|a| named(&c.name, a)))
@@ -267,7 +285,20 @@ pub fn describe(copy: &PublishedSchema, now: &PublishedSchema) -> String {
                 });
             }
         }
-        None => parts.push(format!("columns changed from ({copy}) to ({now})")),
+        None => {
+            let renamed: Vec<String> = copy
+                .columns
+                .iter()
+                .filter_map(|c| {
+                    renamed_to(c, now).map(|n| format!("column {} renamed to {}", c.name, n.name))
+                })
+                .collect();
+            if renamed.is_empty() {
+                parts.push(format!("columns changed from ({copy}) to ({now})"));
+            } else {
+                parts.extend(renamed);
+            }
+        }
     }
     parts.join("; ")
 }
@@ -387,6 +418,7 @@ mod tests {
             nullable,
             collation: None,
             mask: None,
+            id: None,
         }
     }
 

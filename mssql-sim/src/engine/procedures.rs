@@ -16,6 +16,7 @@ impl Session {
         &mut self,
         name: &ObjectName,
         parameters: Vec<Expr>,
+        out: &mut Vec<Out>,
     ) -> Result<(), SqlError> {
         let proc = name.to_string().replace(['[', ']', '"'], "");
         let lower = proc.to_ascii_lowercase();
@@ -96,6 +97,42 @@ impl Session {
                 }
                 Ok(())
             }
+            "sys.sp_rename" | "sp_rename" => {
+                let mut text = |pos: usize, named: &str| -> Result<Option<String>, SqlError> {
+                    match arg(&args, pos, named) {
+                        None => Ok(None),
+                        Some(e) => match self.eval_scalar(e)? {
+                            Value::Str(s) => Ok(Some(s)),
+                            Value::Null => Ok(None),
+                            _ => Err(SqlError::new(
+                                8114,
+                                16,
+                                "Error converting data type to nvarchar.",
+                            )),
+                        },
+                    }
+                };
+                let objname = text(0, "@objname")?;
+                let newname = text(1, "@newname")?;
+                let objtype = text(2, "@objtype")?;
+                let (Some(objname), Some(newname)) = (objname, newname) else {
+                    return Err(SqlError::new(201, 16, "Procedure or function 'sp_rename' expects parameter '@newname', which was not supplied."));
+                };
+                if !objtype
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("COLUMN"))
+                {
+                    return Err(SqlError::unsupported(
+                        "sp_rename of anything but a column (@objtype = 'COLUMN')",
+                    ));
+                }
+                self.rename_column(&objname, &newname)?;
+                out.push(Out::Info(
+                    15477,
+                    "Caution: Changing any part of an object name could break scripts and stored procedures.".into(),
+                ));
+                Ok(())
+            }
             "mssql_sim.advance_clock" => {
                 let Some(e) = arg(&args, 0, "@seconds") else {
                     return Err(SqlError::new(201, 16, "Procedure or function 'mssql_sim.advance_clock' expects parameter '@seconds', which was not supplied."));
@@ -126,6 +163,66 @@ impl Session {
                 format!("Could not find stored procedure '{proc}'."),
             )),
         }
+    }
+
+    /// `sp_rename 'schema.table.column', 'new', 'COLUMN'`: the column keeps
+    /// its column_id, type and values under its new name (SQLite's RENAME
+    /// COLUMN rewrites the change tracking triggers with it). As SQL Server:
+    /// an unknown column is 15248, a name in use 15335. Refused
+    /// (unsupported): a key column of a tracked table, or a table with
+    /// computed columns (whose definitions would have to be rewritten).
+    fn rename_column(&mut self, objname: &str, newname: &str) -> Result<(), SqlError> {
+        let ambiguous = || {
+            SqlError::new(15248, 11, "Either the parameter @objname is ambiguous or the claimed @objtype (COLUMN) is wrong.")
+        };
+        let Some((table, column)) = objname.rsplit_once('.') else {
+            return Err(ambiguous());
+        };
+        let column = column.trim_matches(['[', ']']).to_string();
+        let name = translate::parse_object_name(table)?;
+        self.require_alter(&name)?;
+        let def = self
+            .resolver()
+            .resolve_table(&name)
+            .map_err(|_| ambiguous())?;
+        let Some(c) = def.column(&column).cloned() else {
+            return Err(ambiguous());
+        };
+        if def
+            .columns
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(newname) && o.column_id != c.column_id)
+        {
+            return Err(SqlError::new(15335, 11, format!("Error: The new name '{newname}' is already in use as a COLUMN name and would cause a duplicate that is not permitted.")));
+        }
+        let tracked = ct::table_tracking(&self.conn, def.object_id)?.is_some();
+        if tracked && def.pk.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+            return Err(SqlError::unsupported(
+                "sp_rename of a primary key column of a change-tracked table",
+            ));
+        }
+        if def.columns.iter().any(|o| o.computed.is_some()) {
+            return Err(SqlError::unsupported(
+                "sp_rename of a column of a table with computed columns",
+            ));
+        }
+        self.before_write()?;
+        let sql = format!(
+            "ALTER TABLE {} RENAME COLUMN {} TO {}",
+            q(&def.sqlite_name()),
+            q(&c.name),
+            q(newname)
+        );
+        self.atomic(|se| {
+            se.conn.execute_batch(&sql).map_err(catalog::sqlite_err)?;
+            se.conn
+                .execute(
+                    "UPDATE __sim_columns SET name = ?3 WHERE object_id = ?1 AND column_id = ?2",
+                    rusqlite::params![def.object_id, c.column_id, newname],
+                )
+                .map_err(catalog::sqlite_err)?;
+            Ok(())
+        })
     }
 
     /// Loads the rows of a bulk-load message into the table named by the

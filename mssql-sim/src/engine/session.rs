@@ -1109,7 +1109,7 @@ impl Session {
                 parameters,
                 ..
             } => {
-                self.execute_procedure(&name, parameters)?;
+                self.execute_procedure(&name, parameters, out)?;
                 out.push(Out::Done {
                     cmd: 0,
                     count: None,

@@ -9,7 +9,9 @@ decimal(9,2), char(3) -> char(6), which pads) keeps every value and shows its ne
 narrowing that a value does not fit fails and changes nothing; a column
 that does not exist is error 4924; a column the primary key or an index
 uses is error 5074. Change tracking records DML, not DDL: altering a
-tracked table's column adds no change. A change the simulator cannot make
+tracked table's column adds no change. sp_rename of a column keeps its
+column_id and values (15248 for an unknown column, 15335 for a name in
+use) and is not a tracked change either. A change the simulator cannot make
 in place (nullability, storage class) is refused saying so. Prints "OK"
 and exits 0 when all matched.
 """
@@ -83,5 +85,25 @@ with pytds.connect(server=host, port=port, database="Pmo", user="sa", password=p
     refused(cur, "ALTER TABLE dbo.Besok ALTER COLUMN Rum bigint NULL", "an indexed column", 5074)
     refused(cur, "ALTER TABLE dbo.Besok ALTER COLUMN Kod varchar(40) NOT NULL",
             "a change of nullability", text="does not support")
+
+
+    # sp_rename of a column: same column_id, same values, no tracked change.
+    cur.execute("SELECT column_id FROM sys.columns WHERE object_id = OBJECT_ID('dbo.Besok') AND name = 'Kod'")
+    kod_id = cur.fetchone()[0]
+    cur.execute("SELECT CHANGE_TRACKING_CURRENT_VERSION()")
+    before_rename = cur.fetchone()[0]
+    cur.execute("EXEC sp_rename 'dbo.Besok.Kod', 'Kod2', 'COLUMN'")
+    cur.execute("SELECT column_id FROM sys.columns WHERE object_id = OBJECT_ID('dbo.Besok') AND name = 'Kod2'")
+    check("a renamed column keeps its column_id", cur.fetchone()[0], kod_id)
+    cur.execute("SELECT Kod2 FROM dbo.Besok WHERE Id = 1")
+    check("a renamed column keeps its values", cur.fetchone()[0], "ABCDE")
+    refused(cur, "SELECT Kod FROM dbo.Besok", "the old name", 207)
+    cur.execute("SELECT COUNT(*) FROM CHANGETABLE(CHANGES dbo.Besok, %d) ct" % before_rename)
+    check("a rename is not a tracked change", cur.fetchone()[0], 0)
+    cur.execute("UPDATE dbo.Besok SET Kod2 = 'Z' WHERE Id = 1")
+    cur.execute("SELECT COUNT(*) FROM CHANGETABLE(CHANGES dbo.Besok, %d) ct" % before_rename)
+    check("changes are tracked after a rename", cur.fetchone()[0], 1)
+    refused(cur, "EXEC sp_rename 'dbo.Besok.Saknas', 'X', 'COLUMN'", "renaming a column that does not exist", 15248)
+    refused(cur, "EXEC sp_rename 'dbo.Besok.Kod2', 'Antal', 'COLUMN'", "renaming to a name in use", 15335)
 
 print("OK")
