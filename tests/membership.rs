@@ -1013,3 +1013,117 @@ fn columns_added_to_membership_tables_travel_without_a_new_epoch() {
     }
     r.isolated();
 }
+
+/// Change tracking begins again on the member table (visits) and then on
+/// the membership table (patients), with changes in between that it never
+/// saw (issue 19): a visit moved and one deleted, a patient renamed and
+/// one re-pointed. No new epoch: the visits are re-sent, the patients'
+/// holders learnt again (the patients themselves reloaded when their own
+/// history is lost), and every copy ends exact, with nothing sent where
+/// it does not belong.
+#[test]
+fn a_membership_table_s_lost_history_is_learnt_again_without_a_new_epoch() {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', 1), (2, N'Två', NULL), (3, N'Tre', NULL), (4, N'Fyra', 4);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL), (30, 3, 3, NULL), (40, 4, 2, NULL);
+         INSERT INTO dbo.Remiss VALUES (1, 3, N'EB');
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1'), (2, 2, N'Lillgatan 2'), (3, 3, N'Tregatan 3')",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    // Visits: tracking off while they change, then on again.
+    r.sql(
+        "ALTER TABLE dbo.Besok DISABLE CHANGE_TRACKING;
+         UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 20;
+         DELETE FROM dbo.Besok WHERE Id = 21;
+         INSERT INTO dbo.Besok VALUES (22, 2, 3, N'ny');
+         ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
+    );
+    let out = r.cycle();
+    assert!(out.contains("0 snapshot(s)"), "{out}");
+    assert!(
+        out.contains("dbo.Besok re-sent") && out.contains("dbo.Patient re-sent"),
+        "{out}"
+    );
+    r.converged("after the visits' history was lost");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::from([3, 4]));
+    // Patients: the same, with the rows changing unseen.
+    r.sql(
+        "ALTER TABLE dbo.Patient DISABLE CHANGE_TRACKING;
+         UPDATE dbo.Patient SET Namn = N'Ett (ändrad)' WHERE Id = 1;
+         UPDATE dbo.Patient SET ListadVardenhetId = 3 WHERE Id = 4;
+         ALTER TABLE dbo.Patient ENABLE CHANGE_TRACKING",
+    );
+    let out = r.cycle();
+    assert!(
+        out.contains("0 snapshot(s)") && out.contains("dbo.Patient re-sent"),
+        "{out}"
+    );
+    r.converged("after the patients' history was lost");
+    // And changes flow as deltas again.
+    r.sql(
+        "DELETE FROM dbo.Besok WHERE Id = 30; UPDATE dbo.Patient SET Namn = N'Tre B' WHERE Id = 3",
+    );
+    let out = r.cycle();
+    assert!(!out.contains("re-sent"), "{out}");
+    r.converged("after more changes");
+    r.isolated();
+    let status = r.ctferry(&["apply", "--status"], "apply-A.toml");
+    assert!(status.contains("epoch 1"), "{status}");
+}
+
+/// A membership table and its follower added to the configuration of a
+/// running setup (issue 19): created and loaded at every copy with the
+/// patients each caregiver has care of, their references learnt from the
+/// visits and referrals already published; then moves flow as deltas. No
+/// new epoch.
+#[test]
+fn a_membership_table_added_to_a_running_setup_is_loaded_without_a_new_epoch() {
+    let r = Region::new(MEMBERS, false);
+    let full = std::fs::read_to_string(r.w.path("ctferry.toml")).unwrap();
+    // Start without the patients and their addresses.
+    let start = full.find("[[table]]\nname = \"dbo.Patient\"").unwrap();
+    let end = full.find("[[table]]\nname = \"dbo.Besok\"").unwrap();
+    let without = format!("{}{}", &full[..start], &full[end..]).replace(
+        "[[table]]\nname = \"dbo.PatientAdress\"\nowner = { path = \"PatientId -> dbo.Patient(Id)\" }\n",
+        "",
+    );
+    std::fs::write(r.w.path("ctferry.toml"), &without).unwrap();
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL), (2, N'Två', NULL), (3, N'Tre', NULL);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL), (21, 2, 2, NULL);
+         INSERT INTO dbo.Remiss VALUES (1, 3, N'EC');
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1'), (2, 2, N'Lillgatan 2')",
+    );
+    let out = r.ctferry(&["once"], "ctferry.toml");
+    assert!(out.contains("3 snapshot(s)"), "{out}");
+    for (hsa, _) in SUBSCRIBERS {
+        r.ctferry(&["apply"], &format!("apply-{}.toml", &hsa[3..]));
+    }
+    std::fs::write(r.w.path("ctferry.toml"), &full).unwrap();
+    r.sql("UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 10");
+    let out = r.cycle();
+    assert!(
+        out.contains("0 snapshot(s)")
+            && out.contains("dbo.Patient: added to the configuration")
+            && out.contains("dbo.PatientAdress: added to the configuration"),
+        "{out}"
+    );
+    r.converged("after the patients were added");
+    assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([1, 3]));
+    // B's only visit of patient 2 deleted: the patient leaves B (known
+    // only by the reference learnt from the visit when the patients were
+    // added), and stays at A.
+    r.sql("DELETE FROM dbo.Besok WHERE Id = 21");
+    let out = r.cycle();
+    assert!(!out.contains("added"), "{out}");
+    r.converged("after a visit deleted");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::new());
+    assert_eq!(patients(&mut r.copy("SE-A")), BTreeSet::from([2]));
+    // A visit moved takes its patient out and in.
+    r.sql("UPDATE dbo.Besok SET VardenhetId = 3 WHERE Id = 20");
+    r.cycle();
+    r.converged("after a move");
+    r.isolated();
+}

@@ -241,26 +241,23 @@ impl<'c> Publisher<'c> {
         let w = self.state.watermark()?;
         report.previous = w;
         let (tables, reshaped) = self.read_tables(db, &mut changes, report, w.is_some())?;
-        let (mut reset, lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        let (reset, lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
         // A table whose change history was lost is re-sent whole to the
-        // caregivers that receive changes (no new epoch), unless its copy
-        // cannot be reconstructed row by row.
-        let mut resend = match self.resend_tables(&tables, &lost) {
-            Ok(r) => r,
-            Err(why) => {
-                reset = reset.or(Some(why));
-                Vec::new()
-            }
-        };
+        // caregivers that receive changes (no new epoch), and the
+        // membership tables whose holders depend on it learn them again.
+        let (mut resend, mut relearn) = self.resend_tables(&tables, &lost);
         // A table whose rows travel again because its shape changed: routed
         // as usual, then re-read whole for every caregiver that receives
         // changes, the copy's rows going first (format 2); its ownership
         // did not change, so the indexes stay as routing leaves them. A
         // table added is re-sent like a table whose history was lost (its
-        // index is built), unless it takes part in membership, whose
-        // holders and references would have to be learnt for every row.
+        // index is built); when it takes part in membership, the tables
+        // whose holders depend on it learn them, and the references its
+        // rules count are learnt from their member tables.
         let rules_now = Rule::all(&tables);
         let mut reloads: Vec<(usize, Reload)> = Vec::new();
+        let mut learn_refs: Vec<usize> = Vec::new();
+        let index_of = |t: &TableInfo| tables.iter().position(|x| x.schema.name == t.schema.name);
         for r in &reshaped {
             let (Some(i), Some(reload)) = (r.index, r.reload) else {
                 continue;
@@ -274,19 +271,36 @@ impl<'c> Publisher<'c> {
                 continue;
             }
             let t = &tables[i];
-            let membership = t.cfg.owner.is_membership()
-                || rules_now
-                    .iter()
-                    .any(|x| x.source.schema.name == t.schema.name);
-            if membership {
-                reset = reset.or(Some(format!(
-                    "{}: {} (it takes part in membership)",
-                    r.name, r.why
-                )));
-            } else {
+            if !t.cfg.owner.is_membership() {
                 resend.push((i, r.why.clone(), Some(reload)));
             }
+            for d in membership::dependents(&t.schema.name, &tables) {
+                let Some(j) = index_of(d) else { continue };
+                let re = (j == i).then_some(reload);
+                merge_relearn(&mut relearn, j, &r.why, re);
+            }
+            for rule in rules_now
+                .iter()
+                .filter(|x| x.target.schema.name == t.schema.name)
+            {
+                if let Some(j) = index_of(rule.source) {
+                    if !rule.source.cfg.owner.is_membership() && !learn_refs.contains(&j) {
+                        learn_refs.push(j);
+                    }
+                }
+            }
         }
+        // A table learnt again is re-read whole: its shape reload is part of that.
+        reloads.retain(
+            |(i, reload)| match relearn.iter_mut().find(|(j, _, _)| j == i) {
+                Some(x) => {
+                    x.2 = x.2.max(Some(*reload));
+                    false
+                }
+                None => true,
+            },
+        );
+        learn_refs.retain(|i| !resend.iter().any(|(j, _, _)| j == i));
         self.mark_offboarded(&mut changes)?;
         let (subs, snap) = self.snapshot_reasons(reset.as_deref())?;
         let mut owners = Owners::new(&self.state);
@@ -298,7 +312,9 @@ impl<'c> Publisher<'c> {
             };
             // Before routing stages anything: the copies' shapes, and the
             // staged rows in the shape published now.
-            self.reshape(&tables, &reshaped, &resend, &live, &mut changes, report)?;
+            let marked: Vec<(usize, String, Option<Reload>)> =
+                resend.iter().chain(&relearn).cloned().collect();
+            self.reshape(&tables, &reshaped, &marked, &live, &mut changes, report)?;
             // Member tables before the tables whose members they make.
             let rules = Rule::all(&tables);
             let mut touched = Touched::default();
@@ -327,7 +343,15 @@ impl<'c> Publisher<'c> {
             // Membership tables and followers, each after the tables its
             // holders come from.
             let mut moved = Touched::default();
-            for t in membership::routing_order(&tables) {
+            let relearnt = |t: &TableInfo| {
+                relearn
+                    .iter()
+                    .any(|(i, _, _)| tables[*i].schema.name == t.schema.name)
+            };
+            for t in membership::routing_order(&tables)
+                .into_iter()
+                .filter(|t| !relearnt(t))
+            {
                 if let Owner::Follows { table, .. } = &t.cfg.owner {
                     let followed =
                         tables
@@ -400,6 +424,32 @@ impl<'c> Publisher<'c> {
                     &mut changes,
                     report,
                 )?;
+            }
+            for i in &learn_refs {
+                self.learn_refs(db, &tables[*i], &tables, &live, &mut owners, report)?;
+            }
+            // In routing order: a table's holders are learnt after those of
+            // the tables they come from.
+            for t in membership::routing_order(&tables) {
+                let Some((i, why, reload)) = relearn
+                    .iter()
+                    .find(|(i, _, _)| tables[*i].schema.name == t.schema.name)
+                else {
+                    continue;
+                };
+                self.relearn(
+                    db,
+                    &tables[*i],
+                    &tables,
+                    *reload,
+                    &live,
+                    &mut owners,
+                    &mut changes,
+                    report,
+                )?;
+                report
+                    .resent
+                    .push((tables[*i].schema.name.clone(), why.clone()));
             }
         }
         // Snapshots, in the same read transaction.
@@ -617,21 +667,26 @@ impl<'c> Publisher<'c> {
         Ok((reset, lost))
     }
 
-    /// The published tables to re-send whole because a table's change
-    /// history was lost (`lost`: the table, why): the table itself and
-    /// those whose owner path goes through it; a shared table (whose rows
-    /// the index does not list) with its copies emptied first
-    /// (`Reload::Reset`). A membership table or one of its member tables,
-    /// whose holders depend on other rows, makes it a new epoch for
-    /// everyone instead: `Err(reason)`.
+    /// What a lost change history (`lost`: the table, why) makes the cycle
+    /// do, without a new epoch: the single-owner and shared tables to
+    /// re-send whole (the table itself and those whose owner path goes
+    /// through it; a shared table, whose rows the index does not list,
+    /// with its copies emptied first: `Reload::Reset`), and the membership
+    /// tables whose holders must be learnt again (those depending on a
+    /// table re-sent or on the lost one, or whose owner path goes through
+    /// it; the lost one itself, whose rows changed unseen, reloaded).
     #[allow(clippy::type_complexity)]
     fn resend_tables(
         &self,
         tables: &[TableInfo],
         lost: &[(String, String)],
-    ) -> Result<Vec<(usize, String, Option<Reload>)>, String> {
-        let rules = Rule::all(tables);
-        let mut out: Vec<(usize, String, Option<Reload>)> = Vec::new();
+    ) -> (
+        Vec<(usize, String, Option<Reload>)>,
+        Vec<(usize, String, Option<Reload>)>,
+    ) {
+        let mut resend: Vec<(usize, String, Option<Reload>)> = Vec::new();
+        let mut relearn: Vec<(usize, String, Option<Reload>)> = Vec::new();
+        let index_of = |t: &TableInfo| tables.iter().position(|x| x.schema.name == t.schema.name);
         for (name, why) in lost {
             for (i, t) in tables.iter().enumerate() {
                 let through = owner_hops(&t.cfg.owner)
@@ -639,18 +694,21 @@ impl<'c> Publisher<'c> {
                 if &t.schema.name != name && !through {
                     continue;
                 }
-                let membership = t.cfg.owner.is_membership()
-                    || rules.iter().any(|r| r.source.schema.name == t.schema.name);
-                if membership {
-                    return Err(why.clone());
+                if t.cfg.owner.is_membership() {
+                    let re = (&t.schema.name == name).then_some(Reload::Reset);
+                    merge_relearn(&mut relearn, i, why, re);
+                } else if !resend.iter().any(|(j, _, _)| *j == i) {
+                    let reload = (t.cfg.owner == Owner::Shared).then_some(Reload::Reset);
+                    resend.push((i, why.clone(), reload));
                 }
-                let reload = (t.cfg.owner == Owner::Shared).then_some(Reload::Reset);
-                if !out.iter().any(|(j, _, _)| *j == i) {
-                    out.push((i, why.clone(), reload));
+                for d in membership::dependents(&t.schema.name, tables) {
+                    if let Some(j) = index_of(d) {
+                        merge_relearn(&mut relearn, j, why, None);
+                    }
                 }
             }
         }
-        Ok(out)
+        (resend, relearn)
     }
 
     /// Records, for every caregiver that receives this cycle's changes, how
@@ -797,7 +855,10 @@ impl<'c> Publisher<'c> {
             }
         }
         let holding = membership::holding(t, tables);
-        let query = sql::snapshot_rows(&holding, &t.select, if shared { 0 } else { 1 }, &[]);
+        // A member table's rows: the keys they reference are learnt too.
+        let rules = Rule::all(tables);
+        let mine = Refs::of(t, &rules);
+        let ref_cols: &[String] = if learn { &mine.cols } else { &[] };
         let readers: Vec<Option<&crate::config::SubscriberConfig>> = if shared {
             vec![None]
         } else {
@@ -805,13 +866,9 @@ impl<'c> Publisher<'c> {
         };
         for s in readers {
             let keys = s.map(|s| s.keys.clone()).unwrap_or_default();
-            let q = if shared {
-                query.clone()
-            } else {
-                sql::snapshot_rows(&holding, &t.select, keys.len(), &[])
-            };
+            let q = sql::snapshot_rows(&holding, &t.select, keys.len(), ref_cols);
             let params: Vec<Param> = keys.iter().map(|k| Param::Str(k.clone())).collect();
-            let mut rows: Vec<Vec<Value>> = Vec::new();
+            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
             db.query(
                 &format!(
                     "re-reading {name}{}",
@@ -824,14 +881,25 @@ impl<'c> Publisher<'c> {
                     for (ci, c) in t.schema.columns.iter().enumerate() {
                         vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
                     }
-                    rows.push(vals);
+                    let referenced = if ref_cols.is_empty() {
+                        Vec::new()
+                    } else {
+                        mine.read(r, 1 + t.schema.columns.len())?
+                    };
+                    rows.push((vals, referenced));
                     Ok(())
                 },
             )?;
             report.statements += 1;
-            for vals in rows {
+            for (vals, referenced) in rows {
                 let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
                 let kb = key_bytes(&key);
+                if !ref_cols.is_empty() {
+                    let row = RowId::new(name, &kb);
+                    for (m, k) in mine.keys(&referenced) {
+                        owners.set_reference(RefId::new(&m.id, &row), k);
+                    }
+                }
                 match s {
                     Some(s) => {
                         live.send(
@@ -860,6 +928,165 @@ impl<'c> Publisher<'c> {
                             );
                         }
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Learns again which live caregivers hold each row of membership (or
+    /// follower) table `t`, as a snapshot reads them at V, without a new
+    /// epoch: every row a caregiver holds now is sent to it (whole, with
+    /// its values now: its rows or its holders may have changed unseen),
+    /// and every row it held and holds no more is deleted there (with
+    /// `reload` the copy's table is emptied or re-created first instead,
+    /// and the rows staged for it before are dropped). The holders of
+    /// caregivers that do not receive changes are left for their
+    /// snapshot. The references `t`'s rows count through membership rules
+    /// of other tables are learnt with them. Not routed this cycle.
+    #[allow(clippy::too_many_arguments)]
+    fn relearn(
+        &self,
+        db: &mut Db,
+        t: &TableInfo,
+        tables: &[TableInfo],
+        reload: Option<Reload>,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = &t.schema.name;
+        let rules = Rule::all(tables);
+        let mine = Refs::of(t, &rules);
+        let holding = membership::holding(t, tables);
+        let key_types: Vec<ColumnType> =
+            t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
+        let before = self.state.holders_in(name)?;
+        for (j, s) in self.cfg.subscribers.iter().enumerate() {
+            if !live.live[j] {
+                continue;
+            }
+            if reload.is_some() {
+                for st in self.state.staged_in(&s.hsa_id, name)? {
+                    changes.unstage(&st.id);
+                }
+            }
+            let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
+            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
+            db.query(
+                &format!("learning the holders of {name} for {}", s.hsa_id),
+                &sql::snapshot_rows(&holding, &t.select, s.keys.len(), &mine.cols),
+                &params,
+                |r| {
+                    let mut vals = Vec::with_capacity(t.schema.columns.len());
+                    for (ci, c) in t.schema.columns.iter().enumerate() {
+                        vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+                    }
+                    let referenced = mine.read(r, 1 + t.schema.columns.len())?;
+                    rows.push((vals, referenced));
+                    Ok(())
+                },
+            )?;
+            report.statements += 1;
+            let mut now: BTreeSet<Vec<u8>> = BTreeSet::new();
+            for (vals, referenced) in rows {
+                let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                let kb = key_bytes(&key);
+                let row = RowId::new(name, &kb);
+                for (m, k) in mine.keys(&referenced) {
+                    owners.set_reference(RefId::new(&m.id, &row), k);
+                }
+                live.send(
+                    &[Send::Upsert(&s.hsa_id)],
+                    name,
+                    &kb,
+                    &vals,
+                    &key,
+                    changes,
+                    report,
+                );
+                let mut set = owners.holders(&row)?;
+                if set.insert(s.hsa_id.clone()) {
+                    owners.set_holders(row, set);
+                }
+                now.insert(kb);
+            }
+            for (row, kb, _) in &before {
+                if now.contains(kb) {
+                    continue;
+                }
+                let mut set = owners.holders(row)?;
+                if !set.remove(&s.hsa_id) {
+                    continue;
+                }
+                if reload.is_none() {
+                    let key =
+                        decode_key(kb, &key_types).map_err(|e| PublishError::StagedUnreadable {
+                            table: name.clone(),
+                            detail: format!("a key in the membership index ({e})"),
+                        })?;
+                    live.send(
+                        &[Send::Delete(&s.hsa_id)],
+                        name,
+                        kb,
+                        &[],
+                        &key,
+                        changes,
+                        report,
+                    );
+                }
+                owners.set_holders(row.clone(), set);
+            }
+        }
+        Ok(())
+    }
+
+    /// Learns the keys that the rows of member table `t` (not itself owned
+    /// by membership) reference through the membership rules of `tables`,
+    /// for the rows each live caregiver has (a membership table just added
+    /// counts them from the next cycle on). Nothing is staged.
+    fn learn_refs(
+        &self,
+        db: &mut Db,
+        t: &TableInfo,
+        tables: &[TableInfo],
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let name = &t.schema.name;
+        let rules = Rule::all(tables);
+        let mine = Refs::of(t, &rules);
+        if mine.rules.is_empty() {
+            return Ok(());
+        }
+        let holding = membership::holding(t, tables);
+        for (j, s) in self.cfg.subscribers.iter().enumerate() {
+            if !live.live[j] {
+                continue;
+            }
+            let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
+            let mut refs: Vec<(RowId, Vec<Value>)> = Vec::new();
+            db.query(
+                &format!("learning what {name} references for {}", s.hsa_id),
+                &sql::snapshot_rows(&holding, &t.select, s.keys.len(), &mine.cols),
+                &params,
+                |r| {
+                    let mut key = Vec::with_capacity(t.key_pos.len());
+                    for p in &t.key_pos {
+                        let c = &t.schema.columns[*p];
+                        key.push(client::value(r, p + 1, &c.name, &c.ty)?);
+                    }
+                    let referenced = mine.read(r, 1 + t.schema.columns.len())?;
+                    refs.push((RowId::new(name, &key_bytes(&key)), referenced));
+                    Ok(())
+                },
+            )?;
+            report.statements += 1;
+            for (row, referenced) in refs {
+                for (m, k) in mine.keys(&referenced) {
+                    owners.set_reference(RefId::new(&m.id, &row), k);
                 }
             }
         }
@@ -1462,6 +1689,20 @@ type Lost = Vec<(String, String)>;
 
 /// The hops of a table's owner path (its own path, or the path to the
 /// table it follows), if it has one.
+/// Adds membership table `i` to the tables whose holders are learnt again
+/// this cycle, or strengthens its reload.
+fn merge_relearn(
+    relearn: &mut Vec<(usize, String, Option<Reload>)>,
+    i: usize,
+    why: &str,
+    reload: Option<Reload>,
+) {
+    match relearn.iter_mut().find(|(j, _, _)| *j == i) {
+        Some(x) => x.2 = x.2.max(reload),
+        None => relearn.push((i, why.to_string(), reload)),
+    }
+}
+
 fn owner_hops(owner: &Owner) -> Option<&[crate::config::Hop]> {
     match (owner, owner.direct()) {
         (Owner::Follows { hops, .. }, _) => Some(hops),

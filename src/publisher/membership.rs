@@ -131,6 +131,36 @@ pub fn routing_order(tables: &[TableInfo]) -> Vec<&TableInfo> {
     order
 }
 
+/// The membership and follower tables whose holders depend on table
+/// `name` (itself included when it is one): a rule's member table is
+/// `name` or depends on it, or the table followed is or does; in routing
+/// order. When `name`'s rows changed unseen (its change history lost) or
+/// its membership rules are new, these are the tables whose holders must
+/// be learnt again.
+pub fn dependents<'a>(name: &str, tables: &'a [TableInfo]) -> Vec<&'a TableInfo> {
+    let mut out: Vec<&TableInfo> = Vec::new();
+    for t in routing_order(tables) {
+        let on = |n: &str| n == name || out.iter().any(|o| o.schema.name == n);
+        let by_rule = t.cfg.owner.members().iter().any(|m| {
+            tables
+                .iter()
+                .find(|x| x.cfg.name.is(&m.table))
+                .is_some_and(|x| on(&x.schema.name))
+        });
+        let by_follow = match &t.cfg.owner {
+            Owner::Follows { table, .. } => tables
+                .iter()
+                .find(|x| x.cfg.name.is(table))
+                .is_some_and(|x| on(&x.schema.name)),
+            _ => false,
+        };
+        if t.schema.name == name || by_rule || by_follow {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// How a table's rows are held, for the snapshot's SELECT
 /// (`mssql::sql::source::snapshot_rows`): its rule, and recursively the
 /// rules of the tables its holders come from.

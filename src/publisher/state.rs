@@ -845,6 +845,24 @@ impl State {
         Ok(out)
     }
 
+    /// The rows of membership table `table` that have holders, with their
+    /// encoded keys and holders (to learn the table's holders again).
+    #[allow(clippy::type_complexity)]
+    pub fn holders_in(
+        &self,
+        table: &str,
+    ) -> Result<Vec<(RowId, Vec<u8>, std::collections::BTreeSet<String>)>, StateError> {
+        let mut prefix = format!("m/{table}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let kb = k[prefix.len()..].to_vec();
+            out.push((RowId::new(table, &kb), kb, holders_of(&v)));
+        }
+        Ok(out)
+    }
+
     /// The key a member row references through a rule, as remembered.
     pub fn reference(&self, r: &RefId) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self
