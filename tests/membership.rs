@@ -1127,3 +1127,34 @@ fn a_membership_table_added_to_a_running_setup_is_loaded_without_a_new_epoch() {
     r.converged("after a move");
     r.isolated();
 }
+
+/// The patients' owner rule changed in the configuration (listed patients
+/// now count too): their holders are learnt again by the new rule, and the
+/// addresses that follow them; no new epoch.
+#[test]
+fn a_membership_rule_changed_in_the_configuration_is_learnt_without_a_new_epoch() {
+    let r = Region::new(MEMBERS, false);
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', 2), (2, N'Två', NULL), (3, N'Tre', 3);
+         INSERT INTO dbo.Besok VALUES (10, 1, 1, NULL), (20, 2, 1, NULL);
+         INSERT INTO dbo.PatientAdress VALUES (1, 1, N'Storgatan 1'), (3, 3, N'Tregatan 3')",
+    );
+    r.cycle();
+    r.converged("after onboarding");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::new());
+    let cfg = std::fs::read_to_string(r.w.path("ctferry.toml"))
+        .unwrap()
+        .replace(MEMBERS, LISTED_AND_MEMBERS);
+    std::fs::write(r.w.path("ctferry.toml"), cfg).unwrap();
+    let r = Region { listed: true, ..r };
+    let out = r.cycle();
+    assert!(
+        out.contains("0 snapshot(s)")
+            && out.contains("its owner rule changed in the configuration"),
+        "{out}"
+    );
+    r.converged("after the rule changed");
+    assert_eq!(patients(&mut r.copy("SE-B")), BTreeSet::from([1]));
+    assert_eq!(patients(&mut r.copy("SE-C")), BTreeSet::from([3]));
+    r.isolated();
+}

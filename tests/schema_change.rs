@@ -741,3 +741,54 @@ fn a_renamed_column_re_creates_the_table() {
     );
     deltas(&w);
 }
+
+/// A table's owner rule changed in the configuration: its index was built
+/// by the old rule, so the table is re-sent (each copy gets exactly the
+/// rows the new rule gives it), with the tables owned through it; no new
+/// epoch, nothing else re-sent.
+#[test]
+fn an_owner_rule_changed_in_the_configuration_re_routes_that_table() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Ansvarig nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Anteckning (Id int NOT NULL PRIMARY KEY, BesokId int NOT NULL REFERENCES dbo.Besok(Id))".into(),
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, N'E1', N'E2'), (2, N'E1', N'E1'), (3, N'E2', N'E1')".into(),
+        "INSERT INTO dbo.Anteckning VALUES (10, 1), (20, 2), (30, 3)".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, N'E1')".into(),
+    ]);
+    let tables = |owner: &str| {
+        format!("[[table]]\nname = \"dbo.Besok\"\nowner = {{ column = \"{owner}\" }}\n{REMISS}[[table]]\nname = \"dbo.Anteckning\"\nowner = {{ path = \"BesokId -> dbo.Besok(Id)\" }}\n")
+    };
+    w.configure(&tables("HsaId"), "[\"E1\"]");
+    w.cycle();
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![1, 2]);
+    w.configure(&tables("Ansvarig"), "[\"E1\"]");
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("dbo.Besok re-sent") && out.contains("its owner rule changed in the configuration (was column = \"HsaId\"; now column = \"Ansvarig\")"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dbo.Anteckning re-sent") && !out.contains("dbo.Remiss re-sent"),
+        "{out}"
+    );
+    assert!(out.contains("0 snapshot(s)"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![2, 3]);
+    assert_eq!(
+        ids(&w, "SELECT Id FROM dbo.Anteckning ORDER BY Id"),
+        vec![20, 30]
+    );
+    // Then its changes route by the new rule.
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET Ansvarig = N'E2' WHERE Id = 2")
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(!out.contains("re-sent"), "{out}");
+    w.run(&["apply"]);
+    assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![3]);
+    deltas(&w);
+}

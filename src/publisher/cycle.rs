@@ -241,7 +241,11 @@ impl<'c> Publisher<'c> {
         let w = self.state.watermark()?;
         report.previous = w;
         let (tables, reshaped) = self.read_tables(db, &mut changes, report, w.is_some())?;
-        let (reset, lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        let (reset, mut lost) = self.history_reset(db, &tables, v, w, &mut changes, report)?;
+        // A table whose owner rule changed in the configuration: its index
+        // was built by the old rule, so it is handled as if its history
+        // were lost (re-sent, or its holders learnt again).
+        lost.extend(self.owner_rule_changes(&tables, w.is_some(), &mut changes)?);
         // A table whose change history was lost is re-sent whole to the
         // caregivers that receive changes (no new epoch), and the
         // membership tables whose holders depend on it learn them again.
@@ -599,6 +603,34 @@ impl<'c> Publisher<'c> {
             report.held.push((name, held.clone()));
         }
         Ok(info.without(&held))
+    }
+
+    /// The tables whose owner rule differs from the one their index was
+    /// built with (`x/`), with why; records the rules (the first time
+    /// without a change).
+    fn owner_rule_changes(
+        &self,
+        tables: &[TableInfo],
+        running: bool,
+        changes: &mut Changes,
+    ) -> Result<Vec<(String, String)>, PublishError> {
+        let mut out = Vec::new();
+        for t in tables {
+            let name = &t.schema.name;
+            let now = t.cfg.owner.to_string();
+            let before = self.state.owner_rule(name)?;
+            if before.as_deref().map(str::to_lowercase) == Some(now.to_lowercase()) {
+                continue;
+            }
+            changes.set_owner_rule(name, &now);
+            if let (Some(was), true) = (before, running) {
+                out.push((
+                    name.clone(),
+                    format!("its owner rule changed in the configuration (was {was}; now {now})"),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Why every caregiver needs a new snapshot, if the source's change

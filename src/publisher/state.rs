@@ -27,6 +27,7 @@
 //!   published one (`reshape::CopyTable`, JSON): its next delta changes it
 //! - `h/<table>`               columns held: new at the source, not published until accepted
 //! - `n/<table>`               held columns accepted (`ctferry schema accept`), published next cycle
+//! - `x/<table>`               the owner rule the table's index was built with (`owner = ...`)
 //!
 //! Contract: every change of state is one `commit` (an atomic sled batch)
 //! followed by a flush, so that what a commit covers is durable before the
@@ -401,7 +402,7 @@ impl Changes {
     /// Forgets a table that is no longer published (schema, begin version,
     /// held and accepted columns).
     pub fn forget_table(&mut self, table: &str) {
-        for p in ["t", "b", "h", "n"] {
+        for p in ["t", "b", "h", "n", "x"] {
             self.batch.remove(format!("{p}/{table}").as_bytes());
         }
         self.n += 1;
@@ -416,6 +417,12 @@ impl Changes {
                 .insert(k, serde_json::to_vec(c).unwrap_or_default()),
             None => self.batch.remove(k),
         }
+        self.n += 1;
+    }
+    /// Records the owner rule `table`'s index is built with.
+    pub fn set_owner_rule(&mut self, table: &str, rule: &str) {
+        self.batch
+            .insert(format!("x/{table}").as_bytes(), rule.as_bytes());
         self.n += 1;
     }
     /// Sets the columns of `table` held back (empty: none).
@@ -1009,6 +1016,15 @@ impl State {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// The owner rule `table`'s index was built with, if recorded.
+    pub fn owner_rule(&self, table: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .tree
+            .get(format!("x/{table}").as_bytes())
+            .map_err(|e| self.err(e))?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
     }
 
     /// The columns of `table` held back: new at the source, not published.
