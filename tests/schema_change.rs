@@ -792,3 +792,66 @@ fn an_owner_rule_changed_in_the_configuration_re_routes_that_table() {
     assert_eq!(ids(&w, "SELECT Id FROM dbo.Besok ORDER BY Id"), vec![3]);
     deltas(&w);
 }
+
+/// A caregiver whose interval has not come yet: the table change waits in
+/// the state for its next package, and `status` shows it (a re-send in
+/// progress when the rows travel again); the package then carries it.
+#[test]
+fn status_shows_a_table_change_waiting_for_the_next_package() {
+    let w = besok_world();
+    let cfg = w.path("ctferry.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "hsa_id = \"SE-NORR\"",
+            "hsa_id = \"SE-NORR\"\ninterval = \"1h\"",
+        ),
+    )
+    .unwrap();
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok ADD Rum nvarchar(10) NULL; UPDATE dbo.Besok SET Rum = N'R1'",
+        )
+        .unwrap();
+    // One scheduled cycle: the change is staged, the caregiver is not due.
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["run", "-c", cfg.to_str().unwrap(), "--every", "1s"])
+        .env("PW", world::PW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = w.path("state/status.json");
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&status_file)
+        .map(|s| s.contains("\"ok\": true"))
+        .unwrap_or(false)
+    {
+        assert!(t.elapsed().as_secs() < 30, "no cycle from ctferry run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = run.kill();
+    let _ = run.wait();
+    let (_, out, _) = w.ctferry(&["status"]);
+    assert!(
+        out.contains("SE-NORR: table change waiting for its next package: dbo.Besok: column Rum added; Rum already holds values: the rows travel again (re-send in progress)"),
+        "{out}"
+    );
+    let (_, json, _) = w.ctferry(&["status", "--json"]);
+    assert!(
+        json.contains("\"table_changes\":[\"dbo.Besok: column Rum added"),
+        "{json}"
+    );
+    // `once` packages it; nothing waits any more.
+    w.cycle();
+    let (_, out, _) = w.ctferry(&["status"]);
+    assert!(!out.contains("table change waiting"), "{out}");
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Rum = N'R1'"
+        ),
+        2
+    );
+}
