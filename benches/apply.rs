@@ -1,6 +1,7 @@
 //! Applying packages at the caregiver: a 1-million-row snapshot and a
-//! 100,000-change delta into mssql-sim, against a row-by-row baseline in
-//! the same run.
+//! 100,000-change delta into mssql-sim, against two baselines in the same
+//! run: the bare tiberius bulk insert of the same rows into the same kind
+//! of table (the limit), and a row-by-row applier.
 //!
 //!     cargo bench --bench apply
 //!     CTFERRY_BENCH_ROWS=200000 cargo bench --bench apply
@@ -195,6 +196,27 @@ fn main() {
     std::fs::rename(&delta_path, &delta.path).unwrap();
     let delta_secs = timed_apply(&mut db);
 
+    // The limit: the same rows bulk-inserted with tiberius (ctferry's Db,
+    // nothing else) into a fresh table of the same shape, in one
+    // transaction, in chunks of 10,000 as apply sends them.
+    db.execute("CREATE TABLE dbo.BulkBaseline (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL, Skriven datetime2(7) NOT NULL, Text nvarchar(400) NULL, Vikt decimal(9,3) NULL)").unwrap();
+    let types: Vec<_> = schema().columns.iter().map(|c| c.ty).collect();
+    let t0 = Instant::now();
+    db.execute("BEGIN TRANSACTION").unwrap();
+    let mut chunk = Vec::with_capacity(10_000);
+    for i in 0..n {
+        chunk.push(row(i, "v1"));
+        if chunk.len() == 10_000 {
+            db.bulk_load("dbo.BulkBaseline", &types, &chunk).unwrap();
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        db.bulk_load("dbo.BulkBaseline", &types, &chunk).unwrap();
+    }
+    db.execute("COMMIT TRANSACTION").unwrap();
+    let bulk_secs = t0.elapsed().as_secs_f64();
+
     // Baseline: one INSERT per row.
     db.execute("CREATE TABLE dbo.Baseline (Id bigint NOT NULL PRIMARY KEY, BesokId int NOT NULL, Skriven datetime2(7) NOT NULL, Text nvarchar(400) NULL, Vikt decimal(9,3) NULL)").unwrap();
     let base_n = 10_000i64;
@@ -215,9 +237,10 @@ fn main() {
     db.execute("COMMIT TRANSACTION").unwrap();
     let base_secs = t0.elapsed().as_secs_f64();
 
-    // Round trips of ctferry apply per 10,000-row chunk: SELECT TOP 0 (tiberius
-    // reads the metadata), INSERT BULK, the bulk-load message, and one batch
-    // (DELETE … JOIN; INSERT … SELECT; TRUNCATE): 4.
+    // Round trips of ctferry apply per 10,000-row chunk of a delta: SELECT
+    // TOP 0 (tiberius reads the metadata), INSERT BULK, the bulk-load
+    // message, and one batch (DELETE … JOIN; INSERT … SELECT; TRUNCATE): 4;
+    // of a snapshot, straight into its table: 3.
     let per_1000 = 4.0 / 10.0;
     println!(
         "snapshot: {n} rows in {snap_secs:.2} s = {:.0} rows/s",
@@ -228,7 +251,12 @@ fn main() {
         delta_n as f64 / delta_secs
     );
     println!(
-        "round trips per 1,000 rows: {per_1000:.1} (4 per 10,000-row chunk) + a few per package"
+        "round trips per 1,000 rows: delta {per_1000:.1} (4 per 10,000-row chunk), snapshot 0.3 (3) + a few per package"
+    );
+    println!(
+        "limit, bare bulk insert of the same rows: {n} rows in {bulk_secs:.2} s = {:.0} rows/s; snapshot apply / bulk insert = {:.2}x",
+        n as f64 / bulk_secs,
+        bulk_secs / snap_secs
     );
     println!("baseline, one INSERT per row: {base_n} rows in {base_secs:.2} s = {:.0} rows/s, 1,000 round trips per 1,000 rows", base_n as f64 / base_secs);
     sim.shutdown();

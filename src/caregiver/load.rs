@@ -5,7 +5,9 @@
 //! Rows arrive one at a time; every `CHUNK` rows of one table and section
 //! are bulk-loaded into a temp table and merged with a few set-based
 //! statements (`mssql::sql::target::merge_chunk`): memory stays bounded
-//! whatever the package's size. The first part of a snapshot (re)creates
+//! whatever the package's size. A snapshot's rows, all new to a table
+//! created empty in the same transaction, are bulk-loaded straight into it
+//! when every column can be loaded as its own type. The first part of a snapshot (re)creates
 //! the copy's tables; a delta's table changes (format 2) create, alter,
 //! empty or drop one table each before any row is loaded.
 
@@ -140,6 +142,18 @@ impl<'a> Loader<'a> {
         let t = &m.tables[table].schema;
         let target = qualified(&t.name);
         let keys_only = kind == SectionKind::Deletes;
+        // A snapshot's rows go into the table it created empty in this
+        // transaction, each key once: straight in by bulk load, when every
+        // column can be bulk-loaded as its own type (else through a stage).
+        let direct = m.kind == Kind::Snapshot
+            && !keys_only
+            && t.columns.iter().all(|c| client::stage_type(&c.ty) == c.ty);
+        if direct {
+            let types: Vec<ColumnType> = t.columns.iter().map(|c| c.ty).collect();
+            self.db.bulk_load(&target, &types, rows)?;
+            rows.clear();
+            return Ok(());
+        }
         let stage = self.stage_name(table, keys_only);
         let kp = t.key_positions().unwrap_or_default();
         let mut schema_for_stage = if keys_only {

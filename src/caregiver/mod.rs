@@ -6,10 +6,11 @@
 //! database, so state and data cannot disagree); rows are loaded while the
 //! package is read (bounded memory) but the transaction commits only after
 //! the reader has verified the trailer, the OpenPGP integrity check and the
-//! signature. A snapshot (all its parts together) replaces the copy's
-//! tables; a delta deletes and upserts by key with a few set-based
-//! statements per 10,000 rows (bulk load into a temp table, DELETE … JOIN,
-//! INSERT … SELECT). Anything wrong: rollback, nothing applied, an error
+//! signature; reading and loading overlap (two threads, a queue of two
+//! chunks). A snapshot (all its parts together) replaces the copy's
+//! tables, its rows bulk-loaded straight into them; a delta deletes and
+//! upserts by key with a few set-based statements per 10,000 rows (bulk
+//! load into a temp table, DELETE … JOIN, INSERT … SELECT). Anything wrong: rollback, nothing applied, an error
 //! naming the file and the reason. Already applied packages are skipped.
 //!
 //! The steps, one module each: `fetch` (where packages come from), `chain`
@@ -232,26 +233,57 @@ fn apply_group(
             changed.push((fname.clone(), what));
             crate::failpoint::hit("apply-table-changed");
         }
-        let mut loader = Loader::new(db, seq);
-        let mut buf: Vec<Vec<Value>> = Vec::new();
-        let mut cur: Option<(usize, SectionKind)> = None;
+        // Reading (decryption, decompression, decoding, checks) on this
+        // thread, loading on another: chunks pass through a queue of two,
+        // so memory stays bounded and the two overlap.
         let mut n = 0u64;
-        loop {
-            let row = reader.next_row().map_err(pkg_err)?;
-            let next = row.as_ref().map(|r| (r.table, r.kind));
-            if cur.is_some() && (next != cur || buf.len() >= CHUNK) {
-                let (t, k) = cur.unwrap_or((0, SectionKind::Upserts));
-                loader.flush(&m, t, k, &mut buf)?;
-                progress(&fname, n);
-                crate::failpoint::hit("apply-mid-package");
-            }
-            let Some(row) = row else { break };
-            cur = Some((row.table, row.kind));
-            buf.push(row.values);
-            n += 1;
-        }
+        let read = std::thread::scope(|sc| -> Result<Result<(), PackageError>, DbError> {
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<(usize, SectionKind, Vec<Vec<Value>>)>(2);
+            let manifest = &m;
+            let target: &mut Db = &mut *db;
+            let loading = sc.spawn(move || -> Result<(), DbError> {
+                let mut loader = Loader::new(target, seq);
+                for (t, k, mut rows) in rx {
+                    loader.flush(manifest, t, k, &mut rows)?;
+                }
+                loader.finish()
+            });
+            let mut buf: Vec<Vec<Value>> = Vec::new();
+            let mut cur: Option<(usize, SectionKind)> = None;
+            let read = loop {
+                let row = match reader.next_row() {
+                    Ok(r) => r,
+                    Err(e) => break Err(e),
+                };
+                let next = row.as_ref().map(|r| (r.table, r.kind));
+                if cur.is_some() && (next != cur || buf.len() >= CHUNK) {
+                    let (t, k) = cur.unwrap_or((0, SectionKind::Upserts));
+                    if tx.send((t, k, std::mem::take(&mut buf))).is_err() {
+                        // The loader stopped: its error is the one to report.
+                        break Ok(());
+                    }
+                    progress(&fname, n);
+                    crate::failpoint::hit("apply-mid-package");
+                }
+                let Some(row) = row else { break Ok(()) };
+                cur = Some((row.table, row.kind));
+                buf.push(row.values);
+                n += 1;
+            };
+            drop(tx);
+            loading.join().unwrap_or_else(|_| {
+                Err(DbError {
+                    what: "loading rows into the copy".into(),
+                    message: "the loading thread panicked".into(),
+                    number: None,
+                    retryable: false,
+                })
+            })?;
+            Ok(read)
+        })?;
+        read.map_err(pkg_err)?;
         let verified = reader.finish().map_err(pkg_err)?;
-        loader.finish()?;
         last = Some(log::record(db, &m, &fname, &verified.file_sha256, n)?);
         done.push((fname, n));
         if m.last_part {
