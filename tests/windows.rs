@@ -187,3 +187,104 @@ fn apply_with_windows_paths_takes_a_snapshot_then_a_delta() {
         "{out}"
     );
 }
+
+/// Windows sign-in to the caregiver's SQL Server (`integrated security=true`,
+/// no user id, no password): ctferry.exe hands it to tiberius's Windows
+/// authentication (SSPI): under Wine that stops on the client side (Wine's
+/// NTLM needs Samba's ntlm_auth) with a message that says so, and where it
+/// reaches the simulator it is refused as SQL Server refuses a Windows
+/// identity it cannot accept (18452) — a real Windows sign-in cannot be
+/// exercised under Wine against the simulator. The Linux build
+/// says it works with ctferry.exe only; a password next to it is refused.
+#[test]
+fn windows_sign_in_reaches_the_server_as_sspi() {
+    let w = region();
+    w.run(&["once"]);
+    let apply = std::fs::read_to_string(w.path("apply.toml")).unwrap();
+    let integrated = apply
+        .replace("user id=sa;", "integrated security=true;")
+        .replace("password_env = \"PW\"\n", "");
+    assert!(
+        integrated.contains("integrated security=true"),
+        "{integrated}"
+    );
+    let cfg = w.path("apply-sspi.toml");
+    std::fs::write(&cfg, &integrated).unwrap();
+    // The Linux build.
+    let (ok, out, err) = world::fixtures::run_ctferry(&["apply"], &cfg, &[("PW", PW)]);
+    assert!(
+        !ok && err.contains(
+            "integrated security (Windows sign-in) works with ctferry.exe on Windows only"
+        ),
+        "{out}{err}"
+    );
+    let with_password = w.path("apply-sspi-pw.toml");
+    std::fs::write(
+        &with_password,
+        integrated.replace("[target]\n", "[target]\npassword_env = \"PW\"\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = world::fixtures::run_ctferry(&["apply"], &with_password, &[("PW", PW)]);
+    assert!(!ok && err.contains("remove password_env"), "{err}");
+    // ctferry.exe under Wine: the login goes out as Windows authentication.
+    let Some(wx) = windows() else { return };
+    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
+    let windows_toml = integrated
+        .replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
+        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
+        .replace("folder = \"out\"", &format!("folder = {}", lit("out")));
+    std::fs::write(&cfg, windows_toml).unwrap();
+    let (ok, out, err) = exe(&wx, &["apply", "-c", &win(&cfg)]);
+    // Wine's SSPI cannot make an NTLM token without Samba's ntlm_auth, so
+    // the sign-in usually stops on this side, said as such; where it goes
+    // out, the simulator refuses it as SQL Server would.
+    assert!(
+        !ok && (err.contains("with Windows authentication (SSPI)")
+            || err.contains("cannot be used with Integrated authentication")),
+        "{out}{err}"
+    );
+    assert!(!err.contains("Force Encryption"), "{err}");
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM sys.tables WHERE name = N'Besok'"
+        ),
+        0
+    );
+}
+
+/// The scheduled task the README imports (docs/ctferry-apply-task.xml) is
+/// well-formed Task Scheduler XML that runs `C:\ctferry\ctferry.exe apply`
+/// every 15 minutes without overlapping runs, and the README's schtasks
+/// line imports that file.
+#[test]
+fn the_scheduled_task_is_what_the_readme_says() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let xml = format!("{root}/docs/ctferry-apply-task.xml");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\n\
+             ns = {'t': 'http://schemas.microsoft.com/windows/2004/02/mit/task'}\n\
+             r = E.parse(sys.argv[1]).getroot()\n\
+             f = lambda p: r.find(p, ns).text\n\
+             print(f('t:Actions/t:Exec/t:Command'), f('t:Actions/t:Exec/t:Arguments'), f('t:Triggers/t:TimeTrigger/t:Repetition/t:Interval'), f('t:Settings/t:MultipleInstancesPolicy'))",
+            &xml,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "C:\\ctferry\\ctferry.exe apply PT15M IgnoreNew"
+    );
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(readme.contains(
+        "schtasks /Create /TN \"ctferry apply\" /XML C:\\ctferry\\ctferry-apply-task.xml"
+    ));
+    assert!(readme.contains("copy ctferry.exe C:\\ctferry\\"));
+}

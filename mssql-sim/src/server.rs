@@ -289,6 +289,25 @@ fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, front: &Front) -
             0,
         )
     };
+    // Windows authentication (SSPI): the simulator has SQL Server logins
+    // only, so it answers as SQL Server does when it cannot accept the
+    // client's Windows identity (18452, alone).
+    if login.integrated {
+        let mut resp = Response::new();
+        resp.error(&SqlError::new(
+            18452,
+            14,
+            "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.",
+        ));
+        resp.done(DONE_ERROR, 0, 0);
+        return write_message(
+            &mut writer,
+            packet::PT_RESPONSE,
+            &resp.buf,
+            packet::DEFAULT_PACKET_SIZE,
+            0,
+        );
+    }
     let (principal, sysadmin) = match shared.authenticate(&login.user, &login.password) {
         Ok(Some(found)) => found,
         Ok(None) => return refuse(&mut writer, None),

@@ -101,8 +101,24 @@ pub fn load_apply(path: &Path) -> Result<ApplyConfig, ConfigError> {
         "[target]",
         &raw.target.password_env,
         &raw.target.password_file,
-    )?
-    .ok_or_else(|| err("[target]", "set password_env or password_file".into()))?;
+    )?;
+    // Windows sign-in needs no password (and takes none).
+    let password = match (password, connection.integrated()) {
+        (Some(_), true) => {
+            return Err(err(
+                "[target]",
+                "integrated security=true signs in as the Windows account running ctferry: remove password_env / password_file".into(),
+            ))
+        }
+        (Some(p), false) => p,
+        (None, true) => Secret::new(String::new()),
+        (None, false) => {
+            return Err(err(
+                "[target]",
+                "set password_env or password_file (or integrated security=true in the connection, for Windows sign-in on Windows)".into(),
+            ))
+        }
+    };
     let passphrase = secret(
         "[keys]",
         &raw.keys.passphrase_env,

@@ -47,6 +47,7 @@ pub struct ConnectionString {
     host: String,
     encryption: Encryption,
     trust: Trust,
+    integrated: bool,
 }
 
 /// What is wrong with a connection string, and what to write instead.
@@ -90,6 +91,22 @@ impl ConnectionString {
         if get(&["password", "pwd"]).is_some() {
             return Err(BadConnection(
                 "the connection string must not contain the password; use password_env or password_file".into(),
+            ));
+        }
+        // Windows sign-in: the service account's own Windows identity
+        // (SSPI), no user id and no password.
+        let integrated = match get(&["integrated security", "trusted_connection"]) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("sspi") => true,
+            Some(v) => truthy(&v).ok_or_else(|| {
+                BadConnection(format!(
+                    "integrated security={v}: write true (or sspi) for Windows sign-in, or leave it out"
+                ))
+            })?,
+        };
+        if integrated && get(&["user id", "uid", "user"]).is_some() {
+            return Err(BadConnection(
+                "give either integrated security=true (Windows sign-in) or user id=... with password_env, not both".into(),
             ));
         }
         let server = get(&[
@@ -174,6 +191,7 @@ impl ConnectionString {
             host,
             encryption,
             trust,
+            integrated,
         })
     }
 
@@ -192,6 +210,13 @@ impl ConnectionString {
 
     pub fn trust(&self) -> &Trust {
         &self.trust
+    }
+
+    /// Whether it signs in with the Windows identity of the process
+    /// (`integrated security=true` / `trusted_connection=yes`): then no
+    /// password is given (ctferry.exe on Windows only).
+    pub fn integrated(&self) -> bool {
+        self.integrated
     }
 
     /// What `ctferry check` warns about: settings that work but protect less
@@ -276,6 +301,18 @@ mod tests {
         );
         assert!(!c.as_str().contains("encrypt=true"));
         assert!(parse("server=h;user id=u;encrypt=maybe").is_err());
+        // Windows sign-in: without user id, in any of its spellings.
+        for on in [
+            "integrated security=true",
+            "Integrated Security=SSPI",
+            "Trusted_Connection=yes",
+        ] {
+            let c = parse(&format!("server=h;{on}")).unwrap();
+            assert!(c.integrated(), "{on}");
+        }
+        assert!(!parse("server=h;user id=u").unwrap().integrated());
+        assert!(parse("server=h;integrated security=true;user id=u").is_err());
+        assert!(parse("server=h;integrated security=maybe").is_err());
         assert!(parse("server=h;user id=u;password=x").is_err());
         assert!(parse("user id=u").is_err());
         let dir = tempfile::tempdir().unwrap();

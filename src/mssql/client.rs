@@ -121,7 +121,11 @@ enum LoginError {
 }
 
 /// Connects and logs in once; a routing answer is returned, not followed.
-async fn login(config: Config, plaintext: bool) -> Result<Client<Compat<TcpStream>>, LoginError> {
+async fn login(
+    config: Config,
+    plaintext: bool,
+    integrated: bool,
+) -> Result<Client<Compat<TcpStream>>, LoginError> {
     let addr = config.get_addr();
     let tcp = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -159,6 +163,12 @@ async fn login(config: Config, plaintext: bool) -> Result<Client<Compat<TcpStrea
                 retryable: false,
             }))
         }
+        Err(tiberius::error::Error::Io { message, .. }) if integrated => Err(LoginError::Db(DbError {
+            what: format!("signing in to {addr} with Windows authentication (SSPI)"),
+            message: format!("{message}: Windows could not sign in as the account ctferry runs as; run it as an account the SQL Server has a login for (CREATE LOGIN [DOMAIN\\account] FROM WINDOWS), or use user id=... with password_env"),
+            number: None,
+            retryable: false,
+        })),
         Err(tiberius::error::Error::Io { message, .. }) if plaintext => Err(LoginError::Db(DbError {
             what: format!("logging in to {addr}"),
             message: format!("{message}: the server closed the connection when ctferry did not encrypt; it requires encryption (SQL Server's Force Encryption): use encrypt=true"),
@@ -182,6 +192,44 @@ fn ado_user(conn: &str) -> Option<String> {
     })
 }
 
+/// Whether the connection string asks for Windows sign-in.
+fn integrated(connection: &str) -> bool {
+    let lower = connection.to_ascii_lowercase().replace(' ', "");
+    [
+        "integratedsecurity=true",
+        "integratedsecurity=sspi",
+        "integratedsecurity=yes",
+        "trusted_connection=yes",
+        "trusted_connection=true",
+    ]
+    .iter()
+    .any(|k| lower.split(';').any(|kv| kv.trim() == *k))
+}
+
+/// How the connection string signs in: the process's Windows identity
+/// (`integrated security=true`, `trusted_connection=yes`; SSPI, on Windows
+/// builds), or SQL Server authentication with `user id` and `password`.
+pub fn authentication(connection: &str, password: &Secret) -> Result<AuthMethod, DbError> {
+    if integrated(connection) {
+        #[cfg(windows)]
+        return Ok(AuthMethod::Integrated);
+        #[cfg(not(windows))]
+        return Err(DbError {
+            what: "the connection string".into(),
+            message: "integrated security (Windows sign-in) works with ctferry.exe on Windows only; here give user id=... and password_env or password_file".into(),
+            number: None,
+            retryable: false,
+        });
+    }
+    let user = ado_user(connection).ok_or_else(|| DbError {
+        what: "the connection string".into(),
+        message: "it has no `user id=...`: give one (SQL Server authentication, with password_env or password_file), or integrated security=true for Windows sign-in on Windows".into(),
+        number: None,
+        retryable: false,
+    })?;
+    Ok(AuthMethod::sql_server(user, password.expose()))
+}
+
 impl Db {
     /// Connects with an ADO-style connection string (without password) and
     /// the password from the configuration.
@@ -201,25 +249,18 @@ impl Db {
             number: None,
             retryable: false,
         })?;
-        let user = ado_user(connection).ok_or_else(|| DbError {
-            what: "the connection string".into(),
-            message: "it has no `user id=...`; ctferry logs in with SQL Server authentication"
-                .into(),
-            number: None,
-            retryable: false,
-        })?;
-        config.authentication(AuthMethod::sql_server(user, password.expose()));
+        config.authentication(authentication(connection, password)?);
         let plaintext = connection
             .to_ascii_lowercase()
             .contains("encrypt=danger_plaintext");
         let client = rt.block_on(async {
-            match login(config.clone(), plaintext).await {
+            match login(config.clone(), plaintext, integrated(connection)).await {
                 // Azure SQL's gateway (and a failover partner) sends the
                 // client to another server: follow that once.
                 Err(LoginError::Routed { host, port }) => {
                     config.host(&host);
                     config.port(port);
-                    match login(config, plaintext).await {
+                    match login(config, plaintext, integrated(connection)).await {
                         Err(LoginError::Routed { host, port }) => Err(DbError {
                             what: format!("logging in to {host}:{port}"),
                             message: "the server redirected the login a second time; ctferry follows one redirect".into(),

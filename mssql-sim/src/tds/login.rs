@@ -70,6 +70,9 @@ pub struct Login {
     pub server: String,
     pub database: String,
     pub language: String,
+    /// OptionFlags2's fIntSecurity: the client signs in with Windows
+    /// authentication (SSPI) instead of a login and password.
+    pub integrated: bool,
 }
 
 fn decode_password(b: &[u8]) -> String {
@@ -94,7 +97,10 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login> {
     }
     let tds_version = r.u32()?;
     let packet_size = r.u32()?;
-    r.bytes(4 + 4 + 4 + 4 + 4 + 4)?; // progver, pid, connid, flags, tz, lcid
+    r.bytes(4 + 4 + 4)?; // progver, pid, connid
+    let flags = r.bytes(4)?; // OptionFlags1, OptionFlags2, TypeFlags, OptionFlags3
+    let integrated = flags[1] & 0x80 != 0;
+    r.bytes(4 + 4)?; // tz, lcid
     let field = |r: &mut Reader<'_>, password: bool| -> PResult<String> {
         let ib = r.u16()? as usize;
         let cch = r.u16()? as usize;
@@ -132,6 +138,7 @@ pub fn parse_login7(payload: &[u8]) -> PResult<Login> {
         server,
         database,
         language,
+        integrated,
     })
 }
 
