@@ -288,3 +288,57 @@ fn the_scheduled_task_is_what_the_readme_says() {
     ));
     assert!(readme.contains("copy ctferry.exe C:\\ctferry\\"));
 }
+
+/// `ctferry.exe apply --watch` under Wine keeps polling: a snapshot, then a
+/// delta made while it runs, both applied without restarting it.
+#[test]
+fn apply_watch_under_wine_applies_what_arrives() {
+    let Some(wx) = windows() else { return };
+    let w = region();
+    w.run(&["once"]);
+    let apply = std::fs::read_to_string(w.path("apply.toml")).unwrap();
+    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
+    let windows_toml = apply
+        .replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
+        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
+        .replace("folder = \"out\"", &format!("folder = {}", lit("out")));
+    let cfg = w.path("apply-watch.toml");
+    std::fs::write(&cfg, windows_toml).unwrap();
+    let mut child = Command::new("wine")
+        .arg(&wx.0)
+        .args(["apply", "-c", &win(&cfg), "--watch", "--every", "1"])
+        .env("WINEPREFIX", &wx.1)
+        .env("WINEDEBUG", "-all")
+        .env("PW", PW)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = |sql: &str, want: i64| {
+        let t = std::time::Instant::now();
+        loop {
+            let n = w
+                .kopia()
+                .rows("waiting", sql, &[])
+                .ok()
+                .and_then(|r| r.first().and_then(|r| ctferry::mssql::client::int_at(r, 0)));
+            if n == Some(want) {
+                return true;
+            }
+            if t.elapsed().as_secs() > 60 {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    let snapshot = wait("SELECT COUNT(*) FROM ctferry.applied", 1);
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET Namn = N'Åsa (ny)' WHERE Id = 1")
+        .unwrap();
+    w.run(&["once"]);
+    let delta = wait("SELECT COUNT(*) FROM dbo.Besok WHERE Namn = N'Åsa (ny)'", 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(snapshot, "--watch did not apply the snapshot");
+    assert!(delta, "--watch did not apply the delta made while it ran");
+}
