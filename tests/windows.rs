@@ -60,6 +60,15 @@ fn exe_in(w: &(PathBuf, PathBuf), cwd: Option<&Path>, args: &[&str]) -> (bool, S
     )
 }
 
+/// apply.toml text `toml` with its key and folder paths written the
+/// Windows way (`'Z:\...'`), as a caregiver on Windows writes them.
+fn windows_paths(w: &World, toml: &str) -> String {
+    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
+    toml.replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
+        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
+        .replace("folder = \"out\"", &format!("folder = {}", lit("out")))
+}
+
 fn region() -> World {
     let w = World::new(&[
         "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL, Namn nvarchar(50) NOT NULL)".into(),
@@ -132,11 +141,7 @@ fn apply_with_windows_paths_takes_a_snapshot_then_a_delta() {
     let w = region();
     w.run(&["once"]);
     let apply = std::fs::read_to_string(w.path("apply.toml")).unwrap();
-    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
-    let windows_toml = apply
-        .replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
-        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
-        .replace("folder = \"out\"", &format!("folder = {}", lit("out")));
+    let windows_toml = windows_paths(&w, &apply);
     assert!(windows_toml.contains("Z:\\"), "{windows_toml}");
     let cfg = w.path("apply-windows.toml");
     std::fs::write(&cfg, windows_toml).unwrap();
@@ -228,11 +233,7 @@ fn windows_sign_in_reaches_the_server_as_sspi() {
     assert!(!ok && err.contains("remove password_env"), "{err}");
     // ctferry.exe under Wine: the login goes out as Windows authentication.
     let Some(wx) = windows() else { return };
-    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
-    let windows_toml = integrated
-        .replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
-        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
-        .replace("folder = \"out\"", &format!("folder = {}", lit("out")));
+    let windows_toml = windows_paths(&w, &integrated);
     std::fs::write(&cfg, windows_toml).unwrap();
     let (ok, out, err) = exe(&wx, &["apply", "-c", &win(&cfg)]);
     // Wine's SSPI cannot make an NTLM token without Samba's ntlm_auth, so
@@ -297,11 +298,7 @@ fn apply_watch_under_wine_applies_what_arrives() {
     let w = region();
     w.run(&["once"]);
     let apply = std::fs::read_to_string(w.path("apply.toml")).unwrap();
-    let lit = |p: &str| format!("'{}'", win(&w.path(p)));
-    let windows_toml = apply
-        .replace("\"keys/norr.sec.asc\"", &lit("keys/norr.sec.asc"))
-        .replace("\"keys/region.pub.asc\"", &lit("keys/region.pub.asc"))
-        .replace("folder = \"out\"", &format!("folder = {}", lit("out")));
+    let windows_toml = windows_paths(&w, &apply);
     let cfg = w.path("apply-watch.toml");
     std::fs::write(&cfg, windows_toml).unwrap();
     let mut child = Command::new("wine")

@@ -66,6 +66,16 @@ struct Reshaped {
     why: String,
 }
 
+/// What a cycle reads again whole, by index into its tables: re-sent
+/// (why, reload), reloaded after a change of shape, references learnt,
+/// holders learnt again (why, reload).
+struct Rereads<'a> {
+    resend: &'a [(usize, String, Option<Reload>)],
+    reloads: &'a [(usize, Reload)],
+    learn_refs: &'a [usize],
+    relearn: &'a [(usize, String, Option<Reload>)],
+}
+
 /// The caregivers that receive changes this cycle (those getting a
 /// snapshot instead are not live), and the routed-change counts.
 struct Live<'a> {
@@ -400,61 +410,13 @@ impl<'c> Publisher<'c> {
                 live: snap.iter().map(Option::is_none).collect(),
                 rekeyed: Vec::new(),
             };
-            for (i, why, reload) in &resend {
-                self.resend(
-                    db,
-                    &tables[*i],
-                    &tables,
-                    *reload,
-                    true,
-                    &live,
-                    &mut owners,
-                    &mut changes,
-                    report,
-                )?;
-                report
-                    .resent
-                    .push((tables[*i].schema.name.clone(), why.clone()));
-            }
-            for (i, reload) in &reloads {
-                self.resend(
-                    db,
-                    &tables[*i],
-                    &tables,
-                    Some(*reload),
-                    false,
-                    &live,
-                    &mut owners,
-                    &mut changes,
-                    report,
-                )?;
-            }
-            for i in &learn_refs {
-                self.learn_refs(db, &tables[*i], &tables, &live, &mut owners, report)?;
-            }
-            // In routing order: a table's holders are learnt after those of
-            // the tables they come from.
-            for t in membership::routing_order(&tables) {
-                let Some((i, why, reload)) = relearn
-                    .iter()
-                    .find(|(i, _, _)| tables[*i].schema.name == t.schema.name)
-                else {
-                    continue;
-                };
-                self.relearn(
-                    db,
-                    &tables[*i],
-                    &tables,
-                    *reload,
-                    &live,
-                    &mut owners,
-                    &mut changes,
-                    report,
-                )?;
-                report
-                    .resent
-                    .push((tables[*i].schema.name.clone(), why.clone()));
-            }
+            let plan = Rereads {
+                resend: &resend,
+                reloads: &reloads,
+                learn_refs: &learn_refs,
+                relearn: &relearn,
+            };
+            self.reread(db, &tables, &plan, &live, &mut owners, &mut changes, report)?;
         }
         // Snapshots, in the same read transaction.
         for (i, s) in cfg.subscribers.iter().enumerate() {
@@ -603,6 +565,79 @@ impl<'c> Publisher<'c> {
             report.held.push((name, held.clone()));
         }
         Ok(info.without(&held))
+    }
+
+    /// The tables read again whole this cycle, after routing (see
+    /// `read_and_stage`): re-sent (lost history, added), reloaded (shape),
+    /// their references learnt, their holders learnt again.
+    #[allow(clippy::too_many_arguments)]
+    fn reread(
+        &self,
+        db: &mut Db,
+        tables: &[TableInfo],
+        plan: &Rereads<'_>,
+        live: &Live<'_>,
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        for (i, why, reload) in plan.resend {
+            self.resend(
+                db,
+                &tables[*i],
+                tables,
+                *reload,
+                true,
+                live,
+                owners,
+                changes,
+                report,
+            )?;
+            report
+                .resent
+                .push((tables[*i].schema.name.clone(), why.clone()));
+        }
+        for (i, reload) in plan.reloads {
+            self.resend(
+                db,
+                &tables[*i],
+                tables,
+                Some(*reload),
+                false,
+                live,
+                owners,
+                changes,
+                report,
+            )?;
+        }
+        for i in plan.learn_refs {
+            self.learn_refs(db, &tables[*i], tables, live, owners, report)?;
+        }
+        // In routing order: a table's holders are learnt after those of
+        // the tables they come from.
+        for t in membership::routing_order(tables) {
+            let Some((i, why, reload)) = plan
+                .relearn
+                .iter()
+                .find(|(i, _, _)| tables[*i].schema.name == t.schema.name)
+            else {
+                continue;
+            };
+            self.relearn(
+                db,
+                &tables[*i],
+                tables,
+                *reload,
+                live,
+                owners,
+                changes,
+                report,
+            )?;
+            report
+                .resent
+                .push((tables[*i].schema.name.clone(), why.clone()));
+        }
+        Ok(())
     }
 
     /// The tables whose owner rule differs from the one their index was
