@@ -855,3 +855,67 @@ fn status_shows_a_table_change_waiting_for_the_next_package() {
         2
     );
 }
+
+/// The primary key changed at the source. SQL Server will not drop the key
+/// of a tracked table (3735), so a DBA disables tracking (or re-creates the
+/// table) to do it, and its change history is lost with the old key: the
+/// table is re-created at the copy with the new key and its rows re-sent,
+/// alone, with no new epoch; then changes flow by the new key.
+#[test]
+fn a_primary_key_changed_re_creates_the_table() {
+    let w = World::new(&[
+        "CREATE TABLE dbo.Besok (Id int NOT NULL PRIMARY KEY, Nr int NOT NULL, HsaId nvarchar(40) NOT NULL)".into(),
+        "CREATE TABLE dbo.Remiss (Id int NOT NULL PRIMARY KEY, HsaId nvarchar(40) NOT NULL)".into(),
+        "ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING".into(),
+        "ALTER TABLE dbo.Remiss ENABLE CHANGE_TRACKING".into(),
+        "INSERT INTO dbo.Besok VALUES (1, 1, N'E1'), (2, 1, N'E1'), (3, 1, N'E2')".into(),
+        "INSERT INTO dbo.Remiss VALUES (1, N'E1')".into(),
+    ]);
+    w.configure(&format!("{BESOK}{REMISS}"), "[\"E1\"]");
+    w.cycle();
+    // The table re-created with a composite key (Id, Nr), its rows copied
+    // back, one more added.
+    w.pmo()
+        .execute(
+            "ALTER TABLE dbo.Besok DISABLE CHANGE_TRACKING;
+             CREATE TABLE dbo.BesokGammal (Id int NOT NULL PRIMARY KEY, Nr int NOT NULL, HsaId nvarchar(40) NOT NULL);
+             INSERT INTO dbo.BesokGammal SELECT Id, Nr, HsaId FROM dbo.Besok;
+             DROP TABLE dbo.Besok;
+             CREATE TABLE dbo.Besok (Id int NOT NULL, Nr int NOT NULL, HsaId nvarchar(40) NOT NULL, PRIMARY KEY (Id, Nr));
+             INSERT INTO dbo.Besok SELECT Id, Nr, HsaId FROM dbo.BesokGammal;
+             INSERT INTO dbo.Besok VALUES (1, 2, N'E1');
+             DROP TABLE dbo.BesokGammal;
+             ALTER TABLE dbo.Besok ENABLE CHANGE_TRACKING",
+        )
+        .unwrap();
+    let out = w.run(&["once"]);
+    assert!(
+        out.contains("key Id,Nr): the table is re-created and its rows travel again")
+            && out.contains("0 snapshot(s)")
+            && !out.contains("dbo.Remiss"),
+        "{out}"
+    );
+    let applied = w.run(&["apply"]);
+    assert!(
+        applied.contains("table dbo.Besok: create and load"),
+        "{applied}"
+    );
+    assert_eq!(
+        count(&mut w.kopia(), "SELECT COUNT(*) FROM sys.index_columns AS ic JOIN sys.indexes AS i ON i.object_id = ic.object_id AND i.index_id = ic.index_id WHERE i.is_primary_key = 1 AND ic.object_id = OBJECT_ID(N'dbo.Besok')"),
+        2
+    );
+    assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 3);
+    // Changes flow by the new key.
+    w.pmo()
+        .execute("DELETE FROM dbo.Besok WHERE Id = 1 AND Nr = 1")
+        .unwrap();
+    w.cycle();
+    assert_eq!(
+        count(
+            &mut w.kopia(),
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Id = 1"
+        ),
+        1
+    );
+    deltas(&w);
+}

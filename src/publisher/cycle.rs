@@ -280,8 +280,26 @@ impl<'c> Publisher<'c> {
                 x.2 = x.2.max(Some(reload));
                 continue;
             }
-            if r.was.is_some() {
-                reloads.push((i, reload));
+            if let Some(was) = &r.was {
+                let t = &tables[i];
+                if was.key == t.schema.key {
+                    reloads.push((i, reload));
+                } else if t.cfg.owner.is_membership() {
+                    // A new key: the indexes are keyed by the old one, so
+                    // they are learnt again, as for a lost history.
+                    for d in membership::dependents(&t.schema.name, &tables) {
+                        if let Some(j) = index_of(d) {
+                            merge_relearn(&mut relearn, j, &r.why, (j == i).then_some(reload));
+                        }
+                    }
+                } else {
+                    resend.push((i, r.why.clone(), Some(reload)));
+                    for d in membership::dependents(&t.schema.name, &tables) {
+                        if let Some(j) = index_of(d) {
+                            merge_relearn(&mut relearn, j, &r.why, None);
+                        }
+                    }
+                }
                 continue;
             }
             let t = &tables[i];
