@@ -14,7 +14,6 @@
 //! (`ctferry once` in process: read, route, stage, package, deliver to a
 //! folder) for one caregiver owning one care unit of 300.
 
-use ctferry::mssql::client::Db;
 use ctferry::publisher::Publisher;
 use std::time::Instant;
 
@@ -25,24 +24,6 @@ use sim::PW;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-/// Fills `table` with `n` rows by doubling (`INSERT ... SELECT`), from
-/// 1,000 rows made by `first`.
-fn fill(db: &mut Db, table: &str, cols: &str, first: impl Fn(i64) -> String, next: &str, n: i64) {
-    let rows: Vec<String> = (1..=1000).map(first).collect();
-    db.execute(&format!("INSERT INTO {table} VALUES {}", rows.join(", ")))
-        .unwrap();
-    let mut have = 1000;
-    while have < n {
-        let add = have.min(n - have);
-        db.execute(&format!(
-            "INSERT INTO {table} ({cols}) SELECT TOP ({add}) {} FROM {table} ORDER BY Id",
-            next.replace("{have}", &have.to_string())
-        ))
-        .unwrap();
-        have += add;
-    }
 }
 
 /// One-change cycle times (seconds) for the path-owned and the
@@ -65,7 +46,7 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
     ))
     .unwrap();
     let text = "anteckning: patienten mår bra, uppföljning om två veckor";
-    fill(
+    sim::fill_doubling(
         &mut db,
         "dbo.Anteckning",
         "Id, EnhetId, Text",
@@ -73,7 +54,7 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
         "Id + {have}, 1 + (Id + {have}) % 300, Text",
         n,
     );
-    fill(
+    sim::fill_doubling(
         &mut db,
         "dbo.AnteckningK",
         "Id, Hsa, Text",

@@ -41,39 +41,26 @@ fn fill(db: &mut Db, rows: i64) {
         units.join(", ")
     ))
     .unwrap();
-    let grow = |db: &mut Db, table: &str, first: &dyn Fn(i64) -> String, cols: &str, next: &str| {
-        let seed: Vec<String> = (1..=1000).map(first).collect();
-        db.execute(&format!("INSERT INTO {table} VALUES {}", seed.join(", ")))
-            .unwrap();
-        let mut have = 1000;
-        while have < rows {
-            let add = have.min(rows - have);
-            db.execute(&format!(
-                "INSERT INTO {table} ({cols}) SELECT TOP ({add}) {} FROM {table} ORDER BY Id",
-                next.replace("{have}", &have.to_string())
-            ))
-            .unwrap();
-            have += add;
-        }
-    };
-    grow(
+    sim::fill_doubling(
         db,
         "dbo.Besok",
-        &|i| {
+        "Id, EnhetId, Tid, Orsak",
+        |i| {
             format!(
                 "({i}, {}, '2026-01-02T08:00:00', N'kontroll {i}')",
                 1 + i % 300
             )
         },
-        "Id, EnhetId, Tid, Orsak",
         "Id + {have}, 1 + (Id + {have}) % 300, Tid, Orsak",
+        rows,
     );
-    grow(
+    sim::fill_doubling(
         db,
         "dbo.Anteckning",
-        &|i| format!("({i}, {i}, N'anteckning: patienten mår bra, uppföljning om två veckor {i}')"),
         "Id, BesokId, Text",
+        |i| format!("({i}, {i}, N'anteckning: patienten mår bra, uppföljning om två veckor {i}')"),
         "Id + {have}, BesokId + {have}, Text",
+        rows,
     );
     for t in ["Enhet", "Besok", "Anteckning"] {
         db.execute(&format!("ALTER TABLE dbo.{t} ENABLE CHANGE_TRACKING"))

@@ -53,3 +53,29 @@ impl Sim {
         self.server.shutdown();
     }
 }
+
+/// Fills `table` (columns `cols`) to `n` rows: 1,000 rows made by `first(i)`
+/// (i from 1), then doubling with `INSERT ... SELECT TOP (k) <next> FROM
+/// table ORDER BY Id`, where `{have}` in `next` is the rows so far.
+pub fn fill_doubling(
+    db: &mut Db,
+    table: &str,
+    cols: &str,
+    first: impl Fn(i64) -> String,
+    next: &str,
+    n: i64,
+) {
+    let rows: Vec<String> = (1..=1000).map(first).collect();
+    db.execute(&format!("INSERT INTO {table} VALUES {}", rows.join(", ")))
+        .unwrap();
+    let mut have = 1000;
+    while have < n {
+        let add = have.min(n - have);
+        db.execute(&format!(
+            "INSERT INTO {table} ({cols}) SELECT TOP ({add}) {} FROM {table} ORDER BY Id",
+            next.replace("{have}", &have.to_string())
+        ))
+        .unwrap();
+        have += add;
+    }
+}

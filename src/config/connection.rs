@@ -63,6 +63,32 @@ fn truthy(v: &str) -> Option<bool> {
     }
 }
 
+/// What an `integrated security` / `trusted_connection` value means:
+/// Windows sign-in (`true`, `yes`, `sspi`) or not.
+fn integrated_value(v: Option<String>) -> Result<bool, BadConnection> {
+    match v {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("sspi") => Ok(true),
+        Some(v) => truthy(&v).ok_or_else(|| {
+            BadConnection(format!(
+                "integrated security={v}: write true (or sspi) for Windows sign-in, or leave it out"
+            ))
+        }),
+    }
+}
+
+/// Whether connection string `text` asks for Windows sign-in, read as
+/// `ConnectionString::parse` reads it (the last of the keys wins; a value
+/// that is not one counts as no).
+pub fn asks_integrated(text: &str) -> bool {
+    let value = text.split(';').rev().find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        let k = k.trim().to_ascii_lowercase();
+        (k == "integrated security" || k == "trusted_connection").then(|| v.trim().to_string())
+    });
+    integrated_value(value).unwrap_or(false)
+}
+
 /// Whether `host` is this machine.
 pub fn is_local(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
@@ -95,15 +121,7 @@ impl ConnectionString {
         }
         // Windows sign-in: the service account's own Windows identity
         // (SSPI), no user id and no password.
-        let integrated = match get(&["integrated security", "trusted_connection"]) {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("sspi") => true,
-            Some(v) => truthy(&v).ok_or_else(|| {
-                BadConnection(format!(
-                    "integrated security={v}: write true (or sspi) for Windows sign-in, or leave it out"
-                ))
-            })?,
-        };
+        let integrated = integrated_value(get(&["integrated security", "trusted_connection"]))?;
         if integrated && get(&["user id", "uid", "user"]).is_some() {
             return Err(BadConnection(
                 "give either integrated security=true (Windows sign-in) or user id=... with password_env, not both".into(),
@@ -309,8 +327,12 @@ mod tests {
         ] {
             let c = parse(&format!("server=h;{on}")).unwrap();
             assert!(c.integrated(), "{on}");
+            assert!(asks_integrated(c.as_str()), "{on}");
         }
         assert!(!parse("server=h;user id=u").unwrap().integrated());
+        assert!(!asks_integrated(
+            "server=h;user id=u;integrated security=false"
+        ));
         assert!(parse("server=h;integrated security=true;user id=u").is_err());
         assert!(parse("server=h;integrated security=maybe").is_err());
         assert!(parse("server=h;user id=u;password=x").is_err());

@@ -192,25 +192,11 @@ fn ado_user(conn: &str) -> Option<String> {
     })
 }
 
-/// Whether the connection string asks for Windows sign-in.
-fn integrated(connection: &str) -> bool {
-    let lower = connection.to_ascii_lowercase().replace(' ', "");
-    [
-        "integratedsecurity=true",
-        "integratedsecurity=sspi",
-        "integratedsecurity=yes",
-        "trusted_connection=yes",
-        "trusted_connection=true",
-    ]
-    .iter()
-    .any(|k| lower.split(';').any(|kv| kv.trim() == *k))
-}
-
 /// How the connection string signs in: the process's Windows identity
 /// (`integrated security=true`, `trusted_connection=yes`; SSPI, on Windows
 /// builds), or SQL Server authentication with `user id` and `password`.
 pub fn authentication(connection: &str, password: &Secret) -> Result<AuthMethod, DbError> {
-    if integrated(connection) {
+    if crate::config::connection::asks_integrated(connection) {
         #[cfg(windows)]
         return Ok(AuthMethod::Integrated);
         #[cfg(not(windows))]
@@ -254,13 +240,13 @@ impl Db {
             .to_ascii_lowercase()
             .contains("encrypt=danger_plaintext");
         let client = rt.block_on(async {
-            match login(config.clone(), plaintext, integrated(connection)).await {
+            match login(config.clone(), plaintext, crate::config::connection::asks_integrated(connection)).await {
                 // Azure SQL's gateway (and a failover partner) sends the
                 // client to another server: follow that once.
                 Err(LoginError::Routed { host, port }) => {
                     config.host(&host);
                     config.port(port);
-                    match login(config, plaintext, integrated(connection)).await {
+                    match login(config, plaintext, crate::config::connection::asks_integrated(connection)).await {
                         Err(LoginError::Routed { host, port }) => Err(DbError {
                             what: format!("logging in to {host}:{port}"),
                             message: "the server redirected the login a second time; ctferry follows one redirect".into(),

@@ -280,37 +280,20 @@ impl<'c> Publisher<'c> {
                 x.2 = x.2.max(Some(reload));
                 continue;
             }
-            if let Some(was) = &r.was {
-                let t = &tables[i];
-                if was.key == t.schema.key {
-                    reloads.push((i, reload));
-                } else if t.cfg.owner.is_membership() {
-                    // A new key: the indexes are keyed by the old one, so
-                    // they are learnt again, as for a lost history.
-                    for d in membership::dependents(&t.schema.name, &tables) {
-                        if let Some(j) = index_of(d) {
-                            merge_relearn(&mut relearn, j, &r.why, (j == i).then_some(reload));
-                        }
-                    }
-                } else {
-                    resend.push((i, r.why.clone(), Some(reload)));
-                    for d in membership::dependents(&t.schema.name, &tables) {
-                        if let Some(j) = index_of(d) {
-                            merge_relearn(&mut relearn, j, &r.why, None);
-                        }
-                    }
-                }
+            if r.was
+                .as_ref()
+                .is_some_and(|was| was.key == tables[i].schema.key)
+            {
+                reloads.push((i, reload));
+                continue;
+            }
+            // Added, or a new key (the indexes are keyed by the old one):
+            // learnt again, as for a lost history.
+            learn_again(&tables, i, &r.why, Some(reload), &mut resend, &mut relearn);
+            if r.was.is_some() {
                 continue;
             }
             let t = &tables[i];
-            if !t.cfg.owner.is_membership() {
-                resend.push((i, r.why.clone(), Some(reload)));
-            }
-            for d in membership::dependents(&t.schema.name, &tables) {
-                let Some(j) = index_of(d) else { continue };
-                let re = (j == i).then_some(reload);
-                merge_relearn(&mut relearn, j, &r.why, re);
-            }
             for rule in rules_now
                 .iter()
                 .filter(|x| x.target.schema.name == t.schema.name)
@@ -771,7 +754,6 @@ impl<'c> Publisher<'c> {
     ) {
         let mut resend: Vec<(usize, String, Option<Reload>)> = Vec::new();
         let mut relearn: Vec<(usize, String, Option<Reload>)> = Vec::new();
-        let index_of = |t: &TableInfo| tables.iter().position(|x| x.schema.name == t.schema.name);
         for (name, why) in lost {
             for (i, t) in tables.iter().enumerate() {
                 let through = owner_hops(&t.cfg.owner)
@@ -779,18 +761,14 @@ impl<'c> Publisher<'c> {
                 if &t.schema.name != name && !through {
                     continue;
                 }
-                if t.cfg.owner.is_membership() {
-                    let re = (&t.schema.name == name).then_some(Reload::Reset);
-                    merge_relearn(&mut relearn, i, why, re);
-                } else if !resend.iter().any(|(j, _, _)| *j == i) {
-                    let reload = (t.cfg.owner == Owner::Shared).then_some(Reload::Reset);
-                    resend.push((i, why.clone(), reload));
-                }
-                for d in membership::dependents(&t.schema.name, tables) {
-                    if let Some(j) = index_of(d) {
-                        merge_relearn(&mut relearn, j, why, None);
-                    }
-                }
+                // Its own rows changed unseen when it is the lost one (or,
+                // shared, it has no index to send the difference from).
+                let reload = if t.cfg.owner.is_membership() {
+                    (&t.schema.name == name).then_some(Reload::Reset)
+                } else {
+                    (t.cfg.owner == Owner::Shared).then_some(Reload::Reset)
+                };
+                learn_again(tables, i, why, reload, &mut resend, &mut relearn);
             }
         }
         (resend, relearn)
@@ -813,14 +791,16 @@ impl<'c> Publisher<'c> {
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let cfg = self.cfg;
-        let mut marks: Vec<(&str, Option<&PublishedSchema>, Option<Reload>, &str)> = reshaped
+        // Each table to mark, with the shape a copy has when nothing is
+        // pending for it yet: the one published before this cycle.
+        let mut marks: Vec<(&str, Option<PublishedSchema>, Option<Reload>, &str)> = reshaped
             .iter()
-            .map(|r| (r.name.as_str(), r.was.as_ref(), r.reload, r.why.as_str()))
+            .map(|r| (r.name.as_str(), r.was.clone(), r.reload, r.why.as_str()))
             .collect();
         for (i, why, reload) in resend {
             let name = tables[*i].schema.name.as_str();
             if reload.is_some() && !marks.iter().any(|m| m.0 == name) {
-                marks.push((name, None, *reload, why));
+                marks.push((name, self.state.table_schema(name)?, *reload, why));
             }
         }
         for (j, s) in cfg.subscribers.iter().enumerate() {
@@ -828,21 +808,14 @@ impl<'c> Publisher<'c> {
                 continue;
             }
             for (name, was, reload, why) in &marks {
-                let base = match self.state.copy_table(&s.hsa_id, name)? {
-                    Some(c) => c,
-                    None => {
-                        let published = self.state.table_schema(name)?;
-                        CopyTable {
-                            schema: if reshaped.iter().any(|r| r.name == *name) {
-                                was.cloned()
-                            } else {
-                                published
-                            },
-                            reload: None,
-                            why: Vec::new(),
-                        }
-                    }
-                };
+                let base = self
+                    .state
+                    .copy_table(&s.hsa_id, name)?
+                    .unwrap_or_else(|| CopyTable {
+                        schema: was.clone(),
+                        reload: None,
+                        why: Vec::new(),
+                    });
                 changes.set_copy_table(&s.hsa_id, name, Some(&base.merge(*reload, why)));
             }
         }
@@ -1774,6 +1747,33 @@ type Lost = Vec<(String, String)>;
 
 /// The hops of a table's owner path (its own path, or the path to the
 /// table it follows), if it has one.
+/// Table `i`'s rows travel again whole and its indexes are learnt again,
+/// with `reload` (the copy's rows going first) or without: re-sent when
+/// its rows have single owners, its holders learnt again when it is a
+/// membership table; and the holders of the membership tables that depend
+/// on it learnt again.
+fn learn_again(
+    tables: &[TableInfo],
+    i: usize,
+    why: &str,
+    reload: Option<Reload>,
+    resend: &mut Vec<(usize, String, Option<Reload>)>,
+    relearn: &mut Vec<(usize, String, Option<Reload>)>,
+) {
+    let t = &tables[i];
+    if !t.cfg.owner.is_membership() {
+        match resend.iter_mut().find(|(j, _, _)| *j == i) {
+            Some(x) => x.2 = x.2.max(reload),
+            None => resend.push((i, why.to_string(), reload)),
+        }
+    }
+    for d in membership::dependents(&t.schema.name, tables) {
+        if let Some(j) = tables.iter().position(|x| x.schema.name == d.schema.name) {
+            merge_relearn(relearn, j, why, (j == i).then_some(reload).flatten());
+        }
+    }
+}
+
 /// Adds membership table `i` to the tables whose holders are learnt again
 /// this cycle, or strengthens its reload.
 fn merge_relearn(
