@@ -530,37 +530,6 @@ fn check_says_membership_keeps_references_complete() {
     assert_eq!(judged("dbo.Remiss")["complete"], true, "{out}");
 }
 
-/// Runs `ctferry <args>` with failpoint `point`, and kills it with SIGKILL
-/// when it gets there; whether it did.
-fn killed_at(r: &Region, args: &[&str], point: &str) -> bool {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
-        .args(args)
-        .arg("-c")
-        .arg(r.w.path("ctferry.toml"))
-        .env("PW", PW)
-        .env("CTFERRY_FAILPOINT", point)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reached = false;
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        if line
-            .unwrap()
-            .contains(&format!("failpoint {point} reached"))
-        {
-            reached = true;
-            break;
-        }
-    }
-    if reached {
-        child.kill().unwrap();
-    }
-    child.wait().unwrap();
-    reached
-}
-
 /// kill -9 at each of the cycle's commit boundaries, while patients move
 /// in and out: the next cycle loses and duplicates nothing.
 #[test]
@@ -586,7 +555,7 @@ fn kill_9_mid_cycle_loses_no_move_in_or_move_out() {
         } else {
             &["once"]
         };
-        assert!(killed_at(&r, args, point), "{point} was not reached");
+        assert!(r.w.killed_at(args, point), "{point} was not reached");
         r.cycle();
         r.converged(&format!("after kill -9 at {point} ({change})"));
     }

@@ -544,45 +544,6 @@ fn a_held_column_waits_for_schema_accept() {
     deltas(&w);
 }
 
-/// Runs ctferry with `args` and failpoint `point`; kills it with SIGKILL
-/// when it gets there. Whether it got there.
-fn killed_at(w: &World, args: &[&str], point: &str) -> bool {
-    use std::io::{BufRead, BufReader};
-    let file = if args[0] == "apply" {
-        "apply.toml"
-    } else {
-        "ctferry.toml"
-    };
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
-        .args(args)
-        .arg("-c")
-        .arg(w.path(file))
-        .env("PW", world::PW)
-        .env("CTFERRY_FAILPOINT", point)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reached = false;
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        if line
-            .unwrap()
-            .contains(&format!("failpoint {point} reached"))
-        {
-            reached = true;
-            break;
-        }
-    }
-    if reached {
-        std::process::Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status()
-            .unwrap();
-    }
-    child.wait().unwrap();
-    reached
-}
-
 /// kill -9 at every commit boundary while a table is added and another
 /// gains a column whose values re-send its rows: nothing is lost, nothing
 /// duplicated, nothing half-applied; the copy ends exact, in one epoch.
@@ -617,7 +578,7 @@ fn kill_9_at_every_commit_boundary_during_table_changes_loses_nothing() {
         if cmd == "apply" {
             w.run(&["once"]);
         }
-        assert!(killed_at(&w, &[cmd], point), "{point} not reached");
+        assert!(w.killed_at(&[cmd], point), "{point} not reached");
         w.cycle();
         w.cycle();
         assert_eq!(

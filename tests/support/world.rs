@@ -203,6 +203,44 @@ impl World {
         fixtures::run_ctferry(args, &self.path(file), &[("PW", PW)])
     }
 
+    /// Runs ctferry with `args` (and the configuration file for the
+    /// command, as `ctferry` picks it) and failpoint `point`; kills it with
+    /// SIGKILL when it gets there. Whether it got there.
+    #[allow(dead_code)]
+    pub fn killed_at(&self, args: &[&str], point: &str) -> bool {
+        use std::io::{BufRead, BufReader};
+        let file = if args.first() == Some(&"apply") {
+            "apply.toml"
+        } else {
+            "ctferry.toml"
+        };
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+            .args(args)
+            .arg("-c")
+            .arg(self.path(file))
+            .env("PW", PW)
+            .env("CTFERRY_FAILPOINT", point)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reached = false;
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            if line
+                .unwrap()
+                .contains(&format!("failpoint {point} reached"))
+            {
+                reached = true;
+                break;
+            }
+        }
+        if reached {
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+        reached
+    }
+
     /// Like `ctferry`, but the command must succeed.
     pub fn run(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.ctferry(args);
