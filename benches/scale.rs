@@ -13,6 +13,25 @@
 //! Each figure is the median of `CTFERRY_BENCH_REPEAT` one-change cycles
 //! (`ctferry once` in process: read, route, stage, package, deliver to a
 //! folder) for one caregiver owning one care unit of 300.
+//!
+//! Second part: the onboarding snapshot of the column-owned table at the
+//! same sizes, by the `ctferry` binary (`ctferry once`, a child process, so
+//! that its peak RSS is its own and not the simulator's), for one caregiver
+//! owning all 300 care units and for 300 caregivers owning one each. The
+//! floor in the same run: a bare `SELECT` of the same rows and columns with
+//! the same client. Also the state's size on disk per owned row.
+//!
+//! Third part: freshness. `ctferry run --every 30s` for 300 caregivers
+//! (each `interval = "30s"`, one care unit each, delivery to a folder) and
+//! `ctferry apply --watch --every 10s` at three of them, each into its own
+//! copy; a writer commits one row for a watched caregiver every second and
+//! 50 rows spread over all units every second, for
+//! `CTFERRY_BENCH_FRESHNESS_SECS` (180); the time from each watched row's
+//! commit at the source to its arrival in the copy (polled every 250 ms):
+//! p50, p95, max. The bound it is measured against: the run interval plus
+//! the apply poll interval (40 s) plus one cycle and one apply.
+//!
+//!     CTFERRY_BENCH_PARTS=freshness cargo bench --bench scale
 
 use ctferry::publisher::Publisher;
 use std::time::Instant;
@@ -136,6 +155,306 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
     (path, column, median(floor))
 }
 
+/// The column-owned table's rows of `n`, for the snapshot part.
+fn snapshot_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
+    let (sim, mut db) = sim::Sim::with_pmo();
+    db.execute("CREATE TABLE dbo.AnteckningK (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)")
+        .unwrap();
+    db.execute("CREATE INDEX IX_AnteckningK_Hsa ON dbo.AnteckningK (Hsa)")
+        .unwrap();
+    let text = "anteckning: patienten mår bra, uppföljning om två veckor";
+    sim::fill_doubling(
+        &mut db,
+        "dbo.AnteckningK",
+        "Id, Hsa, Text",
+        |i| format!("({i}, N'E{}', N'{text} {i}')", 1 + i % 300),
+        "Id + {have}, N'E' + CAST(1 + (Id + {have}) % 300 AS nvarchar(10)), Text",
+        n,
+    );
+    db.execute("ALTER TABLE dbo.AnteckningK ENABLE CHANGE_TRACKING")
+        .unwrap();
+    (sim, db)
+}
+
+/// Runs `ctferry once` on `config` as a child process; its wall time
+/// (seconds) and peak RSS (MiB, from wait4).
+fn run_child(config: &std::path::Path) -> (f64, f64) {
+    let t = Instant::now();
+    // CTFERRY_BENCH_WRAP="heaptrack -o /tmp/snapshot" runs it under a profiler.
+    let wrap = std::env::var("CTFERRY_BENCH_WRAP").unwrap_or_default();
+    let mut cmd = match wrap.split_whitespace().collect::<Vec<_>>().split_first() {
+        Some((prog, args)) => {
+            let mut c = std::process::Command::new(prog);
+            c.args(args).arg(env!("CARGO_BIN_EXE_ctferry"));
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_ctferry")),
+    };
+    // Reaped by wait4 below, which also gives its peak RSS.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd
+        .arg("once")
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "ctferry once failed: {status}"
+    );
+    (secs, usage.ru_maxrss as f64 / 1024.0)
+}
+
+fn dir_bytes(p: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
+/// One snapshot figure: (ctferry seconds, peak RSS MiB, state bytes per
+/// owned row, bare SELECT seconds) for `subscribers` caregivers.
+fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f64, f64) {
+    let (sim, mut db) = snapshot_source(n);
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = format!(
+        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
+         [[table]]\nname = \"dbo.AnteckningK\"\nowner = {{ column = \"Hsa\" }}\n",
+        sim.conn("Pmo"),
+        keys.join("region.sec.asc").display(),
+    );
+    for s in 0..subscribers {
+        let units: Vec<String> = if subscribers == 1 {
+            (1..=300).map(|u| format!("\"E{u}\"")).collect()
+        } else {
+            vec![format!("\"E{}\"", s % 300 + 1)]
+        };
+        toml.push_str(&format!(
+            "[[subscriber]]\nhsa_id = \"SE-{s}\"\nkeys = [{}]\npublic_key = \"{}\"\ndeliver = {{ folder = \"out/{s}\" }}\n",
+            units.join(", "),
+            keys.join(format!("c{s}.pub.asc")).display()
+        ));
+    }
+    std::fs::write(dir.path().join("ctferry.toml"), toml).unwrap();
+    std::env::set_var("CTFERRY_BENCH_PW", PW);
+    let (secs, rss) = run_child(&dir.path().join("ctferry.toml"));
+    let state = dir_bytes(&dir.path().join("state")) as f64 / n as f64;
+    let t = Instant::now();
+    let mut read = 0i64;
+    db.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION")
+        .unwrap();
+    db.query(
+        "the floor",
+        "SELECT Id, Hsa, Text FROM dbo.AnteckningK",
+        &[],
+        |r| {
+            let id: Option<i64> = r.try_get(0).unwrap();
+            let hsa: Option<&str> = r.try_get(1).unwrap();
+            let text: Option<&str> = r.try_get(2).unwrap();
+            assert!(id.is_some() && hsa.is_some() && text.is_some());
+            read += 1;
+            Ok(())
+        },
+    )
+    .unwrap();
+    db.execute("COMMIT").unwrap();
+    let floor = t.elapsed().as_secs_f64();
+    assert_eq!(read, n);
+    sim.shutdown();
+    (secs, rss, state, floor)
+}
+
+/// Starts `ctferry <args>` in the background, its output thrown away.
+fn spawn(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The ids in `dbo.Anteckning` of copy `db` above `after`.
+fn ids_above(db: &mut ctferry::mssql::client::Db, after: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    db.query(
+        "the copy's new rows",
+        "SELECT Id FROM dbo.Anteckning WHERE Id > @P1",
+        &[ctferry::mssql::client::Param::I64(after)],
+        |r| {
+            out.push(r.try_get::<i64, _>(0).unwrap().unwrap());
+            Ok(())
+        },
+    )
+    .unwrap();
+    out
+}
+
+/// Freshness (see the module doc): (p50, p95, max seconds, rows measured).
+fn freshness(keys: &std::path::Path, secs: u64) -> (f64, f64, f64, usize) {
+    const UNITS: i64 = 300;
+    const WATCHED: [i64; 3] = [0, 150, 299];
+    let (sim, mut db) = sim::Sim::with_pmo();
+    db.execute("CREATE TABLE dbo.Anteckning (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)")
+        .unwrap();
+    db.execute("CREATE INDEX IX_Anteckning_Hsa ON dbo.Anteckning (Hsa)")
+        .unwrap();
+    let text = "anteckning: patienten mår bra, uppföljning om två veckor";
+    sim::fill_doubling(
+        &mut db,
+        "dbo.Anteckning",
+        "Id, Hsa, Text",
+        |i| format!("({i}, N'E{}', N'{text} {i}')", i % UNITS),
+        "Id + {have}, N'E' + CAST((Id + {have}) % 300 AS nvarchar(10)), Text",
+        30_000,
+    );
+    db.execute("ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = format!(
+        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
+         [[table]]\nname = \"dbo.Anteckning\"\nowner = {{ column = \"Hsa\" }}\n",
+        sim.conn("Pmo"),
+        keys.join("region.sec.asc").display(),
+    );
+    for u in 0..UNITS {
+        toml.push_str(&format!(
+            "[[subscriber]]\nhsa_id = \"SE-{u}\"\nkeys = [\"E{u}\"]\npublic_key = \"{}\"\ninterval = \"30s\"\ndeliver = {{ folder = \"out/{u}\" }}\n",
+            keys.join(format!("c{u}.pub.asc")).display()
+        ));
+    }
+    let config = dir.path().join("ctferry.toml");
+    std::fs::write(&config, toml).unwrap();
+    std::env::set_var("CTFERRY_BENCH_PW", PW);
+    let mut children = vec![spawn(&[
+        "run",
+        "-c",
+        config.to_str().unwrap(),
+        "--every",
+        "30s",
+    ])];
+    let mut copies = Vec::new();
+    for u in WATCHED {
+        sim.connect("master")
+            .execute(&format!("CREATE DATABASE Kopia{u}"))
+            .unwrap();
+        let apply = dir.path().join(format!("apply{u}.toml"));
+        std::fs::write(
+            &apply,
+            format!(
+                "[target]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[keys]\nsecret_key = \"{}\"\npublisher_keys = [\"{}\"]\n[source]\nsubscriber = \"SE-{u}\"\nfolder = \"out/{u}\"\n",
+                sim.conn(&format!("Kopia{u}")),
+                keys.join(format!("c{u}.sec.asc")).display(),
+                keys.join("region.pub.asc").display(),
+            ),
+        )
+        .unwrap();
+        children.push(spawn(&[
+            "apply",
+            "-c",
+            apply.to_str().unwrap(),
+            "--watch",
+            "--every",
+            "10s",
+        ]));
+        copies.push(sim.connect(&format!("Kopia{u}")));
+    }
+    // Onboarding: every watched copy has its 100 rows.
+    let t = Instant::now();
+    for c in copies.iter_mut() {
+        loop {
+            let have = c
+                .rows(
+                    "the copy",
+                    "SELECT COUNT(*) FROM sys.tables WHERE name = 'Anteckning'",
+                    &[],
+                )
+                .map(|r| ctferry::mssql::client::int_at(&r[0], 0).unwrap())
+                .unwrap_or(0);
+            if have == 1 && ids_above(c, 0).len() == 100 {
+                break;
+            }
+            assert!(
+                t.elapsed().as_secs() < 600,
+                "no snapshot applied in 10 minutes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+    let mut next = 30_001i64;
+    let mut committed: std::collections::HashMap<i64, (usize, Instant)> = Default::default();
+    let mut latencies = Vec::new();
+    let mut seen = vec![30_000i64; copies.len()];
+    let start = Instant::now();
+    let mut last_write = start - std::time::Duration::from_secs(1);
+    let mut rng = 7u64;
+    loop {
+        let writing = start.elapsed().as_secs() < secs;
+        if writing && last_write.elapsed().as_millis() >= 1000 {
+            last_write = Instant::now();
+            let w = committed.len() % copies.len();
+            let mut rows = vec![format!("({next}, N'E{}', N'{text} {next}')", WATCHED[w])];
+            let watched = next;
+            for i in 1..=50 {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (rng >> 33) as i64 % UNITS;
+                if !WATCHED.contains(&u) {
+                    rows.push(format!("({}, N'E{u}', N'{text}')", next + i));
+                }
+            }
+            next += 51;
+            db.execute(&format!(
+                "INSERT INTO dbo.Anteckning VALUES {}",
+                rows.join(", ")
+            ))
+            .unwrap();
+            committed.insert(watched, (w, Instant::now()));
+        }
+        for (w, c) in copies.iter_mut().enumerate() {
+            for id in ids_above(c, seen[w]) {
+                seen[w] = seen[w].max(id);
+                if let Some((cw, at)) = committed.get(&id) {
+                    assert_eq!(*cw, w, "row {id} reached the wrong copy");
+                    latencies.push(at.elapsed().as_secs_f64());
+                }
+            }
+        }
+        if !writing && latencies.len() == committed.len() {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < secs + 300,
+            "{} of {} rows never reached their copy",
+            committed.len() - latencies.len(),
+            committed.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    sim.shutdown();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95), at(1.0), latencies.len())
+}
+
 fn main() {
     let sizes: Vec<i64> = std::env::var("CTFERRY_BENCH_SIZES")
         .ok()
@@ -146,20 +465,63 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let keys = tempfile::tempdir().unwrap();
-    for (name, file) in [("region", "region"), ("c", "c")] {
+    // The region's key, and one key per caregiver (`c<n>`; `c` is `c0`).
+    let mut names = vec!["region".to_string(), "c".to_string()];
+    names.extend((0..300).map(|n| format!("c{n}")));
+    for file in names {
         let (public, secret) =
-            ctferry::format::crypto::generate(name, "k@example.invalid", None).unwrap();
+            ctferry::format::crypto::generate(&file, "k@example.invalid", None).unwrap();
         std::fs::write(keys.path().join(format!("{file}.pub.asc")), public).unwrap();
         std::fs::write(keys.path().join(format!("{file}.sec.asc")), secret).unwrap();
     }
-    println!("one-change cycle, median of {repeat} (seconds)");
-    println!("| rows per table | a path-owned row changed | a column-owned row changed | floor: bare reads of the changed rows | ratio (path / floor) |");
-    println!("|---:|---:|---:|---:|---:|");
-    for n in sizes {
-        let (path, column, floor) = run(n, repeat, keys.path());
+    let parts =
+        std::env::var("CTFERRY_BENCH_PARTS").unwrap_or_else(|_| "cycle,freshness,snapshot".into());
+    if parts.contains("cycle") {
+        println!("one-change cycle, median of {repeat} (seconds)");
+        println!("| rows per table | a path-owned row changed | a column-owned row changed | floor: bare reads of the changed rows | ratio (path / floor) |");
+        println!("|---:|---:|---:|---:|---:|");
+        for n in sizes.clone() {
+            let (path, column, floor) = run(n, repeat, keys.path());
+            println!(
+                "| {n} | {path:.3} | {column:.3} | {floor:.3} | {:.1}× |",
+                path / floor
+            );
+        }
+        println!();
+    }
+    if parts.contains("freshness") {
+        let secs = std::env::var("CTFERRY_BENCH_FRESHNESS_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(180);
+        let (p50, p95, max, n) = freshness(keys.path(), secs);
         println!(
-            "| {n} | {path:.3} | {column:.3} | {floor:.3} | {:.1}× |",
-            path / floor
+            "freshness: `run --every 30s` for 300 caregivers, `apply --watch --every 10s` at 3"
         );
+        println!(
+            "| rows measured | p50 s | p95 s | max s | bound: run interval + apply interval |"
+        );
+        println!("|---:|---:|---:|---:|---:|");
+        println!("| {n} | {p50:.1} | {p95:.1} | {max:.1} | 40 |");
+        println!();
+    }
+    if !parts.contains("snapshot") {
+        return;
+    }
+    println!("onboarding snapshot of the column-owned table (`ctferry once`, a child process)");
+    println!("| rows | caregivers | ctferry s | peak RSS MiB | state bytes per owned row | floor: bare SELECT s | ratio (floor / ctferry) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let subs: Vec<usize> = std::env::var("CTFERRY_BENCH_SUBSCRIBERS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 300]);
+    for n in &sizes {
+        for s in &subs {
+            let (secs, rss, state, floor) = snapshot(*n, *s, keys.path());
+            println!(
+                "| {n} | {s} | {secs:.2} | {rss:.0} | {state:.0} | {floor:.2} | {:.2}× |",
+                floor / secs
+            );
+        }
     }
 }

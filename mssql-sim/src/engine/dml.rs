@@ -72,10 +72,92 @@ impl Session {
             .prepare(sql)
             .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
         self.bind_params(&mut stmt)?;
-        let n = stmt
-            .raw_execute()
-            .map_err(|e| map_sqlite(e, table, &self.database, verb))?;
-        Ok(n as u64)
+        match stmt.raw_execute() {
+            Ok(n) => Ok(n as u64),
+            Err(e) if e.to_string().contains("FOREIGN KEY constraint failed") => Err(self
+                .foreign_key_conflict(&mut stmt, table, verb)
+                .unwrap_or_else(|| map_sqlite(e, table, &self.database, verb))),
+            Err(e) => Err(map_sqlite(e, table, &self.database, verb)),
+        }
+    }
+
+    /// SQL Server's error 547 for a write SQLite refused with "FOREIGN KEY
+    /// constraint failed", which does not say which constraint: the
+    /// statement runs again in a savepoint with the check deferred,
+    /// `PRAGMA foreign_key_check` names the table and the constraint the
+    /// rows it left break, and the savepoint is rolled back. A row of the
+    /// statement's own table that references nothing breaks its FOREIGN KEY
+    /// constraint (named with the referenced table and column); a row of
+    /// another table, or any row after a DELETE, that references what the
+    /// statement removed breaks that table's constraint, which SQL Server
+    /// calls the REFERENCE constraint (named with the referencing table and
+    /// column). The column is named when the key has one column. None
+    /// when the constraint cannot be found (the caller falls back).
+    fn foreign_key_conflict(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        table: Option<&TableDef>,
+        verb: &str,
+    ) -> Option<SqlError> {
+        self.conn
+            .execute_batch("SAVEPOINT __sim_fk; PRAGMA defer_foreign_keys = ON")
+            .ok()?;
+        let found = (|| -> Option<(String, i64)> {
+            stmt.raw_execute().ok()?;
+            self.conn
+                .query_row("PRAGMA foreign_key_check", [], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(3)?))
+                })
+                .ok()
+        })();
+        let _ = self.conn.execute_batch(
+            "ROLLBACK TO __sim_fk; RELEASE __sim_fk; PRAGMA defer_foreign_keys = OFF",
+        );
+        let (child, fk_id) = found?;
+        let mut from = Vec::new();
+        let mut list = self
+            .conn
+            .prepare(&format!("PRAGMA foreign_key_list({})", q(&child)))
+            .ok()?;
+        let mut rows = list.query([]).ok()?;
+        while let Some(r) = rows.next().ok()? {
+            if r.get::<_, i64>(0).ok()? == fk_id {
+                from.push((r.get::<_, i64>(1).ok()?, r.get::<_, String>(3).ok()?));
+            }
+        }
+        from.sort();
+        let from: Vec<String> = from.into_iter().map(|(_, c)| c).collect();
+        let (schema, name) = child.split_once('.')?;
+        let def = catalog::load_table(&self.conn, schema, name).ok()??;
+        let fk = def.foreign_keys.iter().find(|f| {
+            f.columns.len() == from.len()
+                && f.columns
+                    .iter()
+                    .zip(&from)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        })?;
+        let own = table.is_some_and(|t| t.object_id == def.object_id);
+        let (kind, where_, cols) = if own && verb != "DELETE" {
+            (
+                "FOREIGN KEY",
+                format!("{}.{}", fk.ref_schema, fk.ref_table),
+                &fk.ref_columns,
+            )
+        } else {
+            ("REFERENCE", def.display_name(), &fk.columns)
+        };
+        let column = match cols.as_slice() {
+            [one] => format!(", column '{one}'"),
+            _ => String::new(),
+        };
+        Some(SqlError::new(
+            547,
+            16,
+            format!(
+                "The {verb} statement conflicted with the {kind} constraint \"{}\". The conflict occurred in database \"{}\", table \"{where_}\"{column}.",
+                fk.name, self.database
+            ),
+        ))
     }
 
     pub(super) fn atomic<T>(
