@@ -453,7 +453,7 @@ impl<'c> Publisher<'c> {
                 report,
             )?;
         }
-        owners.commit(&mut changes);
+        owners.commit(&mut changes)?;
         changes.set_watermark(v);
         if let Some(t) = &as_of {
             changes.set_watermark_time(t);

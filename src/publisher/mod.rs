@@ -39,6 +39,7 @@ pub mod delta;
 pub mod error;
 pub mod membership;
 pub mod monitor;
+pub mod owner_index;
 pub mod packager;
 pub mod report;
 pub mod reshape;

@@ -222,16 +222,15 @@ impl<'s> Owners<'s> {
     }
 
     /// Writes the cycle's decisions into its commit.
-    pub fn commit(self, changes: &mut Changes) {
-        for (row, hsa) in self.pending {
-            changes.set_owner(&row, hsa.as_deref());
-        }
+    pub fn commit(self, changes: &mut Changes) -> Result<(), StateError> {
+        self.state.write_owners(self.pending, changes)?;
         for (row, set) in self.holders {
             changes.set_holders(&row, &set);
         }
         for (r, key) in self.refs {
             changes.set_reference(&r, key.as_deref());
         }
+        Ok(())
     }
 }
 

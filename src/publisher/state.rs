@@ -5,7 +5,11 @@
 //! - `wt`                      when W was read at the source (UTC, "data as of")
 //! - `s/<hsa>`                 a subscriber's record (epoch, sequence, hash chain, ...)
 //! - `g/<hsa>\0<table>\0<key>` a staged change (upsert with the row, or delete), compacted by key
-//! - `o/<table>\0<key>`        the ownership index: which subscriber has this row
+//! - `O/<table>\0<first key>`  the ownership index: which subscriber has each row, in
+//!   blocks of up to 128 rows with subscribers as numbers (`owner_index`); a
+//!   state written with one `o/<table>\0<key>` entry per row is converted at `open`
+//! - `sn/<hsa>`, `sN/<number>`, `sn`  a subscriber's number in the ownership index,
+//!   the subscriber of a number, the next number
 //! - `m/<table>\0<key>`        a membership table's row: the subscribers that hold it (`\0`-separated)
 //! - `f/<rule>\0<table>\0<key>` the key a member table's row references through a
 //!   membership rule (`<rule>`: `dbo.patient<-dbo.besok(patientid)`), since change
@@ -38,8 +42,10 @@
 use crate::format::package::Kind;
 use crate::publisher::audit_log;
 use crate::publisher::catalog::PublishedSchema;
+use crate::publisher::owner_index;
 use crate::publisher::reshape::CopyTable;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -210,8 +216,9 @@ fn stage_key(hsa: &str, table: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// A published row in the ownership index: its table and its encoded key
-/// (the state key `o/<table>\0<key>`).
+/// A published row: its table and its encoded key, as `o/<table>\0<key>`
+/// (the ownership index's entry for it before the index was kept in
+/// blocks; the membership index `m/` and references `f/` are keyed by it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RowId(Vec<u8>);
 
@@ -222,6 +229,16 @@ impl RowId {
         k.push(0);
         k.extend_from_slice(key);
         RowId(k)
+    }
+
+    /// The row's table and encoded key.
+    fn parts(&self) -> (&str, &[u8]) {
+        let rest = &self.0[2..];
+        let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        (
+            std::str::from_utf8(&rest[..end]).unwrap_or_default(),
+            rest.get(end + 1..).unwrap_or_default(),
+        )
     }
 
     /// The row's key in the membership index (`m/`).
@@ -315,14 +332,6 @@ impl Changes {
     /// Removes a staged change (packaged, or replaced by a snapshot).
     pub fn unstage(&mut self, id: &StageId) {
         self.batch.remove(id.0.as_slice());
-        self.n += 1;
-    }
-    /// Sets (or, with `None`, removes) the caregiver that has `row`.
-    pub fn set_owner(&mut self, row: &RowId, hsa: Option<&str>) {
-        match hsa {
-            Some(h) => self.batch.insert(row.0.as_slice(), h.as_bytes()),
-            None => self.batch.remove(row.0.as_slice()),
-        }
         self.n += 1;
     }
     /// Sets the subscribers that hold membership row `row` (none: removed).
@@ -539,6 +548,7 @@ impl State {
             audit_lock: std::sync::Mutex::new(()),
         };
         state.build_indexes()?;
+        state.block_owner_index()?;
         state.start_audit_log()?;
         Ok(state)
     }
@@ -560,6 +570,32 @@ impl State {
         }
         c.batch.insert(&b"ix"[..], &b"1"[..]);
         self.commit(c)
+    }
+
+    /// Converts an ownership index written one entry per row (`o/`) into
+    /// blocks (`O/`, `owner_index`), in one commit; nothing to do for a
+    /// state that has no `o/` entry.
+    fn block_owner_index(&self) -> Result<(), StateError> {
+        let mut rows = Vec::new();
+        for kv in self.tree.scan_prefix(b"o/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            rows.push((
+                RowId(k.to_vec()),
+                Some(String::from_utf8_lossy(&v).to_string()),
+            ));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut c = Changes::default();
+        for (row, _) in &rows {
+            c.batch.remove(row.0.as_slice());
+        }
+        let n = rows.len();
+        self.write_owners(rows, &mut c)?;
+        self.commit(c)?;
+        tracing::info!(rows = n, "ownership index converted to blocks");
+        Ok(())
     }
 
     fn records<T: serde::de::DeserializeOwned>(
@@ -786,40 +822,235 @@ impl State {
         Ok(out)
     }
 
-    /// The caregiver that has `row`, per the ownership index.
-    pub fn owner(&self, row: &RowId) -> Result<Option<String>, StateError> {
+    /// The block of the ownership index that has (or would have) `key` of
+    /// `table`: its state key and bytes, and the first key of the next
+    /// block (None: it is the table's last); None when the table has no
+    /// block (see `owner_index`).
+    #[allow(clippy::type_complexity)]
+    fn owner_block(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, sled::IVec, Option<Vec<u8>>)>, StateError> {
+        let prefix = owner_index::table_prefix(table);
+        let target = owner_index::block_key(table, key);
+        let found = match self.tree.range(prefix.clone()..=target).next_back() {
+            Some(kv) => Some(kv.map_err(|e| self.err(e))?),
+            None => match self.tree.scan_prefix(&prefix).next() {
+                Some(kv) => Some(kv.map_err(|e| self.err(e))?),
+                None => None,
+            },
+        };
+        let Some((k, v)) = found else {
+            return Ok(None);
+        };
+        let next = match self
+            .tree
+            .range((
+                std::ops::Bound::Excluded(k.to_vec()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+        {
+            Some(kv) => {
+                let (n, _) = kv.map_err(|e| self.err(e))?;
+                n.strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec)
+            }
+            None => None,
+        };
+        Ok(Some((k.to_vec(), v, next)))
+    }
+
+    fn corrupt_block(key: &[u8]) -> StateError {
+        StateError::Corrupt {
+            key: String::from_utf8_lossy(key).to_string(),
+            message: "not an ownership index block".into(),
+        }
+    }
+
+    /// The subscriber with number `n` in the ownership index.
+    fn numbered(&self, n: u32) -> Result<String, StateError> {
+        let mut k = b"sN/".to_vec();
+        k.extend_from_slice(&n.to_be_bytes());
+        match self.tree.get(&k).map_err(|e| self.err(e))? {
+            Some(v) => Ok(String::from_utf8_lossy(&v).to_string()),
+            None => Err(StateError::Corrupt {
+                key: format!("sN/{n}"),
+                message: "the ownership index names a subscriber number that has no subscriber"
+                    .into(),
+            }),
+        }
+    }
+
+    /// `hsa`'s number in the ownership index, if it has one.
+    fn number_of(&self, hsa: &str) -> Result<Option<u32>, StateError> {
         Ok(self
             .tree
-            .get(&row.0)
+            .get(format!("sn/{hsa}").as_bytes())
             .map_err(|e| self.err(e))?
-            .map(|v| String::from_utf8_lossy(&v).to_string()))
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(u32::from_be_bytes))
+    }
+
+    /// The caregiver that has `row`, per the ownership index.
+    pub fn owner(&self, row: &RowId) -> Result<Option<String>, StateError> {
+        let (table, key) = row.parts();
+        let Some((bk, bytes, _)) = self.owner_block(table, key)? else {
+            return Ok(None);
+        };
+        match owner_index::find(&bytes, key) {
+            Ok(Some(n)) => Ok(Some(self.numbered(n)?)),
+            Ok(None) => Ok(None),
+            Err(owner_index::NotABlock) => Err(Self::corrupt_block(&bk)),
+        }
+    }
+
+    /// Every row of the ownership index under `prefix` owned by `hsa`:
+    /// (table, encoded key).
+    fn owned_under(&self, prefix: &[u8], hsa: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let Some(n) = self.number_of(hsa)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let table = owner_index::table_of(&k).ok_or_else(|| Self::corrupt_block(&k))?;
+            let rows = owner_index::decode(&v).ok_or_else(|| Self::corrupt_block(&k))?;
+            for (key, owner) in rows {
+                if owner == n {
+                    out.push((table.to_string(), key));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The rows of `table` the ownership index gives to `hsa`, with their
     /// encoded keys (to re-send that table to it).
     pub fn owned_in(&self, table: &str, hsa: &str) -> Result<Vec<(RowId, Vec<u8>)>, StateError> {
-        let mut prefix = format!("o/{table}").into_bytes();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            if v.as_ref() == hsa.as_bytes() {
-                out.push((RowId(k.to_vec()), k[prefix.len()..].to_vec()));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .owned_under(&owner_index::table_prefix(table), hsa)?
+            .into_iter()
+            .map(|(t, k)| (RowId::new(&t, &k), k))
+            .collect())
     }
 
     /// The rows the ownership index gives to `hsa` (to clear on a new epoch).
     pub fn owned_by(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"o/") {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            if v.as_ref() == hsa.as_bytes() {
-                out.push(RowId(k.to_vec()));
+        Ok(self
+            .owned_under(b"O/", hsa)?
+            .into_iter()
+            .map(|(t, k)| RowId::new(&t, &k))
+            .collect())
+    }
+
+    /// Writes the ownership index's new decisions (`row` is now `hsa`'s, or
+    /// no one's) into `changes`: every block they touch read once, changed,
+    /// split when full and written under its first key; numbers given to
+    /// subscribers new to the index (see `owner_index`).
+    pub fn write_owners(
+        &self,
+        decisions: impl IntoIterator<Item = (RowId, Option<String>)>,
+        changes: &mut Changes,
+    ) -> Result<(), StateError> {
+        let mut by_table: BTreeMap<String, BTreeMap<Vec<u8>, Option<String>>> = BTreeMap::new();
+        for (row, hsa) in decisions {
+            let (t, k) = row.parts();
+            by_table
+                .entry(t.to_string())
+                .or_default()
+                .insert(k.to_vec(), hsa);
+        }
+        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let first_free = match self.tree.get(b"sn").map_err(|e| self.err(e))? {
+            Some(v) => <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StateError::Corrupt {
+                    key: "sn".into(),
+                    message: "not a subscriber number".into(),
+                })?,
+            None => 1,
+        };
+        let mut next = first_free;
+        for (table, rows) in by_table {
+            // Blocks touched, by their state key (empty: the table has none yet).
+            let mut touched: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, u32>> = BTreeMap::new();
+            // The block the previous key fell in: its key and the next block's first key.
+            let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+            for (key, hsa) in rows {
+                // Keys come in order, so a key below the next block's first
+                // key is in the block the previous key was.
+                let covers =
+                    |(_, next): &(Vec<u8>, Option<Vec<u8>>)| next.as_ref().is_none_or(|n| key < *n);
+                let bk = match current.as_ref().filter(|c| covers(c)) {
+                    Some((bk, _)) => bk.clone(),
+                    None => {
+                        let (bk, next) = match self.owner_block(&table, &key)? {
+                            Some((bk, bytes, next)) => {
+                                if !touched.contains_key(&bk) {
+                                    let rows = owner_index::decode(&bytes)
+                                        .ok_or_else(|| Self::corrupt_block(&bk))?;
+                                    touched.insert(bk.clone(), rows);
+                                }
+                                (bk, next)
+                            }
+                            None => {
+                                touched.entry(Vec::new()).or_default();
+                                (Vec::new(), None)
+                            }
+                        };
+                        current = Some((bk.clone(), next));
+                        bk
+                    }
+                };
+                let block = touched.get_mut(&bk).expect("loaded above");
+                match hsa {
+                    Some(h) => {
+                        let n = match numbers.get(&h) {
+                            Some(n) => *n,
+                            None => {
+                                let n = match self.number_of(&h)? {
+                                    Some(n) => n,
+                                    None => {
+                                        let n = next;
+                                        next += 1;
+                                        changes.batch.insert(
+                                            format!("sn/{h}").as_bytes(),
+                                            &n.to_be_bytes()[..],
+                                        );
+                                        let mut k = b"sN/".to_vec();
+                                        k.extend_from_slice(&n.to_be_bytes());
+                                        changes.batch.insert(k, h.as_bytes());
+                                        n
+                                    }
+                                };
+                                numbers.insert(h, n);
+                                n
+                            }
+                        };
+                        block.insert(key, n);
+                    }
+                    None => {
+                        block.remove(&key);
+                    }
+                }
+                changes.n += 1;
+            }
+            for (bk, rows) in touched {
+                if !bk.is_empty() {
+                    changes.batch.remove(bk);
+                }
+                for (first, bytes) in owner_index::split(&rows) {
+                    changes
+                        .batch
+                        .insert(owner_index::block_key(&table, &first), bytes);
+                }
             }
         }
-        Ok(out)
+        if next != first_free {
+            changes.batch.insert(&b"sn"[..], &next.to_be_bytes()[..]);
+        }
+        Ok(())
     }
 
     /// The subscribers that hold membership row `row`.
@@ -1100,14 +1331,16 @@ impl State {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// How big the routing indexes are: (rows in the ownership index `o/`,
+    /// How big the routing indexes are: (rows in the ownership index `O/`,
     /// membership rows `m/`, (row, member) pairs in them, remembered
     /// references `f/`).
     pub fn index_sizes(&self) -> Result<IndexSizes, StateError> {
         let mut out = IndexSizes::default();
-        for kv in self.tree.scan_prefix(b"o/") {
-            kv.map_err(|e| self.err(e))?;
-            out.owned += 1;
+        for kv in self.tree.scan_prefix(b"O/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.owned += owner_index::decode(&v)
+                .ok_or_else(|| Self::corrupt_block(&k))?
+                .len() as u64;
         }
         for kv in self.tree.scan_prefix(b"m/") {
             let (_, v) = kv.map_err(|e| self.err(e))?;
@@ -1157,6 +1390,126 @@ mod tests {
 
     fn seqs(v: Vec<PackageRecord>) -> Vec<u64> {
         v.into_iter().map(|p| p.sequence).collect()
+    }
+
+    /// A row key as the publisher encodes it (a CBOR array of one int).
+    fn key(i: i64) -> Vec<u8> {
+        let mut e = crate::format::cbor::Encoder::new();
+        e.array(1);
+        e.int(i);
+        e.buf
+    }
+
+    /// The ownership index in blocks answers as one entry per row would:
+    /// random decisions (rows gained, moved between caregivers, lost) over
+    /// many commits, on two tables of up to 3,000 rows (tens of blocks,
+    /// split as they fill), checked after every commit against a plain map;
+    /// every block at most `BLOCK_ROWS` rows, stored under its first key.
+    #[test]
+    fn the_blocked_ownership_index_answers_as_a_map_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        let mut model: HashMap<RowId, String> = HashMap::new();
+        let mut seed = 11u64;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let tables = ["dbo.Besok", "dbo.B"];
+        for round in 0..40 {
+            let mut decisions = Vec::new();
+            let n = if round == 0 { 2500 } else { 1 + rnd(400) };
+            for _ in 0..n {
+                let t = tables[rnd(2) as usize];
+                // Negative keys too: their CBOR bytes sort apart from the others.
+                let row = RowId::new(t, &key(rnd(3000) as i64 - 500));
+                let owner = match rnd(5) {
+                    0 => None,
+                    o => Some(format!("SE-{o}")),
+                };
+                decisions.retain(|(r, _): &(RowId, Option<String>)| *r != row);
+                decisions.push((row, owner));
+            }
+            for (row, owner) in &decisions {
+                match owner {
+                    Some(o) => model.insert(row.clone(), o.clone()),
+                    None => model.remove(row),
+                };
+            }
+            let mut c = Changes::default();
+            st.write_owners(decisions, &mut c).unwrap();
+            st.commit(c).unwrap();
+            for t in tables {
+                for i in -500..2500 {
+                    let row = RowId::new(t, &key(i));
+                    assert_eq!(
+                        st.owner(&row).unwrap(),
+                        model.get(&row).cloned(),
+                        "round {round}, {t} {i}"
+                    );
+                }
+            }
+            assert_eq!(st.index_sizes().unwrap().owned, model.len() as u64);
+            for o in 1..5 {
+                let hsa = format!("SE-{o}");
+                let mut want: Vec<RowId> = model
+                    .iter()
+                    .filter(|(_, h)| **h == hsa)
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                let mut got = st.owned_by(&hsa).unwrap();
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+                got.sort_by(|a, b| a.0.cmp(&b.0));
+                assert_eq!(got, want, "round {round}, owned_by {hsa}");
+                let mine = st.owned_in("dbo.B", &hsa).unwrap();
+                assert!(mine.iter().all(|(r, k)| *r == RowId::new("dbo.B", k)));
+                assert_eq!(
+                    mine.len(),
+                    want.iter().filter(|r| r.parts().0 == "dbo.B").count()
+                );
+            }
+            for kv in st.tree.scan_prefix(b"O/") {
+                let (k, v) = kv.unwrap();
+                let rows = owner_index::decode(&v).unwrap();
+                assert!(!rows.is_empty() && rows.len() <= owner_index::BLOCK_ROWS);
+                let table = owner_index::table_of(&k).unwrap();
+                assert_eq!(
+                    k.as_ref(),
+                    owner_index::block_key(table, rows.keys().next().unwrap()).as_slice()
+                );
+            }
+        }
+        assert!(st.tree.scan_prefix(b"O/").count() > 20);
+        assert!(st.owned_by("SE-9").unwrap().is_empty());
+    }
+
+    /// A state written with one `o/` entry per row (before the blocks) is
+    /// converted at open, and answers the same.
+    #[test]
+    fn an_ownership_index_of_one_entry_per_row_is_converted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = State::open(dir.path()).unwrap();
+            for i in 0..300 {
+                let row = RowId::new("dbo.Besok", &key(i));
+                st.tree
+                    .insert(&row.0, format!("SE-{}", i % 3).as_bytes())
+                    .unwrap();
+            }
+            st.db.flush().unwrap();
+        }
+        let st = State::open(dir.path()).unwrap();
+        assert_eq!(st.tree.scan_prefix(b"o/").count(), 0);
+        assert_eq!(st.tree.scan_prefix(b"O/").count(), 3);
+        for i in 0..300 {
+            assert_eq!(
+                st.owner(&RowId::new("dbo.Besok", &key(i))).unwrap(),
+                Some(format!("SE-{}", i % 3))
+            );
+        }
+        assert_eq!(st.owned_in("dbo.Besok", "SE-1").unwrap().len(), 100);
     }
 
     #[test]
