@@ -184,10 +184,24 @@ pub fn holding<'a>(t: &'a TableInfo, tables: &'a [TableInfo]) -> Holding<'a> {
             .map(|f| Box::new(holding(f, tables))),
         _ => None,
     };
+    let owner_is_text = match &t.cfg.owner {
+        Owner::Column(c) => t.schema.columns.iter().any(|x| {
+            x.name.eq_ignore_ascii_case(c)
+                && matches!(
+                    x.ty,
+                    ColumnType::Char(_)
+                        | ColumnType::VarChar(_)
+                        | ColumnType::NChar(_)
+                        | ColumnType::NVarChar(_)
+                )
+        }),
+        _ => false,
+    };
     Holding {
         table: &t.cfg.name,
         owner: &t.cfg.owner,
         key: &t.schema.key,
+        owner_is_text,
         members,
         followed,
     }

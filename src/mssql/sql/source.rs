@@ -594,6 +594,13 @@ pub struct Holding<'a> {
     pub table: &'a TableName,
     pub owner: &'a Owner,
     pub key: &'a [String],
+    /// The direct owner is a column of the table of a character type: it
+    /// is compared with the partition keys as it is, not through
+    /// `owner_text`'s CAST, so that an index on it is used (a CAST of the
+    /// column makes SQL Server scan the table once per caregiver). The
+    /// comparison is the same: SQL Server converts a varchar column to the
+    /// keys' nvarchar itself, in the column's collation.
+    pub owner_is_text: bool,
     /// Each membership rule with how its member table is held.
     pub members: Vec<(&'a Member, Holding<'a>)>,
     /// For a follower: how the table it follows is held.
@@ -634,7 +641,12 @@ fn held_conditions(
         return held;
     }
     if let Some(o) = owner_expr {
-        held.push(format!("{} IN ({params})", owner_text(o)));
+        let o = if h.owner_is_text {
+            o.to_string()
+        } else {
+            owner_text(o)
+        };
+        held.push(format!("{o} IN ({params})"));
     }
     for (j, (m, source)) in h.members.iter().enumerate() {
         let s = format!("{alias}s{j}");
