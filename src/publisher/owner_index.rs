@@ -17,8 +17,6 @@
 //! reused (`sn/<hsa>` and back `sN/<number>`); `State::write_owners` is the
 //! only writer, inside a cycle's commit.
 
-use std::collections::BTreeMap;
-
 /// At most this many rows in a block: a change reads and rewrites one
 /// block (about 2 KB), and a million rows are ~8,000 sled entries.
 pub const BLOCK_ROWS: usize = 128;
@@ -76,18 +74,41 @@ pub fn encode<'a>(rows: impl Iterator<Item = (&'a Vec<u8>, &'a u32)>) -> Vec<u8>
     out
 }
 
-/// A block's rows; None when the bytes are not a block (damaged state).
-pub fn decode(bytes: &[u8]) -> Option<BTreeMap<Vec<u8>, u32>> {
-    let mut out = BTreeMap::new();
+/// A block's rows, in key order; None when the bytes are not a block
+/// (damaged state, or keys out of order).
+pub fn decode(bytes: &[u8]) -> Option<Vec<(Vec<u8>, u32)>> {
+    let mut out: Vec<(Vec<u8>, u32)> = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         let len = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
         let key = bytes.get(at..at.checked_add(len)?)?.to_vec();
         at += len;
         let n = u32::try_from(get_varint(bytes, &mut at)?).ok()?;
-        out.insert(key, n);
+        if out.last().is_some_and(|(k, _)| *k >= key) {
+            return None;
+        }
+        out.push((key, n));
     }
     Some(out)
+}
+
+/// A block's rows `old` (in key order) with `changes` (in key order, each
+/// key once: the owner's number, or None for a row no longer owned)
+/// applied, in key order.
+pub fn merge(old: Vec<(Vec<u8>, u32)>, changes: &[(&[u8], Option<u32>)]) -> Vec<(Vec<u8>, u32)> {
+    let mut out = Vec::with_capacity(old.len() + changes.len());
+    let mut old = old.into_iter().peekable();
+    for (key, n) in changes {
+        while let Some(o) = old.next_if(|(k, _)| k.as_slice() < *key) {
+            out.push(o);
+        }
+        old.next_if(|(k, _)| k.as_slice() == *key);
+        if let Some(n) = n {
+            out.push((key.to_vec(), *n));
+        }
+    }
+    out.extend(old);
+    out
 }
 
 /// Bytes in the state that are not an ownership index block.
@@ -119,17 +140,18 @@ pub fn find(bytes: &[u8], key: &[u8]) -> Result<Option<u32>, NotABlock> {
     Ok(None)
 }
 
-/// Rows split into blocks of at most `BLOCK_ROWS`, each with its first key.
-pub fn split(rows: &BTreeMap<Vec<u8>, u32>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let all: Vec<(&Vec<u8>, &u32)> = rows.iter().collect();
-    all.chunks(BLOCK_ROWS)
-        .map(|c| (c[0].0.clone(), encode(c.iter().copied())))
+/// Rows (in key order) split into blocks of at most `BLOCK_ROWS`, each
+/// with its first key.
+pub fn split(rows: &[(Vec<u8>, u32)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    rows.chunks(BLOCK_ROWS)
+        .map(|c| (c[0].0.clone(), encode(c.iter().map(|(k, n)| (k, n)))))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn blocks_round_trip_and_find_keys() {
@@ -139,12 +161,13 @@ mod tests {
         }
         rows.insert(vec![], 7);
         rows.insert(vec![9; 200], u32::MAX);
+        let rows: Vec<(Vec<u8>, u32)> = rows.into_iter().collect();
         let blocks = split(&rows);
         assert_eq!(blocks.len(), 3);
-        let mut back = BTreeMap::new();
+        let mut back = Vec::new();
         for (first, bytes) in &blocks {
             let b = decode(bytes).unwrap();
-            assert_eq!(b.keys().next(), Some(first));
+            assert_eq!(&b[0].0, first);
             assert!(b.len() <= BLOCK_ROWS);
             for (k, n) in &b {
                 assert_eq!(find(bytes, k), Ok(Some(*n)));
@@ -157,6 +180,27 @@ mod tests {
         assert!(decode(&[5, 1]).is_none());
         assert_eq!(find(&[5, 1], &[1]), Err(NotABlock));
         assert!(decode(&[0x80; 12]).is_none());
+        // Keys out of order are damage too.
+        let mut twisted = encode([(&vec![2u8], &1u32)].into_iter());
+        twisted.extend(encode([(&vec![1u8], &1u32)].into_iter()));
+        assert!(decode(&twisted).is_none());
+    }
+
+    #[test]
+    fn merge_applies_gains_moves_and_losses_in_order() {
+        let old = vec![(vec![2], 1), (vec![4], 1), (vec![6], 2)];
+        let changes: Vec<(&[u8], Option<u32>)> = vec![
+            (&[1], Some(3)),
+            (&[4], Some(2)),
+            (&[5], None),
+            (&[6], None),
+            (&[9], Some(1)),
+        ];
+        assert_eq!(
+            merge(old, &changes),
+            vec![(vec![1], 3), (vec![2], 1), (vec![4], 2), (vec![9], 1)]
+        );
+        assert_eq!(merge(Vec::new(), &[(&[1], None)]), Vec::new());
     }
 
     #[test]

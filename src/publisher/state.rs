@@ -45,7 +45,7 @@ use crate::publisher::catalog::PublishedSchema;
 use crate::publisher::owner_index;
 use crate::publisher::reshape::CopyTable;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -945,23 +945,18 @@ impl State {
     }
 
     /// Writes the ownership index's new decisions (`row` is now `hsa`'s, or
-    /// no one's) into `changes`: every block they touch read once, changed,
-    /// split when full and written under its first key; numbers given to
-    /// subscribers new to the index (see `owner_index`).
+    /// no one's; each row at most once) into `changes`: in key order, every
+    /// block they touch read once, merged with them, split when full and
+    /// written under its first key; numbers given to subscribers new to the
+    /// index (see `owner_index`).
     pub fn write_owners(
         &self,
         decisions: impl IntoIterator<Item = (RowId, Option<String>)>,
         changes: &mut Changes,
     ) -> Result<(), StateError> {
-        let mut by_table: BTreeMap<String, BTreeMap<Vec<u8>, Option<String>>> = BTreeMap::new();
-        for (row, hsa) in decisions {
-            let (t, k) = row.parts();
-            by_table
-                .entry(t.to_string())
-                .or_default()
-                .insert(k.to_vec(), hsa);
-        }
-        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let mut rows: Vec<(RowId, Option<String>)> = decisions.into_iter().collect();
+        // By table, then key: `o/<table>\0<key>`, and no table name holds a \0.
+        rows.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
         let first_free = match self.tree.get(b"sn").map_err(|e| self.err(e))? {
             Some(v) => <[u8; 4]>::try_from(v.as_ref())
                 .map(u32::from_be_bytes)
@@ -972,80 +967,92 @@ impl State {
             None => 1,
         };
         let mut next = first_free;
-        for (table, rows) in by_table {
-            // Blocks touched, by their state key (empty: the table has none yet).
-            let mut touched: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, u32>> = BTreeMap::new();
-            // The block the previous key fell in: its key and the next block's first key.
-            let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
-            for (key, hsa) in rows {
+        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let mut last: Option<(String, u32)> = None;
+        let mut number = |h: &str, changes: &mut Changes| -> Result<u32, StateError> {
+            if let Some((lh, n)) = &last {
+                if lh == h {
+                    return Ok(*n);
+                }
+            }
+            let n = match numbers.get(h) {
+                Some(n) => *n,
+                None => {
+                    let n = match self.number_of(h)? {
+                        Some(n) => n,
+                        None => {
+                            let n = next;
+                            next += 1;
+                            changes
+                                .batch
+                                .insert(format!("sn/{h}").as_bytes(), &n.to_be_bytes()[..]);
+                            let mut k = b"sN/".to_vec();
+                            k.extend_from_slice(&n.to_be_bytes());
+                            changes.batch.insert(k, h.as_bytes());
+                            n
+                        }
+                    };
+                    numbers.insert(h.to_string(), n);
+                    n
+                }
+            };
+            last = Some((h.to_string(), n));
+            Ok(n)
+        };
+        let mut i = 0;
+        while i < rows.len() {
+            let table = rows[i].0.parts().0.to_string();
+            let end = rows[i..]
+                .iter()
+                .position(|(r, _)| r.parts().0 != table)
+                .map_or(rows.len(), |p| i + p);
+            // The blocks touched, in key order: state key (empty: the table
+            // has none yet), bytes, the next block's first key, the changes.
+            #[allow(clippy::type_complexity)]
+            let mut touched: Vec<(
+                Vec<u8>,
+                Option<sled::IVec>,
+                Option<Vec<u8>>,
+                Vec<(&[u8], Option<u32>)>,
+            )> = Vec::new();
+            for (row, hsa) in &rows[i..end] {
+                let key = row.parts().1;
                 // Keys come in order, so a key below the next block's first
                 // key is in the block the previous key was.
-                let covers =
-                    |(_, next): &(Vec<u8>, Option<Vec<u8>>)| next.as_ref().is_none_or(|n| key < *n);
-                let bk = match current.as_ref().filter(|c| covers(c)) {
-                    Some((bk, _)) => bk.clone(),
-                    None => {
-                        let (bk, next) = match self.owner_block(&table, &key)? {
-                            Some((bk, bytes, next)) => {
-                                if !touched.contains_key(&bk) {
-                                    let rows = owner_index::decode(&bytes)
-                                        .ok_or_else(|| Self::corrupt_block(&bk))?;
-                                    touched.insert(bk.clone(), rows);
-                                }
-                                (bk, next)
-                            }
-                            None => {
-                                touched.entry(Vec::new()).or_default();
-                                (Vec::new(), None)
-                            }
-                        };
-                        current = Some((bk.clone(), next));
-                        bk
-                    }
-                };
-                let block = touched.get_mut(&bk).expect("loaded above");
-                match hsa {
-                    Some(h) => {
-                        let n = match numbers.get(&h) {
-                            Some(n) => *n,
-                            None => {
-                                let n = match self.number_of(&h)? {
-                                    Some(n) => n,
-                                    None => {
-                                        let n = next;
-                                        next += 1;
-                                        changes.batch.insert(
-                                            format!("sn/{h}").as_bytes(),
-                                            &n.to_be_bytes()[..],
-                                        );
-                                        let mut k = b"sN/".to_vec();
-                                        k.extend_from_slice(&n.to_be_bytes());
-                                        changes.batch.insert(k, h.as_bytes());
-                                        n
-                                    }
-                                };
-                                numbers.insert(h, n);
-                                n
-                            }
-                        };
-                        block.insert(key, n);
-                    }
-                    None => {
-                        block.remove(&key);
+                let covered = touched
+                    .last()
+                    .is_some_and(|(_, _, next, _)| next.as_deref().is_none_or(|n| key < n));
+                if !covered {
+                    match self.owner_block(&table, key)? {
+                        Some((bk, bytes, next)) => {
+                            touched.push((bk, Some(bytes), next, Vec::new()))
+                        }
+                        None => touched.push((Vec::new(), None, None, Vec::new())),
                     }
                 }
+                let n = match hsa {
+                    Some(h) => Some(number(h, changes)?),
+                    None => None,
+                };
+                touched.last_mut().expect("pushed above").3.push((key, n));
                 changes.n += 1;
             }
-            for (bk, rows) in touched {
+            for (bk, bytes, _, block_changes) in touched {
+                let old = match &bytes {
+                    Some(b) => owner_index::decode(b).ok_or_else(|| Self::corrupt_block(&bk))?,
+                    None => Vec::new(),
+                };
                 if !bk.is_empty() {
                     changes.batch.remove(bk);
                 }
-                for (first, bytes) in owner_index::split(&rows) {
+                let merged = owner_index::merge(old, &block_changes);
+                for (first, bytes) in owner_index::split(&merged) {
                     changes
                         .batch
                         .insert(owner_index::block_key(&table, &first), bytes);
                 }
             }
+            i = end;
         }
         if next != first_free {
             changes.batch.insert(&b"sn"[..], &next.to_be_bytes()[..]);
@@ -1477,7 +1484,7 @@ mod tests {
                 let table = owner_index::table_of(&k).unwrap();
                 assert_eq!(
                     k.as_ref(),
-                    owner_index::block_key(table, rows.keys().next().unwrap()).as_slice()
+                    owner_index::block_key(table, &rows[0].0).as_slice()
                 );
             }
         }
