@@ -170,6 +170,11 @@ impl<'s> Owners<'s> {
         }
     }
 
+    /// Room for `n` more decisions (a snapshot knows how many it has).
+    pub fn reserve(&mut self, n: usize) {
+        self.pending.reserve(n);
+    }
+
     /// `row` is now `hsa`'s (or no one's).
     pub fn set(&mut self, row: RowId, hsa: Option<String>) {
         self.pending.insert(row, hsa);

@@ -123,6 +123,7 @@ pub fn write(
     }
     let written = w.finish()?;
     failpoint::hit("snapshot-written");
+    owners.reserve(owned.len());
     for row in owned {
         owners.set(row, Some(s.hsa_id.clone()));
     }
