@@ -155,8 +155,9 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
     (path, column, median(floor))
 }
 
-/// The column-owned table's rows of `n`, for the snapshot part.
-fn snapshot_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
+/// A source with the column-owned journal table (`dbo.AnteckningK`) of `n`
+/// rows over care units E1..E300, for the snapshot and freshness parts.
+fn journal_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
     let (sim, mut db) = sim::Sim::with_pmo();
     db.execute("CREATE TABLE dbo.AnteckningK (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)")
         .unwrap();
@@ -174,6 +175,17 @@ fn snapshot_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
     db.execute("ALTER TABLE dbo.AnteckningK ENABLE CHANGE_TRACKING")
         .unwrap();
     (sim, db)
+}
+
+/// The start of ctferry.toml publishing `journal_source`'s table, owned by
+/// its `Hsa` column; the caregivers follow.
+fn journal_config(sim: &sim::Sim, keys: &std::path::Path) -> String {
+    format!(
+        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
+         [[table]]\nname = \"dbo.AnteckningK\"\nowner = {{ column = \"Hsa\" }}\n",
+        sim.conn("Pmo"),
+        keys.join("region.sec.asc").display(),
+    )
 }
 
 /// Runs `ctferry once` on `config` as a child process; its wall time
@@ -228,14 +240,9 @@ fn dir_bytes(p: &std::path::Path) -> u64 {
 /// One snapshot figure: (ctferry seconds, peak RSS MiB, state bytes per
 /// owned row, bare SELECT seconds) for `subscribers` caregivers.
 fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f64, f64) {
-    let (sim, mut db) = snapshot_source(n);
+    let (sim, mut db) = journal_source(n);
     let dir = tempfile::tempdir().unwrap();
-    let mut toml = format!(
-        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
-         [[table]]\nname = \"dbo.AnteckningK\"\nowner = {{ column = \"Hsa\" }}\n",
-        sim.conn("Pmo"),
-        keys.join("region.sec.asc").display(),
-    );
+    let mut toml = journal_config(&sim, keys);
     for s in 0..subscribers {
         let units: Vec<String> = if subscribers == 1 {
             (1..=300).map(|u| format!("\"E{u}\"")).collect()
@@ -287,12 +294,12 @@ fn spawn(args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// The ids in `dbo.Anteckning` of copy `db` above `after`.
+/// The ids in `dbo.AnteckningK` of copy `db` above `after`.
 fn ids_above(db: &mut ctferry::mssql::client::Db, after: i64) -> Vec<i64> {
     let mut out = Vec::new();
     db.query(
         "the copy's new rows",
-        "SELECT Id FROM dbo.Anteckning WHERE Id > @P1",
+        "SELECT Id FROM dbo.AnteckningK WHERE Id > @P1",
         &[ctferry::mssql::client::Param::I64(after)],
         |r| {
             out.push(r.try_get::<i64, _>(0).unwrap().unwrap());
@@ -305,32 +312,12 @@ fn ids_above(db: &mut ctferry::mssql::client::Db, after: i64) -> Vec<i64> {
 
 /// Freshness (see the module doc): (p50, p95, max seconds, rows measured).
 fn freshness(keys: &std::path::Path, secs: u64) -> (f64, f64, f64, usize) {
-    const UNITS: i64 = 300;
-    const WATCHED: [i64; 3] = [0, 150, 299];
-    let (sim, mut db) = sim::Sim::with_pmo();
-    db.execute("CREATE TABLE dbo.Anteckning (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)")
-        .unwrap();
-    db.execute("CREATE INDEX IX_Anteckning_Hsa ON dbo.Anteckning (Hsa)")
-        .unwrap();
+    const WATCHED: [i64; 3] = [1, 151, 300];
+    let (sim, mut db) = journal_source(30_000);
     let text = "anteckning: patienten mår bra, uppföljning om två veckor";
-    sim::fill_doubling(
-        &mut db,
-        "dbo.Anteckning",
-        "Id, Hsa, Text",
-        |i| format!("({i}, N'E{}', N'{text} {i}')", i % UNITS),
-        "Id + {have}, N'E' + CAST((Id + {have}) % 300 AS nvarchar(10)), Text",
-        30_000,
-    );
-    db.execute("ALTER TABLE dbo.Anteckning ENABLE CHANGE_TRACKING")
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut toml = format!(
-        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
-         [[table]]\nname = \"dbo.Anteckning\"\nowner = {{ column = \"Hsa\" }}\n",
-        sim.conn("Pmo"),
-        keys.join("region.sec.asc").display(),
-    );
-    for u in 0..UNITS {
+    let mut toml = journal_config(&sim, keys);
+    for u in 1..=300 {
         toml.push_str(&format!(
             "[[subscriber]]\nhsa_id = \"SE-{u}\"\nkeys = [\"E{u}\"]\npublic_key = \"{}\"\ninterval = \"30s\"\ndeliver = {{ folder = \"out/{u}\" }}\n",
             keys.join(format!("c{u}.pub.asc")).display()
@@ -379,7 +366,7 @@ fn freshness(keys: &std::path::Path, secs: u64) -> (f64, f64, f64, usize) {
             let have = c
                 .rows(
                     "the copy",
-                    "SELECT COUNT(*) FROM sys.tables WHERE name = 'Anteckning'",
+                    "SELECT COUNT(*) FROM sys.tables WHERE name = 'AnteckningK'",
                     &[],
                 )
                 .map(|r| ctferry::mssql::client::int_at(&r[0], 0).unwrap())
@@ -412,14 +399,14 @@ fn freshness(keys: &std::path::Path, secs: u64) -> (f64, f64, f64, usize) {
                 rng = rng
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                let u = (rng >> 33) as i64 % UNITS;
+                let u = (rng >> 33) as i64 % 300 + 1;
                 if !WATCHED.contains(&u) {
                     rows.push(format!("({}, N'E{u}', N'{text}')", next + i));
                 }
             }
             next += 51;
             db.execute(&format!(
-                "INSERT INTO dbo.Anteckning VALUES {}",
+                "INSERT INTO dbo.AnteckningK VALUES {}",
                 rows.join(", ")
             ))
             .unwrap();
@@ -467,7 +454,7 @@ fn main() {
     let keys = tempfile::tempdir().unwrap();
     // The region's key, and one key per caregiver (`c<n>`; `c` is `c0`).
     let mut names = vec!["region".to_string(), "c".to_string()];
-    names.extend((0..300).map(|n| format!("c{n}")));
+    names.extend((0..=300).map(|n| format!("c{n}")));
     for file in names {
         let (public, secret) =
             ctferry::format::crypto::generate(&file, "k@example.invalid", None).unwrap();
