@@ -861,10 +861,15 @@ impl State {
         Ok(Some((k.to_vec(), v, next)))
     }
 
+    /// A block of the ownership index that cannot be read, named by its
+    /// table (the rest of its key is binary).
     fn corrupt_block(key: &[u8]) -> StateError {
         StateError::Corrupt {
-            key: String::from_utf8_lossy(key).to_string(),
-            message: "not an ownership index block".into(),
+            key: format!(
+                "O/{} (a block of the ownership index)",
+                owner_index::table_of(key).unwrap_or("?")
+            ),
+            message: "its bytes are not a list of rows and owners in key order".into(),
         }
     }
 
@@ -948,7 +953,8 @@ impl State {
     /// no one's; each row at most once) into `changes`: in key order, every
     /// block they touch read once, merged with them, split when full and
     /// written under its first key; numbers given to subscribers new to the
-    /// index (see `owner_index`).
+    /// index (see `owner_index`). At most once per commit: the blocks and
+    /// numbers it starts from are the committed ones.
     pub fn write_owners(
         &self,
         decisions: impl IntoIterator<Item = (RowId, Option<String>)>,
@@ -1490,6 +1496,34 @@ mod tests {
         }
         assert!(st.tree.scan_prefix(b"O/").count() > 20);
         assert!(st.owned_by("SE-9").unwrap().is_empty());
+    }
+
+    /// A damaged block is a clear error naming its table, from every
+    /// reader and from the writer, never a panic or a wrong owner.
+    #[test]
+    fn a_damaged_ownership_block_is_named_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        let row = RowId::new("dbo.Besok", &key(1));
+        let mut c = Changes::default();
+        st.write_owners([(row.clone(), Some("SE-1".to_string()))], &mut c)
+            .unwrap();
+        st.commit(c).unwrap();
+        let (k, _) = st.tree.scan_prefix(b"O/").next().unwrap().unwrap();
+        st.tree.insert(&k, &[0x05, 0x81][..]).unwrap();
+        for e in [
+            st.owner(&row).unwrap_err(),
+            st.owned_by("SE-1").unwrap_err(),
+            st.index_sizes().unwrap_err(),
+            st.write_owners([(row.clone(), None)], &mut Changes::default())
+                .unwrap_err(),
+        ] {
+            let m = e.to_string();
+            assert!(
+                m.contains("O/dbo.Besok (a block of the ownership index)") && m.contains("damaged"),
+                "{m}"
+            );
+        }
     }
 
     /// A state written with one `o/` entry per row (before the blocks) is
