@@ -823,15 +823,13 @@ impl State {
     }
 
     /// The block of the ownership index that has (or would have) `key` of
-    /// `table`: its state key and bytes, and the first key of the next
-    /// block (None: it is the table's last); None when the table has no
-    /// block (see `owner_index`).
-    #[allow(clippy::type_complexity)]
+    /// `table`: its state key and bytes; None when the table has no block
+    /// (see `owner_index`).
     fn owner_block(
         &self,
         table: &str,
         key: &[u8],
-    ) -> Result<Option<(Vec<u8>, sled::IVec, Option<Vec<u8>>)>, StateError> {
+    ) -> Result<Option<(Vec<u8>, sled::IVec)>, StateError> {
         let prefix = owner_index::table_prefix(table);
         let target = owner_index::block_key(table, key);
         let found = match self.tree.range(prefix.clone()..=target).next_back() {
@@ -841,24 +839,27 @@ impl State {
                 None => None,
             },
         };
-        let Some((k, v)) = found else {
-            return Ok(None);
-        };
-        let next = match self
+        Ok(found.map(|(k, v)| (k.to_vec(), v)))
+    }
+
+    /// The first key of `table`'s block after the block stored at `block`
+    /// (None: that block is the table's last): where the keys it holds end.
+    fn next_block_start(&self, table: &str, block: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let prefix = owner_index::table_prefix(table);
+        match self
             .tree
             .range((
-                std::ops::Bound::Excluded(k.to_vec()),
+                std::ops::Bound::Excluded(block.to_vec()),
                 std::ops::Bound::Unbounded,
             ))
             .next()
         {
             Some(kv) => {
                 let (n, _) = kv.map_err(|e| self.err(e))?;
-                n.strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec)
+                Ok(n.strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec))
             }
-            None => None,
-        };
-        Ok(Some((k.to_vec(), v, next)))
+            None => Ok(None),
+        }
     }
 
     /// A block of the ownership index that cannot be read, named by its
@@ -900,7 +901,7 @@ impl State {
     /// The caregiver that has `row`, per the ownership index.
     pub fn owner(&self, row: &RowId) -> Result<Option<String>, StateError> {
         let (table, key) = row.parts();
-        let Some((bk, bytes, _)) = self.owner_block(table, key)? else {
+        let Some((bk, bytes)) = self.owner_block(table, key)? else {
             return Ok(None);
         };
         match owner_index::find(&bytes, key) {
@@ -1030,7 +1031,8 @@ impl State {
                     .is_some_and(|(_, _, next, _)| next.as_deref().is_none_or(|n| key < n));
                 if !covered {
                     match self.owner_block(&table, key)? {
-                        Some((bk, bytes, next)) => {
+                        Some((bk, bytes)) => {
+                            let next = self.next_block_start(&table, &bk)?;
                             touched.push((bk, Some(bytes), next, Vec::new()))
                         }
                         None => touched.push((Vec::new(), None, None, Vec::new())),
