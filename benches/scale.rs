@@ -54,7 +54,6 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
         "CREATE TABLE dbo.Enhet (Id int NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL)",
         "CREATE TABLE dbo.Anteckning (Id bigint NOT NULL PRIMARY KEY, EnhetId int NOT NULL REFERENCES dbo.Enhet(Id), Text nvarchar(400) NOT NULL)",
         "CREATE INDEX IX_Anteckning_EnhetId ON dbo.Anteckning (EnhetId)",
-        "CREATE TABLE dbo.AnteckningK (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)",
     ] {
         db.execute(s).unwrap();
     }
@@ -73,14 +72,7 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
         "Id + {have}, 1 + (Id + {have}) % 300, Text",
         n,
     );
-    sim::fill_doubling(
-        &mut db,
-        "dbo.AnteckningK",
-        "Id, Hsa, Text",
-        |i| format!("({i}, N'E{}', N'{text} {i}')", 1 + i % 300),
-        "Id + {have}, N'E' + CAST(1 + (Id + {have}) % 300 AS nvarchar(10)), Text",
-        n,
-    );
+    fill_journal(&mut db, n);
     for t in ["Enhet", "Anteckning", "AnteckningK"] {
         db.execute(&format!("ALTER TABLE dbo.{t} ENABLE CHANGE_TRACKING"))
             .unwrap();
@@ -155,23 +147,30 @@ fn run(n: i64, repeat: usize, keys: &std::path::Path) -> (f64, f64, f64) {
     (path, column, median(floor))
 }
 
-/// A source with the column-owned journal table (`dbo.AnteckningK`) of `n`
-/// rows over care units E1..E300, for the snapshot and freshness parts.
-fn journal_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
-    let (sim, mut db) = sim::Sim::with_pmo();
+/// The column-owned journal table `dbo.AnteckningK` (bigint key, care unit
+/// `Hsa` with an index, text) with `n` rows over care units E1..E300, one
+/// table for every part of the benchmark.
+fn fill_journal(db: &mut ctferry::mssql::client::Db, n: i64) {
     db.execute("CREATE TABLE dbo.AnteckningK (Id bigint NOT NULL PRIMARY KEY, Hsa nvarchar(40) NOT NULL, Text nvarchar(400) NOT NULL)")
         .unwrap();
     db.execute("CREATE INDEX IX_AnteckningK_Hsa ON dbo.AnteckningK (Hsa)")
         .unwrap();
     let text = "anteckning: patienten mår bra, uppföljning om två veckor";
     sim::fill_doubling(
-        &mut db,
+        db,
         "dbo.AnteckningK",
         "Id, Hsa, Text",
         |i| format!("({i}, N'E{}', N'{text} {i}')", 1 + i % 300),
         "Id + {have}, N'E' + CAST(1 + (Id + {have}) % 300 AS nvarchar(10)), Text",
         n,
     );
+}
+
+/// A source with the column-owned journal table (`dbo.AnteckningK`) of `n`
+/// rows over care units E1..E300, for the snapshot and freshness parts.
+fn journal_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
+    let (sim, mut db) = sim::Sim::with_pmo();
+    fill_journal(&mut db, n);
     db.execute("ALTER TABLE dbo.AnteckningK ENABLE CHANGE_TRACKING")
         .unwrap();
     (sim, db)
