@@ -48,6 +48,7 @@ struct RawPublisher {
     state: Option<PathBuf>,
     outbox: Option<PathBuf>,
     part_size_mb: Option<u64>,
+    snapshot_step_rows: Option<u64>,
     outbox_retention: Option<String>,
     delivery_concurrency: Option<usize>,
     delivery_timeout_seconds: Option<u64>,
@@ -121,6 +122,9 @@ pub struct PublisherConfig {
     pub state: PathBuf,
     pub outbox: PathBuf,
     pub part_bytes: usize,
+    /// Rows a snapshot reads per step (one short read at the source, one
+    /// package part at most this big, one state commit).
+    pub snapshot_step_rows: usize,
     /// How long a delivered package stays in the outbox (zero: removed
     /// right after delivery).
     pub outbox_retention: Duration,
@@ -302,6 +306,13 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
             format!("{part_mb} is outside 1..4096"),
         ));
     }
+    let step_rows = p.snapshot_step_rows.unwrap_or(100_000);
+    if !(1..=10_000_000).contains(&step_rows) {
+        return Err(err(
+            "[publisher] snapshot_step_rows",
+            format!("{step_rows} is outside 1..10000000"),
+        ));
+    }
     let retention = match &p.outbox_retention {
         None => Duration::from_secs(7 * 86400),
         Some(t) => parse_retention(t).ok_or_else(|| {
@@ -351,6 +362,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         state: base.join(p.state.clone().unwrap_or_else(|| PathBuf::from("state"))),
         outbox: base.join(p.outbox.clone().unwrap_or_else(|| PathBuf::from("outbox"))),
         part_bytes: (part_mb as usize) << 20,
+        snapshot_step_rows: step_rows as usize,
         outbox_retention: retention,
         delivery,
     };

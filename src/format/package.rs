@@ -224,6 +224,30 @@ impl<'k> PackageWriter<'k> {
         }
     }
 
+    /// As `new`, for a snapshot continued from part `part` (its sequence
+    /// and previous hash in `template`): a snapshot written in steps.
+    pub fn continuing(cfg: WriterConfig<'k>, template: Manifest, part: u32) -> PackageWriter<'k> {
+        let mut w = PackageWriter::new(cfg, template);
+        w.template.part = part.max(1);
+        w
+    }
+
+    /// Seals what is buffered as a part that is not the last (nothing when
+    /// no row was added since the last part) and returns every file
+    /// written: a step of a snapshot ends here, its parts registered before
+    /// the next step begins.
+    pub fn finish_part(mut self) -> Result<Vec<Written>, PackageError> {
+        if self.template.kind != Kind::Snapshot {
+            return Err(PackageError::Invalid(
+                "only a snapshot continues in another part".into(),
+            ));
+        }
+        if self.buffered > 0 || self.tables.iter().any(|t| t.n_upserts + t.n_deletes > 0) {
+            self.seal_part(false)?;
+        }
+        Ok(self.written)
+    }
+
     /// Declares a table; returns its handle for `upsert`/`delete`.
     pub fn add_table(&mut self, schema: TableSchema) -> Result<usize, PackageError> {
         self.add_changed_table(schema, None)

@@ -201,8 +201,9 @@ impl<'c> Publisher<'c> {
         if r.is_err() {
             let _ = db.execute(crate::mssql::sql::rollback_if_open());
         }
-        r?;
+        let tables = r?;
         end?;
+        self.snapshot_steps(db, &tables, &mut report)?;
         delta::package_all(
             self.cfg,
             &self.state,
@@ -224,13 +225,52 @@ impl<'c> Publisher<'c> {
         Ok(deliver::deliver_all(self.cfg, &self.state, mode)?)
     }
 
+    /// Every snapshot under way, step after step to its end (`snapshot`):
+    /// each step its own short read and its own commit. A caregiver whose
+    /// key cannot be used now waits, its snapshot where it stopped.
+    fn snapshot_steps(
+        &mut self,
+        db: &mut Db,
+        tables: &[TableInfo],
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        for (i, s) in self.cfg.subscribers.iter().enumerate() {
+            let under_way = self
+                .state
+                .subscriber(&s.hsa_id)?
+                .is_some_and(|st| st.snapshot.is_some());
+            if !under_way {
+                continue;
+            }
+            if let Some(problem) = self.packager.recipient_problem(i) {
+                if !report.key_problems.iter().any(|(h, _)| h == &s.hsa_id) {
+                    report.key_problems.push((s.hsa_id.clone(), problem));
+                }
+                continue;
+            }
+            let rows = self.cfg.publisher.snapshot_step_rows;
+            while !snapshot::step(
+                db,
+                &self.state,
+                &mut self.packager,
+                s,
+                i,
+                tables,
+                rows,
+                report,
+            )? {}
+        }
+        Ok(())
+    }
+
     /// The read half of a cycle, inside the snapshot transaction: versions,
-    /// tables, who needs a snapshot, routed changes, snapshots; one commit.
+    /// tables, who needs a snapshot, routed changes, snapshots begun; one
+    /// commit. Returns the tables as published.
     fn read_and_stage(
         &mut self,
         db: &mut Db,
         report: &mut CycleReport,
-    ) -> Result<(), PublishError> {
+    ) -> Result<Vec<TableInfo>, PublishError> {
         let cfg = self.cfg;
         let vt = db.rows(
             "reading the current version",
@@ -317,7 +357,7 @@ impl<'c> Publisher<'c> {
         );
         learn_refs.retain(|i| !resend.iter().any(|(j, _, _)| j == i));
         self.mark_offboarded(&mut changes)?;
-        let (subs, snap) = self.snapshot_reasons(reset.as_deref())?;
+        let (subs, snap) = self.snapshot_reasons(reset.as_deref(), &tables)?;
         let mut owners = Owners::new(&self.state);
         if let (Some(w), None) = (w, &reset) {
             let live = Live {
@@ -419,7 +459,7 @@ impl<'c> Publisher<'c> {
             };
             self.reread(db, &tables, &plan, &live, &mut owners, &mut changes, report)?;
         }
-        // Snapshots, in the same read transaction.
+        // Snapshots begin here (at V); their steps follow the commit.
         for (i, s) in cfg.subscribers.iter().enumerate() {
             let Some(why) = &snap[i] else { continue };
             // A key that cannot be used: no snapshot now, the reason kept
@@ -435,13 +475,11 @@ impl<'c> Publisher<'c> {
                 report.key_problems.push((s.hsa_id.clone(), problem));
                 continue;
             }
-            snapshot::write(
-                db,
+            snapshot::start(
                 &self.state,
-                &mut self.packager,
+                &cfg.publisher.outbox,
                 Onboard {
                     subscriber: s,
-                    index: i,
                     state: &subs[i],
                     why,
                 },
@@ -450,7 +488,6 @@ impl<'c> Publisher<'c> {
                 as_of.clone(),
                 &mut owners,
                 &mut changes,
-                report,
             )?;
         }
         owners.commit(&mut changes)?;
@@ -460,7 +497,7 @@ impl<'c> Publisher<'c> {
         }
         self.state.commit(changes)?;
         failpoint::hit("cycle-committed");
-        Ok(())
+        Ok(tables)
     }
 
     /// Describes every published table and compares it with what was
@@ -1216,6 +1253,7 @@ impl<'c> Publisher<'c> {
     fn snapshot_reasons(
         &self,
         reset: Option<&str>,
+        tables: &[TableInfo],
     ) -> Result<(Vec<SubscriberState>, Vec<Option<String>>), PublishError> {
         let mut subs = Vec::new();
         let mut snap = Vec::new();
@@ -1225,8 +1263,12 @@ impl<'c> Publisher<'c> {
                 Some("onboarding".to_string())
             } else if let Some(r) = &st.needs_snapshot {
                 Some(r.clone())
+            } else if let Some(r) = reset {
+                Some(r.to_string())
             } else {
-                reset.map(str::to_string)
+                st.snapshot
+                    .as_ref()
+                    .and_then(|p| snapshot::must_restart(p, tables))
             };
             subs.push(st);
             snap.push(why);

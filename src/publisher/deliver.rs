@@ -132,6 +132,14 @@ fn deliver_subscriber(
     if backlog(state)?.is_empty() {
         return Ok(out);
     }
+    // A snapshot under way is delivered once its last part is written
+    // (the parts before may yet be taken back if it starts over).
+    if state
+        .subscriber(&s.hsa_id)?
+        .is_some_and(|st| st.snapshot.is_some())
+    {
+        return Ok(out);
+    }
     let status = state.delivery_status(&s.hsa_id)?;
     if mode == Mode::Scheduled {
         if let Some(t) = status.next_attempt_at.as_deref().and_then(parse_time) {

@@ -69,7 +69,8 @@ pub fn package_all(
         let Some(mut st) = state.subscriber(&s.hsa_id)? else {
             continue;
         };
-        if st.epoch == 0 || !due(s, &st, all_due, time::now()) {
+        // A snapshot under way: its epoch's deltas follow its last part.
+        if st.epoch == 0 || st.snapshot.is_some() || !due(s, &st, all_due, time::now()) {
             continue;
         }
         let staged = state.staged(&s.hsa_id)?;

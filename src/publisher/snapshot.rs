@@ -1,17 +1,47 @@
-//! A caregiver's snapshot: every row it owns, of every published table, read
-//! in the cycle's snapshot transaction (so it agrees with the version V the
-//! cycle commits) and written as the first package(s) of a new epoch.
+//! A caregiver's snapshot: every row it owns, of every published table, as
+//! the first packages of a new epoch, read in steps.
 //!
-//! Contract: the new epoch replaces the copy whole, so the caregiver's stage
-//! and its pending table changes (`k/`) are dropped and the ownership index forgets its rows (and the membership
-//! rows it held), then learns them again from the snapshot, with the keys
-//! its member tables' rows reference; all of it goes into the cycle's one commit,
-//! after the package files are durable (`failpoint` `snapshot-written`).
+//! Why steps: a region's journal tables hold hundreds of millions of rows.
+//! Read in one transaction, a snapshot would hold a SNAPSHOT transaction
+//! open at the production server for hours (row versions piling up in
+//! tempdb), and its whole ownership index would wait in the publisher's
+//! memory for one commit. Instead:
+//!
+//! - `start` (inside the cycle's read, at its version V) begins the new
+//!   epoch: the caregiver's stage and pending table changes (`k/`) are
+//!   dropped, the ownership index forgets its rows (and the membership rows
+//!   it held), and its progress (`SnapshotProgress`) is recorded in the
+//!   cycle's commit. A snapshot started over (a new reason while one runs,
+//!   or the published tables changed under it) first takes back the parts
+//!   it had written: none was delivered.
+//! - `step` (after the cycle's commit) reads at most `snapshot_step_rows`
+//!   rows, table after table in key order (`sql::snapshot_step`: keyset
+//!   pagination, one short SNAPSHOT read per step), writes them as the next
+//!   part(s), and commits in ONE state write, after the part files are
+//!   durable (`failpoint` `snapshot-written`): the parts' registration, the
+//!   index entries of the step's rows, the references they count, and where
+//!   the next step starts. A crash loses at most the step being read; the
+//!   next run continues there (a part written but not registered is written
+//!   again under the same name). The last step's commit ends the snapshot.
+//!
+//! Correctness while the source keeps changing: every step reads rows as
+//! they are at its own version, at or after V; the caregiver receives the
+//! cycle's changes again from the cycle after `start` (its stage fills as
+//! usual, from the index the steps build), and its deltas start at V. A row
+//! changed after V is thus either read by a later step, or staged again
+//! from the index a step wrote, or both (applying it twice is harmless);
+//! member tables are read before the tables whose holders they make, so a
+//! membership is never learnt from a row that a later step cannot see go.
+//! Nothing of the new epoch is packaged as a delta or delivered until the
+//! last step is committed (`delta`, `deliver` wait for it), and the copy
+//! applies all parts of a snapshot in one transaction.
+//!
+//! Memory: one step's rows and index entries, and one part's buffer.
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
 use crate::format::package::{Kind, PackageError, PackageWriter};
-use crate::format::value::Value;
+use crate::format::value::{ColumnType, Value};
 use crate::mssql::client::{self, Db, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::TableInfo;
@@ -20,34 +50,88 @@ use crate::publisher::membership::{self, Refs, Rule};
 use crate::publisher::packager::{Next, Packager};
 use crate::publisher::report::CycleReport;
 use crate::publisher::route::Owners;
-use crate::publisher::stage::key_bytes;
-use crate::publisher::state::{Changes, RefId, RowId, State, SubscriberState};
+use crate::publisher::stage::{decode_key, key_bytes};
+use crate::publisher::state::{Changes, RefId, RowId, SnapshotProgress, State, SubscriberState};
+use crate::time::now_text;
+use sha2::{Digest, Sha256};
 
 /// Who gets a snapshot, and why.
 pub struct Onboard<'a> {
     pub subscriber: &'a SubscriberConfig,
-    /// Its position in the configuration (its key in the packager).
-    pub index: usize,
     pub state: &'a SubscriberState,
     pub why: &'a str,
 }
 
-/// Writes `o`'s snapshot of `tables` at version `v` and registers it in
-/// `changes` (see the module doc).
+/// The order a snapshot reads the tables in: tables owned by a column or a
+/// path first, then membership tables and followers, each after the
+/// tables its holders come from (`membership::routing_order`).
+pub fn reading_order(tables: &[TableInfo]) -> Vec<&TableInfo> {
+    let mut order: Vec<&TableInfo> = tables
+        .iter()
+        .filter(|t| !t.cfg.owner.is_membership())
+        .collect();
+    order.extend(membership::routing_order(tables));
+    order
+}
+
+/// A digest of what a snapshot's parts depend on: each table's name,
+/// published shape (columns, key, masks) and owner rule, in reading order.
+pub fn shapes(tables: &[TableInfo]) -> String {
+    let mut h = Sha256::new();
+    for t in reading_order(tables) {
+        h.update(t.schema.name.as_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(&t.published()).unwrap_or_default());
+        h.update(format!("{:?}", t.cfg.owner).as_bytes());
+        h.update([0]);
+    }
+    crate::format::package::hex(&h.finalize())
+}
+
+/// Why a snapshot that is under way must start over, if it must: the
+/// published tables (their shapes, masks or owner rules) changed since it
+/// began.
+pub fn must_restart(p: &SnapshotProgress, tables: &[TableInfo]) -> Option<String> {
+    let names: Vec<String> = reading_order(tables)
+        .iter()
+        .map(|t| t.schema.name.clone())
+        .collect();
+    (p.tables != names || p.shapes != shapes(tables)).then(|| {
+        format!(
+            "the published tables changed while its snapshot ({}) was being written; it starts over",
+            p.why
+        )
+    })
+}
+
+/// Begins `o`'s snapshot at version `v` in the cycle's commit (see the
+/// module doc). Packages nothing: `step` does, after the commit.
 #[allow(clippy::too_many_arguments)]
-pub fn write(
-    db: &mut Db,
+pub fn start(
     state: &State,
-    packager: &mut Packager<'_>,
+    outbox: &std::path::Path,
     o: Onboard<'_>,
     tables: &[TableInfo],
     v: i64,
     as_of: Option<String>,
     owners: &mut Owners<'_>,
     changes: &mut Changes,
-    report: &mut CycleReport,
 ) -> Result<(), PublishError> {
     let s = o.subscriber;
+    let mut st = o.state.clone();
+    if let Some(old) = st.snapshot.take() {
+        // Its parts were never delivered (`deliver` waits for the last):
+        // the chain goes back to where it stood.
+        for rec in state.packages(&s.hsa_id)? {
+            if rec.sequence >= old.from_sequence {
+                changes.drop_package(&s.hsa_id, rec.sequence);
+                let _ = std::fs::remove_file(outbox.join(&s.hsa_id).join(&rec.file));
+            }
+        }
+        st.next_sequence = old.from_sequence;
+        st.last_sha256 = old.from_sha256;
+        st.version = old.from_version;
+    }
     for staged in state.staged(&s.hsa_id)? {
         changes.unstage(&staged.id);
     }
@@ -56,56 +140,217 @@ pub fn write(
         changes.set_copy_table(&s.hsa_id, &table, None);
     }
     owners.forget(&s.hsa_id)?;
-    let mut st = o.state.clone();
-    let epoch = st.epoch + 1;
+    st.epoch += 1;
+    st.keys = {
+        let mut k = s.keys.clone();
+        k.sort();
+        k
+    };
+    st.needs_snapshot = None;
+    st.snapshot = Some(SnapshotProgress {
+        why: o.why.to_string(),
+        version: v,
+        as_of,
+        started_at: now_text(),
+        tables: reading_order(tables)
+            .iter()
+            .map(|t| t.schema.name.clone())
+            .collect(),
+        shapes: shapes(tables),
+        table: 0,
+        after: None,
+        part: 1,
+        rows: 0,
+        from_sequence: st.next_sequence.max(1),
+        from_sha256: st.last_sha256.clone(),
+        from_version: st.version,
+    });
+    changes.set_subscriber(&s.hsa_id, &st);
+    Ok(())
+}
+
+/// What one step read, for the index.
+#[derive(Default)]
+struct Read {
+    rows: u64,
+    owned: Vec<RowId>,
+    held: Vec<RowId>,
+    refs: Vec<(RefId, Option<Vec<u8>>)>,
+}
+
+/// Reads, writes and commits the next step of caregiver `s`'s snapshot
+/// (`index`: its position in the configuration); returns whether the
+/// snapshot is complete (see the module doc).
+#[allow(clippy::too_many_arguments)]
+pub fn step(
+    db: &mut Db,
+    state: &State,
+    packager: &mut Packager<'_>,
+    s: &SubscriberConfig,
+    index: usize,
+    tables: &[TableInfo],
+    step_rows: usize,
+    report: &mut CycleReport,
+) -> Result<bool, PublishError> {
+    let mut st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
+    let Some(mut p) = st.snapshot.clone() else {
+        return Ok(true);
+    };
+    let order = reading_order(tables);
+    if must_restart(&p, tables).is_some() {
+        return Err(PublishError::Rule {
+            table: p.tables.get(p.table).cloned().unwrap_or_default(),
+            detail: "the published tables changed while a snapshot was being written".into(),
+        });
+    }
     let template = packager.template(Next {
         subscriber: s,
         state: &st,
-        epoch,
+        epoch: st.epoch,
         kind: Kind::Snapshot,
         ct_from: None,
-        ct_to: v,
-        as_of,
+        ct_to: p.version,
+        as_of: p.as_of.clone(),
     });
-    let mut w = PackageWriter::new(packager.writer_config(o.index)?, template);
-    let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
-    let mut owned: Vec<RowId> = Vec::new();
+    let mut w = PackageWriter::continuing(packager.writer_config(index)?, template, p.part);
+    let mut handles = Vec::with_capacity(order.len());
+    for t in &order {
+        handles.push(w.add_table(t.schema.clone())?);
+    }
+    let mut read = Read::default();
+    db.execute(sql::begin_snapshot())?;
+    let r = read_step(
+        db, s, tables, &order, &handles, &mut w, &mut p, step_rows, &mut read, report,
+    );
+    let end = db.execute(sql::commit());
+    if r.is_err() {
+        let _ = db.execute(crate::mssql::sql::rollback_if_open());
+    }
+    r?;
+    end?;
+    let done = p.table >= order.len();
+    let written = if done { w.finish()? } else { w.finish_part()? };
+    failpoint::hit("snapshot-written");
+    let mut changes = Changes::default();
+    let mut owners = Owners::new(state);
+    owners.reserve(read.owned.len());
+    for row in read.owned {
+        owners.set(row, Some(s.hsa_id.clone()));
+    }
+    for row in read.held {
+        let mut set = owners.holders(&row)?;
+        set.insert(s.hsa_id.clone());
+        owners.set_holders(row, set);
+    }
+    for (r, k) in read.refs {
+        owners.set_reference(r, k);
+    }
+    owners.commit(&mut changes)?;
+    p.part += written.len() as u32;
+    p.rows += read.rows;
+    let why = p.why.clone();
+    st.snapshot = if done { None } else { Some(p) };
+    packager.register(
+        s,
+        &mut st,
+        &written,
+        "snapshot",
+        Some(why.clone()),
+        &mut changes,
+        report,
+    );
+    changes.set_subscriber(&s.hsa_id, &st);
+    state.commit(changes)?;
+    if done {
+        report.snapshots.push((s.hsa_id.clone(), why));
+    }
+    Ok(done)
+}
+
+/// The reading half of `step`, inside its SNAPSHOT transaction: from
+/// `p`'s table and key on, at most `step_rows` rows; `p` is moved past
+/// what was read.
+#[allow(clippy::too_many_arguments)]
+fn read_step(
+    db: &mut Db,
+    s: &SubscriberConfig,
+    tables: &[TableInfo],
+    order: &[&TableInfo],
+    handles: &[usize],
+    w: &mut PackageWriter<'_>,
+    p: &mut SnapshotProgress,
+    step_rows: usize,
+    read: &mut Read,
+    report: &mut CycleReport,
+) -> Result<(), PublishError> {
     let rules = Rule::all(tables);
-    let mut held: Vec<RowId> = Vec::new();
-    let mut refs: Vec<(RefId, Option<Vec<u8>>)> = Vec::new();
-    for t in tables {
-        let ti = w.add_table(t.schema.clone())?;
-        let membership = t.cfg.owner.is_membership();
+    let mut budget = step_rows;
+    while budget > 0 && p.table < order.len() {
+        let t = order[p.table];
+        let ti = handles[p.table];
         let shared = t.cfg.owner == Owner::Shared;
+        let membership = t.cfg.owner.is_membership();
         let name = t.schema.name.clone();
         let mine = Refs::of(t, &rules);
-        let q = sql::snapshot_rows(
+        let key: Vec<(String, ColumnType)> = t
+            .key_pos
+            .iter()
+            .map(|i| (t.schema.columns[*i].name.clone(), t.schema.columns[*i].ty))
+            .collect();
+        let mut params: Vec<Param> = if shared {
+            Vec::new()
+        } else {
+            s.keys.iter().map(|k| Param::Str(k.clone())).collect()
+        };
+        let after = match &p.after {
+            None => None,
+            Some(kb) => {
+                let types: Vec<ColumnType> = key.iter().map(|k| k.1).collect();
+                let vals = decode_key(kb, &types).map_err(|e| PublishError::StagedUnreadable {
+                    table: name.clone(),
+                    detail: format!("where its snapshot continues ({e})"),
+                })?;
+                let first = params.len() + 1;
+                params.extend(
+                    vals.into_iter()
+                        .zip(types)
+                        .map(|(v, ty)| Param::Value(v, ty)),
+                );
+                Some(first)
+            }
+        };
+        let q = sql::snapshot_step(
             &membership::holding(t, tables),
             &t.select,
             s.keys.len(),
             &mine.cols,
+            &key,
+            after,
+            budget,
         );
         let mut failure: Option<PackageError> = None;
+        let mut n = 0usize;
+        let mut last: Option<Vec<Value>> = None;
         db.query(
             &format!("reading the snapshot of {name} for {}", s.hsa_id),
             &q,
-            if shared { &[] } else { &params },
+            &params,
             |r| {
                 let mut vals = Vec::with_capacity(t.schema.columns.len());
                 for (ci, c) in t.schema.columns.iter().enumerate() {
                     vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
                 }
+                let k: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
                 if !shared {
-                    let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-                    let row = RowId::new(&name, &key_bytes(&key));
+                    let row = RowId::new(&name, &key_bytes(&k));
                     let referenced = mine.read(r, 1 + t.schema.columns.len())?;
-                    for (m, k) in mine.keys(&referenced) {
-                        refs.push((RefId::new(&m.id, &row), k));
+                    for (m, kb) in mine.keys(&referenced) {
+                        read.refs.push((RefId::new(&m.id, &row), kb));
                     }
                     if membership {
-                        held.push(row);
+                        read.held.push(row);
                     } else {
-                        owned.push(row);
+                        read.owned.push(row);
                     }
                 }
                 if failure.is_none() {
@@ -113,6 +358,8 @@ pub fn write(
                         failure = Some(e);
                     }
                 }
+                last = Some(k);
+                n += 1;
                 Ok(())
             },
         )?;
@@ -120,38 +367,16 @@ pub fn write(
         if let Some(e) = failure {
             return Err(e.into());
         }
+        read.rows += n as u64;
+        if n < budget {
+            // The table is complete: the next one from its first row.
+            p.table += 1;
+            p.after = None;
+            budget -= n;
+        } else {
+            p.after = last.map(|k| key_bytes(&k));
+            budget = 0;
+        }
     }
-    let written = w.finish()?;
-    failpoint::hit("snapshot-written");
-    owners.reserve(owned.len());
-    for row in owned {
-        owners.set(row, Some(s.hsa_id.clone()));
-    }
-    for row in held {
-        let mut set = owners.holders(&row)?;
-        set.insert(s.hsa_id.clone());
-        owners.set_holders(row, set);
-    }
-    for (r, k) in refs {
-        owners.set_reference(r, k);
-    }
-    st.epoch = epoch;
-    st.keys = {
-        let mut k = s.keys.clone();
-        k.sort();
-        k
-    };
-    st.needs_snapshot = None;
-    packager.register(
-        s,
-        &mut st,
-        &written,
-        "snapshot",
-        Some(o.why.to_string()),
-        changes,
-        report,
-    );
-    changes.set_subscriber(&s.hsa_id, &st);
-    report.snapshots.push((s.hsa_id.clone(), o.why.to_string()));
     Ok(())
 }

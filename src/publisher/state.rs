@@ -75,6 +75,42 @@ pub struct SubscriberState {
     pub keys: Vec<String>,
     /// A new snapshot is needed (expiry, restore, re-enabled tracking, new keys).
     pub needs_snapshot: Option<String>,
+    /// The snapshot being written, step by step, if one is (`snapshot`).
+    #[serde(default)]
+    pub snapshot: Option<SnapshotProgress>,
+}
+
+/// How far a caregiver's snapshot has come: it is read in steps, each its
+/// own short read at the source and its own package part and state commit,
+/// so it resumes at the next step after a restart (`publisher::snapshot`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotProgress {
+    /// Why it is made.
+    pub why: String,
+    /// The change-tracking version when it began: its packages say the
+    /// copy reaches it, and the deltas that follow start there.
+    pub version: i64,
+    /// When the source was read at `version` ("data as of").
+    pub as_of: Option<String>,
+    /// When it began (RFC 3339).
+    pub started_at: String,
+    /// The published tables in reading order, and a digest of their shapes
+    /// when it began: a change of either starts the snapshot over.
+    pub tables: Vec<String>,
+    pub shapes: String,
+    /// The table read next (an index into `tables`), and the last key read
+    /// in it (encoded; none: from its first row).
+    pub table: usize,
+    pub after: Option<Vec<u8>>,
+    /// The next part's number.
+    pub part: u32,
+    /// Rows written so far.
+    pub rows: u64,
+    /// Where the caregiver's chain stood when it began (its next sequence,
+    /// last hash and version): a snapshot started over takes back its parts.
+    pub from_sequence: u64,
+    pub from_sha256: Option<String>,
+    pub from_version: Option<i64>,
 }
 
 /// A package registered in the outbox.
@@ -349,6 +385,15 @@ impl Changes {
             Some(k) => self.batch.insert(r.0.as_slice(), k),
             None => self.batch.remove(r.0.as_slice()),
         }
+        self.n += 1;
+    }
+    /// Removes caregiver `hsa`'s package `seq` from the records (a part of
+    /// a snapshot started over, never delivered).
+    pub fn drop_package(&mut self, hsa: &str, seq: u64) {
+        self.batch.remove(package_key(hsa, seq));
+        let (u, r) = index_keys(hsa, seq);
+        self.batch.remove(u);
+        self.batch.remove(r);
         self.n += 1;
     }
     pub fn add_package(&mut self, p: &PackageRecord) {

@@ -695,21 +695,77 @@ pub fn snapshot_rows(
     n_keys: usize,
     refs: &[String],
 ) -> String {
+    let (select, held) = snapshot_select(h, cols, n_keys, refs);
+    match held {
+        None => select,
+        Some(f) => format!("{select} WHERE {f}"),
+    }
+}
+
+/// The select and the filter of `snapshot_rows`.
+fn snapshot_select(
+    h: &Holding<'_>,
+    cols: &[SelectColumn],
+    n_keys: usize,
+    refs: &[String],
+) -> (String, Option<String>) {
     let (from, owner_expr) = from_with_owner(h.table, h.owner);
     let params: Vec<String> = (1..=n_keys.max(1)).map(|i| format!("@P{i}")).collect();
     let held = match h.owner {
         Owner::Shared => Vec::new(),
         _ => held_conditions("t", h, owner_expr.as_deref(), &params.join(", ")),
     };
-    let filter = if held.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", held.join(" OR "))
-    };
-    format!(
-        "SELECT {o} AS __owner, {list}{refs} FROM {from}{filter}",
+    let select = format!(
+        "SELECT {o} AS __owner, {list}{refs} FROM {from}",
         o = owner_expr.as_deref().unwrap_or("NULL"),
         list = select_list("t", cols),
         refs = ref_list(refs),
+    );
+    (select, (!held.is_empty()).then(|| held.join(" OR ")))
+}
+
+/// One step of a snapshot: `snapshot_rows`, at most `limit` of them, in
+/// primary-key order, after the last key the step before read (bound
+/// from `@P{after}` on, one parameter per key column; none: from the
+/// first row). Keyset pagination: each step seeks the key's index, so a
+/// snapshot is many short reads, none holding a transaction open for the
+/// whole table. Each bound key value is cast to its column's type, so
+/// `>` compares as the column does (its collation) and agrees with the
+/// ORDER BY.
+pub fn snapshot_step(
+    h: &Holding<'_>,
+    cols: &[SelectColumn],
+    n_keys: usize,
+    refs: &[String],
+    key: &[(String, ColumnType)],
+    after: Option<usize>,
+    limit: usize,
+) -> String {
+    let (select, held) = snapshot_select(h, cols, n_keys, refs);
+    let mut filter: Vec<String> = held.into_iter().map(|f| format!("({f})")).collect();
+    if let Some(first) = after {
+        let mut ors = Vec::new();
+        for i in 0..key.len() {
+            let mut ands: Vec<String> = key[..i]
+                .iter()
+                .enumerate()
+                .map(|(j, (c, ty))| format!("t.{} = CAST(@P{} AS {ty})", quote(c), first + j))
+                .collect();
+            let (c, ty) = &key[i];
+            ands.push(format!("t.{} > CAST(@P{} AS {ty})", quote(c), first + i));
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        filter.push(format!("({})", ors.join(" OR ")));
+    }
+    let order: Vec<String> = key.iter().map(|(c, _)| format!("t.{}", quote(c))).collect();
+    let select = select.replacen("SELECT ", &format!("SELECT TOP ({limit}) "), 1);
+    format!(
+        "{select}{} ORDER BY {}",
+        if filter.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filter.join(" AND "))
+        },
+        order.join(", ")
     )
 }
