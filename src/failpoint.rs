@@ -7,22 +7,34 @@
 //! Without the variable both are a single environment lookup. They never
 //! change what the code does, only when.
 //!
-//! Points: `snapshot-written`, `delta-written` (package files written, not
+//! Points: `snapshot-written` (a snapshot step's parts written, not
+//! registered), `delta-written` (package files written, not
 //! registered), `cycle-committed` (stage committed), `delivered-unrecorded`
 //! (file delivered, delivery not recorded), `audit-queued` (audit records
 //! committed to the state, not yet in the audit log), `apply-table-changed`
 //! (a table change made at the copy, inside the apply transaction, before
 //! its rows), `apply-mid-package` (inside the apply transaction), `sftp-mid-upload` (pause after the first 1 MiB).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn armed(name: &str) -> bool {
     std::env::var("CTFERRY_FAILPOINT").as_deref() == Ok(name)
 }
 
-/// Stops here until killed when armed.
+static HITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Stops here until killed when armed (after `CTFERRY_FAILPOINT_AFTER`
+/// passes, 0 by default: a point reached many times, such as a
+/// snapshot's steps, can be stopped at its n-th time).
 pub fn hit(name: &str) {
     if armed(name) {
+        let after: usize = std::env::var("CTFERRY_FAILPOINT_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if HITS.fetch_add(1, Ordering::SeqCst) < after {
+            return;
+        }
         eprintln!("ctferry: failpoint {name} reached");
         loop {
             std::thread::sleep(std::time::Duration::from_secs(60));

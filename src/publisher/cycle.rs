@@ -81,6 +81,12 @@ struct Rereads<'a> {
 struct Live<'a> {
     cfg: &'a Config,
     live: Vec<bool>,
+    /// Caregivers whose snapshot steps read the source after the last
+    /// cycle's read (at versions this cycle routes): see `settle` and
+    /// `Publisher::reconcile_held`.
+    settling: Vec<String>,
+    /// (caregiver, row) that `settle` looks at.
+    skipped: std::collections::HashSet<(String, RowId)>,
     /// Partition keys that changed hands in the configuration since the
     /// last cycle: the rows they own are read and re-routed this cycle.
     rekeyed: Vec<String>,
@@ -101,6 +107,36 @@ impl Live<'_> {
 }
 
 impl Live<'_> {
+    /// For each settling caregiver: a row with a single owner that a step
+    /// of its snapshot read while the index gave it to another caregiver
+    /// (`snapshot::learn`, `Changes::settle_row`) is in its copy; routed
+    /// now, it is deleted there unless it is the caregiver's now (`now`);
+    /// when it is, routing sent it already (its index owner was another).
+    /// Every such row changed after the index's version, so the cycle
+    /// that follows the steps routes each of them.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        sent: &[Send<'_>],
+        now: Option<&str>,
+        row: &RowId,
+        table: &str,
+        kb: &[u8],
+        key: &[Value],
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) {
+        for s in &self.settling {
+            if now == Some(s.as_str()) || !self.skipped.contains(&(s.clone(), row.clone())) {
+                continue;
+            }
+            changes.settled_row(s, row);
+            if !sent.contains(&Send::Delete(s)) {
+                self.stage(s, table, kb, &Op::Delete(key.to_vec()), changes, report);
+            }
+        }
+    }
+
     /// Stages `op` for caregiver `hsa` when it is live, and counts it.
     fn stage(
         &self,
@@ -357,12 +393,42 @@ impl<'c> Publisher<'c> {
         );
         learn_refs.retain(|i| !resend.iter().any(|(j, _, _)| j == i));
         self.mark_offboarded(&mut changes)?;
-        let (subs, snap) = self.snapshot_reasons(reset.as_deref(), &tables)?;
+        let (mut subs, snap) = self.snapshot_reasons(reset.as_deref(), &tables)?;
+        // Settling: snapshot steps read after the last cycle's read, so
+        // this cycle routes them as `Live::settle` says (a caregiver whose
+        // snapshot begins now is not live, so not settling).
+        let mut settling = Vec::new();
+        let mut reconciling = Vec::new();
+        let mut skipped = std::collections::HashSet::new();
+        for (i, s) in cfg.subscribers.iter().enumerate() {
+            if subs[i].reconcile && snap[i].is_none() {
+                reconciling.push(s.hsa_id.clone());
+            }
+            if subs[i].settling || subs[i].snapshot.is_some() {
+                for row in self.state.settle_rows(&s.hsa_id)? {
+                    if snap[i].is_none() {
+                        skipped.insert((s.hsa_id.clone(), row.clone()));
+                    }
+                    // Routed this cycle (or, beginning a snapshot, moot).
+                    changes.settled_row(&s.hsa_id, &row);
+                }
+                if snap[i].is_none() {
+                    settling.push(s.hsa_id.clone());
+                }
+                if subs[i].settling || subs[i].reconcile {
+                    subs[i].settling = false;
+                    subs[i].reconcile = false;
+                    changes.set_subscriber(&s.hsa_id, &subs[i]);
+                }
+            }
+        }
         let mut owners = Owners::new(&self.state);
         if let (Some(w), None) = (w, &reset) {
             let live = Live {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
+                settling: settling.clone(),
+                skipped: skipped.clone(),
                 rekeyed: self.rekey(&subs, &snap, &mut changes, report),
             };
             // Before routing stages anything: the copies' shapes, and the
@@ -446,9 +512,14 @@ impl<'c> Publisher<'c> {
             }
         }
         if let (Some(_), None) = (w, &reset) {
+            self.reconcile_held(db, &tables, &reconciling, &mut owners, &mut changes, report)?;
+        }
+        if let (Some(_), None) = (w, &reset) {
             let live = Live {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
+                settling: Vec::new(),
+                skipped: Default::default(),
                 rekeyed: Vec::new(),
             };
             let plan = Rereads {
@@ -1344,6 +1415,18 @@ impl<'c> Publisher<'c> {
                 .map(|s| s.hsa_id.clone());
             let r = route::changed_row(rule, own_change, old.as_deref(), new.as_deref());
             live.send(&r.send, &name, &kb, &vals, &key, changes, report);
+            if *rule != Owner::Shared {
+                live.settle(
+                    &r.send,
+                    new.as_deref(),
+                    &row,
+                    &name,
+                    &kb,
+                    &key,
+                    changes,
+                    report,
+                );
+            }
             if let Some(o) = r.index {
                 owners.set(row.clone(), o.map(str::to_string));
             }
@@ -1358,6 +1441,9 @@ impl<'c> Publisher<'c> {
             };
             let r = route::deleted_row(rule, old.as_deref());
             live.send(&r.send, &name, &kb, &[], &key, changes, report);
+            if *rule != Owner::Shared {
+                live.settle(&r.send, None, &row, &name, &kb, &key, changes, report);
+            }
             if let Some(o) = r.index {
                 owners.set(row.clone(), o.map(str::to_string));
             }
@@ -1586,6 +1672,103 @@ impl<'c> Publisher<'c> {
         rows.finish(
             db, w, changed, touched, moved, live, owners, changes, report,
         )
+    }
+
+    /// For each caregiver whose snapshot, read in several steps, completed
+    /// since the last cycle (`SubscriberState::reconcile`), after routing: the
+    /// rows of every membership and follower table it holds, read now as
+    /// its snapshot reads them, against the rows the index says it holds;
+    /// a row it holds now and the index does not goes to it, one the index
+    /// says it holds and it does not now is deleted there, and the index
+    /// follows. Its snapshot read each table at its own version, so a
+    /// membership can rest on a member row that came and went between two
+    /// steps without the index ever knowing it (a visit added after the
+    /// visits were read and gone before the cycle routed it); this is the
+    /// one place that sees such a row. Costs one read of the caregiver's
+    /// held rows per table, once per snapshot.
+    fn reconcile_held(
+        &self,
+        db: &mut Db,
+        tables: &[TableInfo],
+        reconciling: &[String],
+        owners: &mut Owners<'_>,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        if reconciling.is_empty() {
+            return Ok(());
+        }
+        let live = Live {
+            cfg: self.cfg,
+            live: vec![true; self.cfg.subscribers.len()],
+            settling: Vec::new(),
+            skipped: Default::default(),
+            rekeyed: Vec::new(),
+        };
+        for hsa in reconciling {
+            let Some(s) = self.cfg.subscriber(hsa) else {
+                continue;
+            };
+            let mut before: HashMap<String, BTreeSet<RowId>> = HashMap::new();
+            for (row, _) in self.state.held_by(hsa)? {
+                before
+                    .entry(row.table().to_string())
+                    .or_default()
+                    .insert(row);
+            }
+            let params: Vec<Param> = s.keys.iter().map(|k| Param::Str(k.clone())).collect();
+            for t in membership::routing_order(tables) {
+                let name = t.schema.name.clone();
+                let mut was = before.remove(&name).unwrap_or_default();
+                let mut now: Vec<(Vec<u8>, Vec<Value>)> = Vec::new();
+                db.query(
+                    &format!("reading the rows of {name} that {hsa} holds"),
+                    &sql::snapshot_rows(
+                        &membership::holding(t, tables),
+                        &t.select,
+                        s.keys.len(),
+                        &[],
+                    ),
+                    &params,
+                    |r| {
+                        let mut vals = Vec::with_capacity(t.schema.columns.len());
+                        for (ci, c) in t.schema.columns.iter().enumerate() {
+                            vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
+                        }
+                        let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                        now.push((key_bytes(&key), vals));
+                        Ok(())
+                    },
+                )?;
+                report.statements += 1;
+                for (kb, vals) in now {
+                    let row = RowId::new(&name, &kb);
+                    was.remove(&row);
+                    let mut set = owners.holders(&row)?;
+                    if set.insert(hsa.clone()) {
+                        live.stage(hsa, &name, &kb, &Op::Upsert(vals), changes, report);
+                        owners.set_holders(row, set);
+                    }
+                }
+                let types: Vec<ColumnType> =
+                    t.key_pos.iter().map(|p| t.schema.columns[*p].ty).collect();
+                for row in was {
+                    let mut set = owners.holders(&row)?;
+                    if set.remove(hsa) {
+                        let key = decode_key(row.key(), &types).map_err(|e| {
+                            PublishError::StagedUnreadable {
+                                table: name.clone(),
+                                detail: format!("a key in the membership index ({e})"),
+                            }
+                        })?;
+                        let kb = row.key().to_vec();
+                        live.stage(hsa, &name, &kb, &Op::Delete(key), changes, report);
+                        owners.set_holders(row, set);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The subscriber at position `i` of the configuration (the `__owner`

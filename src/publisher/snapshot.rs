@@ -161,6 +161,7 @@ pub fn start(
         after: None,
         part: 1,
         rows: 0,
+        steps: 0,
         from_sequence: st.next_sequence.max(1),
         from_sha256: st.last_sha256.clone(),
         from_version: st.version,
@@ -175,7 +176,8 @@ struct Read {
     rows: u64,
     owned: Vec<RowId>,
     held: Vec<RowId>,
-    refs: Vec<(RefId, Option<Vec<u8>>)>,
+    /// The references the rows make: (row, reference, key referenced).
+    refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
 }
 
 /// Reads, writes and commits the next step of caregiver `s`'s snapshot
@@ -218,6 +220,7 @@ pub fn step(
         handles.push(w.add_table(t.schema.clone())?);
     }
     let mut read = Read::default();
+    let rows_before = p.rows;
     db.execute(sql::begin_snapshot())?;
     let r = read_step(
         db, s, tables, &order, &handles, &mut w, &mut p, step_rows, &mut read, report,
@@ -232,24 +235,23 @@ pub fn step(
     let written = if done { w.finish()? } else { w.finish_part()? };
     failpoint::hit("snapshot-written");
     let mut changes = Changes::default();
-    let mut owners = Owners::new(state);
-    owners.reserve(read.owned.len());
-    for row in read.owned {
-        owners.set(row, Some(s.hsa_id.clone()));
-    }
-    for row in read.held {
-        let mut set = owners.holders(&row)?;
-        set.insert(s.hsa_id.clone());
-        owners.set_holders(row, set);
-    }
-    for (r, k) in read.refs {
-        owners.set_reference(r, k);
-    }
-    owners.commit(&mut changes)?;
+    learn(
+        state,
+        &s.hsa_id,
+        read.owned,
+        read.held,
+        read.refs,
+        &mut changes,
+    )?;
     p.part += written.len() as u32;
-    p.rows += read.rows;
+    p.rows = rows_before + read.rows;
+    p.steps += 1;
     let why = p.why.clone();
+    // Read at more than one version: its membership rows are compared
+    // with the source after the next cycle's routing.
+    st.reconcile = done && p.steps > 1;
     st.snapshot = if done { None } else { Some(p) };
+    st.settling = true;
     packager.register(
         s,
         &mut st,
@@ -265,6 +267,56 @@ pub fn step(
         report.snapshots.push((s.hsa_id.clone(), why));
     }
     Ok(done)
+}
+
+/// What a step read goes into the index, without undoing what the next
+/// cycle must route. Each step reads at its own version, later than the
+/// one the index was routed to (W); a row the index gives to another
+/// caregiver T but that is `hsa`'s now moved after W, and the next cycle
+/// routes that move from the index (a delete for T, the row for `hsa`):
+/// so such a row, and the references it makes, are left as they are, and
+/// the row is remembered (`settle_row`) so that the next cycle deletes it
+/// at `hsa` if it is no longer `hsa`'s by then (`cycle::Live::settle`). A
+/// row no one has in the index, or `hsa` has, becomes `hsa`'s with its
+/// references; a membership row gains `hsa` among its holders (the others
+/// stay: the next cycle routes their changes as usual).
+fn learn(
+    state: &State,
+    hsa: &str,
+    mut owned: Vec<RowId>,
+    held: Vec<RowId>,
+    refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
+    changes: &mut Changes,
+) -> Result<(), PublishError> {
+    owned.sort();
+    let now = state.owners_of(&owned)?;
+    let mut owners = Owners::new(state);
+    owners.reserve(owned.len());
+    let mut skipped: std::collections::HashSet<RowId> = Default::default();
+    for (row, o) in owned.into_iter().zip(now) {
+        match o {
+            Some(other) if other != hsa => {
+                changes.settle_row(hsa, &row);
+                skipped.insert(row);
+            }
+            _ => owners.set(row, Some(hsa.to_string())),
+        }
+    }
+    for row in held {
+        let mut set = owners.holders(&row)?;
+        if set.iter().any(|h| h != hsa) {
+            skipped.insert(row.clone());
+        }
+        set.insert(hsa.to_string());
+        owners.set_holders(row, set);
+    }
+    for (row, r, k) in refs {
+        if !skipped.contains(&row) {
+            owners.set_reference(r, k);
+        }
+    }
+    owners.commit(changes)?;
+    Ok(())
 }
 
 /// The reading half of `step`, inside its SNAPSHOT transaction: from
@@ -345,7 +397,7 @@ fn read_step(
                     let row = RowId::new(&name, &key_bytes(&k));
                     let referenced = mine.read(r, 1 + t.schema.columns.len())?;
                     for (m, kb) in mine.keys(&referenced) {
-                        read.refs.push((RefId::new(&m.id, &row), kb));
+                        read.refs.push((row.clone(), RefId::new(&m.id, &row), kb));
                     }
                     if membership {
                         read.held.push(row);

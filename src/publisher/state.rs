@@ -78,6 +78,15 @@ pub struct SubscriberState {
     /// The snapshot being written, step by step, if one is (`snapshot`).
     #[serde(default)]
     pub snapshot: Option<SnapshotProgress>,
+    /// Steps of its snapshot read the source after the last cycle's read:
+    /// the next cycle routes it as settling (`cycle::Live::settle`).
+    #[serde(default)]
+    pub settling: bool,
+    /// Its snapshot, now complete, was read in more than one step (at
+    /// more than one version): the next cycle compares the membership
+    /// rows it holds with the source (`cycle::Publisher::reconcile_held`).
+    #[serde(default)]
+    pub reconcile: bool,
 }
 
 /// How far a caregiver's snapshot has come: it is read in steps, each its
@@ -106,6 +115,9 @@ pub struct SnapshotProgress {
     pub part: u32,
     /// Rows written so far.
     pub rows: u64,
+    /// Steps committed so far.
+    #[serde(default)]
+    pub steps: u32,
     /// Where the caregiver's chain stood when it began (its next sequence,
     /// last hash and version): a snapshot started over takes back its parts.
     pub from_sequence: u64,
@@ -255,7 +267,7 @@ fn stage_key(hsa: &str, table: &str, key: &[u8]) -> Vec<u8> {
 /// A published row: its table and its encoded key, as `o/<table>\0<key>`
 /// (the ownership index's entry for it before the index was kept in
 /// blocks; the membership index `m/` and references `f/` are keyed by it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RowId(Vec<u8>);
 
 impl RowId {
@@ -265,6 +277,16 @@ impl RowId {
         k.push(0);
         k.extend_from_slice(key);
         RowId(k)
+    }
+
+    /// The row's table.
+    pub fn table(&self) -> &str {
+        self.parts().0
+    }
+
+    /// The row's encoded key.
+    pub fn key(&self) -> &[u8] {
+        self.parts().1
     }
 
     /// The row's table and encoded key.
@@ -312,6 +334,13 @@ fn holders_of(bytes: &[u8]) -> std::collections::BTreeSet<String> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).to_string())
         .collect()
+}
+
+fn settle_key(hsa: &str, row: &RowId) -> Vec<u8> {
+    let mut k = format!("z/{hsa}").into_bytes();
+    k.push(0);
+    k.extend_from_slice(&row.0);
+    k
 }
 
 fn package_key(hsa: &str, seq: u64) -> Vec<u8> {
@@ -385,6 +414,18 @@ impl Changes {
             Some(k) => self.batch.insert(r.0.as_slice(), k),
             None => self.batch.remove(r.0.as_slice()),
         }
+        self.n += 1;
+    }
+    /// Row `row` is in `hsa`'s copy (read by a step of its snapshot) while
+    /// the ownership index gives it to another caregiver: the next cycle
+    /// deletes it there unless it is `hsa`'s by then (`z/`).
+    pub fn settle_row(&mut self, hsa: &str, row: &RowId) {
+        self.batch.insert(settle_key(hsa, row), &[][..]);
+        self.n += 1;
+    }
+    /// The cycle routed `settle_row`'s row.
+    pub fn settled_row(&mut self, hsa: &str, row: &RowId) {
+        self.batch.remove(settle_key(hsa, row));
         self.n += 1;
     }
     /// Removes caregiver `hsa`'s package `seq` from the records (a part of
@@ -954,6 +995,75 @@ impl State {
             Ok(None) => Ok(None),
             Err(owner_index::NotABlock) => Err(Self::corrupt_block(&bk)),
         }
+    }
+
+    /// The rows `settle_row` recorded for `hsa`.
+    pub fn settle_rows(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
+        let mut prefix = format!("z/{hsa}").into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            out.push(RowId(k[prefix.len()..].to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The caregiver that has each of `rows`, per the ownership index (as
+    /// `owner`, one answer per row in the same order). Rows in key order
+    /// read each block of the index once.
+    pub fn owners_of(&self, rows: &[RowId]) -> Result<Vec<Option<String>>, StateError> {
+        // The block in hand: its table, first key, where the next begins, entries.
+        struct Block {
+            table: String,
+            first: Vec<u8>,
+            end: Option<Vec<u8>>,
+            entries: Vec<(Vec<u8>, u32)>,
+        }
+        let mut block: Option<Block> = None;
+        let mut names: std::collections::HashMap<u32, String> = Default::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (table, key) = row.parts();
+            let covers = |b: &Block| {
+                b.table == table
+                    && key >= b.first.as_slice()
+                    && b.end.as_deref().is_none_or(|e| key < e)
+            };
+            if !block.as_ref().is_some_and(covers) {
+                block = match self.owner_block(table, key)? {
+                    None => None,
+                    Some((bk, bytes)) => {
+                        let prefix = owner_index::table_prefix(table);
+                        Some(Block {
+                            table: table.to_string(),
+                            first: bk[prefix.len()..].to_vec(),
+                            end: self.next_block_start(table, &bk)?,
+                            entries: owner_index::decode(&bytes)
+                                .ok_or_else(|| Self::corrupt_block(&bk))?,
+                        })
+                    }
+                };
+            }
+            let n = block.as_ref().and_then(|b| {
+                b.entries
+                    .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                    .ok()
+                    .map(|i| b.entries[i].1)
+            });
+            out.push(match n {
+                None => None,
+                Some(n) => Some(match names.get(&n) {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = self.numbered(n)?;
+                        names.insert(n, h.clone());
+                        h
+                    }
+                }),
+            });
+        }
+        Ok(out)
     }
 
     /// Every row of the ownership index under `prefix` owned by `hsa`:

@@ -208,6 +208,11 @@ impl World {
     /// SIGKILL when it gets there. Whether it got there.
     #[allow(dead_code)]
     pub fn killed_at(&self, args: &[&str], point: &str) -> bool {
+        self.killed_after(args, point, 0)
+    }
+
+    /// As `killed_at`, at the point's `after + 1`-th time.
+    pub fn killed_after(&self, args: &[&str], point: &str, after: usize) -> bool {
         use std::io::{BufRead, BufReader};
         let file = if args.first() == Some(&"apply") {
             "apply.toml"
@@ -220,6 +225,7 @@ impl World {
             .arg(self.path(file))
             .env("PW", PW)
             .env("CTFERRY_FAILPOINT", point)
+            .env("CTFERRY_FAILPOINT_AFTER", after.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
