@@ -73,3 +73,11 @@ fn python_tds_logins_and_permissions() {
 fn python_tds_alter_column() {
     run_script("pytds_alter_column.py");
 }
+
+/// Keyset pagination by a composite key in a case-sensitive column of a
+/// case-insensitive database: the column's collation decides `>` as it
+/// decides ORDER BY (as a snapshot's steps read).
+#[test]
+fn python_tds_keyset_pages_in_the_columns_collation() {
+    run_script("pytds_keyset.py");
+}

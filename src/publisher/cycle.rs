@@ -1709,8 +1709,22 @@ impl<'c> Publisher<'c> {
             let Some(s) = self.cfg.subscriber(hsa) else {
                 continue;
             };
+            // What the index says it holds: the state, and what this
+            // cycle's routing decided (which may rest on a membership this
+            // reconciliation corrects).
             let mut before: HashMap<String, BTreeSet<RowId>> = HashMap::new();
-            for (row, _) in self.state.held_by(hsa)? {
+            let decided: Vec<RowId> = owners
+                .decided_holders()
+                .filter(|(_, set)| set.contains(hsa))
+                .map(|(row, _)| row.clone())
+                .collect();
+            for row in self
+                .state
+                .held_by(hsa)?
+                .into_iter()
+                .map(|(r, _)| r)
+                .chain(decided)
+            {
                 before
                     .entry(row.table().to_string())
                     .or_default()

@@ -188,6 +188,11 @@ impl<'s> Owners<'s> {
         }
     }
 
+    /// The membership rows this cycle decided holders for (not yet committed).
+    pub fn decided_holders(&self) -> impl Iterator<Item = (&RowId, &BTreeSet<String>)> {
+        self.holders.iter()
+    }
+
     /// Membership row `row` is now held by `set`.
     pub fn set_holders(&mut self, row: RowId, set: BTreeSet<String>) {
         self.holders.insert(row, set);

@@ -384,9 +384,13 @@ impl<'a> VisitorMut for Rewriter<'a> {
             return ControlFlow::Continue(());
         }
         match e {
-            Expr::BinaryOp { left, op, .. } if Self::comparison_name(op).is_some() => {
+            Expr::BinaryOp { left, op, right } if Self::comparison_name(op).is_some() => {
                 if let Some(Some(c)) = self.comparisons.pop() {
-                    if !self.left_has(left, c) {
+                    // SQLite prefers any explicit COLLATE over a column's
+                    // own, so a right operand translated with one (a CAST
+                    // to a string type, in the database's collation) makes
+                    // the left one explicit too, even when it is the column.
+                    if !self.left_has(left, c) || explicitly_collated(right) {
                         let l = std::mem::replace(left.as_mut(), null_lit());
                         **left = Self::with_collation(l, c);
                     }
@@ -654,6 +658,16 @@ pub fn projection_is_explicit(q: &Query) -> bool {
                 SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
             )
         }),
+        _ => false,
+    }
+}
+
+/// Whether a translated expression carries an explicit COLLATE (SQLite's
+/// postfix operator) at its top.
+fn explicitly_collated(e: &Expr) -> bool {
+    match e {
+        Expr::Collate { .. } => true,
+        Expr::Nested(inner) => explicitly_collated(inner),
         _ => false,
     }
 }
