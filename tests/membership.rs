@@ -741,6 +741,13 @@ fn kill_9_mid_snapshot_resumes_at_its_next_step() {
         r.files("out/A").is_empty(),
         "parts of an unfinished snapshot were delivered"
     );
+    // The operator sees how far it came.
+    let (_, out, err) =
+        fixtures::run_ctferry(&["status"], &r.w.path("ctferry.toml"), &[("PW", world::PW)]);
+    assert!(
+        out.contains("SE-A: snapshot being written (onboarding: ") && out.contains(" rows in "),
+        "{out}{err}"
+    );
     // The source changes while the publisher is down.
     r.sql("UPDATE dbo.Besok SET VardenhetId = 2 WHERE Id IN (1, 2, 3); DELETE FROM dbo.PatientAdress WHERE Id = 30");
     r.cycle();

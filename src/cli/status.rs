@@ -107,6 +107,9 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
             print_row(o);
         }
         for o in &report.subscribers {
+            if let Some(p) = &o.snapshot_in_progress {
+                println!("  {}: snapshot being written ({p})", o.subscriber);
+            }
             for c in &o.table_changes {
                 println!(
                     "  {}: table change waiting for its next package: {c}",

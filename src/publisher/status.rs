@@ -66,6 +66,9 @@ pub struct SubscriberStatus {
     /// why`; "re-send in progress" when the table's rows travel again).
     #[serde(default)]
     pub table_changes: Vec<String>,
+    /// A snapshot being written in steps: why, and how far it has come.
+    #[serde(default)]
+    pub snapshot_in_progress: Option<String>,
 }
 
 impl Status {
@@ -93,7 +96,13 @@ pub fn stale_reason(
         .and_then(|t| now.signed_duration_since(t).to_std().ok())
         .map(|age| age <= interval * 2)
         .unwrap_or(false);
-    if st.epoch == 0 {
+    if let Some(p) = &st.snapshot {
+        Some(format!(
+            "its snapshot ({}) is being written: {}",
+            p.why,
+            snapshot_progress(p)
+        ))
+    } else if st.epoch == 0 {
         Some("no snapshot delivered yet".to_string())
     } else if let Some(r) = &st.needs_snapshot {
         Some(format!("a new snapshot is pending ({r})"))
@@ -105,6 +114,19 @@ pub fn stale_reason(
     } else {
         None
     }
+}
+
+/// How far a snapshot under way has come, as shown to the operator.
+pub fn snapshot_progress(p: &crate::publisher::state::SnapshotProgress) -> String {
+    format!(
+        "{} rows in {} part(s) since {}, reading {} (table {} of {})",
+        p.rows,
+        p.part.saturating_sub(1),
+        p.started_at,
+        p.tables.get(p.table).map(String::as_str).unwrap_or("-"),
+        (p.table + 1).min(p.tables.len()),
+        p.tables.len()
+    )
 }
 
 /// Where a caregiver's packages go, as shown to the operator.
@@ -182,6 +204,10 @@ pub fn status(cfg: &Config, state: &State, now: Time) -> Result<Status, StateErr
             deliver_to: destination(s),
             needs_snapshot: st.needs_snapshot.clone(),
             table_changes,
+            snapshot_in_progress: st
+                .snapshot
+                .as_ref()
+                .map(|p| format!("{}: {}", p.why, snapshot_progress(p))),
         });
     }
     Ok(Status {
@@ -220,6 +246,20 @@ mod tests {
         assert_eq!(
             stale_reason(&never, false, iv, now).as_deref(),
             Some("no snapshot delivered yet")
+        );
+        let mut writing = onboarded("2026-11-27T11:59:00Z");
+        writing.snapshot = Some(crate::publisher::state::SnapshotProgress {
+            why: "onboarding".into(),
+            started_at: "2026-11-27T11:58:00Z".into(),
+            tables: vec!["dbo.A".into(), "dbo.B".into()],
+            table: 1,
+            part: 4,
+            rows: 1200,
+            ..Default::default()
+        });
+        assert_eq!(
+            stale_reason(&writing, false, iv, now).as_deref(),
+            Some("its snapshot (onboarding) is being written: 1200 rows in 3 part(s) since 2026-11-27T11:58:00Z, reading dbo.B (table 2 of 2)")
         );
         let mut pending = onboarded("2026-11-27T11:59:00Z");
         pending.needs_snapshot = Some("new keys".into());
