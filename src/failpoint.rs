@@ -13,7 +13,8 @@
 //! (file delivered, delivery not recorded), `audit-queued` (audit records
 //! committed to the state, not yet in the audit log), `apply-table-changed`
 //! (a table change made at the copy, inside the apply transaction, before
-//! its rows), `apply-mid-package` (inside the apply transaction), `sftp-mid-upload` (pause after the first 1 MiB).
+//! its rows), `apply-mid-package` (inside the apply transaction), `sftp-mid-upload` (pause after the first 1 MiB),
+//! `snapshot-step-committed` (pause after a snapshot step that did not end it).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

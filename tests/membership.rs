@@ -768,6 +768,62 @@ fn kill_9_mid_snapshot_resumes_at_its_next_step() {
     r.isolated();
 }
 
+/// `ctferry run` gives snapshot steps one interval per cycle: a snapshot
+/// too big for it continues at the next cycle (the other caregivers'
+/// changes keep flowing meanwhile), a SIGTERM lets the step under way
+/// finish and stops, and the next run finishes the snapshot; the copies
+/// converge.
+#[test]
+fn run_writes_a_large_snapshot_over_several_cycles_and_stops_between_steps() {
+    use std::io::{BufRead, BufReader};
+    let mut rng = fixtures::Rng(0x00c0_ffee);
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.step_rows(1);
+    many_rows(&r, &mut rng);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["run", "--every", "1s", "-c"])
+        .arg(r.w.path("ctferry.toml"))
+        .env("PW", world::PW)
+        // One step takes 1.5 s: longer than the cycle's 1 s for steps.
+        .env("CTFERRY_FAILPOINT", "snapshot-step-committed")
+        .env("CTFERRY_FAILPOINT_PAUSE_MS", "1500")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let continued = loop {
+        let Some(Ok(line)) = lines.next() else {
+            break false;
+        };
+        seen.push(line.clone());
+        if line.contains("continues at the next cycle") {
+            break true;
+        }
+        if seen.iter().filter(|l| l.starts_with("cycle:")).count() >= 3 {
+            break false;
+        }
+    };
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        continued,
+        "no cycle left a snapshot for the next: {seen:#?}"
+    );
+    assert!(
+        status.success(),
+        "run did not stop cleanly on SIGTERM: {status:?}"
+    );
+    r.cycle();
+    r.cycle();
+    r.converged("after a snapshot written over several cycles of `run`");
+    r.isolated();
+}
+
 /// A snapshot under way starts over when the published tables change
 /// under it (here a mask): the parts it had written are taken back (never
 /// delivered), the caregiver's chain goes on from where it stood, and the

@@ -33,6 +33,10 @@ pub fn print_cycle(r: &CycleReport) {
     for (hsa, why) in &r.snapshots {
         println!("  snapshot for {hsa}: {why}");
     }
+    for (hsa, progress) in &r.snapshots_continuing {
+        println!("  snapshot for {hsa} continues at the next cycle: {progress}");
+        tracing::info!(subscriber = %hsa, progress = %progress, "snapshot continues at the next cycle");
+    }
     for (table, why) in &r.reshaped {
         println!("  {table}: {why} (each copy follows in its next package)");
         tracing::warn!(table = %table, change = %why, "table changed; the copies follow without a new epoch");

@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 pub fn run(config: &Path, every: u64, metrics: Option<SocketAddr>) -> Result<()> {
     let cfg = ctferry::config::load(config)?;
     let mut p = Publisher::open(&cfg)?;
+    // A large snapshot is written over many cycles, an interval of steps
+    // each, so the other caregivers' changes keep flowing; a signal lets
+    // the step under way finish.
+    p.limit_snapshot_steps(
+        Some(std::time::Duration::from_secs(every.max(1))),
+        Some(&signals::STOP),
+    );
     let shared: Arc<Mutex<Option<Snapshot>>> = Arc::new(Mutex::new(None));
     if let Some(addr) = metrics {
         super::metrics::serve(addr, Arc::new(cfg.clone()), shared.clone())

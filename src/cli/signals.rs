@@ -5,7 +5,7 @@
 
 /// Set by the first SIGTERM or SIGINT: `run` and `apply --watch` finish the
 /// step in progress (a cycle, a package) and exit 0.
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Installs the handlers (for the long-running commands only; one-shot
 /// commands keep the default: a signal ends them at once, which is safe

@@ -51,6 +51,10 @@ pub struct Publisher<'c> {
     packager: Packager<'c>,
     /// Accept changed table columns in this run (`ctferry snapshot --all`).
     accept_schema: bool,
+    /// How long a cycle spends on snapshot steps (`limit_snapshot_steps`).
+    step_budget: Option<std::time::Duration>,
+    /// Set when the process is asked to stop: no new step begins.
+    stop: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// A table whose shape changed this cycle, or that was added to or removed
@@ -204,6 +208,8 @@ impl<'c> Publisher<'c> {
             state,
             packager,
             accept_schema: false,
+            step_budget: None,
+            stop: None,
         })
     }
 
@@ -215,6 +221,22 @@ impl<'c> Publisher<'c> {
         }
         self.accept_schema = true;
         Ok(())
+    }
+
+    /// Bounds the time one cycle spends on snapshot steps, after one step
+    /// of each snapshot under way (`ctferry run` gives its interval: a
+    /// snapshot of a large table is then written over many cycles while
+    /// the other caregivers' changes keep flowing), and gives the flag
+    /// that, once set, lets no new step begin (a stop asked for by a
+    /// signal waits for one step, not for the whole snapshot). Without
+    /// them (`once`, `snapshot`) a cycle writes every snapshot to its end.
+    pub fn limit_snapshot_steps(
+        &mut self,
+        budget: Option<std::time::Duration>,
+        stop: Option<&'static std::sync::atomic::AtomicBool>,
+    ) {
+        self.step_budget = budget;
+        self.stop = stop;
     }
 
     /// Marks a subscriber for a new snapshot at the next cycle.
@@ -261,15 +283,18 @@ impl<'c> Publisher<'c> {
         Ok(deliver::deliver_all(self.cfg, &self.state, mode)?)
     }
 
-    /// Every snapshot under way, step after step to its end (`snapshot`):
-    /// each step its own short read and its own commit. A caregiver whose
-    /// key cannot be used now waits, its snapshot where it stopped.
+    /// Every snapshot under way, step after step to its end (`snapshot`),
+    /// or until the cycle's time for steps is spent (`limit_snapshot_steps`;
+    /// each snapshot gets at least one step per cycle): each step its own
+    /// short read and its own commit. A caregiver whose key cannot be used
+    /// now waits, its snapshot where it stopped.
     fn snapshot_steps(
         &mut self,
         db: &mut Db,
         tables: &[TableInfo],
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
+        let started = std::time::Instant::now();
         for (i, s) in self.cfg.subscribers.iter().enumerate() {
             let under_way = self
                 .state
@@ -285,16 +310,35 @@ impl<'c> Publisher<'c> {
                 continue;
             }
             let rows = self.cfg.publisher.snapshot_step_rows;
-            while !snapshot::step(
-                db,
-                &self.state,
-                &mut self.packager,
-                s,
-                i,
-                tables,
-                rows,
-                report,
-            )? {}
+            loop {
+                let done = snapshot::step(
+                    db,
+                    &self.state,
+                    &mut self.packager,
+                    s,
+                    i,
+                    tables,
+                    rows,
+                    report,
+                )?;
+                if done {
+                    break;
+                }
+                failpoint::pause("snapshot-step-committed");
+                let stopping = self
+                    .stop
+                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+                let spent = self.step_budget.is_some_and(|b| started.elapsed() >= b);
+                if stopping || spent {
+                    if let Some(p) = self.state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) {
+                        report.snapshots_continuing.push((
+                            s.hsa_id.clone(),
+                            crate::publisher::status::snapshot_progress(&p),
+                        ));
+                    }
+                    break;
+                }
+            }
         }
         Ok(())
     }

@@ -14,6 +14,9 @@ pub struct CycleReport {
     pub routed: BTreeMap<String, u64>,
     /// Caregivers that received a snapshot, and why.
     pub snapshots: Vec<(String, String)>,
+    /// Caregivers whose snapshot continues at the next cycle (its steps
+    /// had this cycle's time), with how far it has come.
+    pub snapshots_continuing: Vec<(String, String)>,
     /// Tables re-sent whole to the caregivers that receive changes (their
     /// change history was lost), and why.
     pub resent: Vec<(String, String)>,
