@@ -1031,19 +1031,35 @@ impl State {
                     && b.end.as_deref().is_none_or(|e| key < e)
             };
             if !block.as_ref().is_some_and(covers) {
-                block = match self.owner_block(table, key)? {
-                    None => None,
-                    Some((bk, bytes)) => {
-                        let prefix = owner_index::table_prefix(table);
-                        Some(Block {
+                let prefix = owner_index::table_prefix(table);
+                let target = owner_index::block_key(table, key);
+                let at = self.tree.range(prefix.clone()..=target).next_back();
+                block = Some(match at {
+                    Some(kv) => {
+                        let (bk, bytes) = kv.map_err(|e| self.err(e))?;
+                        Block {
                             table: table.to_string(),
                             first: bk[prefix.len()..].to_vec(),
                             end: self.next_block_start(table, &bk)?,
                             entries: owner_index::decode(&bytes)
                                 .ok_or_else(|| Self::corrupt_block(&bk))?,
-                        })
+                        }
                     }
-                };
+                    // Below the table's first block, or the table has none:
+                    // no row there has an owner, up to that block.
+                    None => Block {
+                        table: table.to_string(),
+                        first: Vec::new(),
+                        end: match self.tree.scan_prefix(&prefix).next() {
+                            Some(kv) => {
+                                let (k, _) = kv.map_err(|e| self.err(e))?;
+                                Some(k[prefix.len()..].to_vec())
+                            }
+                            None => None,
+                        },
+                        entries: Vec::new(),
+                    },
+                });
             }
             let n = block.as_ref().and_then(|b| {
                 b.entries
@@ -1621,6 +1637,22 @@ mod tests {
                     );
                 }
             }
+            // Many rows at once (a snapshot step), sorted, from below the
+            // first block to past the last, over both tables and a third
+            // with no block at all: the same answers.
+            let mut many: Vec<RowId> = (0..600)
+                .map(|_| {
+                    let t = ["dbo.Besok", "dbo.B", "dbo.Tom"][rnd(3) as usize];
+                    RowId::new(t, &key(rnd(3600) as i64 - 800))
+                })
+                .collect();
+            many.sort();
+            let want: Vec<Option<String>> = many.iter().map(|r| model.get(r).cloned()).collect();
+            assert_eq!(
+                st.owners_of(&many).unwrap(),
+                want,
+                "round {round}, owners_of"
+            );
             assert_eq!(st.index_sizes().unwrap().owned, model.len() as u64);
             for o in 1..5 {
                 let hsa = format!("SE-{o}");
