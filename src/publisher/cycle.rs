@@ -295,6 +295,8 @@ impl<'c> Publisher<'c> {
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let started = std::time::Instant::now();
+        let rows = self.cfg.publisher.snapshot_step_rows;
+        let mut batch = snapshot::Batch::new(&self.state);
         for (i, s) in self.cfg.subscribers.iter().enumerate() {
             let under_way = self
                 .state
@@ -309,7 +311,6 @@ impl<'c> Publisher<'c> {
                 }
                 continue;
             }
-            let rows = self.cfg.publisher.snapshot_step_rows;
             loop {
                 let done = snapshot::step(
                     db,
@@ -319,8 +320,15 @@ impl<'c> Publisher<'c> {
                     i,
                     tables,
                     rows,
+                    &mut batch,
                     report,
                 )?;
+                // Committed before this caregiver's next step, and once a
+                // step's worth of rows of several caregivers are in it.
+                if !done || batch.full(rows) {
+                    std::mem::replace(&mut batch, snapshot::Batch::new(&self.state))
+                        .commit(&self.state, report)?;
+                }
                 if done {
                     break;
                 }
@@ -340,7 +348,7 @@ impl<'c> Publisher<'c> {
                 }
             }
         }
-        Ok(())
+        batch.commit(&self.state, report)
     }
 
     /// The read half of a cycle, inside the snapshot transaction: versions,

@@ -170,6 +170,12 @@ impl<'s> Owners<'s> {
         }
     }
 
+    /// This cycle's decision for `row`, if it made one (`Some(None)`: no
+    /// one's now).
+    pub fn decided(&self, row: &RowId) -> Option<&Option<String>> {
+        self.pending.get(row)
+    }
+
     /// Room for `n` more decisions (a snapshot knows how many it has).
     pub fn reserve(&mut self, n: usize) {
         self.pending.reserve(n);

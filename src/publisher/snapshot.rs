@@ -170,6 +170,46 @@ pub fn start(
     Ok(())
 }
 
+/// Steps not yet committed: several caregivers' small snapshots (a step
+/// each) go into one state commit, so that 300 caregivers onboarded
+/// together rewrite the ownership index's blocks a few times, not 300
+/// times. Holds at most about `snapshot_step_rows` rows' decisions
+/// (`Batch::full`); a caregiver's step that does not end its snapshot is
+/// committed before its next (which reads where it stands from the state).
+pub struct Batch<'s> {
+    owners: Owners<'s>,
+    changes: Changes,
+    rows: u64,
+    /// Caregivers whose snapshot completed in it, and why (reported once
+    /// committed).
+    done: Vec<(String, String)>,
+}
+
+impl<'s> Batch<'s> {
+    pub fn new(state: &'s State) -> Batch<'s> {
+        Batch {
+            owners: Owners::new(state),
+            changes: Changes::default(),
+            rows: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// Whether it holds a step's worth of rows.
+    pub fn full(&self, step_rows: usize) -> bool {
+        self.rows >= step_rows as u64
+    }
+
+    /// Commits every step in it (one atomic, flushed state write).
+    pub fn commit(self, state: &State, report: &mut CycleReport) -> Result<(), PublishError> {
+        let mut changes = self.changes;
+        self.owners.commit(&mut changes)?;
+        state.commit(changes)?;
+        report.snapshots.extend(self.done);
+        Ok(())
+    }
+}
+
 /// What one step read, for the index.
 #[derive(Default)]
 struct Read {
@@ -180,9 +220,10 @@ struct Read {
     refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
 }
 
-/// Reads, writes and commits the next step of caregiver `s`'s snapshot
-/// (`index`: its position in the configuration); returns whether the
-/// snapshot is complete (see the module doc).
+/// Reads and writes the next step of caregiver `s`'s snapshot (`index`:
+/// its position in the configuration) into `batch`, which the caller
+/// commits (see the module doc and `Batch`); returns whether the snapshot
+/// is complete.
 #[allow(clippy::too_many_arguments)]
 pub fn step(
     db: &mut Db,
@@ -192,6 +233,7 @@ pub fn step(
     index: usize,
     tables: &[TableInfo],
     step_rows: usize,
+    batch: &mut Batch<'_>,
     report: &mut CycleReport,
 ) -> Result<bool, PublishError> {
     let mut st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
@@ -234,14 +276,15 @@ pub fn step(
     let done = p.table >= order.len();
     let written = if done { w.finish()? } else { w.finish_part()? };
     failpoint::hit("snapshot-written");
-    let mut changes = Changes::default();
+    batch.rows += read.rows;
     learn(
         state,
         &s.hsa_id,
         read.owned,
         read.held,
         read.refs,
-        &mut changes,
+        &mut batch.owners,
+        &mut batch.changes,
     )?;
     p.part += written.len() as u32;
     p.rows = rows_before + read.rows;
@@ -258,13 +301,12 @@ pub fn step(
         &written,
         "snapshot",
         Some(why.clone()),
-        &mut changes,
+        &mut batch.changes,
         report,
     );
-    changes.set_subscriber(&s.hsa_id, &st);
-    state.commit(changes)?;
+    batch.changes.set_subscriber(&s.hsa_id, &st);
     if done {
-        report.snapshots.push((s.hsa_id.clone(), why));
+        batch.done.push((s.hsa_id.clone(), why));
     }
     Ok(done)
 }
@@ -286,14 +328,19 @@ fn learn(
     mut owned: Vec<RowId>,
     held: Vec<RowId>,
     refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
+    owners: &mut Owners<'_>,
     changes: &mut Changes,
 ) -> Result<(), PublishError> {
     owned.sort();
     let now = state.owners_of(&owned)?;
-    let mut owners = Owners::new(state);
     owners.reserve(owned.len());
     let mut skipped: std::collections::HashSet<RowId> = Default::default();
     for (row, o) in owned.into_iter().zip(now) {
+        // Another caregiver's step in the same batch may have taken it.
+        let o = match owners.decided(&row) {
+            Some(d) => d.clone(),
+            None => o,
+        };
         match o {
             Some(other) if other != hsa => {
                 changes.settle_row(hsa, &row);
@@ -315,7 +362,6 @@ fn learn(
             owners.set_reference(r, k);
         }
     }
-    owners.commit(changes)?;
     Ok(())
 }
 
