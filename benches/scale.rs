@@ -173,14 +173,22 @@ fn journal_source(n: i64) -> (sim::Sim, ctferry::mssql::client::Db) {
     fill_journal(&mut db, n);
     db.execute("ALTER TABLE dbo.AnteckningK ENABLE CHANGE_TRACKING")
         .unwrap();
+    // What SQL Server's automatic statistics do after such a load (the
+    // simulator has none of its own): its planner then reads a snapshot
+    // step by the primary key in order, not through the Hsa index and a sort.
+    db.execute("UPDATE STATISTICS dbo.AnteckningK").unwrap();
     (sim, db)
 }
 
 /// The start of ctferry.toml publishing `journal_source`'s table, owned by
 /// its `Hsa` column; the caregivers follow.
 fn journal_config(sim: &sim::Sim, keys: &std::path::Path) -> String {
+    // CTFERRY_BENCH_STEP_ROWS sets `snapshot_step_rows` (default 100,000).
+    let step = std::env::var("CTFERRY_BENCH_STEP_ROWS")
+        .map(|n| format!("snapshot_step_rows = {n}\n"))
+        .unwrap_or_default();
     format!(
-        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n\
+        "[source]\nconnection = \"{}\"\npassword_env = \"CTFERRY_BENCH_PW\"\n[publisher]\nid = \"region\"\nsigning_key = \"{}\"\n{step}\
          [[table]]\nname = \"dbo.AnteckningK\"\nowner = {{ column = \"Hsa\" }}\n",
         sim.conn("Pmo"),
         keys.join("region.sec.asc").display(),
@@ -279,6 +287,53 @@ fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f6
     db.execute("COMMIT").unwrap();
     let floor = t.elapsed().as_secs_f64();
     assert_eq!(read, n);
+    // The same rows read as the steps read them (keyset pages of
+    // `snapshot_step_rows` in key order, filtered by the first
+    // caregiver's keys), bare: what the source costs ctferry's steps.
+    let step: i64 = std::env::var("CTFERRY_BENCH_STEP_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let units: Vec<String> = if subscribers == 1 {
+        (1..=300).map(|u| format!("E{u}")).collect()
+    } else {
+        vec!["E1".to_string()]
+    };
+    let marks: Vec<String> = (1..=units.len()).map(|i| format!("@P{i}")).collect();
+    let t = Instant::now();
+    let mut last = i64::MIN;
+    loop {
+        let mut params: Vec<ctferry::mssql::client::Param> = units
+            .iter()
+            .map(|u| ctferry::mssql::client::Param::Str(u.clone()))
+            .collect();
+        params.push(ctferry::mssql::client::Param::I64(last));
+        let mut got = 0i64;
+        db.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION")
+            .unwrap();
+        db.query(
+            "the steps' floor",
+            &format!(
+                "SELECT TOP ({step}) t.Id, t.Hsa, t.Text FROM dbo.AnteckningK AS t WHERE t.Hsa IN ({}) AND t.Id > CAST(@P{} AS bigint) ORDER BY t.Id",
+                marks.join(", "),
+                units.len() + 1
+            ),
+            &params,
+            |r| {
+                let id: Option<i64> = r.try_get(0).unwrap();
+                last = id.unwrap();
+                got += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+        db.execute("COMMIT").unwrap();
+        if got < step {
+            break;
+        }
+    }
+    let paged = t.elapsed().as_secs_f64();
+    eprintln!("snapshot floor, paged as the steps read: {paged:.2} s ({n} rows, {subscribers} caregiver(s))");
     sim.shutdown();
     (secs, rss, state, floor)
 }

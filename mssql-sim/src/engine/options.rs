@@ -40,6 +40,19 @@ impl Session {
         })
     }
 
+    /// UPDATE STATISTICS: SQLite's ANALYZE of the table, whose statistics
+    /// its planner then uses as SQL Server's optimizer uses the table's
+    /// (which index serves a filter with ORDER BY and TOP, for one).
+    pub(super) fn update_statistics(&mut self, table: &ObjectName) -> Result<(), SqlError> {
+        let def = self.resolver().resolve_table(table)?;
+        self.conn
+            .execute_batch(&format!(
+                "ANALYZE \"{}\"",
+                def.sqlite_name().replace('"', "\"\"")
+            ))
+            .map_err(|e| SqlError::new(50000, 16, format!("UPDATE STATISTICS failed: {e}")))
+    }
+
     pub(super) fn set_option(&mut self, name: &str, value: &str) -> Result<(), SqlError> {
         let on = value == "ON";
         match name {

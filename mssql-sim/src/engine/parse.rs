@@ -87,6 +87,9 @@ pub enum Stmt {
         base: String,
         nullable: Option<bool>,
     },
+    /// `UPDATE STATISTICS table [index | (names)] [WITH options]`: the
+    /// table's statistics, which the query optimizer plans with.
+    UpdateStatistics { table: ObjectName },
     /// `DROP TYPE [IF EXISTS] [schema.]name`.
     DropType {
         name: ObjectName,
@@ -600,6 +603,20 @@ pub fn parse_batch(sql: &str) -> Result<Vec<Stmt>, SqlError> {
                 base,
                 nullable,
             }
+        } else if word_is(&t0, "UPDATE") && word_is(&t1, "STATISTICS") {
+            p.next_token();
+            p.next_token();
+            let table = p.parse_object_name(false).map_err(|e| syntax_error(&e))?;
+            // Which statistics and how (FULLSCAN, SAMPLE ...): all of the
+            // table's, always fully.
+            loop {
+                let next = p.peek_token().token;
+                if next == Token::EOF || next == Token::SemiColon || starts_statement(&next) {
+                    break;
+                }
+                p.next_token();
+            }
+            Stmt::UpdateStatistics { table }
         } else if word_is(&t0, "DROP") && word_is(&t1, "TYPE") {
             p.next_token();
             p.next_token();

@@ -809,6 +809,15 @@ impl Session {
                     error: false,
                 });
             }
+            Stmt::UpdateStatistics { table } => {
+                self.require_alter(&table)?;
+                self.update_statistics(&table)?;
+                out.push(Out::Done {
+                    cmd: 0,
+                    count: None,
+                    error: false,
+                });
+            }
             Stmt::DropType { name, if_exists } => {
                 self.require_ddl(|| {
                     SqlError::new(15151, 16, format!("Cannot drop the type '{name}', because it does not exist or you do not have permission."))

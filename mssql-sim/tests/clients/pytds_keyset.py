@@ -9,7 +9,7 @@ parameter uses the column's collation (implicit beats coercible-default),
 so paging a table by `(k1 > @a) OR (k1 = @a AND k2 > @b)` ORDER BY k1, k2
 with TOP (1), starting after each page's last key, visits every row once,
 in the ORDER BY's order, in a case-sensitive column of a database whose
-own collation is case-insensitive.
+own collation is case-insensitive. UPDATE STATISTICS is accepted.
 Prints "OK" and exits 0 when everything matched.
 """
 import sys
@@ -47,6 +47,15 @@ with connect("Sidor") as c:
     # Case-sensitive Swedish: lower case first, Å Ä Ö after Z.
     check("order", [k for k, _ in ordered],
           ["abc", "abc", "Abc", "ABC", "ABC", "o", "O", "x", "Zeta", "Åsa", "Ära", "ö"])
+    # UPDATE STATISTICS (what SQL Server's automatic statistics do after a
+    # load) is accepted, with or without options, and changes no answer.
+    cur.execute("UPDATE STATISTICS dbo.Kod")
+    cur.execute("UPDATE STATISTICS dbo.Kod WITH FULLSCAN")
+    try:
+        cur.execute("UPDATE STATISTICS dbo.Finnsinte")
+        check("UPDATE STATISTICS of a missing table", "accepted", "an error")
+    except pytds.ProgrammingError:
+        pass
     paged = []
     cur.execute("SELECT TOP (1) t.Kod, t.Nr FROM dbo.Kod AS t ORDER BY t.Kod, t.Nr")
     row = cur.fetchone()
