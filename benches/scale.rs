@@ -196,7 +196,7 @@ fn journal_config(sim: &sim::Sim, keys: &std::path::Path) -> String {
 }
 
 /// Runs `ctferry once` on `config` as a child process; its wall time
-/// (seconds) and peak RSS (MiB, from wait4).
+/// (seconds) and peak RSS (MiB, its VmHWM).
 fn run_child(config: &std::path::Path) -> (f64, f64) {
     let t = Instant::now();
     // CTFERRY_BENCH_WRAP="heaptrack -o /tmp/snapshot" runs it under a profiler.
@@ -209,7 +209,7 @@ fn run_child(config: &std::path::Path) -> (f64, f64) {
         }
         None => std::process::Command::new(env!("CARGO_BIN_EXE_ctferry")),
     };
-    // Reaped by wait4 below, which also gives its peak RSS.
+    // Reaped by wait4 below.
     #[allow(clippy::zombie_processes)]
     let child = cmd
         .arg("once")
@@ -218,16 +218,44 @@ fn run_child(config: &std::path::Path) -> (f64, f64) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Its peak RSS is the VmHWM of its own memory map, read from /proc
+    // while it runs (every 10 ms; the last reading is the peak but for
+    // its last moments). Not wait4's ru_maxrss: a child started with
+    // posix_spawn (CLONE_VM) carries the parent's high-water mark across
+    // exec, and this process holds the simulator's whole database.
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak_kb = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kb) = s
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    {
+                        peak_kb = peak_kb.max(kb);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak_kb
+        })
+    };
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
+    let reaped = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid as i32);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak_kb = watcher.join().unwrap();
     let secs = t.elapsed().as_secs_f64();
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "ctferry once failed: {status}"
     );
-    (secs, usage.ru_maxrss as f64 / 1024.0)
+    (secs, peak_kb as f64 / 1024.0)
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {

@@ -89,7 +89,9 @@ pub enum Stmt {
     },
     /// `UPDATE STATISTICS table [index | (names)] [WITH options]`: the
     /// table's statistics, which the query optimizer plans with.
-    UpdateStatistics { table: ObjectName },
+    UpdateStatistics {
+        table: ObjectName,
+    },
     /// `DROP TYPE [IF EXISTS] [schema.]name`.
     DropType {
         name: ObjectName,
