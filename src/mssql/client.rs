@@ -436,6 +436,20 @@ fn conv_err(column: &str, ty: &ColumnType, e: impl std::fmt::Display) -> DbError
 }
 
 /// Reads column `idx` of `row` as a value of type `ty`, exactly.
+/// The values of `columns` in `row`, the first at index `first` (the
+/// columns a published table's SELECT lists after what comes before them).
+pub fn values(
+    row: &Row,
+    first: usize,
+    columns: &[crate::format::schema::ColumnSchema],
+) -> Result<Vec<Value>, DbError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| value(row, first + i, &c.name, &c.ty))
+        .collect()
+}
+
 pub fn value(row: &Row, idx: usize, name: &str, ty: &ColumnType) -> Result<Value, DbError> {
     use ColumnType as T;
     let e = |err: tiberius::error::Error| conv_err(name, ty, err);

@@ -1095,10 +1095,7 @@ impl<'c> Publisher<'c> {
                 &q,
                 &params,
                 |r| {
-                    let mut vals = Vec::with_capacity(t.schema.columns.len());
-                    for (ci, c) in t.schema.columns.iter().enumerate() {
-                        vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
-                    }
+                    let vals = client::values(r, 1, &t.schema.columns)?;
                     let referenced = if ref_cols.is_empty() {
                         Vec::new()
                     } else {
@@ -1197,10 +1194,7 @@ impl<'c> Publisher<'c> {
                 &sql::snapshot_rows(&holding, &t.select, s.keys.len(), &mine.cols),
                 &params,
                 |r| {
-                    let mut vals = Vec::with_capacity(t.schema.columns.len());
-                    for (ci, c) in t.schema.columns.iter().enumerate() {
-                        vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
-                    }
+                    let vals = client::values(r, 1, &t.schema.columns)?;
                     let referenced = mine.read(r, 1 + t.schema.columns.len())?;
                     rows.push((vals, referenced));
                     Ok(())
@@ -1440,10 +1434,7 @@ impl<'c> Publisher<'c> {
             |r| {
                 let own_change = int_at(r, 0).unwrap_or(0) != 0;
                 let owner = int_at(r, 1);
-                let mut vals = Vec::with_capacity(t.select.len());
-                for (i, c) in t.schema.columns.iter().enumerate() {
-                    vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
-                }
+                let vals = client::values(r, 2, &t.schema.columns)?;
                 let referenced = refs.read(r, 2 + t.schema.columns.len())?;
                 rows.push((own_change, owner, vals, referenced));
                 Ok(())
@@ -1797,10 +1788,7 @@ impl<'c> Publisher<'c> {
                     ),
                     &params,
                     |r| {
-                        let mut vals = Vec::with_capacity(t.schema.columns.len());
-                        for (ci, c) in t.schema.columns.iter().enumerate() {
-                            vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
-                        }
+                        let vals = client::values(r, 1, &t.schema.columns)?;
                         let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
                         now.push((key_bytes(&key), vals));
                         Ok(())
@@ -1951,10 +1939,7 @@ impl<'t> HeldRows<'t> {
         let (owner_ty, rows) = (self.owner_ty, &mut self.rows);
         let refs = &self.refs;
         db.query(what, sql, params, |r| {
-            let mut vals = Vec::with_capacity(t.schema.columns.len());
-            for (i, c) in t.schema.columns.iter().enumerate() {
-                vals.push(client::value(r, i + 2, &c.name, &c.ty)?);
-            }
+            let vals = client::values(r, 2, &t.schema.columns)?;
             let referenced = refs.read(r, 2 + t.schema.columns.len())?;
             let owner = match &owner_ty {
                 None => int_at(r, 1).map(Value::Int).unwrap_or(Value::Null),

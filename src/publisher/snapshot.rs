@@ -434,10 +434,7 @@ fn read_step(
             &q,
             &params,
             |r| {
-                let mut vals = Vec::with_capacity(t.schema.columns.len());
-                for (ci, c) in t.schema.columns.iter().enumerate() {
-                    vals.push(client::value(r, ci + 1, &c.name, &c.ty)?);
-                }
+                let vals = client::values(r, 1, &t.schema.columns)?;
                 let k: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
                 if !shared {
                     let row = RowId::new(&name, &key_bytes(&k));
