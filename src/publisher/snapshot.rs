@@ -16,27 +16,36 @@
 //!   it had written: none was delivered.
 //! - `step` (after the cycle's commit) reads at most `snapshot_step_rows`
 //!   rows, table after table in key order (`sql::snapshot_step`: keyset
-//!   pagination, one short SNAPSHOT read per step), writes them as the next
-//!   part(s), and commits in ONE state write, after the part files are
-//!   durable (`failpoint` `snapshot-written`): the parts' registration, the
-//!   index entries of the step's rows, the references they count, and where
-//!   the next step starts. A crash loses at most the step being read; the
-//!   next run continues there (a part written but not registered is written
-//!   again under the same name). The last step's commit ends the snapshot.
+//!   pagination, one short SNAPSHOT read per step) and writes them as the
+//!   next part(s); its `Batch` is committed in ONE state write after the
+//!   part files are durable (`failpoint` `snapshot-written`): the parts'
+//!   registration, the index entries of the step's rows, the references
+//!   they count, and where the next step starts. A step that does not end
+//!   its snapshot is committed before the next; the one-step snapshots of
+//!   several caregivers share a commit. A crash loses at most the steps not
+//!   yet committed; the next run continues there (a part written but not
+//!   registered is written again under the same name). The last step's
+//!   commit ends the snapshot.
 //!
 //! Correctness while the source keeps changing: every step reads rows as
 //! they are at its own version, at or after V; the caregiver receives the
 //! cycle's changes again from the cycle after `start` (its stage fills as
 //! usual, from the index the steps build), and its deltas start at V. A row
 //! changed after V is thus either read by a later step, or staged again
-//! from the index a step wrote, or both (applying it twice is harmless);
-//! member tables are read before the tables whose holders they make, so a
-//! membership is never learnt from a row that a later step cannot see go.
-//! Nothing of the new epoch is packaged as a delta or delivered until the
-//! last step is committed (`delta`, `deliver` wait for it), and the copy
-//! applies all parts of a snapshot in one transaction.
+//! from the index a step wrote, or both (applying it twice is harmless).
+//! What steps at different versions can leave wrong is mended by the cycle
+//! after them: a row the index gave another caregiver is remembered and
+//! deleted at this one unless it is its by then (`learn`,
+//! `cycle::Live::settle`); the membership rows of a snapshot read in more
+//! than one step are compared with the source once
+//! (`cycle::Publisher::reconcile_held`). Member tables are read before the
+//! tables whose holders they make. Nothing of the new epoch is packaged as
+//! a delta or delivered until the last step is committed (`delta`,
+//! `deliver` wait for it), and the copy applies all parts of a snapshot in
+//! one transaction (`tests/membership.rs`: a writer runs during the steps).
 //!
-//! Memory: one step's rows and index entries, and one part's buffer.
+//! Memory: one step's (or batch's) rows and index entries, and one part's
+//! buffer.
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
