@@ -85,12 +85,9 @@ struct Rereads<'a> {
 struct Live<'a> {
     cfg: &'a Config,
     live: Vec<bool>,
-    /// Caregivers whose snapshot steps read the source after the last
-    /// cycle's read (at versions this cycle routes): see `settle` and
-    /// `Publisher::reconcile_held`.
-    settling: Vec<String>,
-    /// (caregiver, row) that `settle` looks at.
-    skipped: std::collections::HashSet<(String, RowId)>,
+    /// Rows a snapshot step read for a caregiver while the index gave them
+    /// to another (`Changes::settle_row`), with those caregivers: `settle`.
+    settle: HashMap<RowId, Vec<String>>,
     /// Partition keys that changed hands in the configuration since the
     /// last cycle: the rows they own are read and re-routed this cycle.
     rekeyed: Vec<String>,
@@ -111,13 +108,13 @@ impl Live<'_> {
 }
 
 impl Live<'_> {
-    /// For each settling caregiver: a row with a single owner that a step
-    /// of its snapshot read while the index gave it to another caregiver
-    /// (`snapshot::learn`, `Changes::settle_row`) is in its copy; routed
-    /// now, it is deleted there unless it is the caregiver's now (`now`);
-    /// when it is, routing sent it already (its index owner was another).
-    /// Every such row changed after the index's version, so the cycle
-    /// that follows the steps routes each of them.
+    /// A row with a single owner that a step of a caregiver's snapshot
+    /// read while the index gave it to another caregiver (`snapshot::learn`,
+    /// `Live::settle`) is in that caregiver's copy; routed now, it is
+    /// deleted there unless it is the caregiver's now (`now`); when it is,
+    /// routing sent it already (its index owner was another). Every such
+    /// row changed after the index's version, so the cycle that follows the
+    /// steps routes each of them.
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &self,
@@ -130,12 +127,11 @@ impl Live<'_> {
         changes: &mut Changes,
         report: &mut CycleReport,
     ) {
-        for s in &self.settling {
-            if now == Some(s.as_str()) || !self.skipped.contains(&(s.clone(), row.clone())) {
-                continue;
-            }
-            changes.settled_row(s, row);
-            if !sent.contains(&Send::Delete(s)) {
+        let Some(read_by) = self.settle.get(row) else {
+            return;
+        };
+        for s in read_by {
+            if now != Some(s.as_str()) && !sent.contains(&Send::Delete(s)) {
                 self.stage(s, table, kb, &Op::Delete(key.to_vec()), changes, report);
             }
         }
@@ -446,32 +442,28 @@ impl<'c> Publisher<'c> {
         learn_refs.retain(|i| !resend.iter().any(|(j, _, _)| j == i));
         self.mark_offboarded(&mut changes)?;
         let (mut subs, snap) = self.snapshot_reasons(reset.as_deref(), &tables)?;
-        // Settling: snapshot steps read after the last cycle's read, so
-        // this cycle routes them as `Live::settle` says (a caregiver whose
-        // snapshot begins now is not live, so not settling).
-        let mut settling = Vec::new();
+        // Snapshot steps read after the last cycle's read: this cycle
+        // settles their rows (`Live::settle`) and reconciles the snapshots
+        // they completed (a caregiver whose snapshot begins now is not
+        // live, so neither).
         let mut reconciling = Vec::new();
-        let mut skipped = std::collections::HashSet::new();
-        for (i, s) in cfg.subscribers.iter().enumerate() {
-            if subs[i].reconcile && snap[i].is_none() {
-                reconciling.push(s.hsa_id.clone());
+        let mut settle: HashMap<RowId, Vec<String>> = HashMap::new();
+        for (hsa, row) in self.state.settle_rows()? {
+            // Routed this cycle (or moot: a snapshot begins, or the
+            // caregiver is no longer configured).
+            changes.settled_row(&hsa, &row);
+            let live = cfg.subscribers.iter().position(|s| s.hsa_id == hsa);
+            if live.is_some_and(|i| snap[i].is_none()) {
+                settle.entry(row).or_default().push(hsa);
             }
-            if subs[i].settling || subs[i].snapshot.is_some() {
-                for row in self.state.settle_rows(&s.hsa_id)? {
-                    if snap[i].is_none() {
-                        skipped.insert((s.hsa_id.clone(), row.clone()));
-                    }
-                    // Routed this cycle (or, beginning a snapshot, moot).
-                    changes.settled_row(&s.hsa_id, &row);
-                }
+        }
+        for (i, s) in cfg.subscribers.iter().enumerate() {
+            if subs[i].reconcile {
                 if snap[i].is_none() {
-                    settling.push(s.hsa_id.clone());
+                    reconciling.push(s.hsa_id.clone());
                 }
-                if subs[i].settling || subs[i].reconcile {
-                    subs[i].settling = false;
-                    subs[i].reconcile = false;
-                    changes.set_subscriber(&s.hsa_id, &subs[i]);
-                }
+                subs[i].reconcile = false;
+                changes.set_subscriber(&s.hsa_id, &subs[i]);
             }
         }
         let mut owners = Owners::new(&self.state);
@@ -479,8 +471,7 @@ impl<'c> Publisher<'c> {
             let live = Live {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
-                settling: settling.clone(),
-                skipped: skipped.clone(),
+                settle,
                 rekeyed: self.rekey(&subs, &snap, &mut changes, report),
             };
             // Before routing stages anything: the copies' shapes, and the
@@ -570,8 +561,7 @@ impl<'c> Publisher<'c> {
             let live = Live {
                 cfg,
                 live: snap.iter().map(Option::is_none).collect(),
-                settling: Vec::new(),
-                skipped: Default::default(),
+                settle: HashMap::new(),
                 rekeyed: Vec::new(),
             };
             let plan = Rereads {
@@ -1744,8 +1734,7 @@ impl<'c> Publisher<'c> {
         let live = Live {
             cfg: self.cfg,
             live: vec![true; self.cfg.subscribers.len()],
-            settling: Vec::new(),
-            skipped: Default::default(),
+            settle: HashMap::new(),
             rekeyed: Vec::new(),
         };
         for hsa in reconciling {

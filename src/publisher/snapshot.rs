@@ -303,7 +303,6 @@ pub fn step(
     // with the source after the next cycle's routing.
     st.reconcile = done && p.steps > 1;
     st.snapshot = if done { None } else { Some(p) };
-    st.settling = true;
     packager.register(
         s,
         &mut st,

@@ -78,10 +78,6 @@ pub struct SubscriberState {
     /// The snapshot being written, step by step, if one is (`snapshot`).
     #[serde(default)]
     pub snapshot: Option<SnapshotProgress>,
-    /// Steps of its snapshot read the source after the last cycle's read:
-    /// the next cycle routes it as settling (`cycle::Live::settle`).
-    #[serde(default)]
-    pub settling: bool,
     /// Its snapshot, now complete, was read in more than one step (at
     /// more than one version): the next cycle compares the membership
     /// rows it holds with the source (`cycle::Publisher::reconcile_held`).
@@ -336,6 +332,7 @@ fn holders_of(bytes: &[u8]) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Where a `settle_row` row is kept: `z/<hsa>\0<row>`.
 fn settle_key(hsa: &str, row: &RowId) -> Vec<u8> {
     let mut k = format!("z/{hsa}").into_bytes();
     k.push(0);
@@ -997,14 +994,20 @@ impl State {
         }
     }
 
-    /// The rows `settle_row` recorded for `hsa`.
-    pub fn settle_rows(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
-        let mut prefix = format!("z/{hsa}").into_bytes();
-        prefix.push(0);
+    /// Every row `settle_row` recorded, with its caregiver (one scan of
+    /// `z/`, empty but for the cycle after snapshot steps).
+    pub fn settle_rows(&self) -> Result<Vec<(String, RowId)>, StateError> {
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(&prefix) {
+        for kv in self.tree.scan_prefix(b"z/") {
             let (k, _) = kv.map_err(|e| self.err(e))?;
-            out.push(RowId(k[prefix.len()..].to_vec()));
+            let rest = &k[2..];
+            let Some(end) = rest.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            out.push((
+                String::from_utf8_lossy(&rest[..end]).to_string(),
+                RowId(rest[end + 1..].to_vec()),
+            ));
         }
         Ok(out)
     }
