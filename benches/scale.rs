@@ -316,50 +316,58 @@ fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f6
     let floor = t.elapsed().as_secs_f64();
     assert_eq!(read, n);
     // The same rows read as the steps read them (keyset pages of
-    // `snapshot_step_rows` in key order, filtered by the first
-    // caregiver's keys), bare: what the source costs ctferry's steps.
+    // `snapshot_step_rows` in key order, filtered by each caregiver's keys,
+    // one caregiver after the other), bare: what the source costs
+    // ctferry's steps.
     let step: i64 = std::env::var("CTFERRY_BENCH_STEP_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let units: Vec<String> = if subscribers == 1 {
-        (1..=300).map(|u| format!("E{u}")).collect()
+    let caregivers: Vec<Vec<String>> = if subscribers == 1 {
+        vec![(1..=300).map(|u| format!("E{u}")).collect()]
     } else {
-        vec!["E1".to_string()]
+        (0..subscribers)
+            .map(|s| vec![format!("E{}", s % 300 + 1)])
+            .collect()
     };
-    let marks: Vec<String> = (1..=units.len()).map(|i| format!("@P{i}")).collect();
     let t = Instant::now();
-    let mut last = i64::MIN;
-    loop {
-        let mut params: Vec<ctferry::mssql::client::Param> = units
-            .iter()
-            .map(|u| ctferry::mssql::client::Param::Str(u.clone()))
-            .collect();
-        params.push(ctferry::mssql::client::Param::I64(last));
-        let mut got = 0i64;
-        db.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION")
+    let mut paged_rows = 0i64;
+    for units in &caregivers {
+        let marks: Vec<String> = (1..=units.len()).map(|i| format!("@P{i}")).collect();
+        let mut last = i64::MIN;
+        loop {
+            let mut params: Vec<ctferry::mssql::client::Param> = units
+                .iter()
+                .map(|u| ctferry::mssql::client::Param::Str(u.clone()))
+                .collect();
+            params.push(ctferry::mssql::client::Param::I64(last));
+            let mut got = 0i64;
+            db.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION")
+                .unwrap();
+            db.query(
+                "the steps' floor",
+                &format!(
+                    "SELECT TOP ({step}) t.Id, t.Hsa, t.Text FROM dbo.AnteckningK AS t WHERE t.Hsa IN ({}) AND t.Id > CAST(@P{} AS bigint) ORDER BY t.Id",
+                    marks.join(", "),
+                    units.len() + 1
+                ),
+                &params,
+                |r| {
+                    let id: Option<i64> = r.try_get(0).unwrap();
+                    last = id.unwrap();
+                    got += 1;
+                    Ok(())
+                },
+            )
             .unwrap();
-        db.query(
-            "the steps' floor",
-            &format!(
-                "SELECT TOP ({step}) t.Id, t.Hsa, t.Text FROM dbo.AnteckningK AS t WHERE t.Hsa IN ({}) AND t.Id > CAST(@P{} AS bigint) ORDER BY t.Id",
-                marks.join(", "),
-                units.len() + 1
-            ),
-            &params,
-            |r| {
-                let id: Option<i64> = r.try_get(0).unwrap();
-                last = id.unwrap();
-                got += 1;
-                Ok(())
-            },
-        )
-        .unwrap();
-        db.execute("COMMIT").unwrap();
-        if got < step {
-            break;
+            db.execute("COMMIT").unwrap();
+            paged_rows += got;
+            if got < step {
+                break;
+            }
         }
     }
+    assert_eq!(paged_rows, n);
     let paged = t.elapsed().as_secs_f64();
     eprintln!("snapshot floor, paged as the steps read: {paged:.2} s ({n} rows, {subscribers} caregiver(s))");
     sim.shutdown();

@@ -77,17 +77,30 @@ pub fn encode<'a>(rows: impl Iterator<Item = (&'a Vec<u8>, &'a u32)>) -> Vec<u8>
 /// A block's rows, in key order; None when the bytes are not a block
 /// (damaged state, or keys out of order).
 pub fn decode(bytes: &[u8]) -> Option<Vec<(Vec<u8>, u32)>> {
-    let mut out: Vec<(Vec<u8>, u32)> = Vec::new();
+    Some(
+        spans(bytes)?
+            .into_iter()
+            .map(|(at, len, n)| (bytes[at..at + len].to_vec(), n))
+            .collect(),
+    )
+}
+
+/// Where each row's key is in a block's bytes, with its owner: (offset,
+/// length, owner's number), in key order; None as for `decode`. For
+/// lookups that need no copy of the keys (`State::owners_of`).
+pub fn spans(bytes: &[u8]) -> Option<Vec<(usize, usize, u32)>> {
+    let mut out: Vec<(usize, usize, u32)> = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         let len = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
-        let key = bytes.get(at..at.checked_add(len)?)?.to_vec();
-        at += len;
-        let n = u32::try_from(get_varint(bytes, &mut at)?).ok()?;
-        if out.last().is_some_and(|(k, _)| *k >= key) {
+        let key = bytes.get(at..at.checked_add(len)?)?;
+        if out.last().is_some_and(|(a, l, _)| &bytes[*a..a + l] >= key) {
             return None;
         }
-        out.push((key, n));
+        let start = at;
+        at += len;
+        let n = u32::try_from(get_varint(bytes, &mut at)?).ok()?;
+        out.push((start, len, n));
     }
     Some(out)
 }

@@ -182,13 +182,23 @@ pub fn start(
 /// Steps not yet committed: several caregivers' small snapshots (a step
 /// each) go into one state commit, so that 300 caregivers onboarded
 /// together rewrite the ownership index's blocks a few times, not 300
-/// times. Holds at most about `snapshot_step_rows` rows' decisions
-/// (`Batch::full`); a caregiver's step that does not end its snapshot is
-/// committed before its next (which reads where it stands from the state).
+/// times, and look their rows up in it in one pass in key order
+/// (`settle`), not one pass each (each caregiver's rows are spread over
+/// every block of a table: 300 passes read every block 300 times). Holds
+/// at most about `snapshot_step_rows` rows' decisions (`Batch::full`); a
+/// caregiver's step that does not end its snapshot is committed before
+/// its next (which reads where it stands from the state).
 pub struct Batch<'s> {
     owners: Owners<'s>,
     changes: Changes,
     rows: u64,
+    /// The owned rows the steps read, in the order they were read, each
+    /// with the caregiver whose step read it (its position in `claimants`);
+    /// decided by `settle`.
+    claims: Vec<(RowId, u32)>,
+    claimants: Vec<String>,
+    /// The references the claimed rows make (made only if the claim holds).
+    claim_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
     /// Caregivers whose snapshot completed in it, and why (reported once
     /// committed).
     done: Vec<(String, String)>,
@@ -200,6 +210,9 @@ impl<'s> Batch<'s> {
             owners: Owners::new(state),
             changes: Changes::default(),
             rows: 0,
+            claims: Vec::new(),
+            claimants: Vec::new(),
+            claim_refs: Vec::new(),
             done: Vec::new(),
         }
     }
@@ -210,11 +223,46 @@ impl<'s> Batch<'s> {
     }
 
     /// Commits every step in it (one atomic, flushed state write).
-    pub fn commit(self, state: &State, report: &mut CycleReport) -> Result<(), PublishError> {
+    pub fn commit(mut self, state: &State, report: &mut CycleReport) -> Result<(), PublishError> {
+        self.settle(state)?;
         let mut changes = self.changes;
         self.owners.commit(&mut changes)?;
         state.commit(changes)?;
         report.snapshots.extend(self.done);
+        Ok(())
+    }
+
+    /// Decides the claims: a row the index gives to another caregiver is
+    /// left to routing and remembered (`settle_row`, see `learn`), and so
+    /// is a row an earlier step of the batch gave to another; the others
+    /// become their claimant's, with their references. One pass over the
+    /// index in key order (a stable sort keeps the steps' order per row).
+    fn settle(&mut self, state: &State) -> Result<(), PublishError> {
+        let mut claims = std::mem::take(&mut self.claims);
+        claims.sort_by(|a, b| a.0.cmp(&b.0));
+        let (rows, who): (Vec<RowId>, Vec<u32>) = claims.into_iter().unzip();
+        let now = state.owners_of(&rows)?;
+        self.owners.reserve(rows.len());
+        let mut skipped: std::collections::HashSet<RowId> = Default::default();
+        for ((row, w), o) in rows.into_iter().zip(who).zip(now) {
+            let hsa = &self.claimants[w as usize];
+            let o = match self.owners.decided(&row) {
+                Some(d) => d.clone(),
+                None => o,
+            };
+            match o {
+                Some(other) if &other != hsa => {
+                    self.changes.settle_row(hsa, &row);
+                    skipped.insert(row);
+                }
+                _ => self.owners.set(row, Some(hsa.clone())),
+            }
+        }
+        for (row, r, k) in std::mem::take(&mut self.claim_refs) {
+            if !skipped.contains(&row) {
+                self.owners.set_reference(r, k);
+            }
+        }
         Ok(())
     }
 }
@@ -225,8 +273,10 @@ struct Read {
     rows: u64,
     owned: Vec<RowId>,
     held: Vec<RowId>,
-    /// The references the rows make: (row, reference, key referenced).
-    refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
+    /// The references the owned rows make: (row, reference, key referenced).
+    owned_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
+    /// The references the membership rows make.
+    held_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
 }
 
 /// Reads and writes the next step of caregiver `s`'s snapshot (`index`:
@@ -286,17 +336,9 @@ pub fn step(
     let written = if done { w.finish()? } else { w.finish_part()? };
     failpoint::hit("snapshot-written");
     batch.rows += read.rows;
-    learn(
-        state,
-        &s.hsa_id,
-        read.owned,
-        read.held,
-        read.refs,
-        &mut batch.owners,
-        &mut batch.changes,
-    )?;
-    p.part += written.len() as u32;
     p.rows = rows_before + read.rows;
+    learn(&s.hsa_id, read, batch)?;
+    p.part += written.len() as u32;
     p.steps += 1;
     let why = p.why.clone();
     // Read at more than one version: its membership rows are compared
@@ -328,48 +370,36 @@ pub fn step(
 /// the row is remembered (`settle_row`) so that the next cycle deletes it
 /// at `hsa` if it is no longer `hsa`'s by then (`cycle::Live::settle`). A
 /// row no one has in the index, or `hsa` has, becomes `hsa`'s with its
-/// references; a membership row gains `hsa` among its holders (the others
-/// stay: the next cycle routes their changes as usual).
-fn learn(
-    state: &State,
-    hsa: &str,
-    mut owned: Vec<RowId>,
-    held: Vec<RowId>,
-    refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
-    owners: &mut Owners<'_>,
-    changes: &mut Changes,
-) -> Result<(), PublishError> {
-    owned.sort();
-    let now = state.owners_of(&owned)?;
-    owners.reserve(owned.len());
-    let mut skipped: std::collections::HashSet<RowId> = Default::default();
-    for (row, o) in owned.into_iter().zip(now) {
-        // Another caregiver's step in the same batch may have taken it.
-        let o = match owners.decided(&row) {
-            Some(d) => d.clone(),
-            None => o,
-        };
-        match o {
-            Some(other) if other != hsa => {
-                changes.settle_row(hsa, &row);
-                skipped.insert(row);
-            }
-            _ => owners.set(row, Some(hsa.to_string())),
+/// references (owned rows are claimed here and decided when the batch is
+/// committed: `Batch::settle`); a membership row gains `hsa` among its
+/// holders (the others stay: the next cycle routes their changes as
+/// usual).
+fn learn(hsa: &str, read: Read, batch: &mut Batch<'_>) -> Result<(), PublishError> {
+    let who = match batch.claimants.iter().position(|c| c == hsa) {
+        Some(i) => i,
+        None => {
+            batch.claimants.push(hsa.to_string());
+            batch.claimants.len() - 1
         }
-    }
-    for row in held {
-        let mut set = owners.holders(&row)?;
+    } as u32;
+    let mut skipped: std::collections::HashSet<RowId> = Default::default();
+    for row in read.held {
+        let mut set = batch.owners.holders(&row)?;
         if set.iter().any(|h| h != hsa) {
             skipped.insert(row.clone());
         }
         set.insert(hsa.to_string());
-        owners.set_holders(row, set);
+        batch.owners.set_holders(row, set);
     }
-    for (row, r, k) in refs {
+    for (row, r, k) in read.held_refs {
         if !skipped.contains(&row) {
-            owners.set_reference(r, k);
+            batch.owners.set_reference(r, k);
         }
     }
+    batch.claim_refs.extend(read.owned_refs);
+    batch
+        .claims
+        .extend(read.owned.into_iter().map(|row| (row, who)));
     Ok(())
 }
 
@@ -447,8 +477,13 @@ fn read_step(
                 if !shared {
                     let row = RowId::new(&name, &key_bytes(&k));
                     let referenced = mine.read(r, 1 + t.schema.columns.len())?;
+                    let refs = if membership {
+                        &mut read.held_refs
+                    } else {
+                        &mut read.owned_refs
+                    };
                     for (m, kb) in mine.keys(&referenced) {
-                        read.refs.push((row.clone(), RefId::new(&m.id, &row), kb));
+                        refs.push((row.clone(), RefId::new(&m.id, &row), kb));
                     }
                     if membership {
                         read.held.push(row);

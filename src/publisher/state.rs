@@ -1014,45 +1014,102 @@ impl State {
 
     /// The caregiver that has each of `rows`, per the ownership index (as
     /// `owner`, one answer per row in the same order). Rows in key order
-    /// read each block of the index once.
+    /// read each block of the index once; a block is searched in its
+    /// stored bytes (`owner_index::spans`), without a copy of its keys.
     pub fn owners_of(&self, rows: &[RowId]) -> Result<Vec<Option<String>>, StateError> {
-        // The block in hand: its table, first key, where the next begins, entries.
-        struct Block {
-            table: String,
-            first: Vec<u8>,
-            end: Option<Vec<u8>>,
-            entries: Vec<(Vec<u8>, u32)>,
+        // What is in hand: a block (it answers for keys from its first to
+        // its last row, and up to the next block's first key once `end`
+        // is known: Some(None) for the table's last block), or the gap
+        // below a table's first block (no row there has an owner; `end`:
+        // that block's first key, None when the table has no block).
+        enum Hand {
+            Block {
+                table: String,
+                first: Vec<u8>,
+                end: Option<Option<Vec<u8>>>,
+                bytes: sled::IVec,
+                spans: Vec<(usize, usize, u32)>,
+            },
+            Gap {
+                table: String,
+                end: Option<Vec<u8>>,
+            },
         }
-        let mut block: Option<Block> = None;
+        impl Hand {
+            fn covers(&self, t: &str, key: &[u8]) -> bool {
+                match self {
+                    Hand::Block {
+                        table,
+                        first,
+                        end,
+                        bytes,
+                        spans,
+                    } => {
+                        table == t
+                            && key >= first.as_slice()
+                            && (spans
+                                .last()
+                                .is_some_and(|(at, len, _)| key <= &bytes[*at..at + len])
+                                || end
+                                    .as_ref()
+                                    .is_some_and(|e| e.as_deref().is_none_or(|e| key < e)))
+                    }
+                    Hand::Gap { table, end } => {
+                        table == t && end.as_deref().is_none_or(|e| key < e)
+                    }
+                }
+            }
+            fn owner(&self, key: &[u8]) -> Option<u32> {
+                match self {
+                    Hand::Block { bytes, spans, .. } => spans
+                        .binary_search_by(|(at, len, _)| bytes[*at..at + len].cmp(key))
+                        .ok()
+                        .map(|i| spans[i].2),
+                    Hand::Gap { .. } => None,
+                }
+            }
+        }
+        let mut hand: Option<Hand> = None;
         let mut names: std::collections::HashMap<u32, String> = Default::default();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let (table, key) = row.parts();
-            let covers = |b: &Block| {
-                b.table == table
-                    && key >= b.first.as_slice()
-                    && b.end.as_deref().is_none_or(|e| key < e)
-            };
-            if !block.as_ref().is_some_and(covers) {
+            if !hand.as_ref().is_some_and(|h| h.covers(table, key)) {
                 let prefix = owner_index::table_prefix(table);
                 let target = owner_index::block_key(table, key);
                 let at = self.tree.range(prefix.clone()..=target).next_back();
-                block = Some(match at {
+                hand = Some(match at {
                     Some(kv) => {
                         let (bk, bytes) = kv.map_err(|e| self.err(e))?;
-                        Block {
-                            table: table.to_string(),
-                            first: bk[prefix.len()..].to_vec(),
-                            end: self.next_block_start(table, &bk)?,
-                            entries: owner_index::decode(&bytes)
-                                .ok_or_else(|| Self::corrupt_block(&bk))?,
+                        let first = &bk[prefix.len()..];
+                        match hand {
+                            // The same block again (a key past its last
+                            // row): from now on it answers up to the next.
+                            Some(Hand::Block {
+                                table: t,
+                                first: f,
+                                bytes,
+                                spans,
+                                ..
+                            }) if t == table && f.as_slice() == first => Hand::Block {
+                                end: Some(self.next_block_start(table, &bk)?),
+                                table: t,
+                                first: f,
+                                bytes,
+                                spans,
+                            },
+                            _ => Hand::Block {
+                                table: table.to_string(),
+                                first: first.to_vec(),
+                                end: None,
+                                spans: owner_index::spans(&bytes)
+                                    .ok_or_else(|| Self::corrupt_block(&bk))?,
+                                bytes,
+                            },
                         }
                     }
-                    // Below the table's first block, or the table has none:
-                    // no row there has an owner, up to that block.
-                    None => Block {
+                    None => Hand::Gap {
                         table: table.to_string(),
-                        first: Vec::new(),
                         end: match self.tree.scan_prefix(&prefix).next() {
                             Some(kv) => {
                                 let (k, _) = kv.map_err(|e| self.err(e))?;
@@ -1060,16 +1117,10 @@ impl State {
                             }
                             None => None,
                         },
-                        entries: Vec::new(),
                     },
                 });
             }
-            let n = block.as_ref().and_then(|b| {
-                b.entries
-                    .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-                    .ok()
-                    .map(|i| b.entries[i].1)
-            });
+            let n = hand.as_ref().and_then(|h| h.owner(key));
             out.push(match n {
                 None => None,
                 Some(n) => Some(match names.get(&n) {
@@ -1655,6 +1706,18 @@ mod tests {
                 st.owners_of(&many).unwrap(),
                 want,
                 "round {round}, owners_of"
+            );
+            // Out of order, and sparse (a row of every few blocks, as a
+            // caregiver with one care unit of hundreds): the same answers.
+            let mut odd: Vec<RowId> = many.iter().step_by(7).cloned().collect();
+            odd.reverse();
+            let third = odd.len() / 3;
+            odd.rotate_left(third);
+            let want: Vec<Option<String>> = odd.iter().map(|r| model.get(r).cloned()).collect();
+            assert_eq!(
+                st.owners_of(&odd).unwrap(),
+                want,
+                "round {round}, owners_of out of order"
             );
             assert_eq!(st.index_sizes().unwrap().owned, model.len() as u64);
             for o in 1..5 {
