@@ -54,6 +54,14 @@ fn two_caregivers_never_share_a_folder_or_a_key() {
     assert!(err.contains("delivers where SE-NORR does"), "{err}");
     let err = refused(&w, |t| t + &second("syd", "keys/norr.pub.asc"));
     assert!(err.contains("is also SE-NORR's"), "{err}");
+    // Another name that links to the same folder or key file.
+    std::fs::create_dir_all(w.path("out")).unwrap();
+    std::os::unix::fs::symlink(w.path("out"), w.path("alias")).unwrap();
+    let err = refused(&w, |t| t + &second("alias", "keys/other.pub.asc"));
+    assert!(err.contains("delivers where SE-NORR does"), "{err}");
+    std::os::unix::fs::symlink(w.path("keys/norr.pub.asc"), w.path("keys/link.pub.asc")).unwrap();
+    let err = refused(&w, |t| t + &second("syd", "keys/link.pub.asc"));
+    assert!(err.contains("is also SE-NORR's"), "{err}");
     // The same key in another file: refused when the keys are loaded.
     std::fs::copy(w.path("keys/norr.pub.asc"), w.path("keys/copy.pub.asc")).unwrap();
     let original = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();

@@ -466,6 +466,8 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
     })?;
 
     let mut subscribers: Vec<SubscriberConfig> = Vec::new();
+    // Each subscriber's public key and delivery folder (None: SFTP).
+    let mut places: Vec<(Place, Option<Place>)> = Vec::new();
     let mut claimed: HashMap<String, String> = HashMap::new();
     for (i, s) in raw.subscribers.iter().enumerate() {
         let at = format!("[[subscriber]] {} ({})", i + 1, s.hsa_id);
@@ -538,26 +540,15 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         // key they are encrypted to: each would receive the other's rows.
         let public_key = base.join(&s.public_key);
         // The same file or folder: by its name without `.` and `..`, or
-        // (when both exist) where links lead.
-        let lexical = |p: &Path| {
-            let mut out = PathBuf::new();
-            for c in p.components() {
-                match c {
-                    std::path::Component::CurDir => {}
-                    std::path::Component::ParentDir => {
-                        out.pop();
-                    }
-                    other => out.push(other),
-                }
-            }
-            out
+        // (when both exist) where links lead; each path resolved once (a
+        // pair at a time, 300 caregivers cost 180,000 path resolutions).
+        let key_place = Place::of(&public_key);
+        let folder_place = match &deliver {
+            Deliver::Folder(f) => Some(Place::of(f)),
+            Deliver::Sftp(_) => None,
         };
-        let same_key = |a: &Path, b: &Path| {
-            lexical(a) == lexical(b)
-                || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-        };
-        for other in &subscribers {
-            if same_key(&other.public_key, &public_key) {
+        for (other, (other_key, other_folder)) in subscribers.iter().zip(&places) {
+            if other_key.same(&key_place) {
                 return Err(err(
                     &at,
                     format!(
@@ -568,7 +559,9 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
                 ));
             }
             let shared = match (&other.deliver, &deliver) {
-                (Deliver::Folder(a), Deliver::Folder(b)) => same_key(a, b),
+                (Deliver::Folder(_), Deliver::Folder(_)) => {
+                    matches!((other_folder, &folder_place), (Some(a), Some(b)) if a.same(b))
+                }
                 (Deliver::Sftp(a), Deliver::Sftp(b)) => {
                     a.url.host.eq_ignore_ascii_case(&b.url.host)
                         && a.url.port == b.url.port
@@ -581,6 +574,7 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
                 return Err(err(&at, format!("it delivers where {} does: each caregiver has its own delivery folder or SFTP area", other.hsa_id)));
             }
         }
+        places.push((key_place, folder_place));
         subscribers.push(SubscriberConfig {
             hsa_id: s.hsa_id.clone(),
             name: s.name.clone().unwrap_or_else(|| s.hsa_id.clone()),
@@ -603,6 +597,38 @@ pub fn load_with(path: &Path, pins: Pins) -> Result<Config, ConfigError> {
         tables,
         subscribers,
     })
+}
+
+/// A file or folder named in the configuration, to tell whether two
+/// names are the same place: its name without `.` and `..`, and where
+/// links lead when it exists.
+struct Place {
+    lexical: PathBuf,
+    real: Option<PathBuf>,
+}
+
+impl Place {
+    fn of(p: &Path) -> Place {
+        let mut lexical = PathBuf::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    lexical.pop();
+                }
+                other => lexical.push(other),
+            }
+        }
+        Place {
+            lexical,
+            real: p.canonicalize().ok(),
+        }
+    }
+
+    fn same(&self, other: &Place) -> bool {
+        self.lexical == other.lexical
+            || matches!((&self.real, &other.real), (Some(a), Some(b)) if a == b)
+    }
 }
 
 fn tables_name(raw: &RawConfig, i: usize) -> String {
