@@ -24,7 +24,12 @@ pub struct Packager<'c> {
     signer: SecretKey,
     /// One per `cfg.subscribers`, same order.
     recipients: Vec<PublicKey>,
-    audit_n: u64,
+    /// Audit records written by this packager (a cell: packages are
+    /// registered while another's part is being sealed).
+    audit_n: std::cell::Cell<u64>,
+    /// The caregivers' outbox folders made (or found) in this cycle: each
+    /// is made once per cycle, not once per package.
+    made: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 /// One package-to-be's place in its caregiver's chain.
@@ -53,21 +58,21 @@ impl<'c> Packager<'c> {
         // Nothing can be signed with a revoked or expired key: stop here.
         signer.check_can_sign_now()?;
         let mut recipients = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
         for (i, s) in cfg.subscribers.iter().enumerate() {
             let k = PublicKey::load(&s.public_key)?;
             k.check_can_encrypt()?;
             // The same key under two file names is the same mistake as
             // one file named twice (which the configuration refuses).
-            if let Some(j) = recipients
-                .iter()
-                .position(|r: &PublicKey| r.fingerprint() == k.fingerprint())
-            {
+            let fingerprint = k.fingerprint();
+            if let Some(j) = seen.get(&fingerprint) {
                 return Err(PublishError::SharedKey {
-                    first: cfg.subscribers[j].hsa_id.clone(),
+                    first: cfg.subscribers[*j].hsa_id.clone(),
                     second: cfg.subscribers[i].hsa_id.clone(),
-                    fingerprint: k.fingerprint(),
+                    fingerprint,
                 });
             }
+            seen.insert(fingerprint, i);
             recipients.push(k);
         }
         crate::private::dir(&cfg.publisher.outbox).map_err(|source| PublishError::Io {
@@ -92,8 +97,15 @@ impl<'c> Packager<'c> {
             cfg,
             signer,
             recipients,
-            audit_n: 0,
+            audit_n: std::cell::Cell::new(0),
+            made: Default::default(),
         })
+    }
+
+    /// A new cycle: each outbox folder is made again (an operator may have
+    /// moved it, or loosened its mode) before its first package.
+    pub fn new_cycle(&self) {
+        self.made.borrow_mut().clear();
     }
 
     /// Why caregiver `i` cannot be sent a package now (its key revoked or
@@ -108,11 +120,14 @@ impl<'c> Packager<'c> {
 
     fn outbox(&self, hsa: &str) -> Result<PathBuf, PublishError> {
         let dir = self.cfg.publisher.outbox.join(hsa);
-        crate::private::dir(&dir).map_err(|source| PublishError::Io {
-            what: "cannot create",
-            path: dir.display().to_string(),
-            source,
-        })?;
+        if !self.made.borrow().contains(hsa) {
+            crate::private::dir(&dir).map_err(|source| PublishError::Io {
+                what: "cannot create",
+                path: dir.display().to_string(),
+                source,
+            })?;
+            self.made.borrow_mut().insert(hsa.to_string());
+        }
         Ok(dir)
     }
 
@@ -151,7 +166,7 @@ impl<'c> Packager<'c> {
     /// records, audit records) and advances `st` past them.
     #[allow(clippy::too_many_arguments)]
     pub fn register(
-        &mut self,
+        &self,
         s: &SubscriberConfig,
         st: &mut SubscriberState,
         written: &[Written],
@@ -185,7 +200,7 @@ impl<'c> Packager<'c> {
                 data_as_of: m.source_commit_time.clone(),
             };
             changes.add_package(&rec);
-            self.audit_n += 1;
+            self.audit_n.set(self.audit_n.get() + 1);
             changes.audit(
                 &AuditRecord {
                     time: now_text(),
@@ -197,7 +212,7 @@ impl<'c> Packager<'c> {
                     tables,
                     detail: detail.clone(),
                 },
-                self.audit_n,
+                self.audit_n.get(),
             );
             st.next_sequence = m.sequence + 1;
             st.last_sha256 = Some(rec.sha256.clone());
