@@ -335,12 +335,9 @@ impl<'c> Publisher<'c> {
                     }
                     continue;
                 }
-                loop {
-                    let Some(stepped) =
-                        snapshot::read(db, state, packager, s, i, tables, rows, report)?
-                    else {
-                        break;
-                    };
+                while let Some(stepped) =
+                    snapshot::read(db, state, packager, s, i, tables, rows, report)?
+                {
                     conclude_sealed(&mut sealing, &mut batch, report)?;
                     if batch.full(rows) {
                         std::mem::replace(&mut batch, snapshot::Batch::new(state))
