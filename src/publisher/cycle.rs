@@ -26,7 +26,6 @@
 
 use crate::config::{Config, Owner};
 use crate::failpoint;
-use crate::format::package;
 use crate::format::value::ColumnType;
 use crate::format::value::{self, Value};
 use crate::mssql::client::{self, int_at, Db, Param};
@@ -295,83 +294,59 @@ impl<'c> Publisher<'c> {
     ) -> Result<(), PublishError> {
         let started = std::time::Instant::now();
         let rows = self.cfg.publisher.snapshot_step_rows;
-        let (cfg, state, packager) = (self.cfg, &self.state, &self.packager);
-        let (stop, step_budget) = (self.stop, self.step_budget);
-        std::thread::scope(|scope| {
-            let mut batch = snapshot::Batch::new(state);
-            // A caregiver's last step, its part sealed on another thread
-            // while the next caregiver's step is read; concluded (in
-            // caregiver order) once that read is done.
-            type Sealing<'s, 'a> = (
-                std::thread::ScopedJoinHandle<
-                    's,
-                    Result<Vec<package::Written>, package::PackageError>,
-                >,
-                snapshot::StepRead<'a>,
-            );
-            let mut sealing: Option<Sealing<'_, '_>> = None;
-            let conclude_sealed = |sealing: &mut Option<Sealing<'_, '_>>,
-                                   batch: &mut snapshot::Batch<'_>,
-                                   report: &mut CycleReport|
-             -> Result<(), PublishError> {
-                if let Some((handle, rest)) = sealing.take() {
-                    let written = handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                    snapshot::conclude(rest, written, packager, batch, report)?;
+        let mut batch = snapshot::Batch::new(&self.state);
+        for (i, s) in self.cfg.subscribers.iter().enumerate() {
+            let under_way = self
+                .state
+                .subscriber(&s.hsa_id)?
+                .is_some_and(|st| st.snapshot.is_some());
+            if !under_way {
+                continue;
+            }
+            if let Some(problem) = self.packager.recipient_problem(i) {
+                if !report.key_problems.iter().any(|(h, _)| h == &s.hsa_id) {
+                    report.key_problems.push((s.hsa_id.clone(), problem));
                 }
-                Ok(())
-            };
-            for (i, s) in cfg.subscribers.iter().enumerate() {
-                let under_way = state
-                    .subscriber(&s.hsa_id)?
-                    .is_some_and(|st| st.snapshot.is_some());
-                if !under_way {
-                    continue;
+                continue;
+            }
+            loop {
+                let done = snapshot::step(
+                    db,
+                    &self.state,
+                    &mut self.packager,
+                    s,
+                    i,
+                    tables,
+                    rows,
+                    &mut batch,
+                    report,
+                )?;
+                // Committed before this caregiver's next step, and once a
+                // step's worth of rows of several caregivers are in it.
+                if !done || batch.full(rows) {
+                    std::mem::replace(&mut batch, snapshot::Batch::new(&self.state))
+                        .commit(&self.state, report)?;
                 }
-                if let Some(problem) = packager.recipient_problem(i) {
-                    if !report.key_problems.iter().any(|(h, _)| h == &s.hsa_id) {
-                        report.key_problems.push((s.hsa_id.clone(), problem));
-                    }
-                    continue;
+                if done {
+                    break;
                 }
-                while let Some(stepped) =
-                    snapshot::read(db, state, packager, s, i, tables, rows, report)?
-                {
-                    conclude_sealed(&mut sealing, &mut batch, report)?;
-                    if batch.full(rows) {
-                        std::mem::replace(&mut batch, snapshot::Batch::new(state))
-                            .commit(state, report)?;
+                failpoint::pause("snapshot-step-committed");
+                let stopping = self
+                    .stop
+                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+                let spent = self.step_budget.is_some_and(|b| started.elapsed() >= b);
+                if stopping || spent {
+                    if let Some(p) = self.state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) {
+                        report.snapshots_continuing.push((
+                            s.hsa_id.clone(),
+                            crate::publisher::status::snapshot_progress(&p),
+                        ));
                     }
-                    if stepped.rest.done {
-                        let w = stepped.writer;
-                        sealing =
-                            Some((scope.spawn(move || snapshot::seal(w, true)), stepped.rest));
-                        break;
-                    }
-                    let written = snapshot::seal(stepped.writer, false)?;
-                    snapshot::conclude(stepped.rest, written, packager, &mut batch, report)?;
-                    // Committed before this caregiver's next step.
-                    std::mem::replace(&mut batch, snapshot::Batch::new(state))
-                        .commit(state, report)?;
-                    failpoint::pause("snapshot-step-committed");
-                    let stopping =
-                        stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
-                    let spent = step_budget.is_some_and(|b| started.elapsed() >= b);
-                    if stopping || spent {
-                        if let Some(p) = state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) {
-                            report.snapshots_continuing.push((
-                                s.hsa_id.clone(),
-                                crate::publisher::status::snapshot_progress(&p),
-                            ));
-                        }
-                        break;
-                    }
+                    break;
                 }
             }
-            conclude_sealed(&mut sealing, &mut batch, report)?;
-            batch.commit(state, report)
-        })
+        }
+        batch.commit(&self.state, report)
     }
 
     /// The read half of a cycle, inside the snapshot transaction: versions,

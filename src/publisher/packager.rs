@@ -24,9 +24,7 @@ pub struct Packager<'c> {
     signer: SecretKey,
     /// One per `cfg.subscribers`, same order.
     recipients: Vec<PublicKey>,
-    /// Audit records written by this packager (a cell: packages are
-    /// registered while another's part is being sealed).
-    audit_n: std::cell::Cell<u64>,
+    audit_n: u64,
     /// The caregivers' outbox folders made (or found) in this cycle: each
     /// is made once per cycle, not once per package.
     made: std::cell::RefCell<std::collections::HashSet<String>>,
@@ -97,7 +95,7 @@ impl<'c> Packager<'c> {
             cfg,
             signer,
             recipients,
-            audit_n: std::cell::Cell::new(0),
+            audit_n: 0,
             made: Default::default(),
         })
     }
@@ -166,7 +164,7 @@ impl<'c> Packager<'c> {
     /// records, audit records) and advances `st` past them.
     #[allow(clippy::too_many_arguments)]
     pub fn register(
-        &self,
+        &mut self,
         s: &SubscriberConfig,
         st: &mut SubscriberState,
         written: &[Written],
@@ -200,7 +198,7 @@ impl<'c> Packager<'c> {
                 data_as_of: m.source_commit_time.clone(),
             };
             changes.add_package(&rec);
-            self.audit_n.set(self.audit_n.get() + 1);
+            self.audit_n += 1;
             changes.audit(
                 &AuditRecord {
                     time: now_text(),
@@ -212,7 +210,7 @@ impl<'c> Packager<'c> {
                     tables,
                     detail: detail.clone(),
                 },
-                self.audit_n.get(),
+                self.audit_n,
             );
             st.next_sequence = m.sequence + 1;
             st.last_sha256 = Some(rec.sha256.clone());

@@ -14,13 +14,11 @@
 //!   cycle's commit. A snapshot started over (a new reason while one runs,
 //!   or the published tables changed under it) first takes back the parts
 //!   it had written: none was delivered.
-//! - a step (after the cycle's commit) `read`s at most `snapshot_step_rows`
+//! - `step` (after the cycle's commit) reads at most `snapshot_step_rows`
 //!   rows, table after table in key order (`sql::snapshot_step`: keyset
-//!   pagination, one short SNAPSHOT read per step), `seal`s them as the
-//!   next part(s) (a caregiver's last step on another thread while the
-//!   next caregiver's step is read) and `conclude`s it into a `Batch`,
-//!   committed in ONE state write after the part files are durable
-//!   (`failpoint` `snapshot-written`): the parts'
+//!   pagination, one short SNAPSHOT read per step) and writes them as the
+//!   next part(s); its `Batch` is committed in ONE state write after the
+//!   part files are durable (`failpoint` `snapshot-written`): the parts'
 //!   registration, the index entries of the step's rows, the references
 //!   they count, and where the next step starts. A step that does not end
 //!   its snapshot is committed before the next; the one-step snapshots of
@@ -51,7 +49,7 @@
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
-use crate::format::package::{Kind, PackageError, PackageWriter, Written};
+use crate::format::package::{Kind, PackageError, PackageWriter};
 use crate::format::value::{ColumnType, Value};
 use crate::mssql::client::{self, Db, Param};
 use crate::mssql::sql::source as sql;
@@ -116,7 +114,7 @@ pub fn must_restart(p: &SnapshotProgress, tables: &[TableInfo]) -> Option<String
 }
 
 /// Begins `o`'s snapshot at version `v` in the cycle's commit (see the
-/// module doc). Packages nothing: its steps do, after the commit.
+/// module doc). Packages nothing: `step` does, after the commit.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     state: &State,
@@ -281,43 +279,25 @@ struct Read {
     held_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
 }
 
-/// A step read, its part(s) not yet sealed.
-pub struct Stepped<'k, 'a> {
-    /// The rows, to `seal`.
-    pub writer: PackageWriter<'k>,
-    /// The rest, to `conclude` once sealed.
-    pub rest: StepRead<'a>,
-}
-
-/// What `conclude` needs of a step read: where the snapshot stands after
-/// it, and what it read for the index.
-pub struct StepRead<'a> {
-    s: &'a SubscriberConfig,
-    st: SubscriberState,
-    p: SnapshotProgress,
-    read: Read,
-    /// The step ends its snapshot: `seal` writes the last part.
-    pub done: bool,
-}
-
-/// The reading half of a step: one SNAPSHOT read at the source of at most
-/// `step_rows` rows from where `s`'s snapshot stands (in the state), into
-/// a writer (parts beyond `part_bytes` are sealed as it goes). None when
-/// `s` has no snapshot under way. Changes no state.
+/// Reads and writes the next step of caregiver `s`'s snapshot (`index`:
+/// its position in the configuration) into `batch`, which the caller
+/// commits (see the module doc and `Batch`); returns whether the snapshot
+/// is complete.
 #[allow(clippy::too_many_arguments)]
-pub fn read<'k, 'a>(
+pub fn step(
     db: &mut Db,
     state: &State,
-    packager: &'k Packager<'_>,
-    s: &'a SubscriberConfig,
+    packager: &mut Packager<'_>,
+    s: &SubscriberConfig,
     index: usize,
     tables: &[TableInfo],
     step_rows: usize,
+    batch: &mut Batch<'_>,
     report: &mut CycleReport,
-) -> Result<Option<Stepped<'k, 'a>>, PublishError> {
-    let st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
+) -> Result<bool, PublishError> {
+    let mut st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
     let Some(mut p) = st.snapshot.clone() else {
-        return Ok(None);
+        return Ok(true);
     };
     let order = reading_order(tables);
     if must_restart(&p, tables).is_some() {
@@ -341,6 +321,7 @@ pub fn read<'k, 'a>(
         handles.push(w.add_table(t.schema.clone())?);
     }
     let mut read = Read::default();
+    let rows_before = p.rows;
     db.execute(sql::begin_snapshot())?;
     let r = read_step(
         db, s, tables, &order, &handles, &mut w, &mut p, step_rows, &mut read, report,
@@ -352,49 +333,10 @@ pub fn read<'k, 'a>(
     r?;
     end?;
     let done = p.table >= order.len();
-    Ok(Some(Stepped {
-        writer: w,
-        rest: StepRead {
-            s,
-            st,
-            p,
-            read,
-            done,
-        },
-    }))
-}
-
-/// Seals what a step read: its last part when it ends its snapshot, else
-/// a part that is not the last. Writes files only (no state), so it may
-/// run on another thread.
-pub fn seal(w: PackageWriter<'_>, done: bool) -> Result<Vec<Written>, PackageError> {
-    if done {
-        w.finish()
-    } else {
-        w.finish_part()
-    }
-}
-
-/// Puts a sealed step into `batch`: its parts registered, its rows into
-/// the index (`learn`), where the snapshot stands; returns whether the
-/// snapshot is complete.
-pub fn conclude(
-    r: StepRead<'_>,
-    written: Vec<Written>,
-    packager: &Packager<'_>,
-    batch: &mut Batch<'_>,
-    report: &mut CycleReport,
-) -> Result<bool, PublishError> {
+    let written = if done { w.finish()? } else { w.finish_part()? };
     failpoint::hit("snapshot-written");
-    let StepRead {
-        s,
-        mut st,
-        mut p,
-        read,
-        done,
-    } = r;
     batch.rows += read.rows;
-    p.rows += read.rows;
+    p.rows = rows_before + read.rows;
     learn(&s.hsa_id, read, batch)?;
     p.part += written.len() as u32;
     p.steps += 1;
@@ -461,7 +403,7 @@ fn learn(hsa: &str, read: Read, batch: &mut Batch<'_>) -> Result<(), PublishErro
     Ok(())
 }
 
-/// The reading half of `read`, inside its SNAPSHOT transaction: from
+/// The reading half of `step`, inside its SNAPSHOT transaction: from
 /// `p`'s table and key on, at most `step_rows` rows; `p` is moved past
 /// what was read.
 #[allow(clippy::too_many_arguments)]
