@@ -64,14 +64,25 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 }
 
 /// A block's bytes, its rows in key order.
-pub fn encode<'a>(rows: impl Iterator<Item = (&'a Vec<u8>, &'a u32)>) -> Vec<u8> {
+pub fn encode<'a>(rows: impl Iterator<Item = (&'a [u8], u32)>) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, n) in rows {
         put_varint(&mut out, k.len() as u64);
         out.extend_from_slice(k);
-        put_varint(&mut out, u64::from(*n));
+        put_varint(&mut out, u64::from(n));
     }
     out
+}
+
+/// A block's rows, in key order, borrowed from its bytes; None as for
+/// `decode`.
+pub fn rows(bytes: &[u8]) -> Option<Vec<(&[u8], u32)>> {
+    Some(
+        spans(bytes)?
+            .into_iter()
+            .map(|(at, len, n)| (&bytes[at..at + len], n))
+            .collect(),
+    )
 }
 
 /// A block's rows, in key order; None when the bytes are not a block
@@ -108,16 +119,20 @@ pub fn spans(bytes: &[u8]) -> Option<Vec<(usize, usize, u32)>> {
 /// A block's rows `old` (in key order) with `changes` (in key order, each
 /// key once: the owner's number, or None for a row no longer owned)
 /// applied, in key order.
-pub fn merge(old: Vec<(Vec<u8>, u32)>, changes: &[(&[u8], Option<u32>)]) -> Vec<(Vec<u8>, u32)> {
+/// (Keys borrowed: from the block's bytes and the changes.)
+pub fn merge<'a>(
+    old: Vec<(&'a [u8], u32)>,
+    changes: &[(&'a [u8], Option<u32>)],
+) -> Vec<(&'a [u8], u32)> {
     let mut out = Vec::with_capacity(old.len() + changes.len());
     let mut old = old.into_iter().peekable();
     for (key, n) in changes {
-        while let Some(o) = old.next_if(|(k, _)| k.as_slice() < *key) {
+        while let Some(o) = old.next_if(|(k, _)| k < key) {
             out.push(o);
         }
-        old.next_if(|(k, _)| k.as_slice() == *key);
+        old.next_if(|(k, _)| k == key);
         if let Some(n) = n {
-            out.push((key.to_vec(), *n));
+            out.push((*key, *n));
         }
     }
     out.extend(old);
@@ -155,9 +170,9 @@ pub fn find(bytes: &[u8], key: &[u8]) -> Result<Option<u32>, NotABlock> {
 
 /// Rows (in key order) split into blocks of at most `BLOCK_ROWS`, each
 /// with its first key.
-pub fn split(rows: &[(Vec<u8>, u32)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn split(rows: &[(&[u8], u32)]) -> Vec<(Vec<u8>, Vec<u8>)> {
     rows.chunks(BLOCK_ROWS)
-        .map(|c| (c[0].0.clone(), encode(c.iter().map(|(k, n)| (k, n)))))
+        .map(|c| (c[0].0.to_vec(), encode(c.iter().copied())))
         .collect()
 }
 
@@ -175,7 +190,8 @@ mod tests {
         rows.insert(vec![], 7);
         rows.insert(vec![9; 200], u32::MAX);
         let rows: Vec<(Vec<u8>, u32)> = rows.into_iter().collect();
-        let blocks = split(&rows);
+        let borrowed: Vec<(&[u8], u32)> = rows.iter().map(|(k, n)| (k.as_slice(), *n)).collect();
+        let blocks = split(&borrowed);
         assert_eq!(blocks.len(), 3);
         let mut back = Vec::new();
         for (first, bytes) in &blocks {
@@ -194,14 +210,14 @@ mod tests {
         assert_eq!(find(&[5, 1], &[1]), Err(NotABlock));
         assert!(decode(&[0x80; 12]).is_none());
         // Keys out of order are damage too.
-        let mut twisted = encode([(&vec![2u8], &1u32)].into_iter());
-        twisted.extend(encode([(&vec![1u8], &1u32)].into_iter()));
+        let mut twisted = encode([(&[2u8][..], 1u32)].into_iter());
+        twisted.extend(encode([(&[1u8][..], 1u32)].into_iter()));
         assert!(decode(&twisted).is_none());
     }
 
     #[test]
     fn merge_applies_gains_moves_and_losses_in_order() {
-        let old = vec![(vec![2], 1), (vec![4], 1), (vec![6], 2)];
+        let old: Vec<(&[u8], u32)> = vec![(&[2], 1), (&[4], 1), (&[6], 2)];
         let changes: Vec<(&[u8], Option<u32>)> = vec![
             (&[1], Some(3)),
             (&[4], Some(2)),
@@ -211,7 +227,7 @@ mod tests {
         ];
         assert_eq!(
             merge(old, &changes),
-            vec![(vec![1], 3), (vec![2], 1), (vec![4], 2), (vec![9], 1)]
+            vec![(&[1][..], 3), (&[2][..], 1), (&[4][..], 2), (&[9][..], 1)]
         );
         assert_eq!(merge(Vec::new(), &[(&[1], None)]), Vec::new());
     }

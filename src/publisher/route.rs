@@ -239,7 +239,18 @@ impl<'s> Owners<'s> {
 
     /// Writes the cycle's decisions into its commit.
     pub fn commit(self, changes: &mut Changes) -> Result<(), StateError> {
-        self.state.write_owners(self.pending, changes)?;
+        self.commit_with(Vec::new(), changes)
+    }
+
+    /// As `commit`, with `more` decisions made outside it (rows no decision
+    /// of its own names: a snapshot batch's, in key order).
+    pub fn commit_with(
+        self,
+        more: Vec<(RowId, Option<String>)>,
+        changes: &mut Changes,
+    ) -> Result<(), StateError> {
+        self.state
+            .write_owners(self.pending.into_iter().chain(more), changes)?;
         for (row, set) in self.holders {
             changes.set_holders(&row, &set);
         }

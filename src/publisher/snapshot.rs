@@ -197,8 +197,9 @@ pub struct Batch<'s> {
     /// decided by `settle`.
     claims: Vec<(RowId, u32)>,
     claimants: Vec<String>,
-    /// The references the claimed rows make (made only if the claim holds).
-    claim_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
+    /// The references the claimed rows make, with their claimant (made
+    /// only if the claim holds).
+    claim_refs: Vec<(RowId, u32, RefId, Option<Vec<u8>>)>,
     /// Caregivers whose snapshot completed in it, and why (reported once
     /// committed).
     done: Vec<(String, String)>,
@@ -224,9 +225,9 @@ impl<'s> Batch<'s> {
 
     /// Commits every step in it (one atomic, flushed state write).
     pub fn commit(mut self, state: &State, report: &mut CycleReport) -> Result<(), PublishError> {
-        self.settle(state)?;
+        let decided = self.settle(state)?;
         let mut changes = self.changes;
-        self.owners.commit(&mut changes)?;
+        self.owners.commit_with(decided, &mut changes)?;
         state.commit(changes)?;
         report.snapshots.extend(self.done);
         Ok(())
@@ -236,34 +237,40 @@ impl<'s> Batch<'s> {
     /// left to routing and remembered (`settle_row`, see `learn`), and so
     /// is a row an earlier step of the batch gave to another; the others
     /// become their claimant's, with their references. One pass over the
-    /// index in key order (a stable sort keeps the steps' order per row).
-    fn settle(&mut self, state: &State) -> Result<(), PublishError> {
+    /// index in key order (a stable sort keeps the steps' order per row, so
+    /// the claims of one row are side by side, the first first). Returns
+    /// the decisions, in key order.
+    #[allow(clippy::type_complexity)]
+    fn settle(&mut self, state: &State) -> Result<Vec<(RowId, Option<String>)>, PublishError> {
         let mut claims = std::mem::take(&mut self.claims);
         claims.sort_by(|a, b| a.0.cmp(&b.0));
         let (rows, who): (Vec<RowId>, Vec<u32>) = claims.into_iter().unzip();
         let now = state.owners_of(&rows)?;
-        self.owners.reserve(rows.len());
-        let mut skipped: std::collections::HashSet<RowId> = Default::default();
+        let mut decided: Vec<(RowId, Option<String>)> = Vec::with_capacity(rows.len());
+        let mut skipped: std::collections::HashSet<(RowId, u32)> = Default::default();
         for ((row, w), o) in rows.into_iter().zip(who).zip(now) {
             let hsa = &self.claimants[w as usize];
-            let o = match self.owners.decided(&row) {
-                Some(d) => d.clone(),
-                None => o,
+            // Claimed again (steps at different versions): the first
+            // claim's decision stands.
+            let o = match decided.last() {
+                Some((r, d)) if *r == row => d.clone(),
+                _ => o,
             };
             match o {
                 Some(other) if &other != hsa => {
                     self.changes.settle_row(hsa, &row);
-                    skipped.insert(row);
+                    skipped.insert((row, w));
                 }
-                _ => self.owners.set(row, Some(hsa.clone())),
+                _ if decided.last().is_some_and(|(r, _)| *r == row) => {}
+                _ => decided.push((row, Some(hsa.clone()))),
             }
         }
-        for (row, r, k) in std::mem::take(&mut self.claim_refs) {
-            if !skipped.contains(&row) {
+        for (row, w, r, k) in std::mem::take(&mut self.claim_refs) {
+            if !skipped.contains(&(row, w)) {
                 self.owners.set_reference(r, k);
             }
         }
-        Ok(())
+        Ok(decided)
     }
 }
 
@@ -396,7 +403,11 @@ fn learn(hsa: &str, read: Read, batch: &mut Batch<'_>) -> Result<(), PublishErro
             batch.owners.set_reference(r, k);
         }
     }
-    batch.claim_refs.extend(read.owned_refs);
+    batch.claim_refs.extend(
+        read.owned_refs
+            .into_iter()
+            .map(|(row, r, k)| (row, who, r, k)),
+    );
     batch
         .claims
         .extend(read.owned.into_iter().map(|row| (row, who)));
@@ -517,4 +528,68 @@ fn read_step(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: u8) -> RowId {
+        RowId::new("dbo.Besok", &[0x81, i])
+    }
+
+    fn read(owned: &[u8]) -> Read {
+        Read {
+            rows: owned.len() as u64,
+            owned: owned.iter().map(|i| row(*i)).collect(),
+            owned_refs: owned
+                .iter()
+                .map(|i| (row(*i), RefId::new("r", &row(*i)), Some(vec![*i])))
+                .collect(),
+            ..Read::default()
+        }
+    }
+
+    /// Two caregivers' steps in one batch that read the same row (it moved
+    /// between their reads): the first claim stands, the second is left to
+    /// routing (remembered to settle) and its references are not made; a
+    /// row the index gives to another caregiver is left to routing too.
+    #[test]
+    fn a_batch_decides_each_claim_once_in_step_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        // Row 9 is SE-C's in the index.
+        let mut owners = Owners::new(&state);
+        owners.set(row(9), Some("SE-C".into()));
+        let mut changes = Changes::default();
+        owners.commit(&mut changes).unwrap();
+        state.commit(changes).unwrap();
+
+        let mut batch = Batch::new(&state);
+        learn("SE-A", read(&[1, 2, 9]), &mut batch).unwrap();
+        let mut second = read(&[2, 3]);
+        second.owned_refs[0].2 = Some(vec![42]);
+        learn("SE-B", second, &mut batch).unwrap();
+        batch.commit(&state, &mut CycleReport::default()).unwrap();
+
+        let owner = |i| state.owner(&row(i)).unwrap();
+        assert_eq!(owner(1).as_deref(), Some("SE-A"));
+        assert_eq!(owner(2).as_deref(), Some("SE-A"), "the first claim stands");
+        assert_eq!(owner(3).as_deref(), Some("SE-B"));
+        assert_eq!(owner(9).as_deref(), Some("SE-C"), "routing moves it");
+        let mut settle = state.settle_rows().unwrap();
+        settle.sort();
+        assert_eq!(
+            settle,
+            vec![("SE-A".to_string(), row(9)), ("SE-B".to_string(), row(2))]
+        );
+        let reference = |i| state.reference(&RefId::new("r", &row(i))).unwrap();
+        assert_eq!(
+            reference(2),
+            Some(vec![2]),
+            "the standing claim's reference"
+        );
+        assert_eq!(reference(3), Some(vec![3]));
+        assert_eq!(reference(9), None);
+    }
 }

@@ -1270,13 +1270,13 @@ impl State {
                 touched.last_mut().expect("pushed above").3.push((key, n));
                 changes.n += 1;
             }
-            for (bk, bytes, _, block_changes) in touched {
-                let old = match &bytes {
-                    Some(b) => owner_index::decode(b).ok_or_else(|| Self::corrupt_block(&bk))?,
+            for (bk, bytes, _, block_changes) in &touched {
+                let old = match bytes {
+                    Some(b) => owner_index::rows(b).ok_or_else(|| Self::corrupt_block(bk))?,
                     None => Vec::new(),
                 };
                 if !bk.is_empty() {
-                    changes.batch.remove(bk);
+                    changes.batch.remove(bk.as_slice());
                 }
                 let merged = owner_index::merge(old, &block_changes);
                 for (first, bytes) in owner_index::split(&merged) {
