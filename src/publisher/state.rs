@@ -1278,7 +1278,7 @@ impl State {
                 if !bk.is_empty() {
                     changes.batch.remove(bk.as_slice());
                 }
-                let merged = owner_index::merge(old, &block_changes);
+                let merged = owner_index::merge(old, block_changes);
                 for (first, bytes) in owner_index::split(&merged) {
                     changes
                         .batch
