@@ -39,6 +39,9 @@ pub enum Kind {
     Network,
     /// The host key is not the pinned one: never retried blindly.
     HostKey,
+    /// The server and ctferry have no key exchange, cipher, MAC or host
+    /// key algorithm in common: waiting does not help.
+    Algorithms,
     /// User name, password or key refused.
     Auth,
     /// The area refused a file operation (permission, disk full, quota).
@@ -62,7 +65,10 @@ impl SftpError {
     /// Whether an automatic retry can help (a changed host key or a foreign
     /// file needs a person).
     pub fn retryable(&self) -> bool {
-        !matches!(self.kind, Kind::HostKey | Kind::Verify | Kind::Local)
+        !matches!(
+            self.kind,
+            Kind::HostKey | Kind::Algorithms | Kind::Verify | Kind::Local
+        )
     }
 }
 
@@ -132,6 +138,12 @@ fn ssh_err(url: &SftpUrl, what: &str, e: &ssh2::Error) -> SftpError {
         ErrorCode::Session(-18) | ErrorCode::Session(-19) => (
             Kind::Auth,
             "the server refused the user name, password or key; check them with the caregiver",
+        ),
+        // -5 KEX_FAILURE, -8 KEY_EXCHANGE_FAILURE, -10 HOSTKEY_INIT, -11
+        // HOSTKEY_SIGN: nothing in common, or a host key it cannot check.
+        ErrorCode::Session(-5 | -8 | -10 | -11) => (
+            Kind::Algorithms,
+            "the server offers no key exchange, cipher, MAC or host key algorithm that ctferry has; ask the server's administrator to allow curve25519-sha256 or ecdh-sha2-nistp256 key exchange and an ed25519, ECDSA or RSA host key",
         ),
         ErrorCode::Session(-9) => (Kind::Network, "timed out; will retry"),
         ErrorCode::Session(_) => (Kind::Network, "connection problem; will retry"),

@@ -876,3 +876,34 @@ fn a_server_that_accepts_but_never_answers_times_out_and_is_retried_later() {
         "both tries reached the server"
     );
 }
+
+/// An area whose server offers no key exchange that ctferry has (only
+/// OpenSSH's post-quantum hybrid here): the error says so and what to ask
+/// for, and is not called a connection problem to wait out.
+#[test]
+fn a_server_with_no_key_exchange_in_common_is_named_as_such() {
+    let env = setup();
+    let odd = sshd::Sshd::start_with("KexAlgorithms sntrup761x25519-sha512@openssh.com");
+    let b = format!(
+        "sftp = \"{}\", password_env = \"SFTP_B_PASSWORD\", host_key = \"{}\"",
+        odd.url(1),
+        odd.fingerprint()
+    );
+    env.config(&env.sftp_a(true), &b, "delivery_attempts = 1");
+    let o = env.run_with(&["once"], &[("SFTP_B_PASSWORD", sshd::PASSWORDS[1])], "");
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("SE-B")
+            && o.stderr
+                .contains("no key exchange, cipher, MAC or host key algorithm")
+            && !o.stderr.contains("will retry"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains(sshd::PASSWORDS[1]), "{}", o.stderr);
+    assert_eq!(
+        names(&env.sshd.area(0)).len(),
+        1,
+        "A is delivered meanwhile"
+    );
+}

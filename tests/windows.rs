@@ -7,8 +7,12 @@
 //! What runs: `ctferry.exe --version`; `inspect` of a package the Linux
 //! build made; `apply` with an apply.toml written with Windows paths
 //! (`Z:\...`, which Wine maps to this machine's `/`) of a snapshot and then
-//! a delta from a folder into mssql-sim on 127.0.0.1; `apply --status`.
+//! a delta from a folder into mssql-sim on 127.0.0.1; `apply --status`;
+//! `apply` picking packages up from the caregiver's SFTP area (OpenSSH's
+//! sshd on 127.0.0.1, an ed25519 host key pinned).
 
+#[path = "support/sshd.rs"]
+mod sshd;
 #[path = "support/world.rs"]
 mod world;
 use std::path::{Path, PathBuf};
@@ -41,7 +45,18 @@ fn exe(w: &(PathBuf, PathBuf), args: &[&str]) -> (bool, String, String) {
 
 /// Runs ctferry.exe under Wine in folder `cwd` (this machine's path).
 fn exe_in(w: &(PathBuf, PathBuf), cwd: Option<&Path>, args: &[&str]) -> (bool, String, String) {
+    exe_env(w, cwd, &[], args)
+}
+
+/// As `exe_in`, with more environment variables.
+fn exe_env(
+    w: &(PathBuf, PathBuf),
+    cwd: Option<&Path>,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let mut cmd = Command::new("wine");
+    cmd.envs(envs.iter().copied());
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
@@ -338,4 +353,86 @@ fn apply_watch_under_wine_applies_what_arrives() {
     let _ = child.wait();
     assert!(snapshot, "--watch did not apply the snapshot");
     assert!(delta, "--watch did not apply the delta made while it ran");
+}
+
+/// The caregiver's packages picked up from its SFTP area (OpenSSH's sshd
+/// on 127.0.0.1, the host key pinned) by ctferry.exe under Wine: the
+/// snapshot, then a delta, downloaded into a folder given the Windows way
+/// and applied; a wrong host key pin is refused before anything is read.
+#[test]
+fn apply_under_wine_picks_up_from_the_sftp_area() {
+    let Some(wx) = windows() else { return };
+    let w = region();
+    // Its host key is ed25519, OpenSSH's preferred (which a build of
+    // libssh2 on Windows CNG could not use).
+    let sshd = sshd::Sshd::start();
+    // What the region's publisher delivers there (as the account's files).
+    let deliver = |w: &World| {
+        for e in std::fs::read_dir(w.path("out")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".ctf.pgp") {
+                let to = sshd.area(0).join(&name);
+                std::fs::copy(e.path(), &to).unwrap();
+                let ok = Command::new("chown")
+                    .arg(sshd::USERS[0])
+                    .arg(&to)
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "chown {}", to.display());
+            }
+        }
+    };
+    w.run(&["once"]);
+    deliver(&w);
+    let apply = std::fs::read_to_string(w.path("apply.toml")).unwrap();
+    let windows_toml = windows_paths(&w, &apply);
+    let sftp = |pin: &str| {
+        windows_toml.replace(
+            &format!("folder = '{}'", win(&w.path("out"))),
+            &format!(
+                "sftp = \"{}\"\npassword_env = \"SFTP_PASSWORD\"\nhost_key = \"{pin}\"\nfolder = '{}'",
+                sshd.url(0),
+                win(&w.path("downloaded"))
+            ),
+        )
+    };
+    let cfg = w.path("apply-sftp.toml");
+    std::fs::write(&cfg, sftp(&sshd.fingerprint())).unwrap();
+    assert!(
+        std::fs::read_to_string(&cfg).unwrap().contains("sftp = "),
+        "the test's apply.toml names no SFTP area"
+    );
+    let envs = [("SFTP_PASSWORD", sshd::PASSWORDS[0])];
+    let (ok, out, err) = exe_env(&wx, None, &envs, &["apply", "-c", &win(&cfg)]);
+    assert!(
+        ok && out.contains("0000000001-snapshot-0-1.ctf.pgp: applied"),
+        "{out}{err}\nsshd: {}",
+        sshd.log()
+    );
+    let mut kopia = w.kopia();
+    assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok"), 2);
+    w.pmo()
+        .execute("UPDATE dbo.Besok SET Namn = N'Åke' WHERE Id = 1")
+        .unwrap();
+    w.run(&["once"]);
+    deliver(&w);
+    let (ok, out, err) = exe_env(&wx, None, &envs, &["apply", "-c", &win(&cfg)]);
+    assert!(ok && out.contains("0000000002-delta-"), "{out}{err}");
+    assert_eq!(
+        count(
+            &mut kopia,
+            "SELECT COUNT(*) FROM dbo.Besok WHERE Namn = N'Åke'"
+        ),
+        1
+    );
+    // Another host key than the one pinned: refused, and the copy stays.
+    let other = format!("SHA256:{}", "A".repeat(43));
+    std::fs::write(&cfg, sftp(&other)).unwrap();
+    let (ok, out, err) = exe_env(&wx, None, &envs, &["apply", "-c", &win(&cfg)]);
+    assert!(!ok, "a wrong host key pin was accepted:\n{out}{err}");
+    assert!(err.contains("host key"), "{out}{err}");
+    assert!(!err.contains(sshd::PASSWORDS[0]), "{err}");
+    assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok"), 2);
 }

@@ -25,6 +25,8 @@ pub struct Sshd {
     pub port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
+    /// More sshd_config lines (before the accounts' `Match` blocks).
+    extra: String,
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -77,6 +79,11 @@ pub fn free_port() -> u16 {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// As `start`, with more sshd_config lines (`KexAlgorithms ...`).
+    pub fn start_with(extra: &str) -> Sshd {
         ensure_accounts();
         let dir = tempfile::Builder::new()
             .prefix("sshd-")
@@ -98,6 +105,7 @@ impl Sshd {
             port: free_port(),
             dir,
             child: None,
+            extra: extra.to_string(),
         };
         s.new_host_key();
         s.write_config();
@@ -112,7 +120,8 @@ impl Sshd {
              UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nAuthorizedKeysFile {d}/keys/%u.pub\nStrictModes no\n\
              PermitRootLogin no\nAllowUsers {a} {b}\nMaxStartups 50\nLogLevel VERBOSE\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp internal-sftp\n{extra}\n",
+            extra = self.extra,
             port = self.port,
             a = USERS[0],
             b = USERS[1]
