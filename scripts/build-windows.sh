@@ -3,8 +3,8 @@
 # from Linux, with the production feature set (no demo, no simulator), and
 # checks that it needs no DLL beside it: only Windows' own.
 #
-# Installs what it needs: mingw-w64 (Debian's gcc-mingw-w64-x86-64) and the
-# Rust target (rustup target add x86_64-pc-windows-gnu). If either cannot be
+# Installs what it needs: mingw-w64 (Debian's gcc-mingw-w64-x86-64), perl
+# and make (OpenSSL, built in for SFTP), and the Rust target (rustup target add x86_64-pc-windows-gnu). If either cannot be
 # installed on this machine it says so in one line and exits 3, so that the
 # caller can report the Windows checks as skipped rather than failed.
 #
@@ -19,6 +19,15 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
     say "installing mingw-w64 (apt-get install gcc-mingw-w64-x86-64)"
     if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-mingw-w64-x86-64) >/dev/null 2>&1; then
         echo "mingw-w64 (gcc-mingw-w64-x86-64) cannot be installed here"
+        exit 3
+    fi
+fi
+# OpenSSL (built into ctferry.exe for its SFTP) is configured with Perl
+# (its Configure needs modules beyond perl-base) and built with make.
+if ! perl -MIPC::Cmd -MFindBin -e1 >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+    say "installing perl and make (apt-get install perl make), to build OpenSSL for ctferry.exe"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq perl make) >/dev/null 2>&1; then
+        echo "perl and make (to build OpenSSL for Windows) cannot be installed here"
         exit 3
     fi
 fi
