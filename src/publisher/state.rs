@@ -1608,6 +1608,21 @@ pub struct IndexSizes {
 mod tests {
     use super::*;
 
+    /// Opens the state again after this process dropped it: sled lets go of
+    /// its lock when its flusher thread stops, up to half a second later
+    /// (a test on a loaded machine saw `Locked`).
+    fn reopen(path: &std::path::Path) -> State {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match State::open(path) {
+                Err(StateError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
     fn pkg(seq: u64, delivered: bool, removed: bool) -> PackageRecord {
         PackageRecord {
             subscriber: "SE-A".into(),
@@ -1796,7 +1811,7 @@ mod tests {
             }
             st.db.flush().unwrap();
         }
-        let st = State::open(dir.path()).unwrap();
+        let st = reopen(dir.path());
         assert_eq!(st.tree.scan_prefix(b"o/").count(), 0);
         assert_eq!(st.tree.scan_prefix(b"O/").count(), 3);
         for i in 0..300 {
@@ -1839,7 +1854,7 @@ mod tests {
             }
             st.db.flush().unwrap();
         }
-        let st = State::open(dir.path()).unwrap();
+        let st = reopen(dir.path());
         assert_eq!(seqs(st.undelivered("SE-A").unwrap()), vec![4]);
         assert_eq!(seqs(st.delivered_in_outbox("SE-A").unwrap()), vec![2, 3]);
     }
