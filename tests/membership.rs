@@ -605,6 +605,15 @@ fn random_changes(rng: &mut fixtures::Rng, round: usize, ids: &mut Ids) -> Strin
     sql
 }
 
+/// A region (`LISTED_AND_MEMBERS`, a copy per caregiver) with `many_rows`,
+/// its snapshots written in steps of `step_rows` rows.
+fn region_in_steps(step_rows: usize, rng: &mut fixtures::Rng) -> Region {
+    let r = Region::new(LISTED_AND_MEMBERS, true);
+    r.step_rows(step_rows);
+    many_rows(&r, rng);
+    r
+}
+
 /// Patients, visits, referrals and addresses enough for a snapshot of many
 /// steps.
 fn many_rows(r: &Region, rng: &mut fixtures::Rng) {
@@ -689,9 +698,7 @@ fn a_snapshot_in_steps_converges_while_the_source_changes() {
     };
     for seed in seeds {
         let mut rng = fixtures::Rng(seed);
-        let r = Region::new(LISTED_AND_MEMBERS, true);
-        r.step_rows(3);
-        many_rows(&r, &mut rng);
+        let r = region_in_steps(3, &mut rng);
         let mut ids = Ids::default();
         let made = with_writer(&r, seed, &mut ids, &["once"]);
         assert!(made > 0, "the writer made no change during the snapshot");
@@ -728,9 +735,7 @@ fn a_snapshot_in_steps_converges_while_the_source_changes() {
 #[test]
 fn kill_9_mid_snapshot_resumes_at_its_next_step() {
     let mut rng = fixtures::Rng(0x6b11_0009);
-    let r = Region::new(LISTED_AND_MEMBERS, true);
-    r.step_rows(4);
-    many_rows(&r, &mut rng);
+    let r = region_in_steps(4, &mut rng);
     assert!(
         r.w.killed_after(&["once"], "snapshot-written", 6),
         "the 7th step was not reached"
@@ -777,9 +782,7 @@ fn kill_9_mid_snapshot_resumes_at_its_next_step() {
 fn run_writes_a_large_snapshot_over_several_cycles_and_stops_between_steps() {
     use std::io::{BufRead, BufReader};
     let mut rng = fixtures::Rng(0x00c0_ffee);
-    let r = Region::new(LISTED_AND_MEMBERS, true);
-    r.step_rows(1);
-    many_rows(&r, &mut rng);
+    let r = region_in_steps(1, &mut rng);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
         .args(["run", "--every", "1s", "-c"])
         .arg(r.w.path("ctferry.toml"))
@@ -831,9 +834,7 @@ fn run_writes_a_large_snapshot_over_several_cycles_and_stops_between_steps() {
 #[test]
 fn a_snapshot_whose_tables_change_under_it_starts_over() {
     let mut rng = fixtures::Rng(0x0b5e_55ed);
-    let r = Region::new(LISTED_AND_MEMBERS, true);
-    r.step_rows(4);
-    many_rows(&r, &mut rng);
+    let r = region_in_steps(4, &mut rng);
     assert!(
         r.w.killed_after(&["once"], "snapshot-written", 4),
         "the 5th step was not reached"

@@ -170,17 +170,6 @@ impl<'s> Owners<'s> {
         }
     }
 
-    /// This cycle's decision for `row`, if it made one (`Some(None)`: no
-    /// one's now).
-    pub fn decided(&self, row: &RowId) -> Option<&Option<String>> {
-        self.pending.get(row)
-    }
-
-    /// Room for `n` more decisions (a snapshot knows how many it has).
-    pub fn reserve(&mut self, n: usize) {
-        self.pending.reserve(n);
-    }
-
     /// `row` is now `hsa`'s (or no one's).
     pub fn set(&mut self, row: RowId, hsa: Option<String>) {
         self.pending.insert(row, hsa);

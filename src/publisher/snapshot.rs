@@ -252,16 +252,18 @@ impl<'s> Batch<'s> {
             let hsa = &self.claimants[w as usize];
             // Claimed again (steps at different versions): the first
             // claim's decision stands.
-            let o = match decided.last() {
-                Some((r, d)) if *r == row => d.clone(),
-                _ => o,
+            let again = decided.last().is_some_and(|(r, _)| *r == row);
+            let o = if again {
+                decided.last().and_then(|(_, d)| d.clone())
+            } else {
+                o
             };
             match o {
                 Some(other) if &other != hsa => {
                     self.changes.settle_row(hsa, &row);
                     skipped.insert((row, w));
                 }
-                _ if decided.last().is_some_and(|(r, _)| *r == row) => {}
+                _ if again => {}
                 _ => decided.push((row, Some(hsa.clone()))),
             }
         }

@@ -914,15 +914,30 @@ impl State {
         key: &[u8],
     ) -> Result<Option<(Vec<u8>, sled::IVec)>, StateError> {
         let prefix = owner_index::table_prefix(table);
-        let target = owner_index::block_key(table, key);
-        let found = match self.tree.range(prefix.clone()..=target).next_back() {
-            Some(kv) => Some(kv.map_err(|e| self.err(e))?),
+        let found = match self.block_at_or_below(table, key)? {
+            Some(kv) => Some(kv),
             None => match self.tree.scan_prefix(&prefix).next() {
                 Some(kv) => Some(kv.map_err(|e| self.err(e))?),
                 None => None,
             },
         };
         Ok(found.map(|(k, v)| (k.to_vec(), v)))
+    }
+
+    /// The block of `table` whose first key is the last one not above
+    /// `key` (state key, bytes), if any: the block that has `key` if any
+    /// has it.
+    fn block_at_or_below(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<(sled::IVec, sled::IVec)>, StateError> {
+        let prefix = owner_index::table_prefix(table);
+        let target = owner_index::block_key(table, key);
+        match self.tree.range(prefix..=target).next_back() {
+            Some(kv) => Ok(Some(kv.map_err(|e| self.err(e))?)),
+            None => Ok(None),
+        }
     }
 
     /// The first key of `table`'s block after the block stored at `block`
@@ -1076,11 +1091,8 @@ impl State {
             let (table, key) = row.parts();
             if !hand.as_ref().is_some_and(|h| h.covers(table, key)) {
                 let prefix = owner_index::table_prefix(table);
-                let target = owner_index::block_key(table, key);
-                let at = self.tree.range(prefix.clone()..=target).next_back();
-                hand = Some(match at {
-                    Some(kv) => {
-                        let (bk, bytes) = kv.map_err(|e| self.err(e))?;
+                hand = Some(match self.block_at_or_below(table, key)? {
+                    Some((bk, bytes)) => {
                         let first = &bk[prefix.len()..];
                         match hand {
                             // The same block again (a key past its last
