@@ -14,8 +14,11 @@
 //!
 //! A block's bytes: per row, the key's length (LEB128), the key, the
 //! owner's number (LEB128). Subscriber numbers are given once and never
-//! reused (`sn/<hsa>` and back `sN/<number>`); `State::write_owners` is the
-//! only writer, inside a cycle's commit.
+//! reused (`sn/<hsa>` and back `sN/<number>`); a caregiver's new epoch
+//! retires its number (`State::retire_owner`: its rows have no owner at
+//! once, and are dropped from a block when the block is next written);
+//! `State::write_owners` is the only writer of blocks, inside a cycle's
+//! commit.
 
 /// At most this many rows in a block: a change reads and rewrites one
 /// block (about 2 KB), and a million rows are ~8,000 sled entries.

@@ -150,6 +150,8 @@ pub struct Owners<'s> {
     pending: HashMap<RowId, Option<String>>,
     holders: HashMap<RowId, BTreeSet<String>>,
     refs: HashMap<RefId, Option<Vec<u8>>>,
+    /// Caregivers that began a new epoch in this cycle (`forget`).
+    forgotten: BTreeSet<String>,
 }
 
 impl<'s> Owners<'s> {
@@ -159,6 +161,7 @@ impl<'s> Owners<'s> {
             pending: HashMap::new(),
             holders: HashMap::new(),
             refs: HashMap::new(),
+            forgotten: BTreeSet::new(),
         }
     }
 
@@ -166,7 +169,10 @@ impl<'s> Owners<'s> {
     pub fn get(&self, row: &RowId) -> Result<Option<String>, StateError> {
         match self.pending.get(row) {
             Some(o) => Ok(o.clone()),
-            None => self.state.owner(row),
+            None => Ok(self
+                .state
+                .owner(row)?
+                .filter(|h| !self.forgotten.contains(h))),
         }
     }
 
@@ -207,11 +213,13 @@ impl<'s> Owners<'s> {
     }
 
     /// A new epoch for `hsa` replaces its copy whole: it owns and holds
-    /// nothing until its snapshot says what it owns.
+    /// nothing until its snapshot says what it owns. Its owned rows are not
+    /// read: the commit retires its number in the index
+    /// (`State::retire_owner`), and until then `get` answers "no one" for
+    /// a row the state gives it. (Its membership rows are still read:
+    /// `held_by`.)
     pub fn forget(&mut self, hsa: &str) -> Result<(), StateError> {
-        for row in self.state.owned_by(hsa)? {
-            self.pending.entry(row).or_insert(None);
-        }
+        self.forgotten.insert(hsa.to_string());
         for o in self.pending.values_mut() {
             if o.as_deref() == Some(hsa) {
                 *o = None;
@@ -238,6 +246,9 @@ impl<'s> Owners<'s> {
         more: Vec<(RowId, Option<String>)>,
         changes: &mut Changes,
     ) -> Result<(), StateError> {
+        for h in &self.forgotten {
+            self.state.retire_owner(h, changes)?;
+        }
         self.state
             .write_owners(self.pending.into_iter().chain(more), changes)?;
         for (row, set) in self.holders {
@@ -347,6 +358,44 @@ mod tests {
             let r = deleted_row(&rule, Some("A"));
             assert_eq!((r.send, r.index), (vec![Send::Delete("A")], Some(None)));
             assert_eq!(deleted_row(&rule, None), Route::nothing());
+        }
+    }
+
+    /// A caregiver's new epoch: in the cycle that begins it, a row the
+    /// state gives it has no owner, a row it gains in that cycle is its,
+    /// and after the commit the state says the same; other caregivers keep
+    /// theirs.
+    #[test]
+    fn a_forgotten_caregiver_owns_only_what_it_gains_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        let row = |i: u8| RowId::new("dbo.Besok", &[i]);
+        let mut owners = Owners::new(&st);
+        owners.set(row(1), Some("A".into()));
+        owners.set(row(2), Some("A".into()));
+        owners.set(row(3), Some("B".into()));
+        let mut c = Changes::default();
+        owners.commit(&mut c).unwrap();
+        st.commit(c).unwrap();
+
+        let mut owners = Owners::new(&st);
+        owners.set(row(4), Some("A".into()));
+        owners.forget("A").unwrap();
+        owners.set(row(2), Some("A".into()));
+        let now = |o: &Owners, i| o.get(&row(i)).unwrap();
+        assert_eq!(now(&owners, 1), None, "owned before the new epoch");
+        assert_eq!(
+            now(&owners, 4),
+            None,
+            "decided before forget in the same cycle"
+        );
+        assert_eq!(now(&owners, 2), Some("A".into()), "gained after forget");
+        assert_eq!(now(&owners, 3), Some("B".into()));
+        let mut c = Changes::default();
+        owners.commit(&mut c).unwrap();
+        st.commit(c).unwrap();
+        for (i, want) in [(1, None), (2, Some("A")), (3, Some("B")), (4, None)] {
+            assert_eq!(st.owner(&row(i)).unwrap().as_deref(), want, "row {i}");
         }
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! - `start` (inside the cycle's read, at its version V) begins the new
 //!   epoch: the caregiver's stage and pending table changes (`k/`) are
-//!   dropped, the ownership index forgets its rows (and the membership rows
-//!   it held), and its progress (`SnapshotProgress`) is recorded in the
+//!   dropped, the ownership index forgets its rows (its subscriber number
+//!   is retired: no row is read for that) and the membership rows it held,
+//!   and its progress (`SnapshotProgress`) is recorded in the
 //!   cycle's commit. A snapshot started over (a new reason while one runs,
 //!   or the published tables changed under it) first takes back the parts
 //!   it had written: none was delivered.

@@ -9,7 +9,9 @@
 //!   blocks of up to 128 rows with subscribers as numbers (`owner_index`); a
 //!   state written with one `o/<table>\0<key>` entry per row is converted at `open`
 //! - `sn/<hsa>`, `sN/<number>`, `sn`  a subscriber's number in the ownership index,
-//!   the subscriber of a number, the next number
+//!   the subscriber of a number, the next number; a subscriber's new epoch
+//!   retires its number (both entries go; rows under it have no owner and
+//!   leave their blocks as the blocks are written: `retire_owner`)
 //! - `m/<table>\0<key>`        a membership table's row: the subscribers that hold it (`\0`-separated)
 //! - `f/<rule>\0<table>\0<key>` the key a member table's row references through a
 //!   membership rule (`<rule>`: `dbo.patient<-dbo.besok(patientid)`), since change
@@ -45,7 +47,7 @@ use crate::publisher::catalog::PublishedSchema;
 use crate::publisher::owner_index;
 use crate::publisher::reshape::CopyTable;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +244,10 @@ pub struct Staged {
 pub struct Changes {
     batch: sled::Batch,
     n: usize,
+    /// Subscriber numbers this commit retires (`State::retire_owner`), and
+    /// the subscribers that get a new number if they own rows again.
+    retired: HashSet<u32>,
+    renumbered: HashSet<String>,
     /// Audit records (JSON) to queue for the audit log at commit.
     audit: Vec<serde_json::Value>,
 }
@@ -972,18 +978,68 @@ impl State {
         }
     }
 
-    /// The subscriber with number `n` in the ownership index.
-    fn numbered(&self, n: u32) -> Result<String, StateError> {
+    /// The subscriber with number `n` in the ownership index; None for a
+    /// retired number (its subscriber began a new epoch: `retire_owner`).
+    fn numbered(&self, n: u32) -> Result<Option<String>, StateError> {
         let mut k = b"sN/".to_vec();
         k.extend_from_slice(&n.to_be_bytes());
         match self.tree.get(&k).map_err(|e| self.err(e))? {
-            Some(v) => Ok(String::from_utf8_lossy(&v).to_string()),
+            Some(v) => Ok(Some(String::from_utf8_lossy(&v).to_string())),
+            None if n < self.first_free_number()? => Ok(None),
             None => Err(StateError::Corrupt {
                 key: format!("sN/{n}"),
-                message: "the ownership index names a subscriber number that has no subscriber"
+                message: "the ownership index names a subscriber number that was never given"
                     .into(),
             }),
         }
+    }
+
+    /// The next subscriber number to give (`sn`): every number below it
+    /// was given once, and is either live (`sN/<number>`) or retired.
+    fn first_free_number(&self) -> Result<u32, StateError> {
+        match self.tree.get(b"sn").map_err(|e| self.err(e))? {
+            Some(v) => <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StateError::Corrupt {
+                    key: "sn".into(),
+                    message: "not a subscriber number".into(),
+                }),
+            None => Ok(1),
+        }
+    }
+
+    /// The subscriber numbers in use (not retired), as committed.
+    fn live_numbers(&self) -> Result<HashSet<u32>, StateError> {
+        let mut out = HashSet::new();
+        for kv in self.tree.scan_prefix(b"sN/") {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            if let Ok(n) = <[u8; 4]>::try_from(&k[3..]) {
+                out.insert(u32::from_be_bytes(n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// From this commit on, `hsa` owns no row of the ownership index, and
+    /// nothing is read to say so: its number is retired (never given
+    /// again), and a row under a retired number has no owner. A
+    /// caregiver's new epoch (`Owners::forget`) costs the same whether it
+    /// owned ten rows or a hundred million (before, every row it owned was
+    /// loaded and written back). The rows stay in their blocks until the
+    /// block is next written (`write_owners` drops them), so the index's
+    /// size on disk shrinks as the new snapshot's steps pass. Rows `hsa`
+    /// owns again in the same commit (`write_owners` after this) get a new
+    /// number.
+    pub fn retire_owner(&self, hsa: &str, changes: &mut Changes) -> Result<(), StateError> {
+        if let Some(n) = self.number_of(hsa)? {
+            changes.batch.remove(format!("sn/{hsa}").as_bytes());
+            let mut k = b"sN/".to_vec();
+            k.extend_from_slice(&n.to_be_bytes());
+            changes.batch.remove(k);
+            changes.retired.insert(n);
+            changes.renumbered.insert(hsa.to_string());
+        }
+        Ok(())
     }
 
     /// `hsa`'s number in the ownership index, if it has one.
@@ -1003,7 +1059,7 @@ impl State {
             return Ok(None);
         };
         match owner_index::find(&bytes, key) {
-            Ok(Some(n)) => Ok(Some(self.numbered(n)?)),
+            Ok(Some(n)) => self.numbered(n),
             Ok(None) => Ok(None),
             Err(owner_index::NotABlock) => Err(Self::corrupt_block(&bk)),
         }
@@ -1085,7 +1141,7 @@ impl State {
             }
         }
         let mut hand: Option<Hand> = None;
-        let mut names: std::collections::HashMap<u32, String> = Default::default();
+        let mut names: std::collections::HashMap<u32, Option<String>> = Default::default();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let (table, key) = row.parts();
@@ -1135,14 +1191,14 @@ impl State {
             let n = hand.as_ref().and_then(|h| h.owner(key));
             out.push(match n {
                 None => None,
-                Some(n) => Some(match names.get(&n) {
+                Some(n) => match names.get(&n) {
                     Some(h) => h.clone(),
                     None => {
                         let h = self.numbered(n)?;
                         names.insert(n, h.clone());
                         h
                     }
-                }),
+                },
             });
         }
         Ok(out)
@@ -1178,7 +1234,9 @@ impl State {
             .collect())
     }
 
-    /// The rows the ownership index gives to `hsa` (to clear on a new epoch).
+    /// The rows the ownership index gives to `hsa` (tests check the index
+    /// with it; a new epoch reads none: `retire_owner`).
+    #[cfg(test)]
     pub fn owned_by(&self, hsa: &str) -> Result<Vec<RowId>, StateError> {
         Ok(self
             .owned_under(b"O/", hsa)?
@@ -1201,15 +1259,10 @@ impl State {
         let mut rows: Vec<(RowId, Option<String>)> = decisions.into_iter().collect();
         // By table, then key: `o/<table>\0<key>`, and no table name holds a \0.
         rows.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
-        let first_free = match self.tree.get(b"sn").map_err(|e| self.err(e))? {
-            Some(v) => <[u8; 4]>::try_from(v.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StateError::Corrupt {
-                    key: "sn".into(),
-                    message: "not a subscriber number".into(),
-                })?,
-            None => 1,
-        };
+        let first_free = self.first_free_number()?;
+        // Rows under a number retired before or in this commit are dropped
+        // from every block this commit writes (`retire_owner`).
+        let mut live: Option<HashSet<u32>> = None;
         let mut next = first_free;
         let mut numbers: HashMap<String, u32> = HashMap::new();
         let mut last: Option<(String, u32)> = None;
@@ -1222,7 +1275,12 @@ impl State {
             let n = match numbers.get(h) {
                 Some(n) => *n,
                 None => {
-                    let n = match self.number_of(h)? {
+                    let known = if changes.renumbered.contains(h) {
+                        None
+                    } else {
+                        self.number_of(h)?
+                    };
+                    let n = match known {
                         Some(n) => n,
                         None => {
                             let n = next;
@@ -1290,7 +1348,16 @@ impl State {
                 if !bk.is_empty() {
                     changes.batch.remove(bk.as_slice());
                 }
-                let merged = owner_index::merge(old, block_changes);
+                let mut merged = owner_index::merge(old, block_changes);
+                let live = match &mut live {
+                    Some(l) => l,
+                    None => {
+                        let mut l = self.live_numbers()?;
+                        l.retain(|n| !changes.retired.contains(n));
+                        live.insert(l)
+                    }
+                };
+                merged.retain(|(_, n)| *n >= first_free || live.contains(n));
                 for (first, bytes) in owner_index::split(&merged) {
                     changes
                         .batch
@@ -1583,16 +1650,19 @@ impl State {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// How big the routing indexes are: (rows in the ownership index `O/`,
-    /// membership rows `m/`, (row, member) pairs in them, remembered
+    /// How big the routing indexes are: (rows in the ownership index `O/`
+    /// that have an owner (not those of a retired number), membership rows `m/`, (row, member) pairs in them, remembered
     /// references `f/`).
     pub fn index_sizes(&self) -> Result<IndexSizes, StateError> {
         let mut out = IndexSizes::default();
+        let live = self.live_numbers()?;
         for kv in self.tree.scan_prefix(b"O/") {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             out.owned += owner_index::decode(&v)
                 .ok_or_else(|| Self::corrupt_block(&k))?
-                .len() as u64;
+                .iter()
+                .filter(|(_, n)| live.contains(n))
+                .count() as u64;
         }
         for kv in self.tree.scan_prefix(b"m/") {
             let (_, v) = kv.map_err(|e| self.err(e))?;
@@ -1699,13 +1769,20 @@ mod tests {
                 decisions.retain(|(r, _): &(RowId, Option<String>)| *r != row);
                 decisions.push((row, owner));
             }
+            // Every fifth round a caregiver begins a new epoch in the same
+            // commit: it owns nothing but what the round gives it.
+            let mut c = Changes::default();
+            if round % 5 == 4 {
+                let gone = format!("SE-{}", 1 + rnd(4));
+                st.retire_owner(&gone, &mut c).unwrap();
+                model.retain(|_, h| *h != gone);
+            }
             for (row, owner) in &decisions {
                 match owner {
                     Some(o) => model.insert(row.clone(), o.clone()),
                     None => model.remove(row),
                 };
             }
-            let mut c = Changes::default();
             st.write_owners(decisions, &mut c).unwrap();
             st.commit(c).unwrap();
             for t in tables {
@@ -1778,6 +1855,89 @@ mod tests {
         }
         assert!(st.tree.scan_prefix(b"O/").count() > 20);
         assert!(st.owned_by("SE-9").unwrap().is_empty());
+    }
+
+    /// A caregiver's new epoch retires its number: its rows have no owner
+    /// at once (no row read or written), rows it owns again get a new
+    /// number, other caregivers keep theirs, and a retired row leaves its
+    /// block when the block is next written.
+    #[test]
+    fn a_retired_owner_owns_nothing_and_its_rows_leave_as_blocks_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        let row = |i: i64| RowId::new("dbo.Besok", &key(i));
+        let mut c = Changes::default();
+        st.write_owners(
+            (0..1000).map(|i| (row(i), Some(format!("SE-{}", i % 2)))),
+            &mut c,
+        )
+        .unwrap();
+        st.commit(c).unwrap();
+        let blocks = |st: &State| -> Vec<sled::IVec> {
+            st.tree.scan_prefix(b"O/").map(|kv| kv.unwrap().1).collect()
+        };
+        let before = blocks(&st);
+        let stored = |st: &State| -> usize {
+            blocks(st)
+                .iter()
+                .map(|b| owner_index::decode(b).unwrap().len())
+                .sum()
+        };
+        let old_number = st.number_of("SE-1").unwrap().unwrap();
+
+        let mut c = Changes::default();
+        st.retire_owner("SE-1", &mut c).unwrap();
+        // In the same commit it gains row 1 back (a snapshot step's row).
+        st.write_owners([(row(1), Some("SE-1".to_string()))], &mut c)
+            .unwrap();
+        st.commit(c).unwrap();
+        let new_number = st.number_of("SE-1").unwrap().unwrap();
+        assert!(
+            new_number > old_number,
+            "a retired number is never given again"
+        );
+        for i in 0..1000 {
+            let want = match i {
+                1 => Some("SE-1".to_string()),
+                i if i % 2 == 0 => Some("SE-0".to_string()),
+                _ => None,
+            };
+            assert_eq!(st.owner(&row(i)).unwrap(), want, "row {i}");
+        }
+        let all: Vec<RowId> = (0..1000).map(row).collect();
+        assert_eq!(st.owners_of(&all).unwrap()[3], None);
+        assert_eq!(st.owned_by("SE-1").unwrap(), vec![row(1)]);
+        assert_eq!(st.owned_by("SE-0").unwrap().len(), 500);
+        assert_eq!(st.index_sizes().unwrap().owned, 501);
+        // Only the one block row 1 is in was written; the others still
+        // hold the retired rows (nothing read or written for them).
+        let after = blocks(&st);
+        assert_eq!(
+            before.iter().filter(|b| !after.contains(b)).count(),
+            1,
+            "one block rewritten"
+        );
+        assert!(stored(&st) > 900);
+        // Writing a block drops its retired rows: a decision in every block.
+        let mut c = Changes::default();
+        st.write_owners(
+            (0..1000)
+                .step_by(50)
+                .map(|i| (row(i), Some("SE-0".to_string()))),
+            &mut c,
+        )
+        .unwrap();
+        st.commit(c).unwrap();
+        assert_eq!(stored(&st), 501);
+        // A number that was never given is damage, not "no owner".
+        st.tree
+            .insert(
+                owner_index::block_key("dbo.Besok", &key(5000)),
+                owner_index::encode([(key(5000).as_slice(), 999u32)].into_iter()),
+            )
+            .unwrap();
+        let e = st.owner(&row(5000)).unwrap_err().to_string();
+        assert!(e.contains("sN/999"), "{e}");
     }
 
     /// A damaged block is a clear error naming its table, from every
