@@ -1080,11 +1080,30 @@ fn membership_through_a_composite_key() {
 }
 
 /// `check` names every foreign-key column a cycle looks rows up by that
-/// leads no index (each would be a scan of the table every cycle), with
-/// the statement that fixes it; run as written, they leave no warning.
+/// leads no index (each would be a scan of the table every cycle), and the
+/// string owner column a snapshot selects each caregiver's rows by, with
+/// the statement that fixes it; run as written, they leave no warning. An
+/// owner compared as text through a path (`dbo.Vardenhet.HsaId`) is not
+/// named: no index serves that comparison.
 #[test]
 fn check_warns_of_lookup_columns_without_an_index() {
     let r = Region::new(LISTED_AND_MEMBERS, true);
+    // More referrals than a snapshot step reads: each caregiver's snapshot
+    // would scan dbo.Remiss for its rows without an index on its owner.
+    let toml = std::fs::read_to_string(r.w.path("ctferry.toml")).unwrap();
+    std::fs::write(
+        r.w.path("ctferry.toml"),
+        toml.replacen(
+            "signing_key = \"keys/region.sec.asc\"\n",
+            "signing_key = \"keys/region.sec.asc\"\nsnapshot_step_rows = 1\n",
+            1,
+        ),
+    )
+    .unwrap();
+    r.sql(
+        "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL);
+         INSERT INTO dbo.Remiss VALUES (1, 1, N'E1'), (2, 1, N'E2')",
+    );
     let warnings = || -> Vec<String> {
         let out = r.ctferry(&["check", "--json"], "ctferry.toml");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1102,6 +1121,7 @@ fn check_warns_of_lookup_columns_without_an_index() {
         "dbo.Besok.PatientId",
         "dbo.Remiss.PatientId",
         "dbo.PatientAdress.PatientId",
+        "dbo.Remiss.HsaId",
     ] {
         assert!(
             first
@@ -1110,6 +1130,14 @@ fn check_warns_of_lookup_columns_without_an_index() {
             "{column}: {first:?}"
         );
     }
+    assert!(
+        first.iter().any(|w| w.starts_with("dbo.Remiss.HsaId leads no index, so each caregiver's snapshot finds its rows of dbo.Remiss by scanning the table")),
+        "{first:?}"
+    );
+    assert!(
+        !first.iter().any(|w| w.contains("Vardenhet.HsaId")),
+        "{first:?}"
+    );
     for w in &first {
         let fix = w.split("; ").last().unwrap();
         assert!(fix.starts_with("CREATE INDEX"), "{w}");

@@ -367,14 +367,70 @@ fn lookup_columns(cfg: &Config) -> Vec<(crate::config::TableName, String)> {
     out
 }
 
-/// Warnings for the foreign-key columns a cycle looks rows up by
-/// (`lookup_columns`) that lead no index at the source: each such lookup
-/// is a scan of the whole table, every cycle, however little changed.
-/// Each names the CREATE INDEX that fixes it. Empty when the source cannot
-/// be read (`check` says why).
+/// The owner columns of the tables owned by a column of their own whose
+/// type is a string type and that hold more rows than one snapshot step
+/// reads: a snapshot step filters on the bare column (`owner IN (@P1,
+/// ...)`, `sql::source::snapshot_step`), which an index on it serves (SQL
+/// Server keeps the clustered key in every index, so the step's `ORDER
+/// BY` key is in it too). An owner of another type is compared as text
+/// (`CAST(owner AS nvarchar(450))`), which no index serves, so no index is
+/// advised for it; nor for a table one step reads whole (a care-unit
+/// table of a few hundred rows), where a scan is the cheap way.
+fn snapshot_columns(cfg: &Config, db: &mut Db) -> Vec<(crate::config::TableName, String)> {
+    let mut out = Vec::new();
+    for t in &cfg.tables {
+        let Owner::Column(c) = &t.owner else {
+            continue;
+        };
+        let Ok(info) = crate::publisher::catalog::describe(db, t) else {
+            continue;
+        };
+        let string_owner = info
+            .schema
+            .columns
+            .iter()
+            .any(|x| x.name.eq_ignore_ascii_case(c) && x.ty.is_string());
+        if !string_owner {
+            continue;
+        }
+        let step = cfg.publisher.snapshot_step_rows as u64;
+        let big = db
+            .rows("counting rows", &sql::rows_up_to(&t.name, step), &[])
+            .ok()
+            .and_then(|rows| {
+                rows.first()
+                    .and_then(|r| crate::mssql::client::int_at(r, 0))
+            })
+            .is_some_and(|n| n as u64 > step);
+        if big {
+            out.push((t.name.clone(), c.clone()));
+        }
+    }
+    out
+}
+
+/// Warnings for the columns ctferry finds rows by that lead no index at
+/// the source, each naming the CREATE INDEX that fixes it: the
+/// foreign-key columns a cycle looks rows up by (`lookup_columns`; without
+/// an index, a scan of the whole table every cycle, however little
+/// changed), and the string owner columns a snapshot selects a caregiver's
+/// rows by (`snapshot_columns`; without one, each caregiver's snapshot
+/// scans the table for its rows: onboarding 300 caregivers scans it 300
+/// times). Empty when the source cannot be read (`check` says why).
 pub fn index_warnings(cfg: &Config, db: &mut Db) -> Vec<String> {
     let mut out = Vec::new();
-    for (table, column) in lookup_columns(cfg) {
+    let cycle = lookup_columns(cfg);
+    let mut wanted: Vec<(crate::config::TableName, String, bool)> =
+        cycle.into_iter().map(|(t, c)| (t, c, true)).collect();
+    for (t, c) in snapshot_columns(cfg, db) {
+        if !wanted
+            .iter()
+            .any(|(x, y, _)| x.is(&t) && y.eq_ignore_ascii_case(&c))
+        {
+            wanted.push((t, c, false));
+        }
+    }
+    for (table, column, by_cycle) in wanted {
         let Ok(rows) = db.rows(
             "reading indexes",
             sql::index_leading_columns(),
@@ -385,12 +441,18 @@ pub fn index_warnings(cfg: &Config, db: &mut Db) -> Vec<String> {
         let led = rows.iter().any(|r| {
             crate::mssql::client::text_at(r, 0).is_some_and(|c| c.eq_ignore_ascii_case(&column))
         });
-        if !led {
-            out.push(format!(
-                "{table}.{column} leads no index, so every cycle finds the rows of {table} to re-route by scanning the whole table; CREATE INDEX IX_{}_{column} ON {table} ({column})",
-                table.name
-            ));
+        if led {
+            continue;
         }
+        let why = if by_cycle {
+            format!("every cycle finds the rows of {table} to re-route by scanning the whole table")
+        } else {
+            format!("each caregiver's snapshot finds its rows of {table} by scanning the table (onboarding many caregivers scans it once per caregiver)")
+        };
+        out.push(format!(
+            "{table}.{column} leads no index, so {why}; CREATE INDEX IX_{}_{column} ON {table} ({column})",
+            table.name
+        ));
     }
     out
 }

@@ -185,16 +185,11 @@ pub fn holding<'a>(t: &'a TableInfo, tables: &'a [TableInfo]) -> Holding<'a> {
         _ => None,
     };
     let owner_is_text = match &t.cfg.owner {
-        Owner::Column(c) => t.schema.columns.iter().any(|x| {
-            x.name.eq_ignore_ascii_case(c)
-                && matches!(
-                    x.ty,
-                    ColumnType::Char(_)
-                        | ColumnType::VarChar(_)
-                        | ColumnType::NChar(_)
-                        | ColumnType::NVarChar(_)
-                )
-        }),
+        Owner::Column(c) => t
+            .schema
+            .columns
+            .iter()
+            .any(|x| x.name.eq_ignore_ascii_case(c) && x.ty.is_string()),
         _ => false,
     };
     Holding {

@@ -142,7 +142,8 @@ pub fn foreign_keys_from() -> &'static str {
 
 /// The columns that lead an index of table @P1 (`schema.table`): the first
 /// key column of each index (the primary key's included). A foreign-key
-/// column a cycle looks rows up by should be one of them
+/// column a cycle looks rows up by, and a string owner column a snapshot
+/// step filters on, should be one of them
 /// (`publisher::check::index_warnings`).
 pub fn index_leading_columns() -> &'static str {
     "SELECT c.name FROM sys.indexes AS i
@@ -562,6 +563,17 @@ pub fn any_value(t: &TableName, column: &str) -> String {
         "SELECT TOP (1) 1 FROM {} WHERE {} IS NOT NULL",
         table(t),
         quote(column)
+    )
+}
+
+/// How many rows table `t` has, counted up to `n + 1` (reads at most that
+/// many): whether it has more than `n` rows, without counting a large
+/// table whole (`publisher::check::index_warnings`).
+pub fn rows_up_to(t: &TableName, n: u64) -> String {
+    format!(
+        "SELECT COUNT_BIG(*) FROM (SELECT TOP ({}) 1 AS one FROM {}) AS s",
+        n + 1,
+        table(t)
     )
 }
 
