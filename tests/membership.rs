@@ -1104,16 +1104,7 @@ fn check_warns_of_lookup_columns_without_an_index() {
         "INSERT INTO dbo.Patient VALUES (1, N'Ett', NULL);
          INSERT INTO dbo.Remiss VALUES (1, 1, N'E1'), (2, 1, N'E2')",
     );
-    let warnings = || -> Vec<String> {
-        let out = r.ctferry(&["check", "--json"], "ctferry.toml");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["index_warnings"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{out}"))
-            .iter()
-            .map(|w| w.as_str().unwrap().to_string())
-            .collect()
-    };
+    let warnings = || world::index_warnings(&r.ctferry(&["check", "--json"], "ctferry.toml"));
     let first = warnings();
     for column in [
         "dbo.Patient.ListadVardenhetId",

@@ -51,6 +51,18 @@ pub fn connect(server: &Server, db: &str) -> Db {
     connect_with(server, db, "encrypt=DANGER_PLAINTEXT", Path::new("."))
 }
 
+/// The index advice in `ctferry check --json`'s output (`index_warnings`).
+pub fn index_warnings(check_json: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(check_json.trim()).unwrap_or_else(|e| panic!("{e}: {check_json}"));
+    v["index_warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no index_warnings: {check_json}"))
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The first column of the first row, as a number.
 pub fn count(db: &mut Db, sql: &str) -> i64 {
     int_at(&db.rows("counting", sql, &[]).unwrap()[0], 0).unwrap()
