@@ -19,7 +19,9 @@
 //! that its peak RSS is its own and not the simulator's), for one caregiver
 //! owning all 300 care units and for 300 caregivers owning one each. The
 //! floor in the same run: a bare `SELECT` of the same rows and columns with
-//! the same client. Also the state's size on disk per owned row.
+//! the same client. Also the state's size on disk per owned row, and, for
+//! the one caregiver, a new epoch (`ctferry snapshot --subscriber`: every
+//! row it owned forgotten, then written again): its time and peak RSS.
 //!
 //! Third part: freshness. `ctferry run --every 30s` for 300 caregivers
 //! (each `interval = "30s"`, one care unit each, delivery to a folder) and
@@ -197,7 +199,9 @@ fn journal_config(sim: &sim::Sim, keys: &std::path::Path) -> String {
 
 /// Runs `ctferry once` on `config` as a child process; its wall time
 /// (seconds) and peak RSS (MiB, its VmHWM).
-fn run_child(config: &std::path::Path) -> (f64, f64) {
+/// Runs `ctferry <command> --config <config> [extra]` as a child process:
+/// (seconds, peak RSS MiB).
+fn run_child(config: &std::path::Path, command: &str, extra: &[&str]) -> (f64, f64) {
     let t = Instant::now();
     // CTFERRY_BENCH_WRAP="heaptrack -o /tmp/snapshot" runs it under a profiler.
     let wrap = std::env::var("CTFERRY_BENCH_WRAP").unwrap_or_default();
@@ -212,9 +216,10 @@ fn run_child(config: &std::path::Path) -> (f64, f64) {
     // Reaped by wait4 below.
     #[allow(clippy::zombie_processes)]
     let child = cmd
-        .arg("once")
+        .arg(command)
         .arg("--config")
         .arg(config)
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -253,7 +258,7 @@ fn run_child(config: &std::path::Path) -> (f64, f64) {
     let secs = t.elapsed().as_secs_f64();
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "ctferry once failed: {status}"
+        "ctferry {command} failed: {status}"
     );
     (secs, peak_kb as f64 / 1024.0)
 }
@@ -292,7 +297,7 @@ fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f6
     }
     std::fs::write(dir.path().join("ctferry.toml"), toml).unwrap();
     std::env::set_var("CTFERRY_BENCH_PW", PW);
-    let (secs, rss) = run_child(&dir.path().join("ctferry.toml"));
+    let (secs, rss) = run_child(&dir.path().join("ctferry.toml"), "once", &[]);
     let state = dir_bytes(&dir.path().join("state")) as f64 / n as f64;
     let t = Instant::now();
     let mut read = 0i64;
@@ -370,6 +375,17 @@ fn snapshot(n: i64, subscribers: usize, keys: &std::path::Path) -> (f64, f64, f6
     assert_eq!(paged_rows, n);
     let paged = t.elapsed().as_secs_f64();
     eprintln!("snapshot floor, paged as the steps read: {paged:.2} s ({n} rows, {subscribers} caregiver(s))");
+    if subscribers == 1 {
+        // A new epoch for the caregiver that owns every row (`ctferry
+        // snapshot`: the epoch starts, then one cycle writes the snapshot
+        // again): what forgetting everything it owned costs.
+        let (secs, rss) = run_child(
+            &dir.path().join("ctferry.toml"),
+            "snapshot",
+            &["--subscriber", "SE-0"],
+        );
+        eprintln!("a new epoch for the caregiver that owns all {n} rows (`ctferry snapshot`): {secs:.2} s, peak RSS {rss:.0} MiB");
+    }
     sim.shutdown();
     (secs, rss, state, floor)
 }
