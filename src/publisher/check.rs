@@ -7,7 +7,7 @@ use crate::config::{Config, Owner};
 use crate::format::crypto::{PublicKey, SecretKey};
 use crate::mssql::client::{Db, Param};
 use crate::mssql::sql::source as sql;
-use crate::publisher::catalog::describe;
+use crate::publisher::catalog::{describe, TableInfo};
 
 use crate::mssql::client::int_at as i64_of;
 
@@ -376,13 +376,15 @@ fn lookup_columns(cfg: &Config) -> Vec<(crate::config::TableName, String)> {
 /// (`CAST(owner AS nvarchar(450))`), which no index serves, so no index is
 /// advised for it; nor for a table one step reads whole (a care-unit
 /// table of a few hundred rows), where a scan is the cheap way.
-fn snapshot_columns(cfg: &Config, db: &mut Db) -> Vec<(crate::config::TableName, String)> {
+fn snapshot_columns(
+    cfg: &Config,
+    tables: &[TableInfo],
+    db: &mut Db,
+) -> Vec<(crate::config::TableName, String)> {
     let mut out = Vec::new();
-    for t in &cfg.tables {
+    for info in tables {
+        let t = &info.cfg;
         let Owner::Column(c) = &t.owner else {
-            continue;
-        };
-        let Ok(info) = crate::publisher::catalog::describe(db, t) else {
             continue;
         };
         let string_owner = info
@@ -397,10 +399,7 @@ fn snapshot_columns(cfg: &Config, db: &mut Db) -> Vec<(crate::config::TableName,
         let big = db
             .rows("counting rows", &sql::rows_up_to(&t.name, step), &[])
             .ok()
-            .and_then(|rows| {
-                rows.first()
-                    .and_then(|r| crate::mssql::client::int_at(r, 0))
-            })
+            .and_then(|rows| rows.first().and_then(|r| i64_of(r, 0)))
             .is_some_and(|n| n as u64 > step);
         if big {
             out.push((t.name.clone(), c.clone()));
@@ -416,13 +415,14 @@ fn snapshot_columns(cfg: &Config, db: &mut Db) -> Vec<(crate::config::TableName,
 /// changed), and the string owner columns a snapshot selects a caregiver's
 /// rows by (`snapshot_columns`; without one, each caregiver's snapshot
 /// scans the table for its rows: onboarding 300 caregivers scans it 300
-/// times). Empty when the source cannot be read (`check` says why).
-pub fn index_warnings(cfg: &Config, db: &mut Db) -> Vec<String> {
+/// times; `tables`: the published tables as the source describes them).
+/// Empty when the source cannot be read (`check` says why).
+pub fn index_warnings(cfg: &Config, tables: &[TableInfo], db: &mut Db) -> Vec<String> {
     let mut out = Vec::new();
     let cycle = lookup_columns(cfg);
     let mut wanted: Vec<(crate::config::TableName, String, bool)> =
         cycle.into_iter().map(|(t, c)| (t, c, true)).collect();
-    for (t, c) in snapshot_columns(cfg, db) {
+    for (t, c) in snapshot_columns(cfg, tables, db) {
         if !wanted
             .iter()
             .any(|(x, y, _)| x.is(&t) && y.eq_ignore_ascii_case(&c))
@@ -466,7 +466,9 @@ pub struct SourceNotes {
     pub schema_changes: Vec<String>,
 }
 
-/// `index_warnings` and `schema_changes` over one connection.
+/// `index_warnings` and `schema_changes` over one connection, each
+/// published table described once for both (a table that cannot be
+/// described is left out: `check` names the problem).
 pub fn source_notes(cfg: &Config) -> SourceNotes {
     let Ok(mut db) = Db::connect(&cfg.source.connection, &cfg.source.password) else {
         return SourceNotes {
@@ -474,18 +476,24 @@ pub fn source_notes(cfg: &Config) -> SourceNotes {
             schema_changes: Vec::new(),
         };
     };
+    let tables: Vec<TableInfo> = cfg
+        .tables
+        .iter()
+        .filter_map(|t| describe(&mut db, t).ok())
+        .collect();
     SourceNotes {
-        index_warnings: index_warnings(cfg, &mut db),
-        schema_changes: schema_changes(cfg, &mut db),
+        index_warnings: index_warnings(cfg, &tables, &mut db),
+        schema_changes: schema_changes(cfg, &tables, &mut db),
     }
 }
 
 /// The changes of shape the next cycle will find (source and configuration
 /// against what was published, `reshape`), and what each will cause at the
 /// copies, one line per table; nothing is written. Needs the state: when a
-/// running publisher holds it, one line says so.
-pub fn schema_changes(cfg: &Config, db: &mut Db) -> Vec<String> {
-    use crate::publisher::catalog::{describe, drift, Drift};
+/// running publisher holds it, one line says so. `tables`: the published
+/// tables as the source describes them.
+pub fn schema_changes(cfg: &Config, tables: &[TableInfo], db: &mut Db) -> Vec<String> {
+    use crate::publisher::catalog::{drift, Drift};
     use crate::publisher::reshape;
     use crate::publisher::state::{State, StateError};
     if !cfg.publisher.state.exists() {
@@ -501,14 +509,14 @@ pub fn schema_changes(cfg: &Config, db: &mut Db) -> Vec<String> {
     let running = state.watermark().ok().flatten().is_some();
     let mut out = Vec::new();
     let mut seen = Vec::new();
-    for t in &cfg.tables {
-        let Ok(info) = describe(db, t) else { continue };
+    for info in tables {
+        let t = &info.cfg;
         let name = info.schema.name.clone();
         seen.push(name.clone());
         let Ok(stored) = state.table_schema(&name) else {
             continue;
         };
-        let mut info = info;
+        let mut info = info.clone();
         if let Some(st) = &stored {
             let accepted = state.accepted(&name).unwrap_or_default();
             let held = reshape::undecided(&info, st, &accepted, false);

@@ -244,10 +244,10 @@ pub struct Staged {
 pub struct Changes {
     batch: sled::Batch,
     n: usize,
-    /// Subscriber numbers this commit retires (`State::retire_owner`), and
-    /// the subscribers that get a new number if they own rows again.
+    /// Subscriber numbers this commit retires (`State::retire_owner`): a
+    /// subscriber whose committed number is among them gets a new one if it
+    /// owns rows again.
     retired: HashSet<u32>,
-    renumbered: HashSet<String>,
     /// Audit records (JSON) to queue for the audit log at commit.
     audit: Vec<serde_json::Value>,
 }
@@ -1037,7 +1037,6 @@ impl State {
             k.extend_from_slice(&n.to_be_bytes());
             changes.batch.remove(k);
             changes.retired.insert(n);
-            changes.renumbered.insert(hsa.to_string());
         }
         Ok(())
     }
@@ -1275,11 +1274,7 @@ impl State {
             let n = match numbers.get(h) {
                 Some(n) => *n,
                 None => {
-                    let known = if changes.renumbered.contains(h) {
-                        None
-                    } else {
-                        self.number_of(h)?
-                    };
+                    let known = self.number_of(h)?.filter(|n| !changes.retired.contains(n));
                     let n = match known {
                         Some(n) => n,
                         None => {
