@@ -197,10 +197,8 @@ fn journal_config(sim: &sim::Sim, keys: &std::path::Path) -> String {
     )
 }
 
-/// Runs `ctferry once` on `config` as a child process; its wall time
-/// (seconds) and peak RSS (MiB, its VmHWM).
 /// Runs `ctferry <command> --config <config> [extra]` as a child process:
-/// (seconds, peak RSS MiB).
+/// its wall time (seconds) and peak RSS (MiB, its VmHWM).
 fn run_child(config: &std::path::Path, command: &str, extra: &[&str]) -> (f64, f64) {
     let t = Instant::now();
     // CTFERRY_BENCH_WRAP="heaptrack -o /tmp/snapshot" runs it under a profiler.
