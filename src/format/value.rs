@@ -309,6 +309,19 @@ pub enum Value {
     DateTimeOffset(NaiveDateTime, i16),
 }
 
+impl Value {
+    /// About how many bytes of memory the value takes (its text or bytes,
+    /// and the value itself): what bounds a buffer of rows.
+    pub fn size_hint(&self) -> usize {
+        std::mem::size_of::<Value>()
+            + match self {
+                Value::Text(s) => s.len(),
+                Value::Bytes(b) => b.len(),
+                _ => 0,
+            }
+    }
+}
+
 /// A value that does not match its column's type, or a package value that
 /// is not what the format says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

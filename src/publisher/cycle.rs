@@ -293,31 +293,99 @@ impl<'c> Publisher<'c> {
         report: &mut CycleReport,
     ) -> Result<(), PublishError> {
         let started = std::time::Instant::now();
-        let rows = self.cfg.publisher.snapshot_step_rows;
-        let mut batch = snapshot::Batch::new(&self.state);
-        for (i, s) in self.cfg.subscribers.iter().enumerate() {
-            let under_way = self
-                .state
-                .subscriber(&s.hsa_id)?
-                .is_some_and(|st| st.snapshot.is_some());
-            if !under_way {
+        let cfg = self.cfg;
+        let rows = cfg.publisher.snapshot_step_rows;
+        // Whose snapshots are read, in the configuration's order: the ones
+        // under way, unless the caregiver's key cannot be used now (its
+        // snapshot waits where it stopped).
+        let mut list: Vec<(usize, snapshot::ToRead<'_>)> = Vec::new();
+        for (i, s) in cfg.subscribers.iter().enumerate() {
+            let Some(p) = self.state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) else {
                 continue;
-            }
+            };
             if let Some(problem) = self.packager.recipient_problem(i) {
                 if !report.key_problems.iter().any(|(h, _)| h == &s.hsa_id) {
                     report.key_problems.push((s.hsa_id.clone(), problem));
                 }
                 continue;
             }
+            list.push((
+                i,
+                snapshot::ToRead {
+                    subscriber: s,
+                    table: p.table,
+                    after: p.after,
+                },
+            ));
+        }
+        if list.is_empty() {
+            return Ok(());
+        }
+        let (index, to_read): (Vec<usize>, Vec<snapshot::ToRead<'_>>) = list.into_iter().unzip();
+        // Reading overlaps writing: a thread reads the steps ahead (at most
+        // `snapshot::CHUNKS` chunks of rows wait) while this one writes and
+        // commits them, caregiver after caregiver.
+        let skip = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel(snapshot::CHUNKS);
+        let (back_tx, back_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|sc| {
+            let skip = &skip;
+            let to_read = &to_read;
+            let reader = sc.spawn(move || {
+                snapshot::read_ahead(db, to_read, tables, rows, skip, &tx, &back_rx);
+            });
+            let written = self.write_steps(
+                &rx, &back_tx, &index, to_read, tables, skip, started, report,
+            );
+            // The reader stops at its next chunk once no one listens.
+            drop(rx);
+            let read = reader.join();
+            match (written, read) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Err(_)) => Err(PublishError::SnapshotReading {
+                    subscriber: to_read
+                        .last()
+                        .map(|c| c.subscriber.hsa_id.clone())
+                        .unwrap_or_default(),
+                    detail: "the reading thread panicked".into(),
+                }),
+                (Ok(()), Ok(())) => Ok(()),
+            }
+        })
+    }
+
+    /// The writing half of `snapshot_steps`: each caregiver's steps as the
+    /// reading thread sends them, each committed before the caregiver's
+    /// next step, and once a step's worth of rows of several caregivers
+    /// are in a batch; moves on to the next caregiver (telling the reader
+    /// by `skip`) when the cycle's time for steps is spent or it is asked
+    /// to stop.
+    #[allow(clippy::too_many_arguments)]
+    fn write_steps(
+        &mut self,
+        rx: &std::sync::mpsc::Receiver<snapshot::Fetched>,
+        back: &std::sync::mpsc::Sender<snapshot::Chunk>,
+        index: &[usize],
+        to_read: &[snapshot::ToRead<'_>],
+        tables: &[TableInfo],
+        skip: &std::sync::atomic::AtomicUsize,
+        started: std::time::Instant,
+        report: &mut CycleReport,
+    ) -> Result<(), PublishError> {
+        let rows = self.cfg.publisher.snapshot_step_rows;
+        let mut batch = snapshot::Batch::new(&self.state);
+        for (who, (c, i)) in to_read.iter().zip(index).enumerate() {
+            let s = c.subscriber;
             loop {
                 let done = snapshot::step(
-                    db,
+                    rx,
+                    back,
+                    who,
                     &self.state,
                     &mut self.packager,
                     s,
-                    i,
+                    *i,
                     tables,
-                    rows,
                     &mut batch,
                     report,
                 )?;
@@ -336,6 +404,7 @@ impl<'c> Publisher<'c> {
                     .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
                 let spent = self.step_budget.is_some_and(|b| started.elapsed() >= b);
                 if stopping || spent {
+                    skip.store(who + 1, std::sync::atomic::Ordering::SeqCst);
                     if let Some(p) = self.state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) {
                         report.snapshots_continuing.push((
                             s.hsa_id.clone(),

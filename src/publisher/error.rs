@@ -35,6 +35,8 @@ pub enum PublishError {
     Rule { table: String, detail: String },
     #[error("a staged change of {table} is unreadable ({detail}); the state may be damaged")]
     StagedUnreadable { table: String, detail: String },
+    #[error("reading {subscriber}'s snapshot: {detail}; nothing of the step was committed (the next cycle reads it again); this is a fault of ctferry: report it with the log")]
+    SnapshotReading { subscriber: String, detail: String },
     #[error("caregivers {first} and {second} have the same public key ({fingerprint}): each would read the other's packages; give each caregiver its own key")]
     SharedKey {
         first: String,

@@ -15,14 +15,14 @@
 //!   cycle's commit. A snapshot started over (a new reason while one runs,
 //!   or the published tables changed under it) first takes back the parts
 //!   it had written: none was delivered.
-//! - `step` (after the cycle's commit) reads at most `snapshot_step_rows`
+//! - a step (after the cycle's commit) reads at most `snapshot_step_rows`
 //!   rows, table after table in key order (`sql::snapshot_step`: keyset
 //!   pagination, one short SNAPSHOT read per step) and writes them as the
 //!   next part(s); its `Batch` is committed in ONE state write after the
 //!   part files are durable (`failpoint` `snapshot-written`): the parts'
 //!   registration, the index entries of the step's rows, the references
 //!   they count, and where the next step starts. A step that does not end
-//!   its snapshot is committed before the next; the one-step snapshots of
+//!   its snapshot is committed before the next is written; the one-step snapshots of
 //!   several caregivers share a commit. A crash loses at most the steps not
 //!   yet committed; the next run continues there (a part written but not
 //!   registered is written again under the same name). The last step's
@@ -45,14 +45,20 @@
 //! `deliver` wait for it), and the copy applies all parts of a snapshot in
 //! one transaction (`tests/membership.rs`: a writer runs during the steps).
 //!
-//! Memory: one step's (or batch's) rows and index entries, and one part's
-//! buffer.
+//! Reading and writing overlap: `read_ahead` runs the steps' reads on a
+//! thread of its own, without waiting for their commits, and hands the
+//! rows over in chunks; `step` (on the cycle's thread) writes and commits
+//! each step as before. What was read ahead and never committed is read
+//! again by the next cycle.
+//!
+//! Memory: one step's (or batch's) index entries, one part's buffer, and
+//! at most `CHUNKS` chunks of rows read ahead (16 MiB).
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
-use crate::format::package::{Kind, PackageError, PackageWriter};
+use crate::format::package::{Kind, PackageWriter};
 use crate::format::value::{ColumnType, Value};
-use crate::mssql::client::{self, Db, Param};
+use crate::mssql::client::{self, Db, DbError, Param};
 use crate::mssql::sql::source as sql;
 use crate::publisher::catalog::TableInfo;
 use crate::publisher::error::PublishError;
@@ -289,19 +295,158 @@ struct Read {
     held_refs: Vec<(RowId, RefId, Option<Vec<u8>>)>,
 }
 
-/// Reads and writes the next step of caregiver `s`'s snapshot (`index`:
-/// its position in the configuration) into `batch`, which the caller
-/// commits (see the module doc and `Batch`); returns whether the snapshot
-/// is complete.
+/// Rows the reading thread hands over at once (at most `CHUNK_ROWS` rows,
+/// or about `CHUNK_BYTES` bytes of values), and how many such chunks wait
+/// at most: what is read ahead of the writing is bounded by
+/// `CHUNKS` × `CHUNK_BYTES` (16 MiB), whatever the step's size.
+const CHUNK_ROWS: usize = 512;
+const CHUNK_BYTES: usize = 1 << 20;
+pub const CHUNKS: usize = 16;
+
+/// A caregiver whose snapshot the reading thread reads (`read_ahead`),
+/// from where its committed progress stands.
+pub struct ToRead<'a> {
+    pub subscriber: &'a SubscriberConfig,
+    pub table: usize,
+    pub after: Option<Vec<u8>>,
+}
+
+/// What the reading thread sends about the caregiver at `who` (its
+/// position in `read_ahead`'s list).
+pub struct Fetched {
+    pub who: usize,
+    pub what: Result<Piece, PublishError>,
+}
+
+/// Rows as read: each row's values (the published columns), then the
+/// values its references are made of. The writing side sends each chunk
+/// back once written, so that its memory is freed on the reading thread
+/// that allocated it: freed on another thread, glibc's allocator locks
+/// the reading thread's arena for every value (measured: the reading
+/// thread spent 29 % of its time in libc).
+pub type Chunk = Vec<(Vec<Value>, Vec<Value>)>;
+
+/// A piece of a step as read.
+pub enum Piece {
+    /// Rows of the table at `table` in reading order: each row's values
+    /// (the published columns), then the values its references are made of.
+    Rows { table: usize, rows: Chunk },
+    /// The step's SNAPSHOT read is committed: it began at `from` (table,
+    /// last key) and the next step begins at `to`.
+    End {
+        from: (usize, Option<Vec<u8>>),
+        to: (usize, Option<Vec<u8>>),
+        statements: u64,
+    },
+}
+
+/// The reading half of the snapshot steps, on a thread of its own while
+/// `step` writes what it read: for each caregiver of `list` in order, step
+/// after step to the end of its snapshot, without waiting for the steps'
+/// commits (a step read ahead and never committed is read again by the
+/// next cycle: nothing is lost). Each step is its own short SNAPSHOT read
+/// (`read_step`). Moves on to the caregiver at `skip` when the writing side
+/// sets it past the one being read (its time for steps is spent), and
+/// stops when the writing side is gone. A failure is sent, then reading
+/// stops. Bounded memory: `tx`'s capacity in chunks (`CHUNKS`).
+pub fn read_ahead(
+    db: &mut Db,
+    list: &[ToRead<'_>],
+    tables: &[TableInfo],
+    step_rows: usize,
+    skip: &std::sync::atomic::AtomicUsize,
+    tx: &std::sync::mpsc::SyncSender<Fetched>,
+    back: &std::sync::mpsc::Receiver<Chunk>,
+) {
+    let order = reading_order(tables);
+    for (who, c) in list.iter().enumerate() {
+        let mut at = (c.table, c.after.clone());
+        // At least one step each, as the writing side expects.
+        while skip.load(std::sync::atomic::Ordering::SeqCst) <= who {
+            let from = at.clone();
+            let mut gone = false;
+            let mut send = |piece: Piece| {
+                // Freed here, where they were allocated (see `Chunk`).
+                while let Ok(done) = back.try_recv() {
+                    drop(done);
+                }
+                gone = gone
+                    || tx
+                        .send(Fetched {
+                            who,
+                            what: Ok(piece),
+                        })
+                        .is_err();
+                !gone
+            };
+            let r = read_one(
+                db,
+                c.subscriber,
+                tables,
+                &order,
+                &mut at,
+                step_rows,
+                &mut send,
+            );
+            let what = match r {
+                Ok(statements) => Ok(Piece::End {
+                    from,
+                    to: at.clone(),
+                    statements,
+                }),
+                Err(_) if gone => return,
+                Err(e) => Err(e),
+            };
+            let failed = what.is_err();
+            if tx.send(Fetched { who, what }).is_err() || failed {
+                return;
+            }
+            if at.0 >= order.len() {
+                break;
+            }
+        }
+    }
+}
+
+/// One step of caregiver `s`'s snapshot, read in its own SNAPSHOT
+/// transaction from `at` (moved past what was read), sent in chunks; the
+/// statements it ran.
+fn read_one(
+    db: &mut Db,
+    s: &SubscriberConfig,
+    tables: &[TableInfo],
+    order: &[&TableInfo],
+    at: &mut (usize, Option<Vec<u8>>),
+    step_rows: usize,
+    send: &mut dyn FnMut(Piece) -> bool,
+) -> Result<u64, PublishError> {
+    db.execute(sql::begin_snapshot())?;
+    let r = read_step(db, s, tables, order, at, step_rows, send);
+    let end = db.execute(sql::commit());
+    if r.is_err() {
+        let _ = db.execute(crate::mssql::sql::rollback_if_open());
+    }
+    let statements = r?;
+    end?;
+    Ok(statements)
+}
+
+/// Writes the next step of caregiver `s`'s snapshot (`index`: its
+/// position in the configuration) from what the reading thread sends about
+/// it (`who`: its position in `read_ahead`'s list) into `batch`, which the
+/// caller commits (see the module doc and `Batch`); returns whether the
+/// snapshot is complete. What `rx` still holds of caregivers before `who`
+/// (read ahead, then skipped) is dropped.
 #[allow(clippy::too_many_arguments)]
 pub fn step(
-    db: &mut Db,
+    rx: &std::sync::mpsc::Receiver<Fetched>,
+    back: &std::sync::mpsc::Sender<Chunk>,
+    who: usize,
     state: &State,
     packager: &mut Packager<'_>,
     s: &SubscriberConfig,
     index: usize,
     tables: &[TableInfo],
-    step_rows: usize,
     batch: &mut Batch<'_>,
     report: &mut CycleReport,
 ) -> Result<bool, PublishError> {
@@ -330,18 +475,71 @@ pub fn step(
     for t in &order {
         handles.push(w.add_table(t.schema.clone())?);
     }
+    let rules = Rule::all(tables);
+    let refs: Vec<Refs<'_>> = order.iter().map(|t| Refs::of(t, &rules)).collect();
     let mut read = Read::default();
     let rows_before = p.rows;
-    db.execute(sql::begin_snapshot())?;
-    let r = read_step(
-        db, s, tables, &order, &handles, &mut w, &mut p, step_rows, &mut read, report,
-    );
-    let end = db.execute(sql::commit());
-    if r.is_err() {
-        let _ = db.execute(crate::mssql::sql::rollback_if_open());
+    let reading = |detail: String| PublishError::SnapshotReading {
+        subscriber: s.hsa_id.clone(),
+        detail,
+    };
+    loop {
+        let f = rx
+            .recv()
+            .map_err(|_| reading("the reading thread stopped without a word".into()))?;
+        if f.who < who {
+            continue;
+        }
+        if f.who > who {
+            return Err(reading(format!(
+                "the reading thread went on to the caregiver at {} of the list, this one is at {who}",
+                f.who
+            )));
+        }
+        match f.what? {
+            Piece::Rows { table, rows } => {
+                let t = order[table];
+                let shared = t.cfg.owner == Owner::Shared;
+                let membership = t.cfg.owner.is_membership();
+                for (vals, referenced) in &rows {
+                    if !shared {
+                        let k: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                        let row = RowId::new(&t.schema.name, &key_bytes(&k));
+                        let out = if membership {
+                            &mut read.held_refs
+                        } else {
+                            &mut read.owned_refs
+                        };
+                        for (m, kb) in refs[table].keys(referenced) {
+                            out.push((row.clone(), RefId::new(&m.id, &row), kb));
+                        }
+                        if membership {
+                            read.held.push(row);
+                        } else {
+                            read.owned.push(row);
+                        }
+                    }
+                    w.upsert(handles[table], vals)?;
+                    read.rows += 1;
+                }
+                let _ = back.send(rows);
+            }
+            Piece::End {
+                from,
+                to,
+                statements,
+            } => {
+                report.statements += statements;
+                if from != (p.table, p.after.clone()) {
+                    return Err(reading(
+                        "a step was read from elsewhere than where the snapshot stands".into(),
+                    ));
+                }
+                (p.table, p.after) = to;
+                break;
+            }
+        }
     }
-    r?;
-    end?;
     let done = p.table >= order.len();
     let written = if done { w.finish()? } else { w.finish_part()? };
     failpoint::hit("snapshot-written");
@@ -417,29 +615,26 @@ fn learn(hsa: &str, read: Read, batch: &mut Batch<'_>) -> Result<(), PublishErro
     Ok(())
 }
 
-/// The reading half of `step`, inside its SNAPSHOT transaction: from
-/// `p`'s table and key on, at most `step_rows` rows; `p` is moved past
-/// what was read.
-#[allow(clippy::too_many_arguments)]
+/// A step's reading, inside its SNAPSHOT transaction: from `at`'s table
+/// and key on, at most `step_rows` rows, sent in chunks; `at` is moved
+/// past what was read. Returns the statements it ran; fails (after the
+/// query ends) when `send` answers that no one listens.
 fn read_step(
     db: &mut Db,
     s: &SubscriberConfig,
     tables: &[TableInfo],
     order: &[&TableInfo],
-    handles: &[usize],
-    w: &mut PackageWriter<'_>,
-    p: &mut SnapshotProgress,
+    at: &mut (usize, Option<Vec<u8>>),
     step_rows: usize,
-    read: &mut Read,
-    report: &mut CycleReport,
-) -> Result<(), PublishError> {
+    send: &mut dyn FnMut(Piece) -> bool,
+) -> Result<u64, PublishError> {
     let rules = Rule::all(tables);
     let mut budget = step_rows;
-    while budget > 0 && p.table < order.len() {
-        let t = order[p.table];
-        let ti = handles[p.table];
+    let mut statements = 0;
+    while budget > 0 && at.0 < order.len() {
+        let table = at.0;
+        let t = order[table];
         let shared = t.cfg.owner == Owner::Shared;
-        let membership = t.cfg.owner.is_membership();
         let name = t.schema.name.clone();
         let mine = Refs::of(t, &rules);
         let key: Vec<(String, ColumnType)> = t
@@ -452,7 +647,7 @@ fn read_step(
         } else {
             s.keys.iter().map(|k| Param::Str(k.clone())).collect()
         };
-        let after = match &p.after {
+        let after = match &at.1 {
             None => None,
             Some(kb) => {
                 let types: Vec<ColumnType> = key.iter().map(|k| k.1).collect();
@@ -478,59 +673,55 @@ fn read_step(
             after,
             budget,
         );
-        let mut failure: Option<PackageError> = None;
         let mut n = 0usize;
         let mut last: Option<Vec<Value>> = None;
+        let mut chunk: Chunk = Vec::new();
+        let mut chunk_bytes = 0usize;
+        let stopped = || DbError {
+            what: format!("reading the snapshot of {name} for {}", s.hsa_id),
+            message: "the cycle stopped writing the snapshot".into(),
+            number: None,
+            retryable: true,
+        };
         db.query(
             &format!("reading the snapshot of {name} for {}", s.hsa_id),
             &q,
             &params,
             |r| {
                 let vals = client::values(r, 1, &t.schema.columns)?;
-                let k: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
-                if !shared {
-                    let row = RowId::new(&name, &key_bytes(&k));
-                    let referenced = mine.read(r, 1 + t.schema.columns.len())?;
-                    let refs = if membership {
-                        &mut read.held_refs
-                    } else {
-                        &mut read.owned_refs
-                    };
-                    for (m, kb) in mine.keys(&referenced) {
-                        refs.push((row.clone(), RefId::new(&m.id, &row), kb));
-                    }
-                    if membership {
-                        read.held.push(row);
-                    } else {
-                        read.owned.push(row);
-                    }
-                }
-                if failure.is_none() {
-                    if let Err(e) = w.upsert(ti, &vals) {
-                        failure = Some(e);
-                    }
-                }
-                last = Some(k);
+                let referenced = if shared {
+                    Vec::new()
+                } else {
+                    mine.read(r, 1 + t.schema.columns.len())?
+                };
+                last = Some(t.key_pos.iter().map(|p| vals[*p].clone()).collect());
+                chunk_bytes += vals.iter().map(Value::size_hint).sum::<usize>();
+                chunk.push((vals, referenced));
                 n += 1;
+                if chunk.len() >= CHUNK_ROWS || chunk_bytes >= CHUNK_BYTES {
+                    chunk_bytes = 0;
+                    let rows = std::mem::take(&mut chunk);
+                    if !send(Piece::Rows { table, rows }) {
+                        return Err(stopped());
+                    }
+                }
                 Ok(())
             },
         )?;
-        report.statements += 1;
-        if let Some(e) = failure {
-            return Err(e.into());
+        statements += 1;
+        if !chunk.is_empty() && !send(Piece::Rows { table, rows: chunk }) {
+            return Err(stopped().into());
         }
-        read.rows += n as u64;
         if n < budget {
             // The table is complete: the next one from its first row.
-            p.table += 1;
-            p.after = None;
+            *at = (table + 1, None);
             budget -= n;
         } else {
-            p.after = last.map(|k| key_bytes(&k));
+            at.1 = last.map(|k| key_bytes(&k));
             budget = 0;
         }
     }
-    Ok(())
+    Ok(statements)
 }
 
 #[cfg(test)]
