@@ -345,7 +345,7 @@ pub enum Piece {
 /// after step to the end of its snapshot, without waiting for the steps'
 /// commits (a step read ahead and never committed is read again by the
 /// next cycle: nothing is lost). Each step is its own short SNAPSHOT read
-/// (`read_step`). Moves on to the caregiver at `skip` when the writing side
+/// (`read_step` inside it). Moves on to the caregiver at `skip` when the writing side
 /// sets it past the one being read (its time for steps is spent), and
 /// stops when the writing side is gone. A failure is sent, then reading
 /// stops. Bounded memory: `tx`'s capacity in chunks (`CHUNKS`).
@@ -379,15 +379,28 @@ pub fn read_ahead(
                         .is_err();
                 !gone
             };
-            let r = read_one(
-                db,
-                c.subscriber,
-                tables,
-                &order,
-                &mut at,
-                step_rows,
-                &mut send,
-            );
+            // Each step its own short SNAPSHOT read.
+            let r = db
+                .execute(sql::begin_snapshot())
+                .map_err(PublishError::from)
+                .and_then(|()| {
+                    let r = read_step(
+                        db,
+                        c.subscriber,
+                        tables,
+                        &order,
+                        &mut at,
+                        step_rows,
+                        &mut send,
+                    );
+                    let end = db.execute(sql::commit());
+                    if r.is_err() {
+                        let _ = db.execute(crate::mssql::sql::rollback_if_open());
+                    }
+                    let statements = r?;
+                    end?;
+                    Ok(statements)
+                });
             let what = match r {
                 Ok(statements) => Ok(Piece::End {
                     from,
@@ -406,29 +419,6 @@ pub fn read_ahead(
             }
         }
     }
-}
-
-/// One step of caregiver `s`'s snapshot, read in its own SNAPSHOT
-/// transaction from `at` (moved past what was read), sent in chunks; the
-/// statements it ran.
-fn read_one(
-    db: &mut Db,
-    s: &SubscriberConfig,
-    tables: &[TableInfo],
-    order: &[&TableInfo],
-    at: &mut (usize, Option<Vec<u8>>),
-    step_rows: usize,
-    send: &mut dyn FnMut(Piece) -> bool,
-) -> Result<u64, PublishError> {
-    db.execute(sql::begin_snapshot())?;
-    let r = read_step(db, s, tables, order, at, step_rows, send);
-    let end = db.execute(sql::commit());
-    if r.is_err() {
-        let _ = db.execute(crate::mssql::sql::rollback_if_open());
-    }
-    let statements = r?;
-    end?;
-    Ok(statements)
 }
 
 /// Writes the next step of caregiver `s`'s snapshot (`index`: its
