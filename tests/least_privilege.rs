@@ -194,3 +194,101 @@ fn the_caregivers_login_needs_to_own_its_copy() {
     w.run(&["apply"]);
     assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 1);
 }
+
+/// The files of folder `dir` under the world, by name.
+fn files(w: &World, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(w.path(dir))
+        .map(|d| {
+            d.map(|e| e.unwrap())
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, std::fs::read(e.path()).unwrap())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A snapshot step that the source refuses (here SELECT denied on the
+/// table the later steps read, while the thread that reads the steps ahead
+/// is still on the first table) fails the run with the server's error and
+/// commits nothing of that step: the steps before it are kept, and once the
+/// grant is back the next run continues where it stopped and the copy gets
+/// every row, including those of the refused table. (A reading failure
+/// taken as the end of a step would finish the snapshot without them.)
+#[test]
+fn a_snapshot_step_the_source_refuses_fails_the_run_and_resumes_after_the_fix() {
+    use std::io::{BufRead, BufReader};
+    let w = setup();
+    source_prerequisites(&w, |_| true);
+    // 40 care units of the caregiver's: one step each (snapshot_step_rows = 1),
+    // then dbo.Besok's row.
+    let units: Vec<String> = (3..=42).map(|i| format!("({i}, N'E1')")).collect();
+    w.pmo()
+        .execute(&format!(
+            "INSERT INTO dbo.Vardenhet VALUES {}",
+            units.join(", ")
+        ))
+        .unwrap();
+    let text = std::fs::read_to_string(w.path("ctferry.toml")).unwrap();
+    std::fs::write(
+        w.path("ctferry.toml"),
+        text.replacen("[[table]]", "snapshot_step_rows = 1\n[[table]]", 1),
+    )
+    .unwrap();
+    // Paused after the first step's commit, the source denies dbo.Besok.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctferry"))
+        .args(["once", "-c"])
+        .arg(w.path("ctferry.toml"))
+        .env("PW", PW)
+        .env("CTFERRY_FAILPOINT", "snapshot-step-committed")
+        .env("CTFERRY_FAILPOINT_PAUSE_MS", "3000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("failpoint snapshot-step-committed reached") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    w.pmo()
+        .execute("DENY SELECT ON dbo.Besok TO ctferry")
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let status = child.wait().unwrap();
+    let said = format!("{out}{seen}{rest}");
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("dbo.Besok") && said.contains("SELECT permission was denied"),
+        "{said}"
+    );
+    let before = files(&w, "outbox/SE-NORR");
+    assert!(before.len() >= 2, "{:?}", before.keys());
+    assert!(
+        files(&w, "out").is_empty(),
+        "an unfinished snapshot was delivered"
+    );
+    // The grant back: the next run continues, the steps before are kept.
+    w.pmo()
+        .execute("REVOKE SELECT ON dbo.Besok FROM ctferry; GRANT SELECT ON dbo.Besok TO ctferry")
+        .unwrap();
+    w.run(&["once"]);
+    let delivered = files(&w, "out");
+    for (name, bytes) in &before {
+        assert_eq!(delivered.get(name), Some(bytes), "{name}: not kept");
+    }
+    w.run(&["apply"]);
+    let mut kopia = w.kopia();
+    assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Vardenhet"), 41);
+    assert_eq!(
+        count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok WHERE Id = 10"),
+        1
+    );
+    assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok"), 1);
+}
