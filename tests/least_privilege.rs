@@ -221,9 +221,11 @@ fn a_snapshot_step_the_source_refuses_fails_the_run_and_resumes_after_the_fix() 
     use std::io::{BufRead, BufReader};
     let w = setup();
     source_prerequisites(&w, |_| true);
-    // 40 care units of the caregiver's: one step each (snapshot_step_rows = 1),
-    // then dbo.Besok's row.
-    let units: Vec<String> = (3..=42).map(|i| format!("({i}, N'E1')")).collect();
+    // More care units of the caregiver's than the reading thread can read
+    // ahead (a step of one row is two messages, `CHUNKS` wait at most):
+    // one step each (snapshot_step_rows = 1), then dbo.Besok's row.
+    let n = ctferry::publisher::snapshot::CHUNKS + 10;
+    let units: Vec<String> = (3..3 + n).map(|i| format!("({i}, N'E1')")).collect();
     w.pmo()
         .execute(&format!(
             "INSERT INTO dbo.Vardenhet VALUES {}",
@@ -285,7 +287,10 @@ fn a_snapshot_step_the_source_refuses_fails_the_run_and_resumes_after_the_fix() 
     }
     w.run(&["apply"]);
     let mut kopia = w.kopia();
-    assert_eq!(count(&mut kopia, "SELECT COUNT(*) FROM dbo.Vardenhet"), 41);
+    assert_eq!(
+        count(&mut kopia, "SELECT COUNT(*) FROM dbo.Vardenhet"),
+        1 + n as i64
+    );
     assert_eq!(
         count(&mut kopia, "SELECT COUNT(*) FROM dbo.Besok WHERE Id = 10"),
         1

@@ -52,7 +52,7 @@
 //! again by the next cycle.
 //!
 //! Memory: one step's (or batch's) index entries, one part's buffer, and
-//! at most `CHUNKS` chunks of rows read ahead (16 MiB).
+//! at most `CHUNKS` chunks of rows read ahead (64 MiB).
 
 use crate::config::{Owner, SubscriberConfig};
 use crate::failpoint;
@@ -298,10 +298,12 @@ struct Read {
 /// Rows the reading thread hands over at once (at most `CHUNK_ROWS` rows,
 /// or about `CHUNK_BYTES` bytes of values), and how many such chunks wait
 /// at most: what is read ahead of the writing is bounded by
-/// `CHUNKS` × `CHUNK_BYTES` (16 MiB), whatever the step's size.
+/// `CHUNKS` × `CHUNK_BYTES` (64 MiB), whatever the step's size. 64 rather
+/// than 16: the reading thread goes on while a batch commits (2 M rows,
+/// 300 caregivers: 13.5 / 13.2 s with 16, 11.7 / 12.0 s with 64).
 const CHUNK_ROWS: usize = 512;
 const CHUNK_BYTES: usize = 1 << 20;
-pub const CHUNKS: usize = 16;
+pub const CHUNKS: usize = 64;
 
 /// A caregiver whose snapshot the reading thread reads (`read_ahead`),
 /// from where its committed progress stands.
