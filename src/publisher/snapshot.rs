@@ -666,6 +666,9 @@ fn read_step(
             budget,
         );
         let mut n = 0usize;
+        // The last key read: taken from a chunk's last row as it goes.
+        let key_of =
+            |vals: &[Value]| -> Vec<Value> { t.key_pos.iter().map(|p| vals[*p].clone()).collect() };
         let mut last: Option<Vec<Value>> = None;
         let mut chunk: Chunk = Vec::new();
         let mut chunk_bytes = 0usize;
@@ -686,13 +689,13 @@ fn read_step(
                 } else {
                     mine.read(r, 1 + t.schema.columns.len())?
                 };
-                last = Some(t.key_pos.iter().map(|p| vals[*p].clone()).collect());
                 chunk_bytes += vals.iter().map(Value::size_hint).sum::<usize>();
                 chunk.push((vals, referenced));
                 n += 1;
                 if chunk.len() >= CHUNK_ROWS || chunk_bytes >= CHUNK_BYTES {
                     chunk_bytes = 0;
                     let rows = std::mem::take(&mut chunk);
+                    last = rows.last().map(|(v, _)| key_of(v));
                     if !send(Piece::Rows { table, rows }) {
                         return Err(stopped());
                     }
@@ -701,8 +704,11 @@ fn read_step(
             },
         )?;
         statements += 1;
-        if !chunk.is_empty() && !send(Piece::Rows { table, rows: chunk }) {
-            return Err(stopped().into());
+        if let Some((v, _)) = chunk.last() {
+            last = Some(key_of(v));
+            if !send(Piece::Rows { table, rows: chunk }) {
+                return Err(stopped().into());
+            }
         }
         if n < budget {
             // The table is complete: the next one from its first row.
