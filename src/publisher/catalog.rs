@@ -11,7 +11,7 @@
 use crate::config::table::MaskValue;
 use crate::config::TableConfig;
 use crate::format::package::{is_collation_name, ColumnSchema, TableSchema};
-use crate::format::value::ColumnType;
+use crate::format::value::{ColumnType, Value};
 use crate::mssql::client::{self, int_at, text_at, Db, DbError, Param};
 use crate::mssql::sql::source::{self as sql, SelectColumn};
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,12 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// The primary key's values of a row read with the table's columns
+    /// (`vals` in the schema's column order).
+    pub fn key_of(&self, vals: &[Value]) -> Vec<Value> {
+        self.key_pos.iter().map(|p| vals[*p].clone()).collect()
+    }
+
     /// The schema to remember (and compare) for this table, with each
     /// masked column's mask as configured.
     pub fn published(&self) -> PublishedSchema {

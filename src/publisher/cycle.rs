@@ -1168,7 +1168,7 @@ impl<'c> Publisher<'c> {
             )?;
             report.statements += 1;
             for (vals, referenced) in rows {
-                let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                let key: Vec<Value> = t.key_of(&vals);
                 let kb = key_bytes(&key);
                 if !ref_cols.is_empty() {
                     let row = RowId::new(name, &kb);
@@ -1264,7 +1264,7 @@ impl<'c> Publisher<'c> {
             report.statements += 1;
             let mut now: BTreeSet<Vec<u8>> = BTreeSet::new();
             for (vals, referenced) in rows {
-                let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                let key: Vec<Value> = t.key_of(&vals);
                 let kb = key_bytes(&key);
                 let row = RowId::new(name, &kb);
                 for (m, k) in mine.keys(&referenced) {
@@ -1504,7 +1504,7 @@ impl<'c> Publisher<'c> {
         let deleted = read_deleted(db, t, w)?;
         report.changes_read += rows.iter().filter(|r| r.0).count() as u64 + deleted.len() as u64;
         for (own_change, owner, vals, referenced) in rows {
-            let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let key: Vec<Value> = t.key_of(&vals);
             let kb = key_bytes(&key);
             let row = RowId::new(&name, &kb);
             let old = match rule {
@@ -1617,7 +1617,7 @@ impl<'c> Publisher<'c> {
         let keys: Vec<Vec<Value>> = rows
             .rows
             .values()
-            .map(|(_, _, vals, _)| t.key_pos.iter().map(|p| vals[*p].clone()).collect())
+            .map(|(_, _, vals, _)| t.key_of(vals))
             .collect();
         let keys: Vec<&Vec<Value>> = keys.iter().collect();
         for r in rules.iter().filter(|r| r.target.schema.name == name) {
@@ -1849,7 +1849,7 @@ impl<'c> Publisher<'c> {
                     &params,
                     |r| {
                         let vals = client::values(r, 1, &t.schema.columns)?;
-                        let key: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                        let key: Vec<Value> = t.key_of(&vals);
                         now.push((key_bytes(&key), vals));
                         Ok(())
                     },
@@ -2066,7 +2066,7 @@ impl<'t> HeldRows<'t> {
             let row = RowId::new(name, kb);
             let held = owners.holders(&row)?;
             let now = now(owners, kb, owner)?;
-            let key: Vec<Value> = self.t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+            let key: Vec<Value> = self.t.key_of(vals);
             let send = route::member_row(*own_change, true, &held, &now);
             live.send(&send, name, kb, vals, &key, changes, report);
             if held != now {

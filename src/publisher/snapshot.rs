@@ -495,7 +495,7 @@ pub fn step(
                 let membership = t.cfg.owner.is_membership();
                 for (vals, referenced) in &rows {
                     if !shared {
-                        let k: Vec<Value> = t.key_pos.iter().map(|p| vals[*p].clone()).collect();
+                        let k: Vec<Value> = t.key_of(vals);
                         let row = RowId::new(&t.schema.name, &key_bytes(&k));
                         let out = if membership {
                             &mut read.held_refs
@@ -667,8 +667,6 @@ fn read_step(
         );
         let mut n = 0usize;
         // The last key read: taken from a chunk's last row as it goes.
-        let key_of =
-            |vals: &[Value]| -> Vec<Value> { t.key_pos.iter().map(|p| vals[*p].clone()).collect() };
         let mut last: Option<Vec<Value>> = None;
         let mut chunk: Chunk = Vec::new();
         let mut chunk_bytes = 0usize;
@@ -695,7 +693,7 @@ fn read_step(
                 if chunk.len() >= CHUNK_ROWS || chunk_bytes >= CHUNK_BYTES {
                     chunk_bytes = 0;
                     let rows = std::mem::take(&mut chunk);
-                    last = rows.last().map(|(v, _)| key_of(v));
+                    last = rows.last().map(|(v, _)| t.key_of(v));
                     if !send(Piece::Rows { table, rows }) {
                         return Err(stopped());
                     }
@@ -705,7 +703,7 @@ fn read_step(
         )?;
         statements += 1;
         if let Some((v, _)) = chunk.last() {
-            last = Some(key_of(v));
+            last = Some(t.key_of(v));
             if !send(Piece::Rows { table, rows: chunk }) {
                 return Err(stopped().into());
             }
