@@ -298,7 +298,7 @@ impl<'c> Publisher<'c> {
         // Whose snapshots are read, in the configuration's order: the ones
         // under way, unless the caregiver's key cannot be used now (its
         // snapshot waits where it stopped).
-        let mut list: Vec<(usize, snapshot::ToRead<'_>)> = Vec::new();
+        let mut to_read: Vec<snapshot::ToRead<'_>> = Vec::new();
         for (i, s) in cfg.subscribers.iter().enumerate() {
             let Some(p) = self.state.subscriber(&s.hsa_id)?.and_then(|st| st.snapshot) else {
                 continue;
@@ -309,19 +309,16 @@ impl<'c> Publisher<'c> {
                 }
                 continue;
             }
-            list.push((
-                i,
-                snapshot::ToRead {
-                    subscriber: s,
-                    table: p.table,
-                    after: p.after,
-                },
-            ));
+            to_read.push(snapshot::ToRead {
+                subscriber: s,
+                index: i,
+                table: p.table,
+                after: p.after,
+            });
         }
-        if list.is_empty() {
+        if to_read.is_empty() {
             return Ok(());
         }
-        let (index, to_read): (Vec<usize>, Vec<snapshot::ToRead<'_>>) = list.into_iter().unzip();
         // Reading overlaps writing: a thread reads the steps ahead (at most
         // `snapshot::CHUNKS` chunks of rows wait) while this one writes and
         // commits them, caregiver after caregiver.
@@ -334,9 +331,7 @@ impl<'c> Publisher<'c> {
             let reader = sc.spawn(move || {
                 snapshot::read_ahead(db, to_read, tables, rows, skip, &tx, &back_rx);
             });
-            let written = self.write_steps(
-                &rx, &back_tx, &index, to_read, tables, skip, started, report,
-            );
+            let written = self.write_steps(&rx, &back_tx, to_read, tables, skip, started, report);
             // The reader stops at its next chunk once no one listens.
             drop(rx);
             let read = reader.join();
@@ -365,7 +360,6 @@ impl<'c> Publisher<'c> {
         &mut self,
         rx: &std::sync::mpsc::Receiver<snapshot::Fetched>,
         back: &std::sync::mpsc::Sender<snapshot::Chunk>,
-        index: &[usize],
         to_read: &[snapshot::ToRead<'_>],
         tables: &[TableInfo],
         skip: &std::sync::atomic::AtomicUsize,
@@ -374,7 +368,7 @@ impl<'c> Publisher<'c> {
     ) -> Result<(), PublishError> {
         let rows = self.cfg.publisher.snapshot_step_rows;
         let mut batch = snapshot::Batch::new(&self.state);
-        for (who, (c, i)) in to_read.iter().zip(index).enumerate() {
+        for (who, c) in to_read.iter().enumerate() {
             let s = c.subscriber;
             loop {
                 let done = snapshot::step(
@@ -383,8 +377,7 @@ impl<'c> Publisher<'c> {
                     who,
                     &self.state,
                     &mut self.packager,
-                    s,
-                    *i,
+                    c,
                     tables,
                     &mut batch,
                     report,

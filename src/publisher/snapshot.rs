@@ -309,6 +309,8 @@ pub const CHUNKS: usize = 64;
 /// from where its committed progress stands.
 pub struct ToRead<'a> {
     pub subscriber: &'a SubscriberConfig,
+    /// Its position in the configuration (its keys in the packager).
+    pub index: usize,
     pub table: usize,
     pub after: Option<Vec<u8>>,
 }
@@ -330,8 +332,7 @@ pub type Chunk = Vec<(Vec<Value>, Vec<Value>)>;
 
 /// A piece of a step as read.
 pub enum Piece {
-    /// Rows of the table at `table` in reading order: each row's values
-    /// (the published columns), then the values its references are made of.
+    /// Rows of the table at `table` in reading order.
     Rows { table: usize, rows: Chunk },
     /// The step's SNAPSHOT read is committed: it began at `from` (table,
     /// last key) and the next step begins at `to`.
@@ -423,9 +424,9 @@ pub fn read_ahead(
     }
 }
 
-/// Writes the next step of caregiver `s`'s snapshot (`index`: its
-/// position in the configuration) from what the reading thread sends about
-/// it (`who`: its position in `read_ahead`'s list) into `batch`, which the
+/// Writes the next step of caregiver `c`'s snapshot from what the reading
+/// thread sends about it (`who`: its position in `read_ahead`'s list) into
+/// `batch`, which the
 /// caller commits (see the module doc and `Batch`); returns whether the
 /// snapshot is complete. What `rx` still holds of caregivers before `who`
 /// (read ahead, then skipped) is dropped.
@@ -436,12 +437,12 @@ pub fn step(
     who: usize,
     state: &State,
     packager: &mut Packager<'_>,
-    s: &SubscriberConfig,
-    index: usize,
+    c: &ToRead<'_>,
     tables: &[TableInfo],
     batch: &mut Batch<'_>,
     report: &mut CycleReport,
 ) -> Result<bool, PublishError> {
+    let s = c.subscriber;
     let mut st = state.subscriber(&s.hsa_id)?.unwrap_or_default();
     let Some(mut p) = st.snapshot.clone() else {
         return Ok(true);
@@ -462,7 +463,7 @@ pub fn step(
         ct_to: p.version,
         as_of: p.as_of.clone(),
     });
-    let mut w = PackageWriter::continuing(packager.writer_config(index)?, template, p.part);
+    let mut w = PackageWriter::continuing(packager.writer_config(c.index)?, template, p.part);
     let mut handles = Vec::with_capacity(order.len());
     for t in &order {
         handles.push(w.add_table(t.schema.clone())?);
