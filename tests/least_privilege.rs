@@ -195,20 +195,6 @@ fn the_caregivers_login_needs_to_own_its_copy() {
     assert_eq!(count(&mut w.kopia(), "SELECT COUNT(*) FROM dbo.Besok"), 1);
 }
 
-/// The files of folder `dir` under the world, by name.
-fn files(w: &World, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(w.path(dir))
-        .map(|d| {
-            d.map(|e| e.unwrap())
-                .map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name, std::fs::read(e.path()).unwrap())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A snapshot step that the source refuses (here SELECT denied on the
 /// table the later steps read, while the thread that reads the steps ahead
 /// is still on the first table) fails the run with the server's error and
@@ -270,10 +256,10 @@ fn a_snapshot_step_the_source_refuses_fails_the_run_and_resumes_after_the_fix() 
         said.contains("dbo.Besok") && said.contains("SELECT permission was denied"),
         "{said}"
     );
-    let before = files(&w, "outbox/SE-NORR");
+    let before = w.packages("outbox/SE-NORR");
     assert!(before.len() >= 2, "{:?}", before.keys());
     assert!(
-        files(&w, "out").is_empty(),
+        w.packages("out").is_empty(),
         "an unfinished snapshot was delivered"
     );
     // The grant back: the next run continues, the steps before are kept.
@@ -281,7 +267,7 @@ fn a_snapshot_step_the_source_refuses_fails_the_run_and_resumes_after_the_fix() 
         .execute("REVOKE SELECT ON dbo.Besok FROM ctferry; GRANT SELECT ON dbo.Besok TO ctferry")
         .unwrap();
     w.run(&["once"]);
-    let delivered = files(&w, "out");
+    let delivered = w.packages("out");
     for (name, bytes) in &before {
         assert_eq!(delivered.get(name), Some(bytes), "{name}: not kept");
     }

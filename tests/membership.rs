@@ -126,19 +126,6 @@ impl Region {
 
     /// Caregiver `short`'s package files in its delivery folder (or the
     /// outbox), by name, with their bytes.
-    fn files(&self, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-        fixtures::walk(&self.w.path(dir))
-            .into_iter()
-            .filter(|f| f.to_string_lossy().ends_with(".ctf.pgp"))
-            .map(|f| {
-                (
-                    f.file_name().unwrap().to_string_lossy().to_string(),
-                    std::fs::read(&f).unwrap(),
-                )
-            })
-            .collect()
-    }
-
     fn sql(&self, sql: &str) {
         self.w
             .pmo()
@@ -702,7 +689,7 @@ fn a_snapshot_in_steps_converges_while_the_source_changes() {
         let mut ids = Ids::default();
         let made = with_writer(&r, seed, &mut ids, &["once"]);
         assert!(made > 0, "the writer made no change during the snapshot");
-        let parts = r.files("outbox/SE-A");
+        let parts = r.w.packages("outbox/SE-A");
         assert!(
             parts.keys().filter(|f| f.contains("snapshot")).count() > 2,
             "not read in steps: {:?}",
@@ -740,10 +727,10 @@ fn kill_9_mid_snapshot_resumes_at_its_next_step() {
         r.w.killed_after(&["once"], "snapshot-written", 6),
         "the 7th step was not reached"
     );
-    let before = r.files("outbox/SE-A");
+    let before = r.w.packages("outbox/SE-A");
     assert!(before.len() >= 5, "{:?}", before.keys());
     assert!(
-        r.files("out/A").is_empty(),
+        r.w.packages("out/A").is_empty(),
         "parts of an unfinished snapshot were delivered"
     );
     // The operator sees how far it came.
@@ -757,7 +744,7 @@ fn kill_9_mid_snapshot_resumes_at_its_next_step() {
     r.sql("UPDATE dbo.Besok SET VardenhetId = 2 WHERE Id IN (1, 2, 3); DELETE FROM dbo.PatientAdress WHERE Id = 30");
     r.cycle();
     r.converged("after kill -9 mid-snapshot and a restart");
-    let delivered = r.files("out/A");
+    let delivered = r.w.packages("out/A");
     // The last file written before the kill was not registered: it is
     // written again (its creation time differs). Every other one is kept.
     let mut kept: Vec<&String> = before.keys().collect();
@@ -839,7 +826,7 @@ fn a_snapshot_whose_tables_change_under_it_starts_over() {
         r.w.killed_after(&["once"], "snapshot-written", 4),
         "the 5th step was not reached"
     );
-    let abandoned = r.files("outbox/SE-A");
+    let abandoned = r.w.packages("outbox/SE-A");
     assert!(!abandoned.is_empty());
     let path = r.w.path("ctferry.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -856,8 +843,8 @@ fn a_snapshot_whose_tables_change_under_it_starts_over() {
     assert!(out.contains("starts over"), "{out}");
     // A new part may have an abandoned one's name (its sequence and
     // versions), never its bytes (another epoch).
-    let now = r.files("outbox/SE-A");
-    let delivered = r.files("out/A");
+    let now = r.w.packages("outbox/SE-A");
+    let delivered = r.w.packages("out/A");
     for (f, bytes) in &abandoned {
         assert_ne!(
             now.get(f),

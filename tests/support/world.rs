@@ -266,6 +266,22 @@ impl World {
         out
     }
 
+    /// The package files (`*.ctf.pgp`) under folder `dir`, at any depth,
+    /// by file name, with their bytes.
+    #[allow(dead_code)]
+    pub fn packages(&self, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        fixtures::walk(&self.path(dir))
+            .into_iter()
+            .filter(|f| f.to_string_lossy().ends_with(".ctf.pgp"))
+            .map(|f| {
+                (
+                    f.file_name().unwrap().to_string_lossy().to_string(),
+                    std::fs::read(&f).unwrap(),
+                )
+            })
+            .collect()
+    }
+
     /// One publisher cycle and the caregiver's apply.
     pub fn cycle(&self) {
         self.run(&["once"]);
